@@ -1,0 +1,171 @@
+/* llama3c: Llama 3 inference in C. The public library API.
+ *
+ * Handles are opaque. Every function that can fail takes a `llama3_error *` (may be NULL) and
+ * returns a status (0 = ok, negative = error) or NULL; the message names the file, tensor or key
+ * and what was expected. The library never calls exit() or abort().
+ *
+ * Typical use:
+ *   llama3_model *m = llama3_model_load("model.gguf", NULL, &err);
+ *   llama3_session *s = llama3_session_new(m, &(llama3_session_options){ .n_ctx = 4096 }, &err);
+ *   llama3_eval(s, 0, ids, n_ids, logits, 0, &err);  // logits of the last token, [vocab]
+ */
+#ifndef LLAMA3_H
+#define LLAMA3_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct llama3_error {
+    int code;        /* one of llama3_status */
+    char msg[512];   /* one line, no trailing newline */
+} llama3_error;
+
+typedef enum llama3_status {
+    LLAMA3_OK = 0,
+    LLAMA3_ERR_IO = -1,        /* missing / unreadable file */
+    LLAMA3_ERR_FORMAT = -2,    /* malformed or truncated file, bad metadata */
+    LLAMA3_ERR_UNSUPPORTED = -3,
+    LLAMA3_ERR_ARG = -4,       /* bad argument from the caller (id out of range, ...) */
+    LLAMA3_ERR_MEMORY = -5,
+    LLAMA3_ERR_CONTEXT = -6,   /* the sequence does not fit the context */
+} llama3_status;
+
+/* Meta's ModelArgs, every field, plus the sizes derived from it. */
+typedef struct llama3_args {
+    int dim;
+    int n_layers;
+    int n_heads;
+    int n_kv_heads;
+    int vocab_size;
+    int multiple_of;           /* 0 when the format gives the FFN width directly */
+    float ffn_dim_multiplier;  /* 0 = None */
+    int hidden_dim;            /* FFN width (derived by model.py's formula, or from the file) */
+    float norm_eps;
+    float rope_theta;
+    int use_scaled_rope;       /* Llama 3.1 frequency scaling */
+    float rope_scale_factor;   /* 8 */
+    float rope_low_freq_factor;  /* 1 */
+    float rope_high_freq_factor; /* 4 */
+    int rope_original_ctx;     /* 8192 */
+    int max_batch_size;
+    int max_seq_len;           /* the trained context (from the file) */
+    int head_dim;              /* dim / n_heads */
+} llama3_args;
+
+typedef enum llama3_kv_type { LLAMA3_KV_F16 = 0, LLAMA3_KV_F32 = 1 } llama3_kv_type;
+
+typedef struct llama3_model llama3_model;
+typedef struct llama3_session llama3_session;
+typedef struct llama3_tokenizer llama3_tokenizer;
+typedef struct llama3_sampler llama3_sampler;
+
+/* ---- models ---------------------------------------------------------------------------- */
+
+typedef struct llama3_load_options {
+    size_t max_alloc_bytes;    /* cap on memory the loader may allocate (0 = default 64 GiB) */
+    int mlock;                 /* lock the mapped weights in memory */
+} llama3_load_options;
+
+/* path: a GGUF file, a Hugging Face folder or a Meta folder (detected). opt may be NULL. */
+llama3_model *llama3_model_load(const char *path, const llama3_load_options *opt, llama3_error *err);
+void llama3_model_free(llama3_model *m);
+const llama3_args *llama3_model_args(const llama3_model *m);
+/* Human-readable description of the weights: format, dominant type, bytes, parameter count. */
+const char *llama3_model_format(const llama3_model *m);
+uint64_t llama3_model_param_count(const llama3_model *m);
+uint64_t llama3_model_weight_bytes(const llama3_model *m);
+/* The model's tokenizer (NULL when the file has none usable); owned by the model. */
+llama3_tokenizer *llama3_model_tokenizer(const llama3_model *m);
+/* Returns 1 when id ends a turn or the text (eos, <|eot_id|>, <|eom_id|>, <|end_of_text|>). */
+int llama3_model_is_end_token(const llama3_model *m, int32_t id);
+int32_t llama3_model_bos(const llama3_model *m);  /* -1 if none */
+
+/* ---- sessions: KV cache slots + scratch + threads ------------------------------------- */
+
+typedef struct llama3_session_options {
+    int n_ctx;                 /* KV-cache length per slot (0 = min(4096, max_seq_len)) */
+    int n_slots;               /* independent sequences (0 = 1) */
+    int n_threads;             /* 0 = number of physical cores */
+    llama3_kv_type kv_type;    /* default F16 */
+} llama3_session_options;
+
+llama3_session *llama3_session_new(llama3_model *m, const llama3_session_options *opt,
+                                   llama3_error *err);
+void llama3_session_free(llama3_session *s);
+int llama3_session_n_ctx(const llama3_session *s);
+/* Tokens already in a slot's KV cache. */
+int llama3_session_pos(const llama3_session *s, int slot);
+/* Forget a slot's history (or keep its first n_keep tokens). */
+void llama3_session_reset(llama3_session *s, int slot, int n_keep);
+size_t llama3_session_kv_bytes(const llama3_session *s);
+size_t llama3_session_scratch_bytes(const llama3_session *s);
+
+/* Feed n ids to one slot, appending to its history, in one batched pass.
+ * logits: if all_logits, [n x vocab] (row i predicts the token after ids[i]); otherwise
+ * [vocab] for the last id only. May be NULL. */
+int llama3_eval(llama3_session *s, int slot, const int32_t *ids, int n, float *logits,
+                int all_logits, llama3_error *err);
+
+/* Advance several slots together in one pass: slot_of[i] is the slot of ids[i]; each slot's
+ * rows must be contiguous and in order. logits receives one row per *slot group* end
+ * (the last row of each run of equal slots), in order of appearance. */
+int llama3_eval_batch(llama3_session *s, const int32_t *ids, const int *slot_of, int n,
+                      float *logits, llama3_error *err);
+
+/* ---- tokenizer ------------------------------------------------------------------------ */
+
+/* Load a tokenizer on its own: tokenizer.model (tiktoken), tokenizer.json, or a GGUF file. */
+llama3_tokenizer *llama3_tokenizer_load(const char *path, llama3_error *err);
+void llama3_tokenizer_free(llama3_tokenizer *t);
+int llama3_tokenizer_n_vocab(const llama3_tokenizer *t);
+/* Encode UTF-8 text. flags: LLAMA3_TOK_BOS adds <|begin_of_text|>, LLAMA3_TOK_SPECIAL parses
+ * special-token text as special tokens. Returns the number of ids (may exceed cap: call again
+ * with a bigger buffer) or a negative status. */
+enum { LLAMA3_TOK_BOS = 1, LLAMA3_TOK_SPECIAL = 2 };
+int llama3_tokenize(const llama3_tokenizer *t, const char *text, size_t len, int flags,
+                    int32_t *ids, int cap, llama3_error *err);
+/* Bytes of one token (not NUL-terminated); NULL for an invalid id. */
+const char *llama3_token_bytes(const llama3_tokenizer *t, int32_t id, size_t *len);
+int32_t llama3_token_id(const llama3_tokenizer *t, const char *special_name);  /* -1 if none */
+
+/* Streaming decoder: holds back incomplete UTF-8 sequences so output never splits a char. */
+typedef struct llama3_detok { unsigned char pending[8]; int n_pending; } llama3_detok;
+/* Appends the printable bytes for id to out (cap bytes); returns bytes written or < 0. */
+int llama3_detok_push(llama3_detok *d, const llama3_tokenizer *t, int32_t id, char *out,
+                      size_t cap, llama3_error *err);
+/* Flush what is left (invalid trailing bytes become U+FFFD). */
+int llama3_detok_flush(llama3_detok *d, char *out, size_t cap);
+
+/* Meta's ChatFormat. */
+typedef struct llama3_message { const char *role; const char *content; } llama3_message;
+/* Encodes a dialog ending with an open assistant header. Same return convention as tokenize. */
+int llama3_chat_encode(const llama3_tokenizer *t, const llama3_message *msgs, int n_msgs,
+                       int32_t *ids, int cap, llama3_error *err);
+
+/* ---- sampling ------------------------------------------------------------------------- */
+
+typedef struct llama3_sampler_params {
+    float temperature;         /* 0 = greedy */
+    float top_p;               /* 1 = off (Meta's sample_top_p) */
+    int top_k;                 /* 0 = off */
+    float min_p;               /* 0 = off */
+    float repeat_penalty;      /* 1 = off */
+    int repeat_last_n;         /* window for the penalty */
+    uint64_t seed;
+} llama3_sampler_params;
+
+llama3_sampler_params llama3_sampler_defaults(void);
+llama3_sampler *llama3_sampler_new(const llama3_sampler_params *p, int vocab_size);
+void llama3_sampler_free(llama3_sampler *s);
+/* logits are modified in place. Records the chosen id for the repetition penalty. */
+int32_t llama3_sample(llama3_sampler *s, float *logits);
+void llama3_sampler_accept(llama3_sampler *s, int32_t id);  /* e.g. prompt ids */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,310 @@
+/* GGUF v2/v3 reader: parses the header of a memory-mapped file with bounds checks on every
+ * read, then points tensor views straight into the map. */
+#include "formats/gguf.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include "tensor_types.h"
+
+#define GGUF_MAX_DIMS 4
+#define GGUF_DEFAULT_ALIGNMENT 32
+
+typedef struct cursor {
+    const uint8_t *p, *end;
+    const char *path;
+    llama3_error *err;
+} cursor;
+
+static int need(cursor *c, uint64_t n, const char *what) {
+    if ((uint64_t)(c->end - c->p) < n)
+        return l3_fail(c->err, LLAMA3_ERR_FORMAT, "%s: truncated GGUF header while reading %s", c->path, what);
+    return 0;
+}
+
+#define READ_SCALAR(name, type)                                        \
+    static int name(cursor *c, type *out, const char *what) {          \
+        if (need(c, sizeof(type), what)) return LLAMA3_ERR_FORMAT;     \
+        memcpy(out, c->p, sizeof(type));                               \
+        c->p += sizeof(type);                                          \
+        return 0;                                                      \
+    }
+READ_SCALAR(rd_u32, uint32_t)
+READ_SCALAR(rd_u64, uint64_t)
+
+static int rd_str(cursor *c, l3_gguf_str *s, const char *what) {
+    uint64_t n;
+    if (rd_u64(c, &n, what) || need(c, n, what)) return LLAMA3_ERR_FORMAT;
+    s->p = (const char *)c->p;
+    s->len = n;
+    c->p += n;
+    return 0;
+}
+
+static size_t scalar_size(uint32_t t) {
+    switch (t) {
+    case GGUF_U8: case GGUF_I8: case GGUF_BOOL: return 1;
+    case GGUF_U16: case GGUF_I16: return 2;
+    case GGUF_U32: case GGUF_I32: case GGUF_F32: return 4;
+    case GGUF_U64: case GGUF_I64: case GGUF_F64: return 8;
+    default: return 0;
+    }
+}
+
+/* Decode one little-endian scalar of type t at p into the kv's union. */
+static void load_scalar(uint32_t t, const uint8_t *p, l3_gguf_kv *kv) {
+    switch (t) {
+    case GGUF_U8: case GGUF_BOOL: kv->v.u = p[0]; break;
+    case GGUF_I8: kv->v.i = (int8_t)p[0]; break;
+    case GGUF_U16: { uint16_t x; memcpy(&x, p, 2); kv->v.u = x; break; }
+    case GGUF_I16: { int16_t x; memcpy(&x, p, 2); kv->v.i = x; break; }
+    case GGUF_U32: { uint32_t x; memcpy(&x, p, 4); kv->v.u = x; break; }
+    case GGUF_I32: { int32_t x; memcpy(&x, p, 4); kv->v.i = x; break; }
+    case GGUF_F32: { float x; memcpy(&x, p, 4); kv->v.f = x; break; }
+    case GGUF_U64: { uint64_t x; memcpy(&x, p, 8); kv->v.u = x; break; }
+    case GGUF_I64: { int64_t x; memcpy(&x, p, 8); kv->v.i = x; break; }
+    case GGUF_F64: { double x; memcpy(&x, p, 8); kv->v.f = x; break; }
+    }
+}
+
+static int parse_kv(cursor *c, l3_gguf_kv *kv, uint64_t index) {
+    char what[64];
+    snprintf(what, sizeof what, "key #%llu", (unsigned long long)index);
+    if (rd_str(c, &kv->key, what) || rd_u32(c, &kv->type, what)) return LLAMA3_ERR_FORMAT;
+    int klen = kv->key.len > 200 ? 200 : (int)kv->key.len;
+    if (kv->type == GGUF_STRING) return rd_str(c, &kv->s, what);
+    if (kv->type == GGUF_ARRAY) {
+        if (rd_u32(c, &kv->arr_type, what) || rd_u64(c, &kv->arr_n, what)) return LLAMA3_ERR_FORMAT;
+        kv->arr_data = c->p;
+        if (kv->arr_type == GGUF_STRING) {
+            /* Each string needs at least its 8-byte length: bound n before allocating. */
+            if (kv->arr_n > (uint64_t)(c->end - c->p) / 8)
+                return l3_fail(c->err, LLAMA3_ERR_FORMAT, "%s: key '%.*s': array of %llu strings exceeds the file",
+                               c->path, klen, kv->key.p, (unsigned long long)kv->arr_n);
+            kv->arr_strs = malloc((kv->arr_n ? kv->arr_n : 1) * sizeof *kv->arr_strs);
+            if (!kv->arr_strs) return l3_fail(c->err, LLAMA3_ERR_MEMORY, "%s: out of memory", c->path);
+            for (uint64_t i = 0; i < kv->arr_n; i++)
+                if (rd_str(c, &kv->arr_strs[i], what)) return LLAMA3_ERR_FORMAT;
+            return 0;
+        }
+        size_t es = scalar_size(kv->arr_type);
+        if (!es)
+            return l3_fail(c->err, LLAMA3_ERR_FORMAT, "%s: key '%.*s': unsupported array element type %u",
+                           c->path, klen, kv->key.p, kv->arr_type);
+        uint64_t bytes;
+        if (!l3_mul_ok(kv->arr_n, es, &bytes) || need(c, bytes, what))
+            return l3_fail(c->err, LLAMA3_ERR_FORMAT, "%s: key '%.*s': array of %llu elements exceeds the file",
+                           c->path, klen, kv->key.p, (unsigned long long)kv->arr_n);
+        c->p += bytes;
+        return 0;
+    }
+    size_t es = scalar_size(kv->type);
+    if (!es)
+        return l3_fail(c->err, LLAMA3_ERR_FORMAT, "%s: key '%.*s': unknown value type %u", c->path, klen,
+                       kv->key.p, kv->type);
+    if (need(c, es, what)) return LLAMA3_ERR_FORMAT;
+    load_scalar(kv->type, c->p, kv);
+    c->p += es;
+    return 0;
+}
+
+static int parse_tensor_info(cursor *c, l3_gguf_tensor *t, uint64_t index) {
+    char what[64];
+    snprintf(what, sizeof what, "tensor info #%llu", (unsigned long long)index);
+    if (rd_str(c, &t->name, what) || rd_u32(c, &t->n_dims, what)) return LLAMA3_ERR_FORMAT;
+    int nlen = t->name.len > 200 ? 200 : (int)t->name.len;
+    if (t->n_dims == 0 || t->n_dims > GGUF_MAX_DIMS)
+        return l3_fail(c->err, LLAMA3_ERR_FORMAT, "%s: tensor '%.*s': %u dimensions (expected 1..4)", c->path,
+                       nlen, t->name.p, t->n_dims);
+    for (int d = 0; d < 4; d++) t->ne[d] = 1;
+    uint64_t nel = 1;
+    for (uint32_t d = 0; d < t->n_dims; d++) {
+        uint64_t ne;
+        if (rd_u64(c, &ne, what)) return LLAMA3_ERR_FORMAT;
+        if (ne == 0 || ne > INT64_MAX / 2 || !l3_mul_ok(nel, ne, &nel) || nel > (uint64_t)INT64_MAX / 2)
+            return l3_fail(c->err, LLAMA3_ERR_FORMAT, "%s: tensor '%.*s': invalid dimension %llu", c->path, nlen,
+                           t->name.p, (unsigned long long)ne);
+        t->ne[d] = (int64_t)ne;
+    }
+    if (rd_u32(c, &t->type, what) || rd_u64(c, &t->offset, what)) return LLAMA3_ERR_FORMAT;
+    const l3_type_info *ti = l3_type_get(t->type);
+    if (!ti)
+        return l3_fail(c->err, LLAMA3_ERR_UNSUPPORTED, "%s: tensor '%.*s': unknown or unsupported tensor type %u",
+                       c->path, nlen, t->name.p, t->type);
+    if (t->ne[0] % ti->block != 0)
+        return l3_fail(c->err, LLAMA3_ERR_FORMAT, "%s: tensor '%.*s': row of %lld elements is not a multiple of %s's block %d",
+                       c->path, nlen, t->name.p, (long long)t->ne[0], ti->name, ti->block);
+    uint64_t blocks = nel / (uint64_t)ti->block;
+    if (!l3_mul_ok(blocks, ti->block_bytes, &t->nbytes))
+        return l3_fail(c->err, LLAMA3_ERR_FORMAT, "%s: tensor '%.*s': size overflows", c->path, nlen, t->name.p);
+    return 0;
+}
+
+int l3_gguf_open(const char *path, l3_gguf **out, llama3_error *err) {
+    *out = NULL;
+    l3_gguf *g = calloc(1, sizeof *g);
+    if (!g) return l3_fail(err, LLAMA3_ERR_MEMORY, "out of memory");
+    int rc = l3_map_file(path, &g->map, err);
+    if (rc) { free(g); return rc; }
+    cursor c = { g->map.data, g->map.data + g->map.size, path, err };
+    uint32_t magic;
+    if (g->map.size < 4 || memcmp(g->map.data, "GGUF", 4) != 0) {
+        rc = l3_fail(err, LLAMA3_ERR_FORMAT, "%s: not a GGUF file (bad magic)", path);
+        goto fail;
+    }
+    rd_u32(&c, &magic, "magic");
+    if ((rc = rd_u32(&c, &g->version, "version"))) goto fail;
+    if (g->version != 2 && g->version != 3) {
+        rc = l3_fail(err, LLAMA3_ERR_UNSUPPORTED, "%s: GGUF version %u not supported (expected 2 or 3)", path, g->version);
+        goto fail;
+    }
+    if ((rc = rd_u64(&c, &g->n_tensors, "tensor count")) || (rc = rd_u64(&c, &g->n_kv, "key count"))) goto fail;
+    /* Each key and tensor info takes more than 8 bytes: bound counts before allocating. */
+    if (g->n_kv > g->map.size / 8 || g->n_tensors > g->map.size / 8) {
+        rc = l3_fail(err, LLAMA3_ERR_FORMAT, "%s: header claims %llu keys and %llu tensors, more than the file can hold",
+                     path, (unsigned long long)g->n_kv, (unsigned long long)g->n_tensors);
+        goto fail;
+    }
+    g->kv = calloc(g->n_kv ? g->n_kv : 1, sizeof *g->kv);
+    g->tensors = calloc(g->n_tensors ? g->n_tensors : 1, sizeof *g->tensors);
+    if (!g->kv || !g->tensors) { rc = l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", path); goto fail; }
+    for (uint64_t i = 0; i < g->n_kv; i++)
+        if ((rc = parse_kv(&c, &g->kv[i], i))) goto fail;
+
+    g->alignment = GGUF_DEFAULT_ALIGNMENT;
+    const l3_gguf_kv *al = l3_gguf_find(g, "general.alignment");
+    if (al) {
+        if (al->type != GGUF_U32 || al->v.u == 0 || (al->v.u & (al->v.u - 1)) != 0) {
+            rc = l3_fail(err, LLAMA3_ERR_FORMAT, "%s: general.alignment must be a power-of-two u32", path);
+            goto fail;
+        }
+        g->alignment = al->v.u;
+    }
+    for (uint64_t i = 0; i < g->n_tensors; i++)
+        if ((rc = parse_tensor_info(&c, &g->tensors[i], i))) goto fail;
+
+    uint64_t hdr = (uint64_t)(c.p - g->map.data);
+    g->data_offset = (hdr + g->alignment - 1) / g->alignment * g->alignment;
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        l3_gguf_tensor *t = &g->tensors[i];
+        int nlen = t->name.len > 200 ? 200 : (int)t->name.len;
+        uint64_t start, end;
+        if (t->offset % g->alignment != 0) {
+            rc = l3_fail(err, LLAMA3_ERR_FORMAT, "%s: tensor '%.*s': offset %llu not aligned to %llu", path, nlen,
+                         t->name.p, (unsigned long long)t->offset, (unsigned long long)g->alignment);
+            goto fail;
+        }
+        if (!l3_add_ok(g->data_offset, t->offset, &start) || !l3_add_ok(start, t->nbytes, &end) || end > g->map.size) {
+            rc = l3_fail(err, LLAMA3_ERR_FORMAT,
+                         "%s: tensor '%.*s': data (offset %llu, %llu bytes) lies beyond the end of the file (%zu bytes): truncated?",
+                         path, nlen, t->name.p, (unsigned long long)t->offset, (unsigned long long)t->nbytes,
+                         g->map.size);
+            goto fail;
+        }
+        t->data = g->map.data + start;
+        for (uint64_t j = 0; j < i; j++)
+            if (g->tensors[j].name.len == t->name.len && memcmp(g->tensors[j].name.p, t->name.p, t->name.len) == 0) {
+                rc = l3_fail(err, LLAMA3_ERR_FORMAT, "%s: tensor '%.*s' appears twice", path, nlen, t->name.p);
+                goto fail;
+            }
+    }
+    *out = g;
+    return 0;
+fail:
+    l3_gguf_close(g);
+    return rc;
+}
+
+void l3_gguf_close(l3_gguf *g) {
+    if (!g) return;
+    if (g->kv)
+        for (uint64_t i = 0; i < g->n_kv; i++) free(g->kv[i].arr_strs);
+    free(g->kv);
+    free(g->tensors);
+    l3_unmap(&g->map);
+    free(g);
+}
+
+bool l3_gguf_str_eq(l3_gguf_str s, const char *z) {
+    size_t n = strlen(z);
+    return s.len == n && memcmp(s.p, z, n) == 0;
+}
+
+const l3_gguf_kv *l3_gguf_find(const l3_gguf *g, const char *key) {
+    for (uint64_t i = 0; i < g->n_kv; i++)
+        if (l3_gguf_str_eq(g->kv[i].key, key)) return &g->kv[i];
+    return NULL;
+}
+
+const l3_gguf_tensor *l3_gguf_find_tensor(const l3_gguf *g, const char *name) {
+    for (uint64_t i = 0; i < g->n_tensors; i++)
+        if (l3_gguf_str_eq(g->tensors[i].name, name)) return &g->tensors[i];
+    return NULL;
+}
+
+static int missing(const l3_gguf *g, const char *key, bool required, llama3_error *err) {
+    if (!required) return 1;
+    return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: required key '%s' is missing", g->map.path, key);
+}
+
+static bool is_int_type(uint32_t t) {
+    return t == GGUF_U8 || t == GGUF_I8 || t == GGUF_U16 || t == GGUF_I16 || t == GGUF_U32 ||
+           t == GGUF_I32 || t == GGUF_U64 || t == GGUF_I64;
+}
+static bool is_signed(uint32_t t) { return t == GGUF_I8 || t == GGUF_I16 || t == GGUF_I32 || t == GGUF_I64; }
+
+/* Returns 0 ok, 1 absent-and-optional, <0 error. */
+int l3_gguf_get_u32(const l3_gguf *g, const char *key, bool required, uint32_t *out, llama3_error *err) {
+    const l3_gguf_kv *kv = l3_gguf_find(g, key);
+    if (!kv) return missing(g, key, required, err);
+    if (!is_int_type(kv->type) || (is_signed(kv->type) && kv->v.i < 0) ||
+        (!is_signed(kv->type) && kv->v.u > UINT32_MAX) || (is_signed(kv->type) && kv->v.i > (int64_t)UINT32_MAX))
+        return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: key '%s' must be a non-negative 32-bit integer", g->map.path, key);
+    *out = (uint32_t)(is_signed(kv->type) ? (uint64_t)kv->v.i : kv->v.u);
+    return 0;
+}
+
+int l3_gguf_get_f32(const l3_gguf *g, const char *key, bool required, float *out, llama3_error *err) {
+    const l3_gguf_kv *kv = l3_gguf_find(g, key);
+    if (!kv) return missing(g, key, required, err);
+    if (kv->type != GGUF_F32 && kv->type != GGUF_F64)
+        return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: key '%s' must be a float", g->map.path, key);
+    *out = (float)kv->v.f;
+    return 0;
+}
+
+int l3_gguf_get_bool(const l3_gguf *g, const char *key, bool required, bool *out, llama3_error *err) {
+    const l3_gguf_kv *kv = l3_gguf_find(g, key);
+    if (!kv) return missing(g, key, required, err);
+    if (kv->type != GGUF_BOOL) return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: key '%s' must be a bool", g->map.path, key);
+    *out = kv->v.u != 0;
+    return 0;
+}
+
+int l3_gguf_get_str(const l3_gguf *g, const char *key, bool required, char **out, llama3_error *err) {
+    const l3_gguf_kv *kv = l3_gguf_find(g, key);
+    if (!kv) return missing(g, key, required, err);
+    if (kv->type != GGUF_STRING || memchr(kv->s.p, 0, kv->s.len))
+        return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: key '%s' must be a string", g->map.path, key);
+    *out = malloc(kv->s.len + 1);
+    if (!*out) return l3_fail(err, LLAMA3_ERR_MEMORY, "out of memory");
+    memcpy(*out, kv->s.p, kv->s.len);
+    (*out)[kv->s.len] = 0;
+    return 0;
+}
+
+l3_gguf_str l3_gguf_arr_str(const l3_gguf_kv *kv, uint64_t i) {
+    return kv->arr_strs[i];
+}
+
+int64_t l3_gguf_arr_int(const l3_gguf_kv *kv, uint64_t i) {
+    l3_gguf_kv tmp;
+    load_scalar(kv->arr_type, kv->arr_data + i * scalar_size(kv->arr_type), &tmp);
+    return is_signed(kv->arr_type) ? tmp.v.i : (int64_t)tmp.v.u;
+}
+
+double l3_gguf_arr_float(const l3_gguf_kv *kv, uint64_t i) {
+    l3_gguf_kv tmp;
+    load_scalar(kv->arr_type, kv->arr_data + i * scalar_size(kv->arr_type), &tmp);
+    if (kv->arr_type == GGUF_F32 || kv->arr_type == GGUF_F64) return tmp.v.f;
+    return is_signed(kv->arr_type) ? (double)tmp.v.i : (double)tmp.v.u;
+}

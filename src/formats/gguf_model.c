@@ -1,0 +1,128 @@
+/* GGUF (llama.cpp's "llama" architecture) -> weights description. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "formats/gguf.h"
+#include "loader.h"
+
+/* GGUF stores ne[0] = columns (input features), ne[1] = rows. */
+static int view(const l3_gguf *g, const char *name, bool required, l3_tensor *t, llama3_error *err) {
+    const l3_gguf_tensor *gt = l3_gguf_find_tensor(g, name);
+    if (!gt) {
+        if (!required) return 0;
+        return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: missing required tensor '%s'", g->map.path, name);
+    }
+    if (gt->n_dims > 2 || gt->ne[2] != 1 || gt->ne[3] != 1)
+        return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: tensor '%s' has %u dimensions, expected at most 2", g->map.path,
+                       name, gt->n_dims);
+    t->type = gt->type;
+    t->cols = gt->ne[0];
+    t->rows = gt->ne[1];
+    t->data = gt->data;
+    t->nbytes = gt->nbytes;
+    return 0;
+}
+
+static int read_args(const l3_gguf *g, llama3_args *a, llama3_error *err) {
+    const char *p = g->map.path;
+    char *arch = NULL;
+    int rc = l3_gguf_get_str(g, "general.architecture", true, &arch, err);
+    if (rc) return rc;
+    if (strcmp(arch, "llama") != 0) {
+        rc = l3_fail(err, LLAMA3_ERR_UNSUPPORTED, "%s: architecture '%s' is not supported (expected 'llama')", p, arch);
+        free(arch);
+        return rc;
+    }
+    free(arch);
+    uint32_t u;
+    l3_args_defaults(a);
+#define GET_U32(key, field, req)                                    \
+    if ((rc = l3_gguf_get_u32(g, key, req, &u, err)) < 0) return rc; \
+    if (rc == 0) {                                                  \
+        if (u > (1u << 30)) return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: %s = %u is implausibly large", p, key, u); \
+        a->field = (int)u;                                          \
+    }
+    GET_U32("llama.embedding_length", dim, true);
+    GET_U32("llama.block_count", n_layers, true);
+    GET_U32("llama.attention.head_count", n_heads, true);
+    a->n_kv_heads = a->n_heads;
+    GET_U32("llama.attention.head_count_kv", n_kv_heads, false);
+    GET_U32("llama.feed_forward_length", hidden_dim, true);
+    GET_U32("llama.context_length", max_seq_len, false);
+    GET_U32("llama.vocab_size", vocab_size, false);
+#undef GET_U32
+    a->multiple_of = 0;  /* GGUF gives the FFN width directly */
+    if ((rc = l3_gguf_get_f32(g, "llama.attention.layer_norm_rms_epsilon", true, &a->norm_eps, err)) < 0) return rc;
+    a->rope_theta = 10000.0f;  /* llama.cpp's default when the key is absent */
+    if ((rc = l3_gguf_get_f32(g, "llama.rope.freq_base", false, &a->rope_theta, err)) < 0) return rc;
+    /* Llama 3.1 scaling parameters, when the file records them (the factors themselves come
+     * from rope_freqs.weight). */
+    float f;
+    if ((rc = l3_gguf_get_f32(g, "llama.rope.scaling.factor", false, &f, err)) < 0) return rc;
+    if (rc == 0 && f > 1) a->rope_scale_factor = f;
+    if (a->vocab_size == 0) {
+        const l3_gguf_kv *tok = l3_gguf_find(g, "tokenizer.ggml.tokens");
+        if (tok && tok->type == GGUF_ARRAY) a->vocab_size = (int)(tok->arr_n > (1u << 24) ? 0 : tok->arr_n);
+        if (!a->vocab_size) {
+            const l3_gguf_tensor *e = l3_gguf_find_tensor(g, "token_embd.weight");
+            if (e && e->ne[1] < (1 << 24)) a->vocab_size = (int)e->ne[1];
+        }
+    }
+    return 0;
+}
+
+int l3_load_gguf(const char *path, const llama3_load_options *opt, l3_weights *w, llama3_error *err) {
+    (void)opt;
+    l3_gguf *g;
+    int rc = l3_gguf_open(path, &g, err);
+    if (rc) return rc;
+    w->gguf_owned = g;
+    snprintf(w->format, sizeof w->format, "gguf v%u", g->version);
+    if ((rc = read_args(g, &w->args, err))) return rc;
+    if ((rc = l3_args_finalize(&w->args, path, err))) return rc;
+    uint32_t rope_dims;
+    if (l3_gguf_get_u32(g, "llama.rope.dimension_count", false, &rope_dims, NULL) == 0 &&
+        (int)rope_dims != w->args.head_dim)
+        return l3_fail(err, LLAMA3_ERR_UNSUPPORTED, "%s: llama.rope.dimension_count %u differs from head_dim %d (partial RoPE is not Llama 3)",
+                       path, rope_dims, w->args.head_dim);
+
+    w->rope_layout = L3_ROPE_INTERLEAVED;
+    w->layers = calloc((size_t)w->args.n_layers, sizeof *w->layers);
+    if (!w->layers) return l3_fail(err, LLAMA3_ERR_MEMORY, "out of memory");
+    if ((rc = view(g, "token_embd.weight", true, &w->tok_embeddings, err)) ||
+        (rc = view(g, "output_norm.weight", true, &w->norm, err)) ||
+        (rc = view(g, "output.weight", false, &w->output, err)))
+        return rc;
+    if (!w->output.data) {  /* tied embeddings (Llama 3.2) */
+        w->output = w->tok_embeddings;
+        w->tied_output = 1;
+    }
+    for (int l = 0; l < w->args.n_layers; l++) {
+        l3_layer_weights *L = &w->layers[l];
+        struct { const char *suffix; l3_tensor *t; } names[] = {
+            { "attn_norm", &L->attention_norm }, { "attn_q", &L->wq }, { "attn_k", &L->wk },
+            { "attn_v", &L->wv }, { "attn_output", &L->wo }, { "ffn_norm", &L->ffn_norm },
+            { "ffn_gate", &L->w1 }, { "ffn_down", &L->w2 }, { "ffn_up", &L->w3 },
+        };
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+            char name[96];
+            snprintf(name, sizeof name, "blk.%d.%s.weight", l, names[i].suffix);
+            if ((rc = view(g, name, true, names[i].t, err))) return rc;
+        }
+    }
+    const l3_gguf_tensor *rf = l3_gguf_find_tensor(g, "rope_freqs.weight");
+    if (rf) {
+        if (rf->type != L3_F32 || rf->n_dims != 1 || rf->ne[0] != w->args.head_dim / 2)
+            return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: rope_freqs.weight must be f32 [%d]", path, w->args.head_dim / 2);
+        w->rope_freq_factors = rf->data;
+        w->args.use_scaled_rope = 1;
+    }
+    w->vocab.kind = L3_VOCAB_GGUF;
+    w->vocab.gguf = g;
+    uint32_t id;
+    w->bos_id = w->eos_id = -1;
+    if (l3_gguf_get_u32(g, "tokenizer.ggml.bos_token_id", false, &id, NULL) == 0) w->bos_id = (int32_t)id;
+    if (l3_gguf_get_u32(g, "tokenizer.ggml.eos_token_id", false, &id, NULL) == 0) w->eos_id = (int32_t)id;
+    return 0;
+}

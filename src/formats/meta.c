@@ -1,0 +1,283 @@
+/* Meta folders: params.json + consolidated.NN.pth (one per model-parallel rank) + optional
+ * tokenizer.model. One shard is used in place (memory-mapped). Several shards are merged
+ * into owned buffers the way fairscale split them: column-parallel weights (wq, wk, wv, w1,
+ * w3, output, tok_embeddings) along dim 0 (rows), row-parallel weights (wo, w2) along dim 1
+ * (columns); norms are replicated, so shard 0's copy is used. RoPE layout: interleaved. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "formats/json_config.h"
+#include "formats/torch_pth.h"
+#include "loader.h"
+
+#define META_MAX_SHARDS 64
+#define META_DEFAULT_MAX_ALLOC ((uint64_t)64 << 30)
+
+typedef enum { SPLIT_NONE = -1, SPLIT_ROWS = 0, SPLIT_COLS = 1 } meta_split;
+
+typedef struct meta_ctx {
+    const char *dir;
+    l3_pth *shards[META_MAX_SHARDS];
+    int n_shards;
+    uint64_t alloc_left;      /* budget for merged copies */
+    l3_weights *w;
+} meta_ctx;
+
+static int meta_read_params(const char *dir, llama3_args *a, llama3_error *err) {
+    char *path = l3_path_join(dir, "params.json");
+    if (!path) return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", dir);
+    json_t *p = NULL;
+    bool scaled = false;
+    l3_args_defaults(a);
+    int rc;
+    if ((rc = l3_json_load(path, &p, err)) ||
+        (rc = l3_json_int(p, "dim", true, &a->dim, path, err)) ||
+        (rc = l3_json_int(p, "n_layers", true, &a->n_layers, path, err)) ||
+        (rc = l3_json_int(p, "n_heads", true, &a->n_heads, path, err)) ||
+        (rc = l3_json_int(p, "vocab_size", true, &a->vocab_size, path, err)))
+        goto done;
+    a->n_kv_heads = a->n_heads;  /* ModelArgs: n_kv_heads None means n_heads */
+    if ((rc = l3_json_int(p, "n_kv_heads", false, &a->n_kv_heads, path, err)) ||
+        (rc = l3_json_int(p, "multiple_of", false, &a->multiple_of, path, err)) ||
+        (rc = l3_json_float(p, "ffn_dim_multiplier", false, &a->ffn_dim_multiplier, path, err)) ||
+        (rc = l3_json_float(p, "norm_eps", false, &a->norm_eps, path, err)) ||
+        (rc = l3_json_float(p, "rope_theta", false, &a->rope_theta, path, err)) ||
+        (rc = l3_json_bool(p, "use_scaled_rope", false, &scaled, path, err)) ||
+        (rc = l3_json_int(p, "max_seq_len", false, &a->max_seq_len, path, err)))
+        goto done;
+    if (a->multiple_of <= 0 || a->dim <= 0 || a->dim > (1 << 20) || a->ffn_dim_multiplier < 0 ||
+        a->ffn_dim_multiplier > 64) {
+        rc = l3_fail(err, LLAMA3_ERR_FORMAT, "%s: dim, multiple_of or ffn_dim_multiplier out of range", path);
+        goto done;
+    }
+    a->hidden_dim = l3_args_ffn_width(a->dim, a->multiple_of, a->ffn_dim_multiplier);
+    /* Meta's apply_scaling hard-codes these; params.json only switches it on. */
+    a->use_scaled_rope = scaled;
+    a->rope_scale_factor = 8.0f;
+    a->rope_low_freq_factor = 1.0f;
+    a->rope_high_freq_factor = 4.0f;
+    a->rope_original_ctx = 8192;
+    rc = l3_args_finalize(a, path, err);
+done:
+    json_decref(p);
+    free(path);
+    return rc;
+}
+
+/* "consolidated.NN.pth" -> NN, or -1. */
+static int meta_shard_index(const char *name) {
+    const char *prefix = "consolidated.", *p = name + strlen(prefix);
+    if (strncmp(name, prefix, strlen(prefix)) != 0) return -1;
+    int idx = 0, digits = 0;
+    for (; *p >= '0' && *p <= '9' && digits < 4; p++, digits++) idx = idx * 10 + (*p - '0');
+    return digits > 0 && strcmp(p, ".pth") == 0 ? idx : -1;
+}
+
+/* Shards must be numbered 00 .. n-1 without gaps: a missing rank would silently drop part
+ * of every split weight. */
+static int meta_open_shards(meta_ctx *c, llama3_error *err) {
+    DIR *d = opendir(c->dir);
+    if (!d) return l3_fail(err, LLAMA3_ERR_IO, "%s: cannot list the folder", c->dir);
+    char present[META_MAX_SHARDS] = {0};
+    int max_idx = -1, rc = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        int idx = meta_shard_index(e->d_name);
+        if (idx < 0) continue;
+        if (idx >= META_MAX_SHARDS) {
+            closedir(d);
+            return l3_fail(err, LLAMA3_ERR_UNSUPPORTED, "%s: %s: more than %d shards", c->dir, e->d_name,
+                           META_MAX_SHARDS);
+        }
+        present[idx] = 1;
+        if (idx > max_idx) max_idx = idx;
+    }
+    closedir(d);
+    if (max_idx < 0) return l3_fail(err, LLAMA3_ERR_IO, "%s: no consolidated.NN.pth file", c->dir);
+    for (int i = 0; i <= max_idx; i++)
+        if (!present[i])
+            return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: missing shard consolidated.%02d.pth (shards go up to %02d)",
+                           c->dir, i, max_idx);
+    for (int i = 0; i <= max_idx && !rc; i++) {
+        char name[32], *path;
+        snprintf(name, sizeof name, "consolidated.%02d.pth", i);
+        if (!(path = l3_path_join(c->dir, name))) return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", c->dir);
+        rc = l3_pth_open(path, &c->shards[i], err);
+        free(path);
+        if (rc) break;
+        c->n_shards = i + 1;
+        /* The description owns the mapping and any aligned copies from now on. */
+        l3_pth *p = c->shards[i];
+        if (l3_weights_keep_map(c->w, &p->map)) return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", c->dir);
+        while (p->n_owned > 0) {
+            if (l3_weights_keep_buffer(c->w, p->owned[p->n_owned - 1]))
+                return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", c->dir);
+            p->n_owned--;
+        }
+    }
+    return rc;
+}
+
+static void meta_shape_str(const l3_pth_tensor *t, char *buf, size_t cap) {
+    size_t n = 0;
+    buf[0] = 0;
+    for (int i = 0; i < t->n_dims && n + 24 < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%lld", i ? "," : "", (long long)t->shape[i]);
+}
+
+static int meta_shape_error(const meta_ctx *c, const char *name, const char *got, int64_t rows,
+                            int64_t cols, llama3_error *err) {
+    char want[64];
+    if (rows == 0) snprintf(want, sizeof want, "%lld", (long long)cols);
+    else snprintf(want, sizeof want, "%lld,%lld", (long long)rows, (long long)cols);
+    return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: %s: shape [%s]%s, expected [%s] from params.json%s", c->dir,
+                   name, got, c->n_shards > 1 ? " after merging the shards" : "", want,
+                   c->n_shards > 1 ? "" : " (a model-parallel shard missing?)");
+}
+
+/* Concatenates the shards' parts of a split weight into one owned [rows x cols] buffer. */
+static int meta_merge(meta_ctx *c, const char *name, const l3_pth_tensor **parts, meta_split split,
+                      int64_t rows, int64_t cols, l3_tensor *out, llama3_error *err) {
+    int64_t sum = 0;
+    for (int s = 0; s < c->n_shards; s++) {
+        const l3_pth_tensor *t = parts[s];
+        if (t->n_dims != 2 || t->l3type != parts[0]->l3type ||
+            (split == SPLIT_ROWS ? t->shape[1] != cols : t->shape[0] != rows)) {
+            char got[96];
+            meta_shape_str(t, got, sizeof got);
+            return l3_fail(err, LLAMA3_ERR_FORMAT,
+                           "%s: %s in consolidated.%02d.pth: shape [%s], expected [%s%lld] for a split along dim %d",
+                           c->dir, name, s, got, split == SPLIT_ROWS ? "n," : "", (long long)(split == SPLIT_ROWS ? cols : rows),
+                           (int)split);
+        }
+        sum += t->shape[split == SPLIT_ROWS ? 0 : 1];
+    }
+    if (sum != (split == SPLIT_ROWS ? rows : cols)) {
+        char got[64];
+        if (split == SPLIT_ROWS) snprintf(got, sizeof got, "%lld,%lld", (long long)sum, (long long)cols);
+        else snprintf(got, sizeof got, "%lld,%lld", (long long)rows, (long long)sum);
+        return meta_shape_error(c, name, got, rows, cols, err);
+    }
+    uint64_t es = (uint64_t)parts[0]->elem_size, nbytes;
+    if (!l3_mul_ok((uint64_t)rows * (uint64_t)cols, es, &nbytes) || nbytes > c->alloc_left)
+        return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: merging %s exceeds the allocation limit", c->dir, name);
+    uint8_t *buf = malloc(nbytes ? nbytes : 1);
+    if (!buf || l3_weights_keep_buffer(c->w, buf)) {
+        free(buf);
+        return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory merging %s", c->dir, name);
+    }
+    c->alloc_left -= nbytes;
+    if (split == SPLIT_ROWS) {
+        uint64_t at = 0;
+        for (int s = 0; s < c->n_shards; s++) {
+            memcpy(buf + at, parts[s]->data, parts[s]->nbytes);
+            at += parts[s]->nbytes;
+        }
+    } else {
+        uint64_t at = 0;
+        for (int64_t r = 0; r < rows; r++)
+            for (int s = 0; s < c->n_shards; s++) {
+                uint64_t row_bytes = (uint64_t)parts[s]->shape[1] * es;
+                memcpy(buf + at, (const uint8_t *)parts[s]->data + (uint64_t)r * row_bytes, row_bytes);
+                at += row_bytes;
+            }
+    }
+    out->type = (uint32_t)parts[0]->l3type;
+    out->rows = rows;
+    out->cols = cols;
+    out->data = buf;
+    out->nbytes = (size_t)nbytes;
+    return 0;
+}
+
+/* One weight: rows 0 means a vector of cols (replicated across shards). */
+static int meta_tensor(meta_ctx *c, const char *name, int64_t rows, int64_t cols, meta_split split,
+                       l3_tensor *out, llama3_error *err) {
+    const l3_pth_tensor *parts[META_MAX_SHARDS];
+    for (int s = 0; s < c->n_shards; s++)
+        if (!(parts[s] = l3_pth_find(c->shards[s], name)))
+            return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: consolidated.%02d.pth: tensor %s missing", c->dir, s, name);
+    if (c->n_shards > 1 && split != SPLIT_NONE)
+        return meta_merge(c, name, parts, split, rows, cols, out, err);
+    const l3_pth_tensor *t = parts[0];
+    int ok = rows == 0 ? t->n_dims == 1 && t->shape[0] == cols
+                       : t->n_dims == 2 && t->shape[0] == rows && t->shape[1] == cols;
+    if (!ok) {
+        char got[96];
+        meta_shape_str(t, got, sizeof got);
+        return meta_shape_error(c, name, got, rows, cols, err);
+    }
+    out->type = (uint32_t)t->l3type;
+    out->rows = rows == 0 ? 1 : rows;
+    out->cols = cols;
+    out->data = t->data;
+    out->nbytes = (size_t)t->nbytes;
+    return 0;
+}
+
+static int meta_map_tensors(meta_ctx *c, llama3_error *err) {
+    l3_weights *w = c->w;
+    const llama3_args *a = &w->args;
+    int64_t dim = a->dim, kv = (int64_t)a->n_kv_heads * a->head_dim, ffn = a->hidden_dim;
+    int rc;
+    if ((rc = meta_tensor(c, "tok_embeddings.weight", a->vocab_size, dim, SPLIT_ROWS, &w->tok_embeddings, err)) ||
+        (rc = meta_tensor(c, "norm.weight", 0, dim, SPLIT_NONE, &w->norm, err)))
+        return rc;
+    if (l3_pth_find(c->shards[0], "output.weight")) {
+        if ((rc = meta_tensor(c, "output.weight", a->vocab_size, dim, SPLIT_ROWS, &w->output, err))) return rc;
+    } else {
+        w->output = w->tok_embeddings;  /* Llama 3.2 small models tie the output to the embeddings */
+        w->tied_output = 1;
+    }
+    if (!(w->layers = calloc((size_t)a->n_layers, sizeof *w->layers)))
+        return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", c->dir);
+    for (int l = 0; l < a->n_layers; l++) {
+        l3_layer_weights *L = &w->layers[l];
+        const struct { const char *suffix; int64_t rows, cols; meta_split split; l3_tensor *dst; } parts[] = {
+            {"attention_norm", 0, dim, SPLIT_NONE, &L->attention_norm},
+            {"attention.wq", dim, dim, SPLIT_ROWS, &L->wq},
+            {"attention.wk", kv, dim, SPLIT_ROWS, &L->wk},
+            {"attention.wv", kv, dim, SPLIT_ROWS, &L->wv},
+            {"attention.wo", dim, dim, SPLIT_COLS, &L->wo},
+            {"ffn_norm", 0, dim, SPLIT_NONE, &L->ffn_norm},
+            {"feed_forward.w1", ffn, dim, SPLIT_ROWS, &L->w1},
+            {"feed_forward.w2", dim, ffn, SPLIT_COLS, &L->w2},
+            {"feed_forward.w3", ffn, dim, SPLIT_ROWS, &L->w3},
+        };
+        for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+            char name[128];
+            snprintf(name, sizeof name, "layers.%d.%s.weight", l, parts[i].suffix);
+            if ((rc = meta_tensor(c, name, parts[i].rows, parts[i].cols, parts[i].split, parts[i].dst, err)))
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int meta_vocab_source(const char *dir, l3_weights *w, llama3_error *err) {
+    char *p = l3_path_join(dir, "tokenizer.model");
+    if (!p) return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", dir);
+    if (!l3_file_exists(p)) { free(p); return 0; }
+    w->vocab.kind = L3_VOCAB_FILE;
+    w->vocab.path = p;
+    /* Meta's tiktoken tokenizer: <|begin_of_text|> and <|end_of_text|>. */
+    if (w->args.vocab_size > 128001) { w->bos_id = 128000; w->eos_id = 128001; }
+    return 0;
+}
+
+int l3_load_meta(const char *dir, const llama3_load_options *opt, l3_weights *w, llama3_error *err) {
+    w->bos_id = w->eos_id = -1;
+    w->rope_layout = L3_ROPE_INTERLEAVED;
+    snprintf(w->format, sizeof w->format, "meta");
+    meta_ctx c = { .dir = dir, .w = w,
+                   .alloc_left = opt && opt->max_alloc_bytes ? opt->max_alloc_bytes : META_DEFAULT_MAX_ALLOC };
+    int rc;
+    if (!(rc = meta_read_params(dir, &w->args, err)) &&
+        !(rc = meta_vocab_source(dir, w, err)) &&
+        !(rc = meta_open_shards(&c, err)))
+        rc = meta_map_tensors(&c, err);
+    for (int i = 0; i < c.n_shards; i++) l3_pth_close(c.shards[i]);
+    return rc;
+}

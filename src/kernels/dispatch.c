@@ -1,0 +1,46 @@
+/* Picks the best kernel set for this CPU once; LLAMA3_ISA overrides (for tests). */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+
+static l3_kernel_set g_sets[3];
+static const char *g_names[3];
+static int g_n;
+static const l3_kernel_set *g_current;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void init(void) {
+    l3_kernels_init_scalar(&g_sets[0]);
+    g_names[g_n++] = "scalar";
+    /* Faster sets start as a copy of the reference, then override what they implement. */
+    g_sets[1] = g_sets[0];
+    if (l3_kernels_init_avx2(&g_sets[1])) g_names[g_n++] = "avx2";
+    g_sets[g_n] = g_sets[g_n - 1];
+    if (l3_kernels_init_avx512(&g_sets[g_n])) g_names[g_n++] = "avx512";
+    g_current = &g_sets[g_n - 1];
+    const char *env = getenv("LLAMA3_ISA");
+    if (env && *env) {
+        for (int i = 0; i < g_n; i++)
+            if (strcmp(g_names[i], env) == 0) g_current = &g_sets[i];
+    }
+}
+
+const l3_kernel_set *l3_kernels(void) {
+    pthread_once(&g_once, init);
+    return g_current;
+}
+
+int l3_kernels_select(const char *isa) {
+    pthread_once(&g_once, init);
+    for (int i = 0; i < g_n; i++)
+        if (strcmp(g_names[i], isa) == 0) { g_current = &g_sets[i]; return 0; }
+    return -1;
+}
+
+int l3_kernels_available(const char **names, int cap) {
+    pthread_once(&g_once, init);
+    for (int i = 0; i < g_n && i < cap; i++) names[i] = g_names[i];
+    return g_n;
+}

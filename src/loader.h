@@ -1,0 +1,16 @@
+/* Detects the format of a model path and fills one weights description.
+ * The only room that knows formats exist. */
+#ifndef LLAMA3_LOADER_H
+#define LLAMA3_LOADER_H
+#include "weights.h"
+
+int l3_load_weights(const char *path, const llama3_load_options *opt, l3_weights *out,
+                    llama3_error *err);
+
+/* One per format (formats/gguf_model.c, formats/hf.c, formats/meta.c). Each fills args,
+ * tensors and the vocab source, then the loader validates. */
+int l3_load_gguf(const char *path, const llama3_load_options *opt, l3_weights *w, llama3_error *err);
+int l3_load_hf(const char *dir, const llama3_load_options *opt, l3_weights *w, llama3_error *err);
+int l3_load_meta(const char *dir, const llama3_load_options *opt, l3_weights *w, llama3_error *err);
+
+#endif

@@ -1,0 +1,226 @@
+/* The forward pass, in Meta's names (model.py). Prefill and decode are the same code with
+ * many rows or one; a batch of sequences is rows with their own position and KV slot. */
+#include "model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kernels/kernels.h"
+
+/* ---- the building blocks -------------------------------------------------------------- */
+
+/* RMSNorm.forward: x * rsqrt(mean(x^2) + eps) * weight, in float32. */
+static void rmsnorm(float *out, const float *x, const float *weight, int n, float eps) {
+    float ss = 0;
+    for (int i = 0; i < n; i++) ss += x[i] * x[i];
+    float r = 1.0f / sqrtf(ss / n + eps);
+    for (int i = 0; i < n; i++) out[i] = x[i] * r * weight[i];
+}
+
+/* apply_rotary_emb: rotate each (even, odd) pair of a head by pos * freq[i]. HF weights keep
+ * transformers' rotate-half order, where pair i is (i, i + head_dim/2) (see weights.h). */
+static void rope(float *vec, int n_heads, int head_dim, int pos, const float *freqs, l3_rope_layout layout) {
+    int half = head_dim / 2;
+    for (int i = 0; i < half; i++) {
+        float angle = (float)pos * freqs[i];
+        float c = cosf(angle), s = sinf(angle);
+        for (int h = 0; h < n_heads; h++) {
+            float *v = vec + h * head_dim;
+            int a = layout == L3_ROPE_HALF ? i : 2 * i;
+            int b = layout == L3_ROPE_HALF ? i + half : 2 * i + 1;
+            float x0 = v[a], x1 = v[b];
+            v[a] = x0 * c - x1 * s;
+            v[b] = x0 * s + x1 * c;
+        }
+    }
+}
+
+static float silu(float x) { return x / (1.0f + expf(-x)); }
+
+/* ---- matrix products ------------------------------------------------------------------ */
+
+typedef struct matmul_job {
+    const l3_tensor *W;
+    const float *X;
+    int T;
+    float *Y;
+    l3_scratch *s;
+    size_t row_bytes;
+} matmul_job;
+
+static void matmul_rows(void *ctx, int64_t r0, int64_t r1, int thread) {
+    const matmul_job *j = ctx;
+    const l3_kernel_set *k = l3_kernels();
+    const int64_t cols = j->W->cols, rows = j->W->rows;
+    const uint8_t *base = j->W->data;
+    if (j->T == 1) {  /* decode: one pass over the weights, dot products in the weight type */
+        for (int64_t r = r0; r < r1; r++) j->Y[r] = k->dot[j->W->type](base + r * j->row_bytes, j->X, cols);
+        return;
+    }
+    /* prefill: widen each weight row once, then reuse it for every activation row */
+    float *wr = j->s->row_buf[thread];
+    for (int64_t r = r0; r < r1; r++) {
+        k->to_float[j->W->type](base + r * j->row_bytes, wr, cols);
+        for (int t = 0; t < j->T; t++) j->Y[(int64_t)t * rows + r] = k->dot_f32(wr, j->X + (int64_t)t * cols, cols);
+    }
+}
+
+void l3_matmul(const l3_tensor *W, const float *X, int T, float *Y, l3_scratch *s, l3_pool *pool) {
+    matmul_job j = { W, X, T, Y, s, l3_row_bytes(W->type, W->cols) };
+    l3_parallel_for(pool, W->rows, 8, matmul_rows, &j);
+}
+
+/* ---- attention ------------------------------------------------------------------------ */
+
+typedef struct attention_job {
+    const llama3_model *m;
+    const l3_kv_cache *kv;
+    l3_scratch *s;
+    const int *pos, *slot;
+    int layer;
+} attention_job;
+
+/* One (row, head) pair per item: softmax(q . K^T / sqrt(head_dim)) . V over positions
+ * 0..pos (the causal mask), reading this row's slot of the cache. */
+static void attention_items(void *ctx, int64_t i0, int64_t i1, int thread) {
+    const attention_job *j = ctx;
+    const llama3_args *a = &j->m->w.args;
+    const l3_kernel_set *k = l3_kernels();
+    const l3_kv_cache *kv = j->kv;
+    const int hd = a->head_dim, group = a->n_heads / a->n_kv_heads;
+    const float scale = 1.0f / sqrtf((float)hd);
+    float *scores = j->s->scores[thread];
+    for (int64_t item = i0; item < i1; item++) {
+        int t = (int)(item / a->n_heads), h = (int)(item % a->n_heads), kvh = h / group;
+        int pos = j->pos[t], slot = j->slot[t];
+        const float *q = j->s->q + (int64_t)t * a->dim + h * hd;
+        float *out = j->s->att + (int64_t)t * a->dim + h * hd;
+        float max = -INFINITY;
+        for (int p = 0; p <= pos; p++) {
+            const void *krow = (const uint8_t *)l3_kv_row(kv, kv->k, slot, j->layer, p) + (size_t)kvh * hd * kv->elem;
+            float sc = kv->type == LLAMA3_KV_F32 ? k->dot_f32(q, krow, hd) : k->dot_f16_f32(krow, q, hd);
+            scores[p] = sc * scale;
+            if (scores[p] > max) max = scores[p];
+        }
+        float sum = 0;
+        for (int p = 0; p <= pos; p++) {
+            scores[p] = expf(scores[p] - max);
+            sum += scores[p];
+        }
+        memset(out, 0, (size_t)hd * sizeof *out);
+        for (int p = 0; p <= pos; p++) {
+            const void *vrow = (const uint8_t *)l3_kv_row(kv, kv->v, slot, j->layer, p) + (size_t)kvh * hd * kv->elem;
+            if (kv->type == LLAMA3_KV_F32) k->axpy_f32(scores[p] / sum, vrow, out, hd);
+            else k->axpy_f16(scores[p] / sum, vrow, out, hd);
+        }
+    }
+}
+
+/* ---- the pass ------------------------------------------------------------------------- */
+
+typedef struct norm_job { float *out; const float *x, *w; int n; float eps; } norm_job;
+static void norm_rows(void *ctx, int64_t t0, int64_t t1, int thread) {
+    (void)thread;
+    const norm_job *j = ctx;
+    for (int64_t t = t0; t < t1; t++) rmsnorm(j->out + t * j->n, j->x + t * j->n, j->w, j->n, j->eps);
+}
+
+static void add_rows(float *x, const float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+void l3_forward(const llama3_model *m, l3_kv_cache *kv, l3_scratch *s, l3_pool *pool, const l3_forward_args *fa) {
+    const l3_weights *w = &m->w;
+    const llama3_args *a = &w->args;
+    const l3_kernel_set *k = l3_kernels();
+    const int T = fa->n, dim = a->dim, hd = a->head_dim, kv_dim = a->n_kv_heads * hd, hidden = a->hidden_dim;
+    float *x = s->x, *xb = s->xb;
+
+    /* h = tok_embeddings(tokens) */
+    size_t emb_row = l3_row_bytes(w->tok_embeddings.type, dim);
+    for (int t = 0; t < T; t++)
+        k->to_float[w->tok_embeddings.type]((const uint8_t *)w->tok_embeddings.data + (size_t)fa->ids[t] * emb_row,
+                                            x + (int64_t)t * dim, dim);
+
+    for (int l = 0; l < a->n_layers; l++) {
+        const l3_layer_weights *L = &w->layers[l];
+        /* h = x + attention(attention_norm(x)) */
+        norm_job nj = { xb, x, m->attention_norm + (int64_t)l * dim, dim, a->norm_eps };
+        l3_parallel_for(pool, T, 4, norm_rows, &nj);
+        l3_matmul(&L->wq, xb, T, s->q, s, pool);
+        l3_matmul(&L->wk, xb, T, s->k, s, pool);
+        l3_matmul(&L->wv, xb, T, s->v, s, pool);
+        for (int t = 0; t < T; t++) {
+            rope(s->q + (int64_t)t * dim, a->n_heads, hd, fa->pos[t], m->rope_freqs, w->rope_layout);
+            rope(s->k + (int64_t)t * kv_dim, a->n_kv_heads, hd, fa->pos[t], m->rope_freqs, w->rope_layout);
+            l3_kv_store(kv, l3_kv_row(kv, kv->k, fa->slot[t], l, fa->pos[t]), s->k + (int64_t)t * kv_dim);
+            l3_kv_store(kv, l3_kv_row(kv, kv->v, fa->slot[t], l, fa->pos[t]), s->v + (int64_t)t * kv_dim);
+        }
+        attention_job aj = { m, kv, s, fa->pos, fa->slot, l };
+        l3_parallel_for(pool, (int64_t)T * a->n_heads, 1, attention_items, &aj);
+        l3_matmul(&L->wo, s->att, T, xb, s, pool);
+        add_rows(x, xb, (int64_t)T * dim);
+
+        /* out = h + feed_forward(ffn_norm(h)), feed_forward = w2(silu(w1(x)) * w3(x)) */
+        norm_job fj = { xb, x, m->ffn_norm + (int64_t)l * dim, dim, a->norm_eps };
+        l3_parallel_for(pool, T, 4, norm_rows, &fj);
+        l3_matmul(&L->w1, xb, T, s->h1, s, pool);
+        l3_matmul(&L->w3, xb, T, s->h3, s, pool);
+        for (int64_t i = 0; i < (int64_t)T * hidden; i++) s->h1[i] = silu(s->h1[i]) * s->h3[i];
+        l3_matmul(&L->w2, s->h1, T, xb, s, pool);
+        add_rows(x, xb, (int64_t)T * dim);
+    }
+
+    /* logits = output(norm(h)), only for the rows asked for */
+    for (int i = 0; i < fa->n_out; i++)
+        rmsnorm(xb + (int64_t)i * dim, x + (int64_t)fa->out_rows[i] * dim, m->norm, dim, a->norm_eps);
+    if (fa->n_out > 0) {
+        /* logits rows for n_out activations: run as one product, rows of the output matrix
+         * parallel, writing [n_out x vocab]. */
+        l3_matmul(&w->output, xb, fa->n_out, fa->logits, s, pool);
+    }
+}
+
+/* ---- scratch -------------------------------------------------------------------------- */
+
+int l3_scratch_init(l3_scratch *s, const llama3_args *a, int max_rows, int n_ctx, int n_threads) {
+    memset(s, 0, sizeof *s);
+    s->max_rows = max_rows;
+    s->n_threads = n_threads;
+    size_t R = (size_t)max_rows, kv_dim = (size_t)a->n_kv_heads * a->head_dim;
+    s->x = malloc(R * a->dim * sizeof(float));
+    s->xb = malloc(R * a->dim * sizeof(float));
+    s->q = malloc(R * a->dim * sizeof(float));
+    s->k = malloc(R * kv_dim * sizeof(float));
+    s->v = malloc(R * kv_dim * sizeof(float));
+    s->att = malloc(R * a->dim * sizeof(float));
+    s->h1 = malloc(R * a->hidden_dim * sizeof(float));
+    s->h3 = malloc(R * a->hidden_dim * sizeof(float));
+    s->row_buf = calloc((size_t)n_threads, sizeof *s->row_buf);
+    s->scores = calloc((size_t)n_threads, sizeof *s->scores);
+    if (!s->x || !s->xb || !s->q || !s->k || !s->v || !s->att || !s->h1 || !s->h3 || !s->row_buf || !s->scores)
+        return -1;
+    int widest = a->dim > a->hidden_dim ? a->dim : a->hidden_dim;
+    for (int i = 0; i < n_threads; i++) {
+        s->row_buf[i] = malloc((size_t)widest * sizeof(float));
+        s->scores[i] = malloc((size_t)n_ctx * sizeof(float));
+        if (!s->row_buf[i] || !s->scores[i]) return -1;
+    }
+    return 0;
+}
+
+void l3_scratch_free(l3_scratch *s) {
+    free(s->x); free(s->xb); free(s->q); free(s->k); free(s->v); free(s->att); free(s->h1); free(s->h3);
+    for (int i = 0; s->row_buf && i < s->n_threads; i++) free(s->row_buf[i]);
+    for (int i = 0; s->scores && i < s->n_threads; i++) free(s->scores[i]);
+    free(s->row_buf);
+    free(s->scores);
+    memset(s, 0, sizeof *s);
+}
+
+size_t l3_scratch_bytes(const l3_scratch *s, const llama3_args *a, int n_ctx) {
+    size_t R = (size_t)s->max_rows, kv_dim = (size_t)a->n_kv_heads * a->head_dim;
+    size_t widest = (size_t)(a->dim > a->hidden_dim ? a->dim : a->hidden_dim);
+    return sizeof(float) * (R * (4 * (size_t)a->dim + 2 * kv_dim + 2 * (size_t)a->hidden_dim) +
+                            (size_t)s->n_threads * (widest + (size_t)n_ctx));
+}

@@ -1,0 +1,52 @@
+/* The model (weights + derived float32 constants) and the forward pass. */
+#ifndef LLAMA3_MODEL_H
+#define LLAMA3_MODEL_H
+
+#include "kv_cache.h"
+#include "threads.h"
+#include "weights.h"
+
+struct llama3_model {
+    l3_weights w;
+    llama3_tokenizer *tok;
+    /* Norm weights widened to float32 once (formats store them as f32, bf16 or f16). */
+    float *attention_norm;   /* [n_layers x dim] */
+    float *ffn_norm;         /* [n_layers x dim] */
+    float *norm;             /* [dim] */
+    float *rope_freqs;       /* [head_dim / 2] */
+    uint64_t n_params, weight_bytes;
+};
+
+/* Scratch for one forward pass of up to max_rows rows (activations are [rows x width]). */
+typedef struct l3_scratch {
+    int max_rows;
+    float *x, *xb, *q, *k, *v, *att, *h1, *h3;
+    int n_threads;
+    float **row_buf;   /* per thread: one widened weight row (max(dim, hidden) floats) */
+    float **scores;    /* per thread: attention scores (n_ctx floats) */
+} l3_scratch;
+
+int l3_scratch_init(l3_scratch *s, const llama3_args *a, int max_rows, int n_ctx, int n_threads);
+void l3_scratch_free(l3_scratch *s);
+size_t l3_scratch_bytes(const l3_scratch *s, const llama3_args *a, int n_ctx);
+
+/* One forward pass over n rows: row i is token ids[i] at position pos[i] of KV slot slot[i].
+ * The rows of one slot must be consecutive positions and contiguous. Logits are computed for
+ * the rows listed in out_rows (n_out of them) into logits[n_out x vocab]. */
+typedef struct l3_forward_args {
+    const int32_t *ids;
+    const int *pos;
+    const int *slot;
+    int n;
+    const int *out_rows;
+    int n_out;
+    float *logits;
+} l3_forward_args;
+
+void l3_forward(const llama3_model *m, l3_kv_cache *kv, l3_scratch *s, l3_pool *pool,
+                const l3_forward_args *fa);
+
+/* Y[t x W.rows] = X[t x W.cols] . W^T, any weight type (threads over rows of W). */
+void l3_matmul(const l3_tensor *W, const float *X, int T, float *Y, l3_scratch *s, l3_pool *pool);
+
+#endif

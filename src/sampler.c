@@ -1,0 +1,186 @@
+/* Greedy, temperature, top-k, min-p, Meta's top-p, repetition penalty, seeded RNG.
+ * Order of operations: penalty -> temperature -> top-k -> softmax -> min-p -> top-p. */
+#include "sampler.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct llama3_sampler {
+    llama3_sampler_params p;
+    int vocab;
+    uint64_t rng[4];           /* xoshiro256** state */
+    int32_t *recent;           /* ring of the last repeat_last_n accepted ids */
+    int n_recent, head;
+    float *probs;
+};
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static uint64_t next_u64(uint64_t s[4]) {
+    uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3]; s[2] ^= t; s[3] = rotl(s[3], 45);
+    return r;
+}
+static double uniform01(uint64_t s[4]) { return (double)(next_u64(s) >> 11) * (1.0 / 9007199254740992.0); }
+
+llama3_sampler_params llama3_sampler_defaults(void) {
+    return (llama3_sampler_params){ .temperature = 0.6f, .top_p = 0.9f, .top_k = 0, .min_p = 0.0f,
+                                    .repeat_penalty = 1.0f, .repeat_last_n = 64, .seed = 0 };
+}
+
+llama3_sampler *llama3_sampler_new(const llama3_sampler_params *p, int vocab_size) {
+    if (vocab_size <= 0) return NULL;
+    llama3_sampler *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->p = *p;
+    if (s->p.repeat_last_n < 0) s->p.repeat_last_n = 0;
+    s->vocab = vocab_size;
+    uint64_t seed = p->seed;
+    for (int i = 0; i < 4; i++) s->rng[i] = splitmix64(&seed);
+    s->recent = malloc((size_t)(s->p.repeat_last_n > 0 ? s->p.repeat_last_n : 1) * sizeof(int32_t));
+    s->probs = malloc((size_t)vocab_size * sizeof(float));
+    if (!s->recent || !s->probs) { llama3_sampler_free(s); return NULL; }
+    return s;
+}
+
+void llama3_sampler_free(llama3_sampler *s) {
+    if (!s) return;
+    free(s->recent);
+    free(s->probs);
+    free(s);
+}
+
+void llama3_sampler_accept(llama3_sampler *s, int32_t id) {
+    if (s->p.repeat_last_n <= 0) return;
+    s->recent[s->head] = id;
+    s->head = (s->head + 1) % s->p.repeat_last_n;
+    if (s->n_recent < s->p.repeat_last_n) s->n_recent++;
+}
+
+int32_t l3_argmax(const float *x, int n) {
+    int32_t best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
+typedef struct cand { float p; int32_t id; } cand;
+static int by_prob_desc(const void *a, const void *b) {
+    const cand *x = a, *y = b;
+    if (x->p != y->p) return x->p < y->p ? 1 : -1;
+    return x->id < y->id ? -1 : x->id > y->id;  /* stable order for equal probabilities */
+}
+
+/* Applies Meta's top-p to probs in place: sort descending, keep each token whose preceding
+ * cumulative mass is <= p. Only tokens that can be kept are sorted: if the candidates above
+ * a threshold already hold more than p of the mass, every token below it is masked. */
+static int top_p_inplace(float *probs, int n, float top_p, cand *buf) {
+    double thresholds[] = { 1e-4, 1e-7, 0 };
+    for (int ti = 0; ti < 3; ti++) {
+        double t = thresholds[ti];
+        int m = 0;
+        double mass = 0;
+        for (int i = 0; i < n; i++)
+            if (probs[i] > 0 && (probs[i] >= t || t == 0)) { buf[m].p = probs[i]; buf[m].id = i; m++; mass += probs[i]; }
+        if (mass <= top_p && t > 0) continue;
+        qsort(buf, (size_t)m, sizeof *buf, by_prob_desc);
+        /* mask = cumsum - p_sorted > top_p, in float32 like torch */
+        float cum = 0;
+        int keep = 0;
+        for (int i = 0; i < m; i++) {
+            cum += buf[i].p;
+            if (cum - buf[i].p > top_p) break;
+            keep++;
+        }
+        memset(probs, 0, (size_t)n * sizeof *probs);
+        for (int i = 0; i < keep; i++) probs[buf[i].id] = buf[i].p;
+        return keep;
+    }
+    return n;
+}
+
+int l3_sampler_distribution(const llama3_sampler_params *p, const float *logits, int n, const int32_t *recent,
+                            int n_recent, float *probs) {
+    memcpy(probs, logits, (size_t)n * sizeof *probs);
+    /* repetition penalty, once per distinct recent token: shrink positive logits, grow
+     * negative ones (the CTRL paper's rule, as llama.cpp applies it) */
+    if (p->repeat_penalty > 0 && p->repeat_penalty != 1.0f) {
+        for (int i = 0; i < n_recent; i++) {
+            int32_t id = recent[i];
+            if (id < 0 || id >= n) continue;
+            int dup = 0;
+            for (int j = 0; j < i; j++) dup |= recent[j] == id;
+            if (dup) continue;
+            probs[id] = probs[id] > 0 ? probs[id] / p->repeat_penalty : probs[id] * p->repeat_penalty;
+        }
+    }
+    for (int i = 0; i < n; i++) probs[i] /= p->temperature;
+    /* top-k: keep logits >= the k-th largest (ties at the boundary kept by lowest id) */
+    if (p->top_k > 0 && p->top_k < n) {
+        cand *c = malloc((size_t)n * sizeof *c);
+        if (!c) return -1;
+        for (int i = 0; i < n; i++) { c[i].p = probs[i]; c[i].id = i; }
+        qsort(c, (size_t)n, sizeof *c, by_prob_desc);
+        for (int i = p->top_k; i < n; i++) probs[c[i].id] = -INFINITY;
+        free(c);
+    }
+    /* softmax */
+    float max = -INFINITY;
+    for (int i = 0; i < n; i++) max = probs[i] > max ? probs[i] : max;
+    double sum = 0;
+    for (int i = 0; i < n; i++) { probs[i] = expf(probs[i] - max); sum += probs[i]; }
+    for (int i = 0; i < n; i++) probs[i] = (float)(probs[i] / sum);
+    /* min-p: drop tokens below min_p x the most likely token's probability */
+    if (p->min_p > 0) {
+        float pmax = 0;
+        for (int i = 0; i < n; i++) pmax = probs[i] > pmax ? probs[i] : pmax;
+        for (int i = 0; i < n; i++) if (probs[i] < p->min_p * pmax) probs[i] = 0;
+    }
+    int kept = 0;
+    if (p->top_p > 0 && p->top_p < 1) {
+        cand *c = malloc((size_t)n * sizeof *c);
+        if (!c) return -1;
+        top_p_inplace(probs, n, p->top_p, c);
+        free(c);
+    }
+    sum = 0;
+    for (int i = 0; i < n; i++) { sum += probs[i]; kept += probs[i] > 0; }
+    for (int i = 0; i < n; i++) probs[i] = (float)(probs[i] / sum);
+    return kept;
+}
+
+int32_t llama3_sample(llama3_sampler *s, float *logits) {
+    int32_t id;
+    if (s->p.temperature <= 0) {
+        /* greedy still honours the repetition penalty */
+        if (s->p.repeat_penalty != 1.0f && s->n_recent > 0) {
+            llama3_sampler_params g = s->p;
+            g.temperature = 1;
+            g.top_k = 0; g.top_p = 1; g.min_p = 0;
+            l3_sampler_distribution(&g, logits, s->vocab, s->recent, s->n_recent, s->probs);
+            id = l3_argmax(s->probs, s->vocab);
+        } else {
+            id = l3_argmax(logits, s->vocab);
+        }
+    } else {
+        if (l3_sampler_distribution(&s->p, logits, s->vocab, s->recent, s->n_recent, s->probs) < 0)
+            return l3_argmax(logits, s->vocab);
+        double r = uniform01(s->rng), cum = 0;
+        id = -1;
+        for (int i = 0; i < s->vocab; i++) {
+            if (s->probs[i] <= 0) continue;
+            cum += s->probs[i];
+            id = i;
+            if (r < cum) break;
+        }
+        if (id < 0) id = l3_argmax(logits, s->vocab);
+    }
+    llama3_sampler_accept(s, id);
+    return id;
+}

@@ -1,0 +1,148 @@
+/* Sessions: KV-cache slots, scratch and threads around the forward pass; splits long inputs
+ * into batched passes and checks ids and context bounds before anything runs. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+/* Rows per forward pass: bounds scratch memory while keeping prefill matrix-matrix. */
+#define L3_UBATCH 256
+
+struct llama3_session {
+    llama3_model *m;
+    l3_kv_cache kv;
+    l3_scratch scratch;
+    l3_pool *pool;
+    int n_ctx, n_slots;
+    int *slot_pos;          /* tokens in each slot */
+    int *pos_buf, *slot_buf, *out_buf;
+};
+
+llama3_session *llama3_session_new(llama3_model *m, const llama3_session_options *opt, llama3_error *err) {
+    llama3_session_options o = opt ? *opt : (llama3_session_options){ 0 };
+    const llama3_args *a = &m->w.args;
+    if (o.n_ctx < 0 || o.n_slots < 0 || o.n_threads < 0) {
+        l3_fail(err, LLAMA3_ERR_ARG, "negative context, slot or thread count");
+        return NULL;
+    }
+    if (o.n_ctx == 0) o.n_ctx = a->max_seq_len < 4096 ? a->max_seq_len : 4096;
+    if (o.n_ctx > (1 << 22)) { l3_fail(err, LLAMA3_ERR_ARG, "context %d too large", o.n_ctx); return NULL; }
+    if (o.n_slots == 0) o.n_slots = 1;
+    if (o.n_slots > 4096) { l3_fail(err, LLAMA3_ERR_ARG, "too many slots (%d)", o.n_slots); return NULL; }
+    if (o.n_threads == 0) o.n_threads = l3_physical_cores();
+    if (o.n_threads > 256) o.n_threads = 256;
+    llama3_session *s = calloc(1, sizeof *s);
+    if (!s) { l3_fail(err, LLAMA3_ERR_MEMORY, "out of memory"); return NULL; }
+    s->m = m;
+    s->n_ctx = o.n_ctx;
+    s->n_slots = o.n_slots;
+    if (l3_kv_init(&s->kv, o.kv_type, o.n_slots, a->n_layers, o.n_ctx, a->n_kv_heads * a->head_dim, err)) {
+        free(s);
+        return NULL;
+    }
+    s->slot_pos = calloc((size_t)o.n_slots, sizeof(int));
+    s->pos_buf = malloc(L3_UBATCH * sizeof(int));
+    s->slot_buf = malloc(L3_UBATCH * sizeof(int));
+    s->out_buf = malloc(L3_UBATCH * sizeof(int));
+    s->pool = l3_pool_new(o.n_threads);
+    if (!s->slot_pos || !s->pos_buf || !s->slot_buf || !s->out_buf || !s->pool ||
+        l3_scratch_init(&s->scratch, a, L3_UBATCH, o.n_ctx, l3_pool_size(s->pool)) != 0) {
+        l3_fail(err, LLAMA3_ERR_MEMORY, "cannot allocate session buffers");
+        llama3_session_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void llama3_session_free(llama3_session *s) {
+    if (!s) return;
+    l3_pool_free(s->pool);
+    l3_kv_free(&s->kv);
+    l3_scratch_free(&s->scratch);
+    free(s->slot_pos);
+    free(s->pos_buf);
+    free(s->slot_buf);
+    free(s->out_buf);
+    free(s);
+}
+
+int llama3_session_n_ctx(const llama3_session *s) { return s->n_ctx; }
+int llama3_session_pos(const llama3_session *s, int slot) {
+    return slot >= 0 && slot < s->n_slots ? s->slot_pos[slot] : -1;
+}
+void llama3_session_reset(llama3_session *s, int slot, int n_keep) {
+    if (slot < 0 || slot >= s->n_slots) return;
+    if (n_keep < 0) n_keep = 0;
+    if (n_keep < s->slot_pos[slot]) s->slot_pos[slot] = n_keep;
+}
+size_t llama3_session_kv_bytes(const llama3_session *s) { return l3_kv_bytes(&s->kv); }
+size_t llama3_session_scratch_bytes(const llama3_session *s) {
+    return l3_scratch_bytes(&s->scratch, &s->m->w.args, s->n_ctx);
+}
+
+static int check_ids(const llama3_session *s, const int32_t *ids, int n, llama3_error *err) {
+    int vocab = s->m->w.args.vocab_size;
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= vocab)
+            return l3_fail(err, LLAMA3_ERR_ARG, "token id %d out of range (vocabulary has %d tokens)", ids[i], vocab);
+    return 0;
+}
+
+int llama3_eval(llama3_session *s, int slot, const int32_t *ids, int n, float *logits, int all_logits,
+                llama3_error *err) {
+    if (slot < 0 || slot >= s->n_slots) return l3_fail(err, LLAMA3_ERR_ARG, "slot %d out of range", slot);
+    if (n <= 0) return l3_fail(err, LLAMA3_ERR_ARG, "nothing to evaluate");
+    int rc = check_ids(s, ids, n, err);
+    if (rc) return rc;
+    if (n > s->n_ctx - s->slot_pos[slot])
+        return l3_fail(err, LLAMA3_ERR_CONTEXT, "%d tokens do not fit the context: %d of %d positions are free (raise -c)",
+                       n, s->n_ctx - s->slot_pos[slot], s->n_ctx);
+    int vocab = s->m->w.args.vocab_size;
+    for (int done = 0; done < n;) {
+        int T = n - done < L3_UBATCH ? n - done : L3_UBATCH;
+        int n_out = 0;
+        for (int t = 0; t < T; t++) {
+            s->pos_buf[t] = s->slot_pos[slot] + t;
+            s->slot_buf[t] = slot;
+            if (logits && (all_logits || done + t == n - 1)) s->out_buf[n_out++] = t;
+        }
+        l3_forward_args fa = { ids + done, s->pos_buf, s->slot_buf, T, s->out_buf, n_out,
+                               logits ? logits + (all_logits ? (size_t)done * vocab : 0) : NULL };
+        l3_forward(s->m, &s->kv, &s->scratch, s->pool, &fa);
+        s->slot_pos[slot] += T;
+        done += T;
+    }
+    return 0;
+}
+
+int llama3_eval_batch(llama3_session *s, const int32_t *ids, const int *slot_of, int n, float *logits,
+                      llama3_error *err) {
+    if (n <= 0 || n > L3_UBATCH)
+        return l3_fail(err, LLAMA3_ERR_ARG, "batch of %d rows (expected 1..%d)", n, L3_UBATCH);
+    int rc = check_ids(s, ids, n, err);
+    if (rc) return rc;
+    /* Validate slots and room first, so a bad batch changes nothing. */
+    for (int i = 0; i < n; i++) {
+        if (slot_of[i] < 0 || slot_of[i] >= s->n_slots)
+            return l3_fail(err, LLAMA3_ERR_ARG, "slot %d out of range", slot_of[i]);
+        int start = i;
+        while (i + 1 < n && slot_of[i + 1] == slot_of[start]) i++;
+        int len = i - start + 1;
+        for (int j = 0; j < start; j++)
+            if (slot_of[j] == slot_of[start])
+                return l3_fail(err, LLAMA3_ERR_ARG, "rows of slot %d are not contiguous", slot_of[start]);
+        if (len > s->n_ctx - s->slot_pos[slot_of[start]])
+            return l3_fail(err, LLAMA3_ERR_CONTEXT, "slot %d: %d tokens do not fit the context", slot_of[start], len);
+    }
+    int n_out = 0;
+    for (int i = 0; i < n; i++) {
+        int slot = slot_of[i];
+        s->slot_buf[i] = slot;
+        s->pos_buf[i] = s->slot_pos[slot];
+        s->slot_pos[slot]++;
+        if (i == n - 1 || slot_of[i + 1] != slot) s->out_buf[n_out++] = i;
+    }
+    l3_forward_args fa = { ids, s->pos_buf, s->slot_buf, n, s->out_buf, logits ? n_out : 0, logits };
+    l3_forward(s->m, &s->kv, &s->scratch, s->pool, &fa);
+    return 0;
+}

@@ -1,0 +1,19 @@
+/* A persistent thread pool: workers are created once and wait (spin briefly, then sleep)
+ * for the next parallel-for. The calling thread takes part in every job. */
+#ifndef LLAMA3_THREADS_H
+#define LLAMA3_THREADS_H
+#include <stdint.h>
+
+typedef struct l3_pool l3_pool;
+/* fn processes items [start, end); thread is 0..n_threads-1 (for per-thread scratch). */
+typedef void (*l3_task_fn)(void *ctx, int64_t start, int64_t end, int thread);
+
+l3_pool *l3_pool_new(int n_threads);
+void l3_pool_free(l3_pool *p);
+int l3_pool_size(const l3_pool *p);
+/* Runs fn over [0, n) in chunks of at least `grain` items; returns when all are done. */
+void l3_parallel_for(l3_pool *p, int64_t n, int64_t grain, l3_task_fn fn, void *ctx);
+/* Number of physical cores (falls back to online CPUs). */
+int l3_physical_cores(void);
+
+#endif

@@ -1,0 +1,109 @@
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int l3_fail(llama3_error *err, int code, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+        for (char *p = err->msg; *p; p++)  /* messages are one line */
+            if (*p == '\n' || *p == '\r') *p = ' ';
+        err->code = code;
+    }
+    return code;
+}
+
+int l3_map_file(const char *path, l3_mapping *out, llama3_error *err) {
+    memset(out, 0, sizeof *out);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return l3_fail(err, LLAMA3_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return l3_fail(err, LLAMA3_ERR_IO, "%s: not a regular file", path);
+    }
+    out->size = (size_t)st.st_size;
+    if (out->size > 0) {
+        void *p = mmap(NULL, out->size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            close(fd);
+            return l3_fail(err, LLAMA3_ERR_IO, "%s: mmap failed: %s", path, strerror(errno));
+        }
+        out->data = p;
+    }
+    close(fd);
+    out->path = strdup(path);
+    return 0;
+}
+
+void l3_unmap(l3_mapping *m) {
+    if (m->data) munmap((void *)m->data, m->size);
+    free(m->path);
+    memset(m, 0, sizeof *m);
+}
+
+int l3_read_file(const char *path, size_t max, char **out, size_t *len, llama3_error *err) {
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return l3_fail(err, LLAMA3_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap + 1);
+    if (!buf) { fclose(f); return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", path); }
+    for (;;) {
+        if (n == cap) {
+            if (cap >= max) {
+                free(buf); fclose(f);
+                return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: file larger than %zu bytes", path, max);
+            }
+            cap = cap * 2 > max ? max : cap * 2;
+            char *nb = realloc(buf, cap + 1);
+            if (!nb) { free(buf); fclose(f); return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", path); }
+            buf = nb;
+        }
+        size_t r = fread(buf + n, 1, cap - n, f);
+        if (r == 0) break;
+        n += r;
+    }
+    if (ferror(f)) { free(buf); fclose(f); return l3_fail(err, LLAMA3_ERR_IO, "%s: read error", path); }
+    fclose(f);
+    buf[n] = 0;
+    *out = buf;
+    if (len) *len = n;
+    return 0;
+}
+
+bool l3_is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool l3_file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+char *l3_path_join(const char *dir, const char *name) {
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = malloc(a + b + 2);
+    if (!p) return NULL;
+    memcpy(p, dir, a);
+    p[a] = '/';
+    memcpy(p + a + 1, name, b + 1);
+    return p;
+}
+
+double l3_time_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}

@@ -1,0 +1,45 @@
+/* Shared helpers of the checkpoint-format tests (test_formats*.c). */
+#ifndef LLAMA3_TEST_FORMATS_H
+#define LLAMA3_TEST_FORMATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "llama3.h"
+
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+            return 1;                                                                \
+        }                                                                            \
+    } while (0)
+
+/* rc must be an error and err->msg must contain every non-NULL needle. */
+#define CHECK_ERROR(rc, err, ...)                                                    \
+    do {                                                                             \
+        if (fmt_expect_error((rc), &(err), __FILE__, __LINE__, __VA_ARGS__, NULL)) return 1; \
+    } while (0)
+
+int fmt_expect_error(int rc, const llama3_error *err, const char *file, int line, ...);
+
+/* Paths: fixture (under LLAMA3_FIXTURES) and a private temp dir, emptied at exit. */
+const char *fmt_fixture(const char *rel);   /* static buffer, valid until the next call */
+const char *fmt_tmp(const char *name);      /* static buffer, valid until the next call */
+
+int fmt_read(const char *path, uint8_t **data, size_t *len);
+int fmt_write(const char *path, const void *data, size_t len);
+int fmt_link_fixture(const char *fixture_rel, const char *tmp_name);  /* symlink into the temp dir */
+
+/* A safetensors file from a JSON header and a data section. */
+int fmt_write_safetensors(const char *path, const char *header, const void *data, size_t len);
+
+/* A zip of stored entries. */
+typedef struct fmt_zip_entry { const char *name; const void *data; size_t len; } fmt_zip_entry;
+int fmt_write_zip(const char *path, const fmt_zip_entry *entries, int n);
+
+typedef struct fmt_case { const char *name; int (*fn)(void); } fmt_case;
+extern const fmt_case FMT_GOOD_CASES[];
+extern const fmt_case FMT_BAD_CASES[];
+
+#endif

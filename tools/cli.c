@@ -1,0 +1,130 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void cli_model_opts_init(cli_model_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->kv_type = LLAMA3_KV_F16;
+}
+
+int cli_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "llama3 %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+const char *cli_value(int argc, char **argv, int *i, const char *cmd) {
+    if (*i + 1 >= argc) {
+        cli_error(cmd, "option %s needs a value", argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+bool cli_parse_int(const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+bool cli_parse_float(const char *s, float *out) {
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (errno || end == s || *end || v != v) return false;
+    *out = v;
+    return true;
+}
+
+int cli_model_opt(cli_model_opts *o, int argc, char **argv, int *i, const char *cmd) {
+    const char *a = argv[*i], *v;
+    long n;
+    if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+        if (!(v = cli_value(argc, argv, i, cmd))) return -1;
+        o->model = v;
+    } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) {
+        if (!(v = cli_value(argc, argv, i, cmd))) return -1;
+        if (!cli_parse_int(v, 1, 1 << 22, &n)) return cli_error(cmd, "invalid context length '%s'", v), -1;
+        o->n_ctx = (int)n;
+    } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+        if (!(v = cli_value(argc, argv, i, cmd))) return -1;
+        if (!cli_parse_int(v, 1, 256, &n)) return cli_error(cmd, "invalid thread count '%s'", v), -1;
+        o->n_threads = (int)n;
+    } else if (!strcmp(a, "--kv-type")) {
+        if (!(v = cli_value(argc, argv, i, cmd))) return -1;
+        if (!strcmp(v, "f32")) o->kv_type = LLAMA3_KV_F32;
+        else if (!strcmp(v, "f16")) o->kv_type = LLAMA3_KV_F16;
+        else return cli_error(cmd, "unknown KV type '%s' (expected f32 or f16)", v), -1;
+    } else if (!strcmp(a, "--mlock")) {
+        o->mlock = true;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+int cli_open(const cli_model_opts *o, const char *cmd, llama3_model **m, llama3_session **s, int n_slots) {
+    llama3_error err = { 0 };
+    *m = NULL;
+    if (s) *s = NULL;
+    if (!o->model) return cli_error(cmd, "no model given (use -m PATH)");
+    llama3_load_options lo = { .mlock = o->mlock };
+    *m = llama3_model_load(o->model, &lo, &err);
+    if (!*m) return cli_error(cmd, "%s", err.msg);
+    if (!s) return 0;
+    llama3_session_options so = { .n_ctx = o->n_ctx, .n_threads = o->n_threads, .kv_type = o->kv_type,
+                                  .n_slots = n_slots };
+    *s = llama3_session_new(*m, &so, &err);
+    if (!*s) {
+        llama3_model_free(*m);
+        *m = NULL;
+        return cli_error(cmd, "%s", err.msg);
+    }
+    return 0;
+}
+
+int cli_parse_ids(const char *s, int32_t **ids, int *n, const char *cmd) {
+    size_t cap = 16;
+    *n = 0;
+    *ids = malloc(cap * sizeof **ids);
+    if (!*ids) return cli_error(cmd, "out of memory");
+    const char *p = s;
+    while (*p) {
+        while (*p == ',' || *p == ' ' || *p == '\t' || *p == '\n') p++;
+        if (!*p) break;
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < INT32_MIN || v > INT32_MAX || (*end && *end != ',' && *end != ' ' && *end != '\n')) {
+            free(*ids);
+            *ids = NULL;
+            return cli_error(cmd, "invalid token id list near '%.20s'", p);
+        }
+        if ((size_t)*n == cap) {
+            cap *= 2;
+            int32_t *nn = realloc(*ids, cap * sizeof **ids);
+            if (!nn) { free(*ids); *ids = NULL; return cli_error(cmd, "out of memory"); }
+            *ids = nn;
+        }
+        (*ids)[(*n)++] = (int32_t)v;
+        p = end;
+    }
+    return 0;
+}
+
+double l3_cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}

@@ -1,0 +1,52 @@
+/* Shared pieces of the llama3 command-line tool: option parsing for the model-running
+ * subcommands, error reporting, tiny file helpers. Each subcommand lives in its own file. */
+#ifndef LLAMA3_CLI_H
+#define LLAMA3_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "llama3.h"
+
+/* Options every subcommand that runs the model accepts. */
+typedef struct cli_model_opts {
+    const char *model;
+    int n_ctx;                /* -c / --ctx */
+    int n_threads;            /* -t / --threads */
+    llama3_kv_type kv_type;   /* --kv-type f32|f16 */
+    bool mlock;
+} cli_model_opts;
+
+#define CLI_MODEL_OPTS_HELP                                                                     \
+    "  -m, --model PATH      GGUF file, Hugging Face folder or Meta folder (required)\n"          \
+    "  -c, --ctx N           context length (KV-cache positions, default 4096 or the model's)\n"  \
+    "  -t, --threads N       threads (default: physical cores)\n"                                 \
+    "      --kv-type TYPE    KV-cache element type: f16 (default) or f32\n"                       \
+    "      --mlock           lock the weights in memory\n"
+
+void cli_model_opts_init(cli_model_opts *o);
+/* If argv[*i] is one of the model options, consumes it (and its value) and returns 1;
+ * returns 0 if not ours, -1 after printing an error. */
+int cli_model_opt(cli_model_opts *o, int argc, char **argv, int *i, const char *cmd);
+
+/* Value of an option that takes one: prints an error and returns NULL if missing. */
+const char *cli_value(int argc, char **argv, int *i, const char *cmd);
+bool cli_parse_int(const char *s, long lo, long hi, long *out);
+bool cli_parse_float(const char *s, float *out);
+int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Loads the model and a session as the options say; prints errors. */
+int cli_open(const cli_model_opts *o, const char *cmd, llama3_model **m, llama3_session **s, int n_slots);
+
+/* Parse "1,2,3" (or space-separated) into a malloc'd array. */
+int cli_parse_ids(const char *s, int32_t **ids, int *n, const char *cmd);
+double l3_cli_now(void);  /* monotonic seconds */
+
+/* Subcommands. argv[0] is the subcommand name. */
+int cmd_run(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_detokenize(int argc, char **argv);
+
+#endif

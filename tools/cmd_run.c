@@ -1,0 +1,200 @@
+/* llama3 run: generate a completion for a prompt, streaming text to stdout. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+static const char *RUN_HELP =
+    "usage: llama3 run -m MODEL (-p TEXT | -f FILE | --prompt-ids IDS) [options]\n"
+    "\n"
+    "Generate text from a prompt. The completion streams to stdout; prompt and generation\n"
+    "speed go to stderr.\n"
+    "\n"
+    "Prompt:\n"
+    "  -p, --prompt TEXT     prompt text (a BOS token is added first)\n"
+    "  -f, --file FILE       read the prompt text from FILE\n"
+    "      --prompt-ids IDS  prompt as token ids, comma- or space-separated (no BOS added)\n"
+    "      --chat            wrap the prompt as one user message in the Llama 3 chat format\n"
+    "      --system TEXT     with --chat: a system message first\n"
+    "      --special         parse special-token text (<|eot_id|>, ...) in the prompt\n"
+    "Generation:\n"
+    "  -n, --n-predict N     tokens to generate at most (default 256)\n"
+    "      --temp T          temperature (default 0.6; 0 = greedy)\n"
+    "      --top-p P         Meta's nucleus sampling threshold (default 0.9; 1 = off)\n"
+    "      --top-k K         keep the K most likely tokens (default 0 = off)\n"
+    "      --min-p P         drop tokens below P x the best token's probability (default 0)\n"
+    "      --repeat-penalty R  penalise the last --repeat-last-n tokens (default 1 = off)\n"
+    "      --repeat-last-n N window for the penalty (default 64)\n"
+    "      --seed S          random seed (default: from the clock; printed to stderr)\n"
+    "      --ignore-eos      do not stop at end-of-text / end-of-turn tokens\n"
+    "      --print-ids       print the generated ids space-separated on one line instead of text\n"
+    "Model:\n" CLI_MODEL_OPTS_HELP
+    "  -h, --help            this help\n";
+
+static int read_text_file(const char *path, char **out, const char *cmd) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return cli_error(cmd, "%s: cannot open", path);
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    size_t r;
+    while (buf && (r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += r;
+        if (n + 1 == cap) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) { free(buf); buf = NULL; }
+            buf = nb;
+        }
+    }
+    fclose(f);
+    if (!buf) return cli_error(cmd, "out of memory");
+    buf[n] = 0;
+    *out = buf;
+    return 0;
+}
+
+int cmd_run(int argc, char **argv) {
+    const char *cmd = "run";
+    cli_model_opts mo;
+    cli_model_opts_init(&mo);
+    const char *prompt = NULL, *prompt_file = NULL, *prompt_ids = NULL, *system_msg = NULL;
+    long n_predict = 256;
+    bool chat = false, special = false, ignore_eos = false, print_ids = false, seed_given = false;
+    llama3_sampler_params sp = llama3_sampler_defaults();
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        long n;
+        int r = cli_model_opt(&mo, argc, argv, &i, cmd);
+        if (r < 0) return 1;
+        if (r > 0) continue;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(RUN_HELP, stdout); return 0; }
+        else if (!strcmp(a, "--chat")) chat = true;
+        else if (!strcmp(a, "--special")) special = true;
+        else if (!strcmp(a, "--ignore-eos")) ignore_eos = true;
+        else if (!strcmp(a, "--print-ids")) print_ids = true;
+        else if (!(v = cli_value(argc, argv, &i, cmd))) return 1;
+        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) prompt = v;
+        else if (!strcmp(a, "-f") || !strcmp(a, "--file")) prompt_file = v;
+        else if (!strcmp(a, "--prompt-ids")) prompt_ids = v;
+        else if (!strcmp(a, "--system")) system_msg = v;
+        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
+            if (!cli_parse_int(v, 0, 1 << 24, &n_predict)) return cli_error(cmd, "invalid -n '%s'", v);
+        } else if (!strcmp(a, "--temp")) {
+            if (!cli_parse_float(v, &sp.temperature) || sp.temperature < 0) return cli_error(cmd, "invalid --temp '%s'", v);
+        } else if (!strcmp(a, "--top-p")) {
+            if (!cli_parse_float(v, &sp.top_p) || sp.top_p <= 0 || sp.top_p > 1) return cli_error(cmd, "invalid --top-p '%s' (0 < P <= 1)", v);
+        } else if (!strcmp(a, "--top-k")) {
+            if (!cli_parse_int(v, 0, 1 << 24, &n)) return cli_error(cmd, "invalid --top-k '%s'", v);
+            sp.top_k = (int)n;
+        } else if (!strcmp(a, "--min-p")) {
+            if (!cli_parse_float(v, &sp.min_p) || sp.min_p < 0 || sp.min_p > 1) return cli_error(cmd, "invalid --min-p '%s'", v);
+        } else if (!strcmp(a, "--repeat-penalty")) {
+            if (!cli_parse_float(v, &sp.repeat_penalty) || sp.repeat_penalty <= 0) return cli_error(cmd, "invalid --repeat-penalty '%s'", v);
+        } else if (!strcmp(a, "--repeat-last-n")) {
+            if (!cli_parse_int(v, 0, 1 << 20, &n)) return cli_error(cmd, "invalid --repeat-last-n '%s'", v);
+            sp.repeat_last_n = (int)n;
+        } else if (!strcmp(a, "--seed")) {
+            unsigned long long s;
+            char *end;
+            s = strtoull(v, &end, 10);
+            if (end == v || *end) return cli_error(cmd, "invalid --seed '%s'", v);
+            sp.seed = s;
+            seed_given = true;
+        } else return cli_error(cmd, "unknown option '%s' (see llama3 run --help)", a);
+    }
+    if (!!prompt + !!prompt_file + !!prompt_ids != 1)
+        return cli_error(cmd, "give exactly one of -p, -f or --prompt-ids (see llama3 run --help)");
+    if (!seed_given) sp.seed = (uint64_t)time(NULL);
+
+    llama3_model *m;
+    llama3_session *s;
+    if (cli_open(&mo, cmd, &m, &s, 1)) return 1;
+    const llama3_args *args = llama3_model_args(m);
+    llama3_tokenizer *tok = llama3_model_tokenizer(m);
+    llama3_error err = { 0 };
+    int rc = 1, n_prompt = 0;
+    int32_t *ids = NULL;
+    char *file_text = NULL;
+    float *logits = NULL;
+    llama3_sampler *smp = NULL;
+
+    if (prompt_ids) {
+        if (cli_parse_ids(prompt_ids, &ids, &n_prompt, cmd)) goto done;
+    } else {
+        if (prompt_file && read_text_file(prompt_file, &file_text, cmd)) goto done;
+        const char *text = prompt ? prompt : file_text;
+        if (!tok) { cli_error(cmd, "%s has no usable tokenizer; use --prompt-ids", mo.model); goto done; }
+        int cap = (int)strlen(text) + 16;
+        ids = malloc((size_t)cap * sizeof *ids);
+        if (!ids) { cli_error(cmd, "out of memory"); goto done; }
+        if (chat) {
+            llama3_message msgs[2];
+            int nm = 0;
+            if (system_msg) msgs[nm++] = (llama3_message){ "system", system_msg };
+            msgs[nm++] = (llama3_message){ "user", text };
+            n_prompt = llama3_chat_encode(tok, msgs, nm, ids, cap, &err);
+            if (n_prompt > cap) {
+                cap = n_prompt;
+                int32_t *nb = realloc(ids, (size_t)cap * sizeof *ids);
+                if (!nb) { cli_error(cmd, "out of memory"); goto done; }
+                ids = nb;
+                n_prompt = llama3_chat_encode(tok, msgs, nm, ids, cap, &err);
+            }
+        } else {
+            n_prompt = llama3_tokenize(tok, text, strlen(text), LLAMA3_TOK_BOS | (special ? LLAMA3_TOK_SPECIAL : 0),
+                                       ids, cap, &err);
+        }
+        if (n_prompt < 0) { cli_error(cmd, "%s", err.msg); goto done; }
+    }
+    if (n_prompt == 0) { cli_error(cmd, "empty prompt"); goto done; }
+    if (n_prompt > llama3_session_n_ctx(s)) {
+        cli_error(cmd, "prompt of %d tokens is longer than the context (%d); raise -c", n_prompt, llama3_session_n_ctx(s));
+        goto done;
+    }
+    logits = malloc((size_t)args->vocab_size * sizeof *logits);
+    smp = llama3_sampler_new(&sp, args->vocab_size);
+    if (!logits || !smp) { cli_error(cmd, "out of memory"); goto done; }
+    for (int i = 0; i < n_prompt; i++) llama3_sampler_accept(smp, ids[i]);
+    if (!seed_given && sp.temperature > 0) fprintf(stderr, "seed: %llu\n", (unsigned long long)sp.seed);
+
+    double t0 = l3_cli_now();
+    if (llama3_eval(s, 0, ids, n_prompt, logits, 0, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
+    double t1 = l3_cli_now();
+    llama3_detok dt = { 0 };
+    char out[256];
+    int n_gen = 0;
+    bool hit_ctx = false;
+    for (; n_gen < n_predict; n_gen++) {
+        int32_t id = llama3_sample(smp, logits);
+        bool end = !ignore_eos && llama3_model_is_end_token(m, id);
+        if (print_ids) printf(n_gen ? " %d" : "%d", id);
+        else if (tok && !end) {
+            int w = llama3_detok_push(&dt, tok, id, out, sizeof out, &err);
+            if (w > 0) fwrite(out, 1, (size_t)w, stdout);
+            fflush(stdout);
+        }
+        if (end) { n_gen++; break; }
+        if (n_gen + 1 == n_predict) { n_gen++; break; }
+        if (llama3_session_pos(s, 0) >= llama3_session_n_ctx(s)) { hit_ctx = true; n_gen++; break; }
+        if (llama3_eval(s, 0, &id, 1, logits, 0, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
+    }
+    if (!print_ids && tok) {
+        int w = llama3_detok_flush(&dt, out, sizeof out);
+        if (w > 0) fwrite(out, 1, (size_t)w, stdout);
+    }
+    printf("\n");
+    fflush(stdout);
+    double t2 = l3_cli_now();
+    if (hit_ctx) fprintf(stderr, "llama3 run: stopped: the context (%d tokens) is full\n", llama3_session_n_ctx(s));
+    fprintf(stderr, "prompt: %d tokens, %.2f tokens/s | generation: %d tokens, %.2f tokens/s\n", n_prompt,
+            n_prompt / (t1 - t0), n_gen, n_gen > 1 ? (n_gen - 1) / (t2 - t1) : 0.0);
+    rc = 0;
+done:
+    free(ids);
+    free(file_text);
+    free(logits);
+    llama3_sampler_free(smp);
+    llama3_session_free(s);
+    llama3_model_free(m);
+    return rc;
+}
