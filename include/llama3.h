@@ -165,6 +165,54 @@ void llama3_sampler_free(llama3_sampler *s);
 int32_t llama3_sample(llama3_sampler *s, float *logits);
 void llama3_sampler_accept(llama3_sampler *s, int32_t id);  /* e.g. prompt ids */
 
+/* ---- continuous batching ---------------------------------------------------------------- *
+ * A scheduler over a session's slots: every llama3_batch_step advances all running sequences
+ * by one token and prefills waiting prompts in chunks, together, in one llama3_eval_batch
+ * call. Sequences join (llama3_batch_add) and leave (finish or llama3_batch_remove) between
+ * steps. Each has its own sampler; a greedy sequence yields the ids it would yield alone. */
+typedef struct llama3_batch llama3_batch;
+
+typedef struct llama3_batch_options {
+    int max_rows;        /* rows per forward pass (0 = 256, the most llama3_eval_batch takes) */
+    int prefill_chunk;   /* prompt rows one sequence may add per step (0 = 64); bounds how long
+                          * a new prompt stalls the running sequences */
+} llama3_batch_options;
+
+typedef enum llama3_batch_finish {
+    LLAMA3_FINISH_NONE = 0,    /* still running */
+    LLAMA3_FINISH_END = 1,     /* sampled an end token (eos, <|eot_id|>, <|eom_id|>, ...) */
+    LLAMA3_FINISH_LENGTH = 2,  /* max_tokens reached */
+    LLAMA3_FINISH_CONTEXT = 3, /* the slot's context is full */
+} llama3_batch_finish;
+
+/* One sampled token of one sequence; finish != NONE on its last token (the sequence has
+ * then left the batch and its slot is free). */
+typedef struct llama3_batch_event {
+    int seq;                   /* the id llama3_batch_add returned (= its slot) */
+    int32_t token;
+    int n_generated;           /* tokens sampled so far, this one included */
+    llama3_batch_finish finish;
+} llama3_batch_event;
+
+/* The scheduler uses every slot of s (and resets a slot when a sequence takes it). m must be
+ * the session's model. opt may be NULL. */
+llama3_batch *llama3_batch_new(llama3_model *m, llama3_session *s, const llama3_batch_options *opt,
+                               llama3_error *err);
+void llama3_batch_free(llama3_batch *b);
+/* Starts a sequence from prompt ids (copied; 1..n_ctx-1 of them) that will sample at most
+ * max_tokens tokens (<= 0: until the context is full). Returns its id (>= 0), or
+ * LLAMA3_ERR_CONTEXT when no slot is free or the prompt does not fit, LLAMA3_ERR_ARG for
+ * bad ids. The prompt ids are fed to the sampler's repetition window. */
+int llama3_batch_add(llama3_batch *b, const int32_t *prompt, int n_prompt,
+                     const llama3_sampler_params *sp, int max_tokens, llama3_error *err);
+/* Drops a sequence at once (client gone, stop string matched); frees its slot. */
+void llama3_batch_remove(llama3_batch *b, int seq);
+/* One forward pass. Writes at most cap events (cap >= llama3_batch_capacity is always
+ * enough) and returns their number (0 when nothing ran), or < 0 on error. */
+int llama3_batch_step(llama3_batch *b, llama3_batch_event *ev, int cap, llama3_error *err);
+int llama3_batch_capacity(const llama3_batch *b);  /* slots */
+int llama3_batch_n_active(const llama3_batch *b);  /* sequences in the batch */
+
 #ifdef __cplusplus
 }
 #endif

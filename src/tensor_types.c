@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <string.h>
+#include "quants/quants.h"
 
 /* ---- half precision ------------------------------------------------------------------- */
 
@@ -173,6 +174,13 @@ static const l3_type_info TYPES[L3_TYPE_COUNT] = {
     [L3_BF16] = { "bf16", 1, 2, bf16_to_float, bf16_from_float, bf16_dot },
     [L3_Q8_0] = { "q8_0", L3_QK8_0, sizeof(l3_block_q8_0), q8_0_to_float, q8_0_from_float, q8_0_dot },
     [L3_Q4_0] = { "q4_0", L3_QK4_0, sizeof(l3_block_q4_0), q4_0_to_float, q4_0_from_float, q4_0_dot },
+    [L3_Q4_1] = { "q4_1", L3_QK4_1, sizeof(l3_block_q4_1), l3_q4_1_to_float, l3_q4_1_from_float, l3_q4_1_dot },
+    [L3_Q5_0] = { "q5_0", L3_QK5_0, sizeof(l3_block_q5_0), l3_q5_0_to_float, l3_q5_0_from_float, l3_q5_0_dot },
+    [L3_Q5_1] = { "q5_1", L3_QK5_1, sizeof(l3_block_q5_1), l3_q5_1_to_float, l3_q5_1_from_float, l3_q5_1_dot },
+    [L3_Q4_K] = { "q4_K", L3_QK_K, sizeof(l3_block_q4_K), l3_q4_K_to_float, l3_q4_K_from_float, l3_q4_K_dot },
+    [L3_Q5_K] = { "q5_K", L3_QK_K, sizeof(l3_block_q5_K), l3_q5_K_to_float, l3_q5_K_from_float, l3_q5_K_dot },
+    [L3_Q6_K] = { "q6_K", L3_QK_K, sizeof(l3_block_q6_K), l3_q6_K_to_float, l3_q6_K_from_float, l3_q6_K_dot },
+    [L3_Q8_K] = { "q8_K", L3_QK_K, sizeof(l3_block_q8_K), l3_q8_K_to_float, l3_q8_K_from_float, l3_q8_K_dot },
 };
 
 const l3_type_info *l3_type_get(uint32_t type) {
@@ -188,7 +196,7 @@ const char *l3_type_name(uint32_t type) {
 int l3_type_from_name(const char *name) {
     for (int i = 0; i < L3_TYPE_COUNT; i++) {
         const l3_type_info *t = l3_type_get((uint32_t)i);
-        if (t && strcmp(t->name, name) == 0) return i;
+        if (t && strcasecmp(t->name, name) == 0) return i;  /* "q4_k" names q4_K too */
     }
     return -1;
 }

@@ -1,13 +1,6 @@
 # Goldens: every model under ../shared/fixtures/models against the logits of Meta's model.py.
 llama3_test(test_golden test_golden.c)
 
-# llama3_golden_test(NAME MODEL_PATH GOLDEN_FILE [extra test_golden options...])
-function(llama3_golden_test name model golden)
-  add_test(NAME ${name}
-           COMMAND test_golden $<TARGET_FILE:llama3-cli> ${model} ${golden} ${ARGN})
-  set_tests_properties(${name} PROPERTIES LABELS "golden")
-endfunction()
-
 set(M ${LLAMA3_FIXTURES}/models)
 # Unquantized weights: relative L2 <= 1e-4, every argmax equal, greedy reproduces the tokens.
 foreach(t f32 bf16)

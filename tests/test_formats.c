@@ -49,6 +49,8 @@ const char *fmt_tmp(const char *name) {
     return buf;
 }
 
+const char *fmt_tmp_dir(void) { return tmp_dir; }
+
 int fmt_read(const char *path, uint8_t **data, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return -1;

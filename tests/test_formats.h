@@ -26,6 +26,7 @@ int fmt_expect_error(int rc, const llama3_error *err, const char *file, int line
 /* Paths: fixture (under LLAMA3_FIXTURES) and a private temp dir, emptied at exit. */
 const char *fmt_fixture(const char *rel);   /* static buffer, valid until the next call */
 const char *fmt_tmp(const char *name);      /* static buffer, valid until the next call */
+const char *fmt_tmp_dir(void);
 
 int fmt_read(const char *path, uint8_t **data, size_t *len);
 int fmt_write(const char *path, const void *data, size_t len);

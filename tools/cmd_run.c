@@ -155,7 +155,6 @@ int cmd_run(int argc, char **argv) {
     smp = llama3_sampler_new(&sp, args->vocab_size);
     if (!logits || !smp) { cli_error(cmd, "out of memory"); goto done; }
     for (int i = 0; i < n_prompt; i++) llama3_sampler_accept(smp, ids[i]);
-    if (!seed_given && sp.temperature > 0) fprintf(stderr, "seed: %llu\n", (unsigned long long)sp.seed);
 
     double t0 = l3_cli_now();
     if (llama3_eval(s, 0, ids, n_prompt, logits, 0, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
@@ -186,6 +185,7 @@ int cmd_run(int argc, char **argv) {
     fflush(stdout);
     double t2 = l3_cli_now();
     if (hit_ctx) fprintf(stderr, "llama3 run: stopped: the context (%d tokens) is full\n", llama3_session_n_ctx(s));
+    if (!seed_given && sp.temperature > 0) fprintf(stderr, "seed: %llu (pass --seed to repeat this run)\n", (unsigned long long)sp.seed);
     fprintf(stderr, "prompt: %d tokens, %.2f tokens/s | generation: %d tokens, %.2f tokens/s\n", n_prompt,
             n_prompt / (t1 - t0), n_gen, n_gen > 1 ? (n_gen - 1) / (t2 - t1) : 0.0);
     rc = 0;

@@ -160,7 +160,7 @@ int l3_gguf_open(const char *path, l3_gguf **out, llama3_error *err) {
     if ((rc = rd_u64(&c, &g->n_tensors, "tensor count")) || (rc = rd_u64(&c, &g->n_kv, "key count"))) goto fail;
     /* Each key and tensor info takes more than 8 bytes: bound counts before allocating. */
     if (g->n_kv > g->map.size / 8 || g->n_tensors > g->map.size / 8) {
-        rc = l3_fail(err, LLAMA3_ERR_FORMAT, "%s: header claims %llu keys and %llu tensors, more than the file can hold",
+        rc = l3_fail(err, LLAMA3_ERR_FORMAT, "%s: truncated or corrupt header: it claims %llu keys and %llu tensors, more than the file can hold",
                      path, (unsigned long long)g->n_kv, (unsigned long long)g->n_tensors);
         goto fail;
     }

@@ -118,8 +118,11 @@ int l3_load_gguf(const char *path, const llama3_load_options *opt, l3_weights *w
         w->rope_freq_factors = rf->data;
         w->args.use_scaled_rope = 1;
     }
-    w->vocab.kind = L3_VOCAB_GGUF;
-    w->vocab.gguf = g;
+    /* A file without tokenizer metadata still runs on ids (--prompt-ids). */
+    if (l3_gguf_find(g, "tokenizer.ggml.model")) {
+        w->vocab.kind = L3_VOCAB_GGUF;
+        w->vocab.gguf = g;
+    }
     uint32_t id;
     w->bos_id = w->eos_id = -1;
     if (l3_gguf_get_u32(g, "tokenizer.ggml.bos_token_id", false, &id, NULL) == 0) w->bos_id = (int32_t)id;

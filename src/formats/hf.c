@@ -151,17 +151,23 @@ static int hf_token_id(const json_t *cfg, const char *key, int32_t *out, const c
     return 0;
 }
 
+/* RoPE: "rope_scaling" (transformers 4) or "rope_parameters" (transformers 5, which also
+ * carries rope_theta); rope_type "default" or null means no scaling. */
 static int hf_rope_scaling(const json_t *cfg, llama3_args *a, const char *path, llama3_error *err) {
-    const json_t *rs = json_object_get(cfg, "rope_scaling");
+    const char *key = "rope_scaling";
+    const json_t *rs = json_object_get(cfg, key);
+    if (!rs || json_is_null(rs)) rs = json_object_get(cfg, key = "rope_parameters");
     if (!rs || json_is_null(rs)) return 0;
     if (!json_is_object(rs))
-        return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: \"rope_scaling\" must be an object or null", path);
+        return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: \"%s\" must be an object or null", path, key);
+    int rc = l3_json_float(rs, "rope_theta", false, &a->rope_theta, path, err);
+    if (rc) return rc;
     const char *type = json_string_value(json_object_get(rs, "rope_type"));
     if (!type) type = json_string_value(json_object_get(rs, "type"));  /* older transformers */
+    if (type && strcmp(type, "default") == 0) return 0;
     if (!type || strcmp(type, "llama3") != 0)
         return l3_fail(err, LLAMA3_ERR_UNSUPPORTED, "%s: rope_scaling type \"%s\" unsupported (expected \"llama3\")",
                        path, type ? type : "(none)");
-    int rc;
     a->use_scaled_rope = 1;
     if ((rc = l3_json_float(rs, "factor", true, &a->rope_scale_factor, path, err)) ||
         (rc = l3_json_float(rs, "low_freq_factor", true, &a->rope_low_freq_factor, path, err)) ||
@@ -191,6 +197,10 @@ static int hf_read_config(const char *dir, l3_weights *w, bool *tied, llama3_err
     llama3_args *a = &w->args;
     l3_args_defaults(a);
     a->multiple_of = 0;  /* the FFN width is given directly */
+    /* transformers' LlamaConfig defaults where config.json is silent (not model.py's). */
+    a->norm_eps = 1e-6f;
+    a->rope_theta = 10000.0f;
+    a->max_seq_len = 2048;
     int rc, head_dim = 0;
     if ((rc = l3_json_load(path, &cfg, err)) || (rc = hf_check_architecture(cfg, path, err)) ||
         (rc = l3_json_int(cfg, "hidden_size", true, &a->dim, path, err)) ||

@@ -1,8 +1,170 @@
-/* AVX2 + FMA + F16C kernel set (compiled with those flags; used only when the CPU has them). */
+/* AVX2 + FMA + F16C kernel set (compiled with those flags; used only when the CPU has them).
+ * Float kernels use 4 independent accumulators to hide FMA latency; quantized weights are
+ * widened in registers and multiplied by f32 activations (quant_simd.h). */
+#include <immintrin.h>
+
 #include "kernels/kernels.h"
 
+static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Lanes 0..r-1 of a mask for maskload/maskstore (0 < r < 8). */
+static inline __m256i tail_mask(int64_t r) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)r), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* ---- the float side of quant_simd.h --------------------------------------------------- */
+
+typedef __m256 vf;
+static inline vf vf_zero(void) { return _mm256_setzero_ps(); }
+static inline vf vf_add(vf a, vf b) { return _mm256_add_ps(a, b); }
+static inline float vf_hsum(vf v) { return hsum8(v); }
+static inline vf vf_fma_s(float s, vf v, vf acc) { return _mm256_fmadd_ps(_mm256_set1_ps(s), v, acc); }
+static inline __m256 cvt8(__m128i q) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)); }
+static inline vf vf_dot16(__m128i q, const float *x) {
+    __m256 p = _mm256_mul_ps(cvt8(q), _mm256_loadu_ps(x));
+    return _mm256_fmadd_ps(cvt8(_mm_srli_si128(q, 8)), _mm256_loadu_ps(x + 8), p);
+}
+static inline vf vf_sum16(const float *x) { return _mm256_add_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(x + 8)); }
+static inline void st16(float *dst, __m128i q, float s) {
+    __m256 vs = _mm256_set1_ps(s);
+    _mm256_storeu_ps(dst, _mm256_mul_ps(vs, cvt8(q)));
+    _mm256_storeu_ps(dst + 8, _mm256_mul_ps(vs, cvt8(_mm_srli_si128(q, 8))));
+}
+static inline void st16_bias(float *dst, __m128i q, float s, float b) {
+    __m256 vs = _mm256_set1_ps(s), vb = _mm256_set1_ps(b);
+    _mm256_storeu_ps(dst, _mm256_add_ps(_mm256_mul_ps(cvt8(q), vs), vb));
+    _mm256_storeu_ps(dst + 8, _mm256_add_ps(_mm256_mul_ps(cvt8(_mm_srli_si128(q, 8)), vs), vb));
+}
+
+#include "kernels/quant_simd.h"
+
+/* ---- f32 / f16 / bf16 ----------------------------------------------------------------- */
+
+/* Loads 8 elements of each float format as f32. */
+static inline __m256 ld_f32(const void *p, int64_t i) { return _mm256_loadu_ps((const float *)p + i); }
+static inline __m256 ld_f16(const void *p, int64_t i) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)));
+}
+static inline __m256 ld_bf16(const void *p, int64_t i) {
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+static inline float el_f32(const void *p, int64_t i) { return ((const float *)p)[i]; }
+static inline float el_f16(const void *p, int64_t i) { return l3_f16_to_f32(((const uint16_t *)p)[i]); }
+static inline float el_bf16(const void *p, int64_t i) { return l3_bf16_to_f32(((const uint16_t *)p)[i]); }
+
+/* dot(weights of a float format, f32 x), 32 per step in 4 accumulators, scalar tail. */
+#define FLOAT_DOT(name, LD, EL)                                                            \
+    static float dot_##name(const void *w, const float *x, int64_t n) {                    \
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                         \
+        int64_t i = 0;                                                                      \
+        for (; i + 32 <= n; i += 32) {                                                      \
+            a0 = _mm256_fmadd_ps(LD(w, i), _mm256_loadu_ps(x + i), a0);                     \
+            a1 = _mm256_fmadd_ps(LD(w, i + 8), _mm256_loadu_ps(x + i + 8), a1);             \
+            a2 = _mm256_fmadd_ps(LD(w, i + 16), _mm256_loadu_ps(x + i + 16), a2);           \
+            a3 = _mm256_fmadd_ps(LD(w, i + 24), _mm256_loadu_ps(x + i + 24), a3);           \
+        }                                                                                   \
+        for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(LD(w, i), _mm256_loadu_ps(x + i), a0); \
+        float s = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));        \
+        for (; i < n; i++) s += EL(w, i) * x[i];                                            \
+        return s;                                                                           \
+    }
+FLOAT_DOT(f32w, ld_f32, el_f32)
+FLOAT_DOT(f16w, ld_f16, el_f16)
+FLOAT_DOT(bf16w, ld_bf16, el_bf16)
+
+static void to_float_f16(const void *src, float *dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, ld_f16(src, i));
+    for (; i < n; i++) dst[i] = el_f16(src, i);
+}
+static void to_float_bf16(const void *src, float *dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, ld_bf16(src, i));
+    for (; i < n; i++) dst[i] = el_bf16(src, i);
+}
+
+static float dot_f32(const float *a, const float *b, int64_t n) { return dot_f32w(a, b, n); }
+static float dot_f16_f32(const uint16_t *a, const float *b, int64_t n) { return dot_f16w(a, b, n); }
+
+static void axpy_f32(float a, const float *x, float *y, int64_t n) {
+    __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+static void axpy_f16(float a, const uint16_t *x, float *y, int64_t n) {
+    __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, ld_f16(x, i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * el_f16(x, i);
+}
+
+/* ---- tile product: 4 weight rows x 3 activation rows per micro-tile -------------------- */
+
+/* 12 accumulators + 3 activation vectors + 1 weight vector fill the 16 ymm registers.
+ * Missing rows at the edges alias the last valid row; their results are not stored. */
+static void micro_4x3(const float *w, int64_t ldw, int nw, const float *x, int64_t ldx, int nx,
+                      float *y, int64_t ldy, int64_t n) {
+    const float *wp[4], *xp[3];
+    for (int i = 0; i < 4; i++) wp[i] = w + (i < nw ? i : nw - 1) * ldw;
+    for (int j = 0; j < 3; j++) xp[j] = x + (j < nx ? j : nx - 1) * ldx;
+    __m256 acc[4][3];
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 3; j++) acc[i][j] = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m256 x0 = _mm256_loadu_ps(xp[0] + k), x1 = _mm256_loadu_ps(xp[1] + k), x2 = _mm256_loadu_ps(xp[2] + k);
+        for (int i = 0; i < 4; i++) {
+            __m256 wv = _mm256_loadu_ps(wp[i] + k);
+            acc[i][0] = _mm256_fmadd_ps(wv, x0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(wv, x1, acc[i][1]);
+            acc[i][2] = _mm256_fmadd_ps(wv, x2, acc[i][2]);
+        }
+    }
+    if (k < n) {  /* masked tail: lanes past n read as zero */
+        __m256i m = tail_mask(n - k);
+        __m256 x0 = _mm256_maskload_ps(xp[0] + k, m), x1 = _mm256_maskload_ps(xp[1] + k, m),
+               x2 = _mm256_maskload_ps(xp[2] + k, m);
+        for (int i = 0; i < 4; i++) {
+            __m256 wv = _mm256_maskload_ps(wp[i] + k, m);
+            acc[i][0] = _mm256_fmadd_ps(wv, x0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(wv, x1, acc[i][1]);
+            acc[i][2] = _mm256_fmadd_ps(wv, x2, acc[i][2]);
+        }
+    }
+    for (int j = 0; j < nx; j++)
+        for (int i = 0; i < nw; i++) y[j * ldy + i] += hsum8(acc[i][j]);
+}
+
+static void gemm_f32(const float *w, int64_t ldw, int nw, const float *x, int64_t ldx, int nx,
+                     float *y, int64_t ldy, int64_t n) {
+    /* activation block outermost: its 3 rows stay in L1 while the weight panel streams */
+    for (int j = 0; j < nx; j += 3)
+        for (int i = 0; i < nw; i += 4)
+            micro_4x3(w + i * ldw, ldw, nw - i < 4 ? nw - i : 4, x + j * ldx, ldx, nx - j < 3 ? nx - j : 3,
+                      y + (int64_t)j * ldy + i, ldy, n);
+}
+
 int l3_kernels_init_avx2(l3_kernel_set *k) {
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !__builtin_cpu_supports("f16c"))
+        return 0;
     k->isa = "avx2";
+    k->dot[L3_F32] = dot_f32w;
+    k->dot[L3_F16] = dot_f16w;
+    k->dot[L3_BF16] = dot_bf16w;
+    k->to_float[L3_F16] = to_float_f16;
+    k->to_float[L3_BF16] = to_float_bf16;
+    install_quant_kernels(k);
+    k->dot_f32 = dot_f32;
+    k->axpy_f32 = axpy_f32;
+    k->dot_f16_f32 = dot_f16_f32;
+    k->axpy_f16 = axpy_f16;
+    k->gemm_f32 = gemm_f32;
     return 1;
 }

@@ -19,6 +19,10 @@ typedef struct l3_kernel_set {
     /* attention over an f16 KV cache */
     float (*dot_f16_f32)(const uint16_t *a, const float *b, int64_t n);
     void (*axpy_f16)(float a, const uint16_t *x, float *y, int64_t n);
+    /* Tile product for prefill: y[j*ldy + i] += dot(w + i*ldw, x + j*ldx) over n elements,
+     * for nw weight rows (already widened to f32) and nx activation rows (any counts). */
+    void (*gemm_f32)(const float *w, int64_t ldw, int nw, const float *x, int64_t ldx, int nx,
+                     float *y, int64_t ldy, int64_t n);
 } l3_kernel_set;
 
 const l3_kernel_set *l3_kernels(void);

@@ -22,6 +22,12 @@ static void axpy_f16(float a, const uint16_t *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += a * l3_f16_to_f32(x[i]);
 }
 
+static void gemm_f32(const float *w, int64_t ldw, int nw, const float *x, int64_t ldx, int nx,
+                     float *y, int64_t ldy, int64_t n) {
+    for (int j = 0; j < nx; j++)
+        for (int i = 0; i < nw; i++) y[j * ldy + i] += dot_f32(w + i * ldw, x + j * ldx, n);
+}
+
 void l3_kernels_init_scalar(l3_kernel_set *k) {
     k->isa = "scalar";
     for (int t = 0; t < L3_TYPE_COUNT; t++) {
@@ -33,4 +39,5 @@ void l3_kernels_init_scalar(l3_kernel_set *k) {
     k->axpy_f32 = axpy_f32;
     k->dot_f16_f32 = dot_f16_f32;
     k->axpy_f16 = axpy_f16;
+    k->gemm_f32 = gemm_f32;
 }

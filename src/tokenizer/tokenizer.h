@@ -55,6 +55,9 @@ void l3_hmap_free(l3_hmap *m);
 /* Inserts unless the key exists (the first insert wins). Returns 0, or -1 when out of memory. */
 int l3_hmap_put(l3_hmap *m, const char *key, size_t len, int32_t id, int32_t rank);
 const l3_hentry *l3_hmap_get(const l3_hmap *m, const char *key, size_t len);
+/* The same with the key's l3_hash_bytes already computed. */
+const l3_hentry *l3_hmap_get_h(const l3_hmap *m, const char *key, size_t len, uint64_t h);
+int l3_hmap_put_h(l3_hmap *m, const char *key, size_t len, int32_t id, int32_t rank, uint64_t h);
 
 typedef struct l3_pretok l3_pretok;  /* the compiled PCRE2 pre-tokenizer */
 
@@ -93,14 +96,19 @@ int l3_tok_set(llama3_tokenizer *t, int32_t id, const void *bytes, size_t len, i
  * what = the file, for messages. */
 int l3_tok_finish(llama3_tokenizer *t, const char *what, llama3_error *err);
 int32_t l3_tok_lookup(const llama3_tokenizer *t, const char *bytes, size_t len);
+/* Adds an id that ends generation (ignored when out of range or already listed). */
+void l3_tok_add_end(llama3_tokenizer *t, int32_t id);
+/* Records whether a chat template (may be NULL) is Llama 3's. */
+void l3_tok_note_chat_template(llama3_tokenizer *t, const char *tmpl, size_t len);
 
 /* gpt2_bytes.c: GPT-2's byte <-> printable code point mapping used by GGUF and HF vocabularies.
  * Decodes a mapped UTF-8 string into raw bytes (out needs len bytes). -1 if not mapped text. */
 long l3_gpt2_unmap(const char *s, size_t len, char *out);
-/* Lowers the rank of the token merge `index` ("left right", mapped text) produces to index.
- * Called after l3_tok_finish (it updates the built map). -1 when the merge names no token. */
-int l3_tok_rank_merge(llama3_tokenizer *t, const char *left, size_t llen, const char *right,
-                      size_t rlen, int32_t index, char *scratch, size_t scratch_cap);
+/* Sets each token's rank to the index of the first merge that produces it. get(ctx, i, ...)
+ * gives merge i's two halves (mapped text); returns 0 to skip a malformed entry.
+ * Called after l3_tok_finish (it updates the built map). */
+typedef int (*l3_merge_get)(void *ctx, size_t i, const char **l, size_t *ll, const char **r, size_t *rl);
+int l3_tok_rank_merges(llama3_tokenizer *t, size_t n, l3_merge_get get, void *ctx);
 
 /* llama3_specials.c: Meta's names for ids base..base+255. */
 /* 3.1 name (when v31) or 3.0 name of special number i (0..255), written into buf. */

@@ -58,9 +58,8 @@ static int hmap_grow(l3_hmap *m) {
     return 0;
 }
 
-int l3_hmap_put(l3_hmap *m, const char *key, size_t len, int32_t id, int32_t rank) {
+int l3_hmap_put_h(l3_hmap *m, const char *key, size_t len, int32_t id, int32_t rank, uint64_t h) {
     if ((m->n + 1) * 2 > m->mask + 1 && hmap_grow(m) != 0) return -1;
-    uint64_t h = l3_hash_bytes(key, len);
     size_t j = h & m->mask;
     for (;; j = (j + 1) & m->mask) {
         l3_hentry *e = &m->e[j];
@@ -74,14 +73,21 @@ int l3_hmap_put(l3_hmap *m, const char *key, size_t len, int32_t id, int32_t ran
     return 0;
 }
 
-const l3_hentry *l3_hmap_get(const l3_hmap *m, const char *key, size_t len) {
+int l3_hmap_put(l3_hmap *m, const char *key, size_t len, int32_t id, int32_t rank) {
+    return l3_hmap_put_h(m, key, len, id, rank, l3_hash_bytes(key, len));
+}
+
+const l3_hentry *l3_hmap_get_h(const l3_hmap *m, const char *key, size_t len, uint64_t h) {
     if (!m->e) return NULL;
-    uint64_t h = l3_hash_bytes(key, len);
     for (size_t j = h & m->mask;; j = (j + 1) & m->mask) {
         const l3_hentry *e = &m->e[j];
         if (!e->key) return NULL;
         if (e->hash == (uint32_t)h && e->len == len && memcmp(e->key, key, len) == 0) return e;
     }
+}
+
+const l3_hentry *l3_hmap_get(const l3_hmap *m, const char *key, size_t len) {
+    return l3_hmap_get_h(m, key, len, l3_hash_bytes(key, len));
 }
 
 /* ---- building ----------------------------------------------------------------------------- */
@@ -132,11 +138,24 @@ int l3_tok_set(llama3_tokenizer *t, int32_t id, const void *bytes, size_t len, i
     return 0;
 }
 
-static void add_end(llama3_tokenizer *t, int32_t id) {
+void l3_tok_add_end(llama3_tokenizer *t, int32_t id) {
     if (id < 0 || id >= t->n_vocab) return;
     for (int i = 0; i < t->n_end; i++)
         if (t->end_ids[i] == id) return;
     if (t->n_end < (int)(sizeof t->end_ids / sizeof t->end_ids[0])) t->end_ids[t->n_end++] = id;
+}
+
+/* No Jinja engine: a template that mentions the Llama 3 headers and <|eot_id|> is taken to be
+ * Llama 3's (3.0, 3.1 and 3.2 templates all do); any other template disables chat. */
+void l3_tok_note_chat_template(llama3_tokenizer *t, const char *tmpl, size_t len) {
+    if (!tmpl) return;
+    int hdr = 0, eot = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (tmpl[i] != '<') continue;
+        if (len - i >= 19 && memcmp(tmpl + i, "<|start_header_id|>", 19) == 0) hdr = 1;
+        if (len - i >= 10 && memcmp(tmpl + i, "<|eot_id|>", 10) == 0) eot = 1;
+    }
+    t->chat_template_other = !(hdr && eot);
 }
 
 static int cmp_desc(const void *a, const void *b) {
@@ -189,25 +208,35 @@ int l3_tok_finish(llama3_tokenizer *t, const char *what, llama3_error *err) {
     if (l3_hmap_init(&t->map, (size_t)t->n_vocab) != 0 || l3_hmap_init(&t->special, 512) != 0)
         goto oom;
     for (int i = 0; i < 256; i++) t->byte_id[i] = -1;
-    for (int32_t id = 0; id < t->n_vocab; id++) {
-        const char *b = t->blob + t->off[id];
-        uint32_t n = t->len[id];
-        switch (t->type[id]) {
-        case L3_TT_CONTROL: case L3_TT_USER:
-            if (n && l3_hmap_put(&t->special, b, n, id, INT32_MAX) != 0) goto oom;
-            break;
-        case L3_TT_NORMAL: case L3_TT_UNUSED:
-            if (n && l3_hmap_put(&t->map, b, n, id, t->rank[id]) != 0) goto oom;
-            if (t->kind == L3_TOK_BPE && n == 1 && t->byte_id[(unsigned char)b[0]] < 0)
-                t->byte_id[(unsigned char)b[0]] = id;
-            break;
-        case L3_TT_BYTE:
-            if (n == 1 && t->byte_id[(unsigned char)b[0]] < 0) t->byte_id[(unsigned char)b[0]] = id;
-            if (t->kind == L3_TOK_BPE && n && l3_hmap_put(&t->map, b, n, id, t->rank[id]) != 0) goto oom;
-            break;
-        case L3_TT_UNKNOWN:
-            if (t->unk < 0) t->unk = id;
-            break;
+    /* Insertion is bound by cache misses in the map: hash a batch and prefetch its buckets. */
+    uint64_t hash[32];
+    for (int32_t base = 0; base < t->n_vocab; base += 32) {
+        int32_t end = t->n_vocab - base < 32 ? t->n_vocab : base + 32;
+        for (int32_t id = base; id < end; id++) {
+            hash[id - base] = l3_hash_bytes(t->blob + t->off[id], t->len[id]);
+            __builtin_prefetch(&t->map.e[hash[id - base] & t->map.mask], 1);
+        }
+        for (int32_t id = base; id < end; id++) {
+            const char *b = t->blob + t->off[id];
+            uint32_t n = t->len[id];
+            uint64_t h = hash[id - base];
+            switch (t->type[id]) {
+            case L3_TT_CONTROL: case L3_TT_USER:
+                if (n && l3_hmap_put_h(&t->special, b, n, id, INT32_MAX, h) != 0) goto oom;
+                break;
+            case L3_TT_NORMAL: case L3_TT_UNUSED:
+                if (n && l3_hmap_put_h(&t->map, b, n, id, t->rank[id], h) != 0) goto oom;
+                if (t->kind == L3_TOK_BPE && n == 1 && t->byte_id[(unsigned char)b[0]] < 0)
+                    t->byte_id[(unsigned char)b[0]] = id;
+                break;
+            case L3_TT_BYTE:
+                if (n == 1 && t->byte_id[(unsigned char)b[0]] < 0) t->byte_id[(unsigned char)b[0]] = id;
+                if (t->kind == L3_TOK_BPE && n && l3_hmap_put_h(&t->map, b, n, id, t->rank[id], h) != 0) goto oom;
+                break;
+            case L3_TT_UNKNOWN:
+                if (t->unk < 0) t->unk = id;
+                break;
+            }
         }
     }
     if (t->llama3_layout && (rc = l3_tok_apply_llama3_specials(t, -1, err)) != 0) return rc;  /* aliases */
@@ -230,10 +259,10 @@ int l3_tok_finish(llama3_tokenizer *t, const char *what, llama3_error *err) {
     t->id_start_header = llama3_token_id(t, "<|start_header_id|>");
     t->id_end_header = llama3_token_id(t, "<|end_header_id|>");
     t->id_eot = llama3_token_id(t, "<|eot_id|>");
-    add_end(t, t->eos);
-    add_end(t, eot_text);
-    add_end(t, t->id_eot);
-    add_end(t, llama3_token_id(t, "<|eom_id|>"));
+    l3_tok_add_end(t, t->eos);
+    l3_tok_add_end(t, eot_text);
+    l3_tok_add_end(t, t->id_eot);
+    l3_tok_add_end(t, llama3_token_id(t, "<|eom_id|>"));
     return 0;
 oom:
     return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory building the vocabulary maps", what);

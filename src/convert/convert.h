@@ -1,0 +1,37 @@
+/* Writing GGUF files as llama.cpp's tools do: `convert` (any model the loader accepts ->
+ * GGUF v3, the keys, tensor names and layout of convert_hf_to_gguf.py for a Llama 3 model)
+ * and `quantize` (GGUF -> GGUF with every 2-D weight re-encoded, as llama-quantize). */
+#ifndef LLAMA3_CONVERT_H
+#define LLAMA3_CONVERT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "formats/gguf.h"
+#include "weights.h"
+
+typedef struct l3_convert_opts {
+    const char *type;        /* output type or mix: "bf16", "q8_0", "q4_k_m", ... (see quant_plan.h) */
+    const char *name;        /* general.name; NULL: the source GGUF's, else IN's base name */
+    const char *vocab_path;  /* tokenizer to embed when IN has none (tokenizer.model, tokenizer.json, GGUF) */
+    bool verbose;            /* one line per tensor on stderr */
+} l3_convert_opts;
+
+/* in: a GGUF file, Hugging Face folder or Meta folder. Writes out atomically (nothing is left
+ * behind on failure). */
+int l3_convert_to_gguf(const char *in, const char *out, const l3_convert_opts *o, llama3_error *err);
+
+/* in must be a GGUF file; every key is copied, general.file_type updated. */
+int l3_quantize_gguf(const char *in, const char *out, const l3_convert_opts *o, llama3_error *err);
+
+/* ---- pieces (one file each) ---------------------------------------------------------- */
+
+/* rope_factors.c: Llama 3.1 `rope_freqs.weight` [head_dim/2], as llama.cpp's converter. */
+void l3_rope_factors(const llama3_args *a, float *out);
+
+/* vocab_export.c: the tokenizer.* keys. Copies them from a source GGUF, or builds the "gpt2"
+ * vocabulary (GPT-2 byte-mapped tokens, token types, merges, bos/eos, chat template) from
+ * tokenizer.model / tokenizer.json, padded or cut to vocab_size tokens. */
+int l3_vocab_export(l3_gguf_writer *w, const l3_weights *wt, const char *vocab_path,
+                    int vocab_size, llama3_error *err);
+
+#endif

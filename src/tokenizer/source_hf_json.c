@@ -1,0 +1,180 @@
+/* Hugging Face tokenizer.json (and tokenizer_config.json next to it), parsed with jansson.
+ *
+ * Why jansson: tokenizer.json is 9 MB of JSON with escapes in nearly every key; a maintained
+ * parser that handles \uXXXX and surrogate pairs correctly is worth more than the ~100 ms a
+ * hand-rolled scanner would save, and jansson is small, C, and already a dependency.
+ *
+ * model.vocab maps GPT-2 byte-mapped text to ids, model.merges ("A B" or ["A", "B"]) give the
+ * ranks, added_tokens are the special tokens (stored as plain text). The pre-tokenizer must be
+ * Meta's pat_str: it is the only one implemented. */
+#include "tokenizer/tokenizer.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char k_pat_str[] =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+/* 1 if some Split pre-tokenizer in j uses Meta's pattern, -1 if one uses another, 0 if none. */
+static int check_pretok(json_t *j) {
+    if (!json_is_object(j)) return 0;
+    json_t *pat = json_object_get(j, "pattern");
+    json_t *re = pat ? json_object_get(pat, "Regex") : NULL;
+    if (json_is_string(re)) return strcmp(json_string_value(re), k_pat_str) == 0 ? 1 : -1;
+    json_t *seq = json_object_get(j, "pretokenizers");
+    int found = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(seq, i, v) {
+        int r = check_pretok(v);
+        if (r < 0) return -1;
+        if (r > 0) found = 1;
+    }
+    return found;
+}
+
+static const char *token_name(json_t *v) {
+    if (json_is_string(v)) return json_string_value(v);
+    if (json_is_object(v)) {
+        json_t *c = json_object_get(v, "content");
+        if (json_is_string(c)) return json_string_value(c);
+    }
+    return NULL;
+}
+
+/* tokenizer_config.json: chat template, bos/eos names. Missing file or keys are fine. */
+static int read_config(llama3_tokenizer *t, const char *config_path, llama3_error *err) {
+    if (!config_path || !l3_file_exists(config_path)) return 0;
+    json_error_t je;
+    json_t *c = json_load_file(config_path, JSON_DECODE_INT_AS_REAL, &je);
+    if (!c)
+        return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: line %d: %s", config_path, je.line, je.text);
+    json_t *tmpl = json_object_get(c, "chat_template");
+    if (json_is_string(tmpl)) {
+        l3_tok_note_chat_template(t, json_string_value(tmpl), json_string_length(tmpl));
+    } else if (json_is_array(tmpl)) {  /* [{"name": "default", "template": ...}, ...] */
+        size_t i;
+        json_t *v;
+        json_array_foreach(tmpl, i, v) {
+            json_t *name = json_object_get(v, "name"), *tx = json_object_get(v, "template");
+            if (json_is_string(tx) && (!json_is_string(name) || strcmp(json_string_value(name), "default") == 0)) {
+                l3_tok_note_chat_template(t, json_string_value(tx), json_string_length(tx));
+                break;
+            }
+        }
+    }
+    const char *bos = token_name(json_object_get(c, "bos_token"));
+    const char *eos = token_name(json_object_get(c, "eos_token"));
+    if (bos && llama3_token_id(t, bos) >= 0) t->bos = llama3_token_id(t, bos);
+    if (eos && llama3_token_id(t, eos) >= 0) {
+        t->eos = llama3_token_id(t, eos);
+        l3_tok_add_end(t, t->eos);
+    }
+    json_decref(c);
+    return 0;
+}
+
+/* A merge is "A B" (split at the first space after the first byte) or ["A", "B"]. */
+static int merge_get(void *ctx, size_t i, const char **l, size_t *ll, const char **r, size_t *rl) {
+    json_t *v = json_array_get((json_t *)ctx, i);
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        const char *sp = s[0] ? strchr(s + 1, ' ') : NULL;
+        if (!sp) return 0;
+        *l = s;
+        *ll = (size_t)(sp - s);
+        *r = sp + 1;
+        *rl = json_string_length(v) - *ll - 1;
+        return 1;
+    }
+    json_t *a = json_array_get(v, 0), *b = json_array_get(v, 1);
+    if (json_array_size(v) != 2 || !json_is_string(a) || !json_is_string(b)) return 0;
+    *l = json_string_value(a);
+    *ll = json_string_length(a);
+    *r = json_string_value(b);
+    *rl = json_string_length(b);
+    return 1;
+}
+
+int l3_tok_load_hf_json(const char *path, const char *config_path, llama3_tokenizer **out, llama3_error *err) {
+    *out = NULL;
+    json_error_t je;
+    json_t *root = json_load_file(path, JSON_ALLOW_NUL, &je);
+    if (!root) return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: line %d: %s", path, je.line, je.text);
+    llama3_tokenizer *t = NULL;
+    char *tmp = NULL;
+    int rc = 0;
+    json_t *model = json_object_get(root, "model");
+    json_t *type = json_object_get(model, "type");
+    json_t *vocab = json_object_get(model, "vocab");
+    json_t *merges = json_object_get(model, "merges");
+    json_t *added = json_object_get(root, "added_tokens");
+    if (!json_is_object(vocab) || !json_is_array(merges) ||
+        (json_is_string(type) && strcmp(json_string_value(type), "BPE") != 0)) {
+        rc = l3_fail(err, LLAMA3_ERR_UNSUPPORTED, "%s: expected a BPE model (model.type \"BPE\" with model.vocab and model.merges)",
+                     path);
+        goto done;
+    }
+    if (check_pretok(json_object_get(root, "pre_tokenizer")) != 1) {
+        rc = l3_fail(err, LLAMA3_ERR_UNSUPPORTED, "%s: the pre-tokenizer is not Llama 3's Split regex (pat_str); only Llama 3 is supported",
+                     path);
+        goto done;
+    }
+    /* The vocabulary size: one past the largest id in vocab or added_tokens. */
+    json_int_t max_id = -1;
+    const char *key;
+    json_t *v;
+    size_t i, maxlen = 16;
+    json_object_foreach(vocab, key, v) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= (1 << 24)) {
+            rc = l3_fail(err, LLAMA3_ERR_FORMAT, "%s: model.vocab['%.40s'] is not an id in 0..16777215", path, key);
+            goto done;
+        }
+        if (json_integer_value(v) > max_id) max_id = json_integer_value(v);
+        size_t n = strlen(key);
+        if (n > maxlen) maxlen = n;
+    }
+    json_array_foreach(added, i, v) {
+        json_t *id = json_object_get(v, "id");
+        if (!json_is_integer(id) || json_integer_value(id) < 0 || json_integer_value(id) >= (1 << 24) ||
+            !json_is_string(json_object_get(v, "content"))) {
+            rc = l3_fail(err, LLAMA3_ERR_FORMAT, "%s: added_tokens[%zu] needs an id in 0..16777215 and a content string",
+                         path, i);
+            goto done;
+        }
+        if (json_integer_value(id) > max_id) max_id = json_integer_value(id);
+    }
+    if (!(t = l3_tok_alloc(L3_TOK_BPE, (int)max_id + 1, err, path))) { rc = err ? err->code : LLAMA3_ERR_MEMORY; goto done; }
+    if (!(tmp = malloc(maxlen + 1))) { rc = l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", path); goto done; }
+
+    json_object_foreach(vocab, key, v) {
+        size_t n = strlen(key);
+        long k = l3_gpt2_unmap(key, n, tmp);
+        if (k < 0) {
+            rc = l3_fail(err, LLAMA3_ERR_UNSUPPORTED, "%s: model.vocab['%.40s'] is not GPT-2 byte-mapped text (not a byte-level BPE)",
+                         path, key);
+            goto done;
+        }
+        if (l3_tok_set(t, (int32_t)json_integer_value(v), tmp, (size_t)k, L3_TT_NORMAL)) goto oom;
+    }
+    json_array_foreach(added, i, v) {
+        json_t *c = json_object_get(v, "content");
+        int special = json_is_true(json_object_get(v, "special"));
+        if (l3_tok_set(t, (int32_t)json_integer_value(json_object_get(v, "id")), json_string_value(c),
+                       json_string_length(c), special ? L3_TT_CONTROL : L3_TT_USER))
+            goto oom;
+    }
+    if ((rc = l3_tok_finish(t, path, err))) goto done;
+    if (l3_tok_rank_merges(t, json_array_size(merges), merge_get, merges) != 0) goto oom;
+    rc = read_config(t, config_path, err);
+    goto done;
+oom:
+    rc = l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", path);
+done:
+    json_decref(root);
+    free(tmp);
+    if (rc) llama3_tokenizer_free(t);
+    else *out = t;
+    return rc;
+}

@@ -1,0 +1,11 @@
+# Tooling: the GGUF writer, `llama3 synth` and `llama3 bench` (label "tools"). No timed
+# assertions: the bench test only checks that the JSON is well formed and the speeds positive.
+llama3_test(test_gguf_writer ${CMAKE_CURRENT_SOURCE_DIR}/test_gguf_writer.c)
+set(LLAMA3_TOOLS_TMP ${CMAKE_CURRENT_BINARY_DIR}/tools_tmp)
+file(MAKE_DIRECTORY ${LLAMA3_TOOLS_TMP})
+add_test(NAME tools.gguf_writer_roundtrip COMMAND test_gguf_writer roundtrip ${LLAMA3_TOOLS_TMP})
+add_test(NAME tools.gguf_writer_errors COMMAND test_gguf_writer errors ${LLAMA3_TOOLS_TMP})
+add_test(NAME tools.gguf_writer_rewrite_q8_0
+         COMMAND test_gguf_writer rewrite ${LLAMA3_FIXTURES}/models/gqa/gguf/model-q8_0.gguf ${LLAMA3_TOOLS_TMP})
+set_tests_properties(tools.gguf_writer_roundtrip tools.gguf_writer_errors tools.gguf_writer_rewrite_q8_0
+                     PROPERTIES LABELS tools)

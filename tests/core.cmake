@@ -1,0 +1,11 @@
+# Core engine: sampling, bad input through the CLI, seeded runs.
+llama3_test(test_sampler test_sampler.c)
+add_test(NAME sampler COMMAND test_sampler)
+llama3_test(test_bad_input test_bad_input.c)
+add_test(NAME bad_input COMMAND test_bad_input $<TARGET_FILE:llama3-cli> ${LLAMA3_FIXTURES})
+# --seed: two sampled runs give the same text; another seed gives another text.
+add_test(NAME seeded_runs_repeat
+         COMMAND ${CMAKE_SOURCE_DIR}/tests/seeded_runs.sh $<TARGET_FILE:llama3-cli> ${LLAMA3_FIXTURES}/stories260K/stories260K.gguf)
+# --help is there for the tool and every subcommand.
+add_test(NAME help_texts COMMAND ${CMAKE_SOURCE_DIR}/tests/help_texts.sh $<TARGET_FILE:llama3-cli>)
+set_tests_properties(sampler bad_input seeded_runs_repeat help_texts PROPERTIES LABELS "core")

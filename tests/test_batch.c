@@ -1,0 +1,128 @@
+/* Continuous batching: N sequences advanced together (joining at different steps, prompts
+ * prefilled in chunks beside running decodes) yield exactly the ids each yields alone with
+ * plain llama3_eval; a removed sequence frees its slot for a new one.
+ * usage: test_batch MODEL.gguf */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "llama3.h"
+
+#define N_SEQ 6
+#define N_GEN 24
+
+static int fails;
+#define CHECK(c, ...) do { if (!(c)) { fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+    fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); fails++; } } while (0)
+
+/* Deterministic prompts of varied lengths (some longer than a prefill chunk). */
+static int make_prompt(int k, int vocab, int32_t *ids) {
+    static const int lens[N_SEQ] = { 3, 17, 90, 1, 40, 150 };
+    uint32_t x = 12345u + 7919u * (uint32_t)k;
+    for (int i = 0; i < lens[k]; i++) {
+        x = x * 1664525u + 1013904223u;
+        ids[i] = (int32_t)((x >> 8) % (uint32_t)(vocab < 5000 ? vocab : 5000));
+    }
+    return lens[k];
+}
+
+static llama3_sampler_params params_for(int k) {
+    llama3_sampler_params p = llama3_sampler_defaults();
+    if (k == 4) { p.temperature = 0.8f; p.top_p = 0.95f; p.seed = 42; }  /* seeded sampling */
+    else p.temperature = 0;
+    return p;
+}
+
+/* The reference: one sequence on its own, llama3_eval for the prompt then one id at a time. */
+static int run_alone(llama3_model *m, const int32_t *prompt, int n_prompt, llama3_sampler_params p, int32_t *out) {
+    llama3_error err = { 0 };
+    llama3_session *s = llama3_session_new(m, &(llama3_session_options){ .n_ctx = 256, .n_slots = 1 }, &err);
+    if (!s) { fprintf(stderr, "%s\n", err.msg); return -1; }
+    int vocab = llama3_model_args(m)->vocab_size, n = 0;
+    float *logits = malloc((size_t)vocab * sizeof *logits);
+    llama3_sampler *smp = llama3_sampler_new(&p, vocab);
+    for (int i = 0; i < n_prompt; i++) llama3_sampler_accept(smp, prompt[i]);
+    int rc = llama3_eval(s, 0, prompt, n_prompt, logits, 0, &err);
+    while (rc == 0 && n < N_GEN) {
+        int32_t id = llama3_sample(smp, logits);
+        out[n++] = id;
+        if (llama3_model_is_end_token(m, id) || n == N_GEN) break;
+        rc = llama3_eval(s, 0, &id, 1, logits, 0, &err);
+    }
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    llama3_sampler_free(smp);
+    free(logits);
+    llama3_session_free(s);
+    return rc ? -1 : n;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) { fprintf(stderr, "usage: test_batch MODEL\n"); return 2; }
+    llama3_error err = { 0 };
+    llama3_model *m = llama3_model_load(argv[1], NULL, &err);
+    if (!m) { fprintf(stderr, "%s\n", err.msg); return 1; }
+    int vocab = llama3_model_args(m)->vocab_size;
+    static int32_t prompts[N_SEQ][256], alone[N_SEQ][N_GEN], got[N_SEQ][N_GEN];
+    int n_prompt[N_SEQ], n_alone[N_SEQ], n_got[N_SEQ] = { 0 }, seq_of[N_SEQ], done[N_SEQ] = { 0 };
+    for (int k = 0; k < N_SEQ; k++) {
+        n_prompt[k] = make_prompt(k, vocab, prompts[k]);
+        n_alone[k] = run_alone(m, prompts[k], n_prompt[k], params_for(k), alone[k]);
+        if (n_alone[k] < 0) return 1;
+    }
+
+    /* 4 slots for 6 sequences (+1 that is removed early): later ones wait for a free slot. */
+    llama3_session *s = llama3_session_new(m, &(llama3_session_options){ .n_ctx = 256, .n_slots = 4 }, &err);
+    llama3_batch *b = s ? llama3_batch_new(m, s, &(llama3_batch_options){ .prefill_chunk = 32 }, &err) : NULL;
+    if (!b) { fprintf(stderr, "%s\n", err.msg); return 1; }
+    CHECK(llama3_batch_capacity(b) == 4, "capacity %d", llama3_batch_capacity(b));
+    CHECK(llama3_batch_add(b, prompts[0], 0, NULL, 4, &err) < 0, "empty prompt accepted");
+    int32_t bad = vocab;
+    CHECK(llama3_batch_add(b, &bad, 1, NULL, 4, &err) == LLAMA3_ERR_ARG, "bad id accepted");
+    static int32_t longp[256];
+    CHECK(llama3_batch_add(b, longp, 256, NULL, 4, &err) == LLAMA3_ERR_CONTEXT, "over-long prompt accepted");
+
+    llama3_sampler_params greedy = params_for(0);
+    int victim = llama3_batch_add(b, prompts[5], n_prompt[5], &greedy, 0, &err);
+    CHECK(victim >= 0, "add: %s", err.msg);
+    int next = 0, steps = 0, n_done = 0, max_active = 0;
+    llama3_batch_event ev[8];
+    while (n_done < N_SEQ && steps < 2000) {
+        /* Join at token boundaries, one per step while slots are free. */
+        if (next < N_SEQ) {
+            llama3_sampler_params p = params_for(next);
+            int id = llama3_batch_add(b, prompts[next], n_prompt[next], &p, N_GEN, &err);
+            if (id >= 0) seq_of[next++] = id;
+            else CHECK(err.code == LLAMA3_ERR_CONTEXT, "add: %s", err.msg);
+        }
+        if (steps == 3 && victim >= 0) { llama3_batch_remove(b, victim); victim = -1; }
+        int na = llama3_batch_n_active(b);
+        if (na > max_active) max_active = na;
+        int n_ev = llama3_batch_step(b, ev, 8, &err);
+        CHECK(n_ev >= 0, "step: %s", err.msg);
+        if (n_ev < 0) break;
+        for (int e = 0; e < n_ev; e++) {
+            int k = -1;
+            for (int j = 0; j < next; j++)
+                if (!done[j] && seq_of[j] == ev[e].seq) k = j;
+            CHECK(k >= 0, "event for unknown sequence %d", ev[e].seq);
+            if (k < 0) continue;
+            CHECK(ev[e].n_generated == n_got[k] + 1, "n_generated %d", ev[e].n_generated);
+            if (n_got[k] < N_GEN) got[k][n_got[k]++] = ev[e].token;
+            if (ev[e].finish != LLAMA3_FINISH_NONE) { done[k] = 1; n_done++; }
+        }
+        steps++;
+    }
+    CHECK(n_done == N_SEQ, "only %d of %d sequences finished in %d steps", n_done, N_SEQ, steps);
+    CHECK(max_active == 4, "never ran 4 sequences together (max %d)", max_active);
+    CHECK(llama3_batch_n_active(b) == 0, "%d still active", llama3_batch_n_active(b));
+    for (int k = 0; k < N_SEQ; k++) {
+        int same = n_got[k] == n_alone[k] && !memcmp(got[k], alone[k], (size_t)n_got[k] * sizeof(int32_t));
+        CHECK(same, "sequence %d (prompt %d ids): batched ids differ from alone (%d vs %d ids, first %d vs %d)", k,
+              n_prompt[k], n_got[k], n_alone[k], n_got[k] ? got[k][0] : -1, n_alone[k] ? alone[k][0] : -1);
+    }
+    llama3_batch_free(b);
+    llama3_session_free(s);
+    llama3_model_free(m);
+    printf("test_batch %s: %d sequences, %d steps: %s\n", argv[1], N_SEQ, steps, fails ? "FAILED" : "ok");
+    return fails ? 1 : 0;
+}

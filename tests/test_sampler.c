@@ -1,0 +1,123 @@
+/* Sampler: each filter against distributions computed by hand (closed forms below), and
+ * draws that follow the distribution for a fixed seed. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sampler.h"
+
+static int failures;
+
+static void expect_dist(const char *label, const float *got, const double *want, int n) {
+    double worst = 0;
+    for (int i = 0; i < n; i++) worst = fmax(worst, fabs(got[i] - want[i]));
+    int ok = worst < 1e-6;
+    printf("%s: %s (max abs diff %.2g)\n", ok ? "ok  " : "FAIL", label, worst);
+    if (!ok) {
+        failures++;
+        for (int i = 0; i < n; i++) printf("      [%d] got %.7f want %.7f\n", i, got[i], want[i]);
+    }
+}
+
+static llama3_sampler_params plain(void) {
+    llama3_sampler_params p = { .temperature = 1, .top_p = 1, .top_k = 0, .min_p = 0, .repeat_penalty = 1 };
+    return p;
+}
+
+int main(void) {
+    const float logits[4] = { 2, 1, 0, -1 };
+    const double e = exp(1.0);
+    const double Z = e * e + e + 1 + 1 / e;
+    float probs[4];
+
+    llama3_sampler_params p = plain();
+    l3_sampler_distribution(&p, logits, 4, NULL, 0, probs);
+    double softmax[4] = { e * e / Z, e / Z, 1 / Z, 1 / e / Z };
+    expect_dist("softmax at temperature 1", probs, softmax, 4);
+
+    /* Meta's top-p 0.8: sorted cumulative sums 0.644, 0.881, ...; a token is dropped when the
+     * mass before it exceeds p, so the first two stay. */
+    p = plain(); p.top_p = 0.8f;
+    l3_sampler_distribution(&p, logits, 4, NULL, 0, probs);
+    double top_p[4] = { e * e / (e * e + e), e / (e * e + e), 0, 0 };
+    expect_dist("top-p 0.8 keeps the two most likely", probs, top_p, 4);
+
+    /* top-p 0.5: only the first (mass before it is 0) */
+    p = plain(); p.top_p = 0.5f;
+    l3_sampler_distribution(&p, logits, 4, NULL, 0, probs);
+    double top_p5[4] = { 1, 0, 0, 0 };
+    expect_dist("top-p 0.5 keeps only the best", probs, top_p5, 4);
+
+    p = plain(); p.top_k = 3;
+    l3_sampler_distribution(&p, logits, 4, NULL, 0, probs);
+    double Z3 = e * e + e + 1, top_k[4] = { e * e / Z3, e / Z3, 1 / Z3, 0 };
+    expect_dist("top-k 3", probs, top_k, 4);
+
+    /* min-p 0.2: threshold 0.2 * 0.644 = 0.129 keeps tokens 0 and 1 */
+    p = plain(); p.min_p = 0.2f;
+    l3_sampler_distribution(&p, logits, 4, NULL, 0, probs);
+    expect_dist("min-p 0.2", probs, top_p, 4);
+
+    p = plain(); p.temperature = 2;
+    l3_sampler_distribution(&p, logits, 4, NULL, 0, probs);
+    double Zt = e + sqrt(e) + 1 + 1 / sqrt(e), temp2[4] = { e / Zt, sqrt(e) / Zt, 1 / Zt, 1 / sqrt(e) / Zt };
+    expect_dist("temperature 2", probs, temp2, 4);
+
+    /* repetition penalty 2 on tokens 0 and 3: 2 -> 1, -1 -> -2 */
+    p = plain(); p.repeat_penalty = 2;
+    int32_t recent[3] = { 0, 3, 0 };
+    l3_sampler_distribution(&p, logits, 4, recent, 3, probs);
+    double Zr = e + e + 1 + exp(-2.0), rep[4] = { e / Zr, e / Zr, 1 / Zr, exp(-2.0) / Zr };
+    expect_dist("repetition penalty 2", probs, rep, 4);
+
+    /* top-k then top-p together: top-k 3 then p 0.8 over {0.665, 0.245, 0.090} keeps 2 */
+    p = plain(); p.top_k = 3; p.top_p = 0.8f;
+    l3_sampler_distribution(&p, logits, 4, NULL, 0, probs);
+    expect_dist("top-k 3 + top-p 0.8", probs, top_p, 4);
+
+    /* greedy picks the first maximum, as torch.argmax */
+    float ties[5] = { 0, 3, 1, 3, 2 };
+    int g = l3_argmax(ties, 5);
+    printf("%s: argmax takes the first of equal maxima (%d)\n", g == 1 ? "ok  " : "FAIL", g);
+    failures += g != 1;
+
+    /* draws follow the distribution: 40000 draws at temperature 1 with top-p 0.8 */
+    llama3_sampler_params sp = plain();
+    sp.top_p = 0.8f;
+    sp.seed = 1234;
+    sp.repeat_last_n = 0;
+    llama3_sampler *s = llama3_sampler_new(&sp, 4);
+    int counts[4] = { 0 };
+    for (int i = 0; i < 40000; i++) {
+        float l[4];
+        memcpy(l, logits, sizeof l);
+        counts[llama3_sample(s, l)]++;
+    }
+    llama3_sampler_free(s);
+    double f0 = counts[0] / 40000.0;
+    int ok = fabs(f0 - top_p[0]) < 0.01 && counts[2] == 0 && counts[3] == 0;
+    printf("%s: sampled frequencies %.3f/%.3f/%d/%d match %.3f/%.3f/0/0\n", ok ? "ok  " : "FAIL", f0,
+           counts[1] / 40000.0, counts[2], counts[3], top_p[0], top_p[1]);
+    failures += !ok;
+
+    /* same seed, same draws */
+    int32_t a[64], b[64];
+    for (int rep2 = 0; rep2 < 2; rep2++) {
+        sp = plain();
+        sp.seed = 99;
+        s = llama3_sampler_new(&sp, 4);
+        for (int i = 0; i < 64; i++) {
+            float l[4];
+            memcpy(l, logits, sizeof l);
+            (rep2 ? b : a)[i] = llama3_sample(s, l);
+        }
+        llama3_sampler_free(s);
+    }
+    ok = memcmp(a, b, sizeof a) == 0;
+    printf("%s: the same seed gives the same draws\n", ok ? "ok  " : "FAIL");
+    failures += !ok;
+
+    printf("%s\n", failures ? "FAILED" : "PASSED");
+    return failures ? 1 : 0;
+}
