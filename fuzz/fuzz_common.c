@@ -422,3 +422,90 @@ void fz_exercise_tokenizer(const llama3_tokenizer *t) {
     (void)llama3_chat_encode(t, msgs, 2, ids, 128, &err);
     (void)llama3_token_id(t, "<|eot_id|>");
 }
+
+/* ---- reduced tokenizer files ------------------------------------------------------------------ */
+
+#include <jansson.h>
+
+static int read_all(const char *path, fz_buf *out) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    char tmp[65536];
+    for (size_t r; (r = fread(tmp, 1, sizeof tmp, f)) > 0;) fz_put(out, tmp, r);
+    fclose(f);
+    return 0;
+}
+
+int fz_reduce_tiktoken(const char *src, int lines, fz_buf *out) {
+    fz_buf all = { 0 };
+    if (read_all(src, &all)) return -1;
+    int n = 0;
+    size_t i = 0;
+    while (i < all.n && n < lines) {
+        if (all.p[i] == '\n') n++;
+        i++;
+    }
+    fz_put(out, all.p, i);
+    fz_free(&all);
+    return 0;
+}
+
+static int dump_cb(const char *buffer, size_t size, void *data) {
+    fz_put(data, buffer, size);
+    return 0;
+}
+
+int fz_reduce_tokenizer_json(const char *src, int max_id, fz_buf *out) {
+    json_error_t je;
+    json_t *root = json_load_file(src, 0, &je);
+    if (!root) return -1;
+    json_t *model = json_object_get(root, "model");
+    json_t *vocab = json_object_get(model, "vocab"), *merges = json_object_get(model, "merges");
+    if (!json_is_object(vocab) || !json_is_array(merges)) { json_decref(root); return -1; }
+    json_t *nv = json_object(), *nm = json_array();
+    const char *key;
+    json_t *v;
+    json_object_foreach(vocab, key, v)
+        if (json_integer_value(v) < max_id) json_object_set(nv, key, v);
+    size_t i;
+    json_array_foreach(merges, i, v) {
+        const char *a = NULL, *b = NULL;
+        char pair[512];
+        if (json_is_string(v)) {
+            snprintf(pair, sizeof pair, "%s", json_string_value(v));
+            char *sp = strchr(pair + 1, ' ');
+            if (!sp) continue;
+            *sp = 0;
+            a = pair;
+            b = sp + 1;
+        } else if (json_is_array(v) && json_array_size(v) == 2) {
+            a = json_string_value(json_array_get(v, 0));
+            b = json_string_value(json_array_get(v, 1));
+        }
+        if (!a || !b || !json_object_get(nv, a) || !json_object_get(nv, b)) continue;
+        char joined[512];
+        snprintf(joined, sizeof joined, "%s%s", a, b);
+        if (json_object_get(nv, joined)) json_array_append(nm, v);
+    }
+    json_object_set_new(model, "vocab", nv);
+    json_object_set_new(model, "merges", nm);
+    int rc = json_dump_callback(root, dump_cb, out, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_decref(root);
+    return rc;
+}
+
+int fz_reduce_tokenizer_config(const char *src, fz_buf *out) {
+    json_error_t je;
+    json_t *root = json_load_file(src, 0, &je);
+    if (!root) return -1;
+    json_t *small = json_object();
+    static const char *const keep[] = { "chat_template", "bos_token", "eos_token" };
+    for (size_t i = 0; i < 3; i++) {
+        json_t *v = json_object_get(root, keep[i]);
+        if (v) json_object_set(small, keep[i], v);
+    }
+    int rc = json_dump_callback(small, dump_cb, out, JSON_COMPACT);
+    json_decref(small);
+    json_decref(root);
+    return rc;
+}

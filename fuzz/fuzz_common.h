@@ -61,6 +61,14 @@ void fz_exercise_tokenizer(const llama3_tokenizer *t);
  * max parts (the last part takes the rest). Returns the number of parts. */
 int fz_split(const uint8_t *data, size_t len, const uint8_t **parts, size_t *lens, int max);
 
+/* Smaller valid copies of the real tokenizer files, for seeds and mutation tests:
+ * the first `lines` ranks of a tokenizer.model; a tokenizer.json keeping the ids below max_id
+ * (and every added token), the merges among them and everything else as it was. 0 or -1. */
+int fz_reduce_tiktoken(const char *src, int lines, fz_buf *out);
+int fz_reduce_tokenizer_json(const char *src, int max_id, fz_buf *out);
+/* A tokenizer_config.json with only the chat template and bos/eos of src. 0 or -1. */
+int fz_reduce_tokenizer_config(const char *src, fz_buf *out);
+
 /* Fixtures folder ($LLAMA3_FIXTURES, else the path compiled in as LLAMA3_FIXTURES_DIR). */
 const char *fz_fixtures(void);
 

@@ -39,6 +39,15 @@ static float silu(float x) { return x / (1.0f + expf(-x)); }
 
 /* ---- matrix products ------------------------------------------------------------------ */
 
+/* Prefill blocking: a thread takes MM_ROWS weight rows at a time and walks their columns in
+ * slices of MM_KC (a multiple of every block size, 256 for k-quants), widening the slice of
+ * those rows to f32 once (MM_ROWS x MM_KC floats = 32 KiB, stays in L1/L2) and multiplying it
+ * with the same slice of every activation row through the kernel set's register-blocked tile
+ * product. Each slice's partial sums are added into Y. */
+#define MM_ROWS 16
+#define MM_KC 512
+#define MM_PANEL (MM_ROWS * MM_KC)
+
 typedef struct matmul_job {
     const l3_tensor *W;
     const float *X;
@@ -48,26 +57,50 @@ typedef struct matmul_job {
     size_t row_bytes;
 } matmul_job;
 
-static void matmul_rows(void *ctx, int64_t r0, int64_t r1, int thread) {
+/* decode: one pass over the weights, a dot product per row in the weight type */
+static void matmul_vec(void *ctx, int64_t r0, int64_t r1, int thread) {
+    (void)thread;
     const matmul_job *j = ctx;
     const l3_kernel_set *k = l3_kernels();
+    const uint8_t *base = j->W->data;
+    for (int64_t r = r0; r < r1; r++) j->Y[r] = k->dot[j->W->type](base + r * j->row_bytes, j->X, j->W->cols);
+}
+
+/* prefill: tiles [tile0, tile1) of MM_ROWS weight rows */
+static void matmul_tiles(void *ctx, int64_t tile0, int64_t tile1, int thread) {
+    const matmul_job *j = ctx;
+    const l3_kernel_set *k = l3_kernels();
+    const l3_type_info *ti = l3_type_get(j->W->type);
     const int64_t cols = j->W->cols, rows = j->W->rows;
     const uint8_t *base = j->W->data;
-    if (j->T == 1) {  /* decode: one pass over the weights, dot products in the weight type */
-        for (int64_t r = r0; r < r1; r++) j->Y[r] = k->dot[j->W->type](base + r * j->row_bytes, j->X, cols);
-        return;
-    }
-    /* prefill: widen each weight row once, then reuse it for every activation row */
-    float *wr = j->s->row_buf[thread];
-    for (int64_t r = r0; r < r1; r++) {
-        k->to_float[j->W->type](base + r * j->row_bytes, wr, cols);
-        for (int t = 0; t < j->T; t++) j->Y[(int64_t)t * rows + r] = k->dot_f32(wr, j->X + (int64_t)t * cols, cols);
+    float *panel = j->s->row_buf[thread];
+    for (int64_t tile = tile0; tile < tile1; tile++) {
+        const int64_t r0 = tile * MM_ROWS;
+        const int nw = (int)(rows - r0 < MM_ROWS ? rows - r0 : MM_ROWS);
+        for (int t = 0; t < j->T; t++) memset(j->Y + (int64_t)t * rows + r0, 0, (size_t)nw * sizeof(float));
+        for (int64_t k0 = 0; k0 < cols; k0 += MM_KC) {
+            const int64_t kc = cols - k0 < MM_KC ? cols - k0 : MM_KC;
+            const float *w;
+            int64_t ldw;
+            if (j->W->type == L3_F32) {  /* already f32: multiply in place */
+                w = (const float *)base + r0 * cols + k0;
+                ldw = cols;
+            } else {
+                const size_t off = (size_t)(k0 / ti->block) * ti->block_bytes;
+                for (int i = 0; i < nw; i++)
+                    k->to_float[j->W->type](base + (r0 + i) * j->row_bytes + off, panel + i * kc, kc);
+                w = panel;
+                ldw = kc;
+            }
+            k->gemm_f32(w, ldw, nw, j->X + k0, cols, j->T, j->Y + r0, rows, kc);
+        }
     }
 }
 
 void l3_matmul(const l3_tensor *W, const float *X, int T, float *Y, l3_scratch *s, l3_pool *pool) {
     matmul_job j = { W, X, T, Y, s, l3_row_bytes(W->type, W->cols) };
-    l3_parallel_for(pool, W->rows, 8, matmul_rows, &j);
+    if (T == 1) l3_parallel_for(pool, W->rows, 8, matmul_vec, &j);
+    else l3_parallel_for(pool, (W->rows + MM_ROWS - 1) / MM_ROWS, 1, matmul_tiles, &j);
 }
 
 /* ---- attention ------------------------------------------------------------------------ */
@@ -157,7 +190,10 @@ void l3_forward(const llama3_model *m, l3_kv_cache *kv, l3_scratch *s, l3_pool *
             l3_kv_store(kv, l3_kv_row(kv, kv->v, fa->slot[t], l, fa->pos[t]), s->v + (int64_t)t * kv_dim);
         }
         attention_job aj = { m, kv, s, fa->pos, fa->slot, l };
-        l3_parallel_for(pool, (int64_t)T * a->n_heads, 1, attention_items, &aj);
+        /* one (row, head) item costs about 2 x (pos + 1) x head_dim multiply-adds; small
+         * jobs cost more to hand out than to do */
+        int64_t work = 2LL * (fa->pos[T - 1] + 1) * hd;
+        l3_parallel_for(pool, (int64_t)T * a->n_heads, 16384 / work + 1, attention_items, &aj);
         l3_matmul(&L->wo, s->att, T, xb, s, pool);
         add_rows(x, xb, (int64_t)T * dim);
 
@@ -201,6 +237,7 @@ int l3_scratch_init(l3_scratch *s, const llama3_args *a, int max_rows, int n_ctx
     if (!s->x || !s->xb || !s->q || !s->k || !s->v || !s->att || !s->h1 || !s->h3 || !s->row_buf || !s->scores)
         return -1;
     int widest = a->dim > a->hidden_dim ? a->dim : a->hidden_dim;
+    if (widest < MM_PANEL) widest = MM_PANEL;  /* row_buf also holds the prefill weight panel */
     for (int i = 0; i < n_threads; i++) {
         s->row_buf[i] = malloc((size_t)widest * sizeof(float));
         s->scores[i] = malloc((size_t)n_ctx * sizeof(float));
@@ -221,6 +258,7 @@ void l3_scratch_free(l3_scratch *s) {
 size_t l3_scratch_bytes(const l3_scratch *s, const llama3_args *a, int n_ctx) {
     size_t R = (size_t)s->max_rows, kv_dim = (size_t)a->n_kv_heads * a->head_dim;
     size_t widest = (size_t)(a->dim > a->hidden_dim ? a->dim : a->hidden_dim);
+    if (widest < MM_PANEL) widest = MM_PANEL;
     return sizeof(float) * (R * (4 * (size_t)a->dim + 2 * kv_dim + 2 * (size_t)a->hidden_dim) +
                             (size_t)s->n_threads * (widest + (size_t)n_ctx));
 }

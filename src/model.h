@@ -22,7 +22,7 @@ typedef struct l3_scratch {
     int max_rows;
     float *x, *xb, *q, *k, *v, *att, *h1, *h3;
     int n_threads;
-    float **row_buf;   /* per thread: one widened weight row (max(dim, hidden) floats) */
+    float **row_buf;   /* per thread: a widened weight row or the prefill weight panel (l3_matmul) */
     float **scores;    /* per thread: attention scores (n_ctx floats) */
 } l3_scratch;
 

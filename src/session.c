@@ -26,9 +26,16 @@ llama3_session *llama3_session_new(llama3_model *m, const llama3_session_options
         return NULL;
     }
     if (o.n_ctx == 0) o.n_ctx = a->max_seq_len < 4096 ? a->max_seq_len : 4096;
-    if (o.n_ctx > (1 << 22)) { l3_fail(err, LLAMA3_ERR_ARG, "context %d too large", o.n_ctx); return NULL; }
+    /* ModelArgs.max_seq_len and max_batch_size bound the cache, as in model.py. */
+    if (o.n_ctx > a->max_seq_len) {
+        l3_fail(err, LLAMA3_ERR_ARG, "context %d exceeds the model's max_seq_len %d", o.n_ctx, a->max_seq_len);
+        return NULL;
+    }
     if (o.n_slots == 0) o.n_slots = 1;
-    if (o.n_slots > 4096) { l3_fail(err, LLAMA3_ERR_ARG, "too many slots (%d)", o.n_slots); return NULL; }
+    if (o.n_slots > a->max_batch_size) {
+        l3_fail(err, LLAMA3_ERR_ARG, "%d slots exceed max_batch_size %d", o.n_slots, a->max_batch_size);
+        return NULL;
+    }
     if (o.n_threads == 0) o.n_threads = l3_physical_cores();
     if (o.n_threads > 256) o.n_threads = 256;
     llama3_session *s = calloc(1, sizeof *s);

@@ -1,6 +1,7 @@
 #include "threads.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,7 +53,11 @@ static void *worker(void *arg) {
         unsigned g;
         int spins = 0;
         while ((g = atomic_load_explicit(&p->generation, memory_order_acquire)) == seen && !atomic_load(&p->stop)) {
-            if (++spins < SPIN_ITERS) { CPU_RELAX(); continue; }
+            if (++spins < SPIN_ITERS) {
+                if (spins % 1024 == 0) sched_yield();
+                else CPU_RELAX();
+                continue;
+            }
             pthread_mutex_lock(&p->mu);
             while (atomic_load(&p->generation) == seen && !atomic_load(&p->stop))
                 pthread_cond_wait(&p->wake, &p->mu);
@@ -120,7 +125,12 @@ void l3_parallel_for(l3_pool *p, int64_t n, int64_t grain, l3_task_fn fn, void *
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
     run_chunks(p, 0);
-    while (atomic_load_explicit(&p->busy, memory_order_acquire) > 0) CPU_RELAX();
+    /* Spin for the stragglers, yielding the core now and then: on a busy machine a worker may
+     * be descheduled, and pure spinning would then burn our whole time slice. */
+    for (int spins = 0; atomic_load_explicit(&p->busy, memory_order_acquire) > 0; spins++) {
+        if (spins < 2000) CPU_RELAX();
+        else sched_yield();
+    }
 }
 
 int l3_physical_cores(void) {

@@ -156,6 +156,20 @@ static int json_ids(json_t *arr, int32_t *ids, int cap) {
     return n;
 }
 
+static long b64(const char *s, unsigned char *out) {
+    static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    uint32_t acc = 0;
+    int bits = 0;
+    long n = 0;
+    for (; *s && *s != '='; s++) {
+        const char *p = strchr(al, *s);
+        if (!p) return -1;
+        acc = (acc << 6) | (uint32_t)(p - al);
+        if ((bits += 6) >= 8) out[n++] = (unsigned char)(acc >> (bits -= 8));
+    }
+    return n;
+}
+
 /* ---- tokenizer_crosscheck.json: tiktoken + Meta's file, both special-token modes ------------- */
 static void test_crosscheck(const llama3_tokenizer *t) {
     char *p = fix_path("tokenizer/tokenizer_crosscheck.json");
@@ -189,7 +203,16 @@ static void test_crosscheck(const llama3_tokenizer *t) {
             free(dec);
             free(got);
         }
-        /* The pieces (base64 of each token's bytes) name the same tokens as the ids. */
+        /* The pieces (base64 of each token's bytes) are what llama3_token_bytes returns. */
+        json_t *pieces = json_object_get(c, "pieces"), *ids = json_object_get(c, "ids");
+        CHECK(json_array_size(pieces) == json_array_size(ids), "case %zu: pieces/ids", i);
+        for (size_t k = 0; k < json_array_size(pieces) && k < json_array_size(ids); k++) {
+            unsigned char want[256];
+            long wn = b64(json_string_value(json_array_get(pieces, k)), want);
+            size_t bl;
+            const char *b = llama3_token_bytes(t, (int32_t)json_integer_value(json_array_get(ids, k)), &bl);
+            CHECK(b && wn == (long)bl && !memcmp(b, want, bl), "case %zu: bytes of token %zu", i, k);
+        }
         n_cases++;
     }
     fprintf(stderr, "crosscheck: plain %d/%d, special %d/%d\n", n_ok[0], n_cases, n_ok[1], n_cases);
@@ -414,6 +437,47 @@ static void test_errors(void) {
     l3_gguf_writer_free(w);
     CHECK(!llama3_tokenizer_load(tmpl, &err) && err.code == LLAMA3_ERR_UNSUPPORTED && strstr(err.msg, "bert"),
           "gguf model: %s", err.msg);
+    /* A minimal byte-level vocabulary (the 256 GPT-2-mapped bytes): without tokenizer.ggml.pre
+     * and without Meta's specials it is refused; with pre = llama-bpe it loads, and a chat
+     * template that is not Llama 3's disables chat with a clear error. */
+    char mapped[256][3];
+    const char *mt[256];
+    size_t ml[256];
+    int extra = 0;
+    for (int b = 0; b < 256; b++) {
+        int printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
+        unsigned cp = printable ? (unsigned)b : 0x100u + (unsigned)extra++;
+        if (cp < 0x80) { mapped[b][0] = (char)cp; ml[b] = 1; }
+        else { mapped[b][0] = (char)(0xC0 | (cp >> 6)); mapped[b][1] = (char)(0x80 | (cp & 0x3F)); ml[b] = 2; }
+        mt[b] = mapped[b];
+    }
+    for (int variant = 0; variant < 2; variant++) {
+        w = l3_gguf_writer_new();
+        l3_gguf_w_str(w, "tokenizer.ggml.model", "gpt2");
+        if (variant) {
+            l3_gguf_w_str(w, "tokenizer.ggml.pre", "llama-bpe");
+            l3_gguf_w_str(w, "tokenizer.chat_template", "{% for m in messages %}<|im_start|>{{ m.content }}{% endfor %}");
+        }
+        l3_gguf_w_arr_str(w, "tokenizer.ggml.tokens", mt, ml, 256);
+        l3_gguf_w_arr_str(w, "tokenizer.ggml.merges", mt, ml, 0);
+        CHECK(l3_gguf_write(w, tmpl, &err) == 0, "gguf write: %s", err.msg);
+        l3_gguf_writer_free(w);
+        llama3_tokenizer *bt = llama3_tokenizer_load(tmpl, &err);
+        if (!variant) {
+            CHECK(!bt && err.code == LLAMA3_ERR_UNSUPPORTED && strstr(err.msg, "tokenizer.ggml.pre"), "no pre: %s", err.msg);
+            llama3_tokenizer_free(bt);
+            continue;
+        }
+        CHECK(bt != NULL, "byte vocabulary: %s", err.msg);
+        if (!bt) continue;
+        int32_t ids[16];
+        CHECK(llama3_tokenize(bt, "hi!", 3, 0, ids, 16, &err) == 3 && ids[0] == 'h' && ids[1] == 'i' && ids[2] == '!', "bytes");
+        llama3_message m1 = { "user", "x" };
+        CHECK(!l3_tokenizer_has_llama3_chat(bt) && llama3_chat_encode(bt, &m1, 1, ids, 16, &err) == LLAMA3_ERR_UNSUPPORTED,
+              "foreign chat template: %s", err.msg);
+        CHECK(llama3_tokenize(bt, "x", 1, LLAMA3_TOK_BOS, ids, 16, &err) == LLAMA3_ERR_UNSUPPORTED, "no BOS token");
+        llama3_tokenizer_free(bt);
+    }
     remove(tmpl);
 
     /* Bad ids for the decoder. */

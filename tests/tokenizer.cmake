@@ -26,6 +26,12 @@ add_test(NAME tokenizer.cli_detokenize
   COMMAND ${LLAMA3_CLI} detokenize -m ${LLAMA3_FIXTURES}/models/tok32/gguf/model-bf16.gguf 9906 11 1917 0)
 set_tests_properties(tokenizer.cli_detokenize PROPERTIES LABELS tokenizer
   PASS_REGULAR_EXPRESSION "^Hello, world!\n$")
+add_test(NAME tokenizer.cli_pieces
+  COMMAND ${LLAMA3_CLI} tokenize -m ${LLAMA3_FIXTURES}/models/tok32/hf --special --bos --pieces -p "<|eot_id|>Hi\n")
+set_tests_properties(tokenizer.cli_pieces PROPERTIES LABELS tokenizer
+  PASS_REGULAR_EXPRESSION "^128000\t'<\\|begin_of_text\\|>'\n128009\t'<\\|eot_id\\|>'\n13347\t'Hi'\n")
+# Errors: exit status 1 and one line "llama3 tokenize: <msg>" on stderr.
 add_test(NAME tokenizer.cli_error
-  COMMAND ${LLAMA3_CLI} tokenize -m /nonexistent.model -p x)
-set_tests_properties(tokenizer.cli_error PROPERTIES LABELS tokenizer WILL_FAIL TRUE)
+  COMMAND sh -c "out=$(\"$0\" tokenize -m /nonexistent.model -p x 2>&1); rc=$?; echo \"$out\"; [ $rc -eq 1 ] && [ \"$out\" = 'llama3 tokenize: /nonexistent.model: no such file' ]"
+          ${LLAMA3_CLI})
+set_tests_properties(tokenizer.cli_error PROPERTIES LABELS tokenizer)

@@ -40,6 +40,9 @@ static int meta_read_params(const char *dir, llama3_args *a, llama3_error *err) 
         (rc = l3_json_int(p, "vocab_size", true, &a->vocab_size, path, err)))
         goto done;
     a->n_kv_heads = a->n_heads;  /* ModelArgs: n_kv_heads None means n_heads */
+    /* params.json has no max_seq_len (Meta passes it to Llama.build at run time): use the
+     * trained context, 8192 for Llama 3 and 131072 with 3.1 scaling (set below). */
+    a->max_seq_len = 0;
     if ((rc = l3_json_int(p, "n_kv_heads", false, &a->n_kv_heads, path, err)) ||
         (rc = l3_json_int(p, "multiple_of", false, &a->multiple_of, path, err)) ||
         (rc = l3_json_float(p, "ffn_dim_multiplier", false, &a->ffn_dim_multiplier, path, err)) ||
@@ -60,6 +63,7 @@ static int meta_read_params(const char *dir, llama3_args *a, llama3_error *err) 
     a->rope_low_freq_factor = 1.0f;
     a->rope_high_freq_factor = 4.0f;
     a->rope_original_ctx = 8192;
+    if (a->max_seq_len <= 0) a->max_seq_len = scaled ? 131072 : 8192;
     rc = l3_args_finalize(a, path, err);
 done:
     json_decref(p);

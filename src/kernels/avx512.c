@@ -1,8 +1,146 @@
-/* AVX-512 (F, BW, VL, VNNI, BF16) kernel set. */
+/* AVX-512 (F, BW, VL, DQ) kernel set: 16 lanes per vector, mask registers for tails and for
+ * Q5's fifth bits; quantized weights are widened in registers (quant_simd.h). */
+#include <immintrin.h>
+
 #include "kernels/kernels.h"
 
+static inline __mmask16 tail16(int64_t r) { return (__mmask16)((1u << r) - 1); }
+
+/* ---- the float side of quant_simd.h --------------------------------------------------- */
+
+typedef __m512 vf;
+static inline vf vf_zero(void) { return _mm512_setzero_ps(); }
+static inline vf vf_add(vf a, vf b) { return _mm512_add_ps(a, b); }
+static inline float vf_hsum(vf v) { return _mm512_reduce_add_ps(v); }
+static inline vf vf_fma_s(float s, vf v, vf acc) { return _mm512_fmadd_ps(_mm512_set1_ps(s), v, acc); }
+static inline __m512 cvt16(__m128i q) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)); }
+static inline vf vf_dot16(__m128i q, const float *x) { return _mm512_mul_ps(cvt16(q), _mm512_loadu_ps(x)); }
+static inline vf vf_sum16(const float *x) { return _mm512_loadu_ps(x); }
+static inline void st16(float *dst, __m128i q, float s) { _mm512_storeu_ps(dst, _mm512_mul_ps(_mm512_set1_ps(s), cvt16(q))); }
+static inline void st16_bias(float *dst, __m128i q, float s, float b) {
+    _mm512_storeu_ps(dst, _mm512_add_ps(_mm512_mul_ps(cvt16(q), _mm512_set1_ps(s)), _mm512_set1_ps(b)));
+}
+
+#include "kernels/quant_simd.h"
+
+/* ---- f32 / f16 / bf16 ----------------------------------------------------------------- */
+
+/* 16 elements of each float format as f32; masked variants read only the first r. */
+static inline __m512 ld_f32(const void *p, int64_t i) { return _mm512_loadu_ps((const float *)p + i); }
+static inline __m512 ld_f16(const void *p, int64_t i) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i)));
+}
+static inline __m512 ld_bf16(const void *p, int64_t i) {
+    __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+}
+static inline __m512 ldm_f32(const void *p, int64_t i, __mmask16 m) { return _mm512_maskz_loadu_ps(m, (const float *)p + i); }
+static inline __m512 ldm_f16(const void *p, int64_t i, __mmask16 m) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i));
+}
+static inline __m512 ldm_bf16(const void *p, int64_t i, __mmask16 m) {
+    __m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+}
+
+/* dot(weights of a float format, f32 x): 64 per step in 4 accumulators, masked tail. */
+#define FLOAT_DOT(name, LD, LDM)                                                           \
+    static float dot_##name(const void *w, const float *x, int64_t n) {                    \
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                         \
+        int64_t i = 0;                                                                      \
+        for (; i + 64 <= n; i += 64) {                                                      \
+            a0 = _mm512_fmadd_ps(LD(w, i), _mm512_loadu_ps(x + i), a0);                     \
+            a1 = _mm512_fmadd_ps(LD(w, i + 16), _mm512_loadu_ps(x + i + 16), a1);           \
+            a2 = _mm512_fmadd_ps(LD(w, i + 32), _mm512_loadu_ps(x + i + 32), a2);           \
+            a3 = _mm512_fmadd_ps(LD(w, i + 48), _mm512_loadu_ps(x + i + 48), a3);           \
+        }                                                                                   \
+        for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(LD(w, i), _mm512_loadu_ps(x + i), a0); \
+        if (i < n) {                                                                        \
+            __mmask16 m = tail16(n - i);                                                    \
+            a1 = _mm512_fmadd_ps(LDM(w, i, m), _mm512_maskz_loadu_ps(m, x + i), a1);        \
+        }                                                                                   \
+        return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3))); \
+    }
+FLOAT_DOT(f32w, ld_f32, ldm_f32)
+FLOAT_DOT(f16w, ld_f16, ldm_f16)
+FLOAT_DOT(bf16w, ld_bf16, ldm_bf16)
+
+#define FLOAT_WIDEN(name, LD, LDM)                                                         \
+    static void to_float_##name(const void *src, float *dst, int64_t n) {                   \
+        int64_t i = 0;                                                                      \
+        for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, LD(src, i));                 \
+        if (i < n) _mm512_mask_storeu_ps(dst + i, tail16(n - i), LDM(src, i, tail16(n - i))); \
+    }
+FLOAT_WIDEN(f16, ld_f16, ldm_f16)
+FLOAT_WIDEN(bf16, ld_bf16, ldm_bf16)
+
+static float dot_f32(const float *a, const float *b, int64_t n) { return dot_f32w(a, b, n); }
+static float dot_f16_f32(const uint16_t *a, const float *b, int64_t n) { return dot_f16w(a, b, n); }
+
+#define FLOAT_AXPY(name, T, LD, LDM)                                                       \
+    static void axpy_##name(float a, const T *x, float *y, int64_t n) {                     \
+        __m512 va = _mm512_set1_ps(a);                                                      \
+        int64_t i = 0;                                                                      \
+        for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, LD(x, i), _mm512_loadu_ps(y + i))); \
+        if (i < n) {                                                                        \
+            __mmask16 m = tail16(n - i);                                                    \
+            _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(va, LDM(x, i, m), _mm512_maskz_loadu_ps(m, y + i))); \
+        }                                                                                   \
+    }
+FLOAT_AXPY(f32, float, ld_f32, ldm_f32)
+FLOAT_AXPY(f16, uint16_t, ld_f16, ldm_f16)
+
+/* ---- tile product: 4 weight rows x 6 activation rows per micro-tile -------------------- */
+
+/* 24 accumulators + 6 activation vectors + 1 weight vector of the 32 zmm registers. Missing
+ * rows at the edges alias the last valid row; their results are not stored. */
+enum { MR = 4, NR = 6 };
+static void micro(const float *w, int64_t ldw, int nw, const float *x, int64_t ldx, int nx,
+                  float *y, int64_t ldy, int64_t n) {
+    const float *wp[MR], *xp[NR];
+    for (int i = 0; i < MR; i++) wp[i] = w + (i < nw ? i : nw - 1) * ldw;
+    for (int j = 0; j < NR; j++) xp[j] = x + (j < nx ? j : nx - 1) * ldx;
+    __m512 acc[MR][NR];
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++) acc[i][j] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < n; k += 16) {
+        __mmask16 m = n - k >= 16 ? (__mmask16)0xffff : tail16(n - k);
+        __m512 xv[NR];
+        for (int j = 0; j < NR; j++) xv[j] = _mm512_maskz_loadu_ps(m, xp[j] + k);
+        for (int i = 0; i < MR; i++) {
+            __m512 wv = _mm512_maskz_loadu_ps(m, wp[i] + k);
+            for (int j = 0; j < NR; j++) acc[i][j] = _mm512_fmadd_ps(wv, xv[j], acc[i][j]);
+        }
+    }
+    for (int j = 0; j < nx; j++)
+        for (int i = 0; i < nw; i++) y[j * ldy + i] += _mm512_reduce_add_ps(acc[i][j]);
+}
+
+static void gemm_f32(const float *w, int64_t ldw, int nw, const float *x, int64_t ldx, int nx,
+                     float *y, int64_t ldy, int64_t n) {
+    /* activation block outermost: its rows stay in L1 while the weight panel streams */
+    for (int j = 0; j < nx; j += NR)
+        for (int i = 0; i < nw; i += MR)
+            micro(w + i * ldw, ldw, nw - i < MR ? nw - i : MR, x + j * ldx, ldx, nx - j < NR ? nx - j : NR,
+                  y + (int64_t)j * ldy + i, ldy, n);
+}
+
 int l3_kernels_init_avx512(l3_kernel_set *k) {
-    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw")) return 0;
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+        !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("avx512dq") ||
+        !__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+        return 0;
     k->isa = "avx512";
+    k->dot[L3_F32] = dot_f32w;
+    k->dot[L3_F16] = dot_f16w;
+    k->dot[L3_BF16] = dot_bf16w;
+    k->to_float[L3_F16] = to_float_f16;
+    k->to_float[L3_BF16] = to_float_bf16;
+    install_quant_kernels(k);
+    k->dot_f32 = dot_f32;
+    k->axpy_f32 = axpy_f32;
+    k->dot_f16_f32 = dot_f16_f32;
+    k->axpy_f16 = axpy_f16;
+    k->gemm_f32 = gemm_f32;
     return 1;
 }

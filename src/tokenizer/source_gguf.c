@@ -2,7 +2,7 @@
  *   model "gpt2": byte-level BPE; tokens are GPT-2 byte-mapped text, merges "A B" give the
  *                 ranks. Only the Llama 3 pre-tokenizer is implemented, so tokenizer.ggml.pre
  *                 must name it (llama-bpe, llama3, smaug-bpe use the same pat_str); older files
- *                 without the key are taken to be Llama 3.
+ *                 without the key are taken to be Llama 3 only if they hold Meta's special tokens.
  *   model "llama": SentencePiece; tokens with scores, '▁' for space, <0xNN> byte tokens.
  * Everything is copied, so the GGUF file may be closed afterwards. */
 #include "tokenizer/tokenizer.h"
@@ -177,6 +177,13 @@ int l3_tok_load_gguf(const l3_gguf *g, const char *what, llama3_tokenizer **out,
     if (tmpl && tmpl->type == GGUF_STRING) l3_tok_note_chat_template(t, tmpl->s.p, tmpl->s.len);
 
     if ((rc = l3_tok_finish(t, what, err))) goto done;
+    /* Without tokenizer.ggml.pre, trust the Llama 3 pre-tokenizer only for Meta's vocabulary. */
+    if (kind == L3_TOK_BPE && !l3_gguf_find(g, "tokenizer.ggml.pre") && !t->llama3_layout) {
+        rc = l3_fail(err, LLAMA3_ERR_UNSUPPORTED,
+                     "%s: no tokenizer.ggml.pre and the vocabulary lacks Llama 3's special tokens: cannot tell which pre-tokenizer it needs",
+                     what);
+        goto done;
+    }
 
     if (kind == L3_TOK_BPE && l3_tok_rank_merges(t, merges->arr_n, merge_get, (void *)merges) != 0)
         rc = l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", what);

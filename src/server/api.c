@@ -1,0 +1,407 @@
+/* OpenAI's wire format: request bodies of /v1/chat/completions and /v1/completions checked
+ * field by field (wrong types are the client's error, 400), and the response objects and
+ * stream chunks their official clients expect. Plus /v1/models, /health, /tokenize,
+ * /detokenize. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/server.h"
+#include "tokenizer/tokenizer.h"
+
+#define MAX_STOP 4
+#define MAX_STOP_LEN 256
+
+static int bad(char *msg, size_t cap, const char *fmt, const char *what) {
+    snprintf(msg, cap, fmt, what);
+    return 400;
+}
+
+void srv_params_free(srv_params *p) {
+    for (int i = 0; i < p->n_stop; i++) free(p->stop[i]);
+    free(p->stop);
+    free(p->prompt);
+    memset(p, 0, sizeof *p);
+}
+
+/* Calls fn until the buffer is big enough ("call again" convention); NULL ids on error. */
+static int grow_ids(int32_t **ids, int *cap, int need) {
+    if (need <= *cap) return 0;
+    int32_t *n = realloc(*ids, (size_t)need * sizeof *n);
+    if (!n) return -1;
+    *ids = n;
+    *cap = need;
+    return 0;
+}
+
+static int tokenize_text(const llama3_tokenizer *tok, const char *text, size_t len, int flags, int32_t **ids,
+                         int *n, char *msg, size_t cap) {
+    llama3_error err = { 0 };
+    int have = 0;
+    *ids = NULL;
+    for (;;) {
+        int r = llama3_tokenize(tok, text, len, flags, *ids, have, &err);
+        if (r < 0) { free(*ids); *ids = NULL; return bad(msg, cap, "cannot tokenize the text: %s", err.msg); }
+        if (r <= have) { *n = r; return 0; }
+        if (grow_ids(ids, &have, r)) { free(*ids); *ids = NULL; return bad(msg, cap, "%s", "out of memory"); }
+    }
+}
+
+/* OpenAI's "content": a string, or an array of {"type": "text", "text": ...} parts. */
+static char *message_text(json_t *content) {
+    if (json_is_string(content)) return strdup(json_string_value(content));
+    if (json_is_null(content)) return strdup("");
+    if (!json_is_array(content)) return NULL;
+    size_t total = 1, i;
+    json_t *part;
+    json_array_foreach(content, i, part) {
+        const char *type = json_string_value(json_object_get(part, "type"));
+        json_t *text = json_object_get(part, "text");
+        if (!type || strcmp(type, "text") || !json_is_string(text)) return NULL;
+        total += json_string_length(text);
+    }
+    char *s = malloc(total), *w = s;
+    if (!s) return NULL;
+    json_array_foreach(content, i, part) {
+        json_t *text = json_object_get(part, "text");
+        memcpy(w, json_string_value(text), json_string_length(text));
+        w += json_string_length(text);
+    }
+    *w = 0;
+    return s;
+}
+
+static int chat_prompt(const srv_ctx *c, json_t *msgs, srv_params *p, char *msg, size_t cap) {
+    if (!json_is_array(msgs) || json_array_size(msgs) == 0)
+        return bad(msg, cap, "%s", "'messages' must be a non-empty array");
+    if (!l3_tokenizer_has_llama3_chat(c->tok)) return bad(msg, cap, "%s", "this model's vocabulary has no Llama 3 chat format");
+    size_t n = json_array_size(msgs), i;
+    llama3_message *lm = calloc(n, sizeof *lm);
+    char **texts = calloc(n, sizeof *texts);
+    int status = 0;
+    if (!lm || !texts) { status = bad(msg, cap, "%s", "out of memory"); goto done; }
+    json_t *m;
+    json_array_foreach(msgs, i, m) {
+        const char *role = json_string_value(json_object_get(m, "role"));
+        if (!json_is_object(m) || !role) { status = bad(msg, cap, "%s", "each message needs a string 'role'"); goto done; }
+        /* OpenAI's newer names for Llama's roles. */
+        if (!strcmp(role, "developer")) role = "system";
+        else if (!strcmp(role, "tool")) role = "ipython";
+        if (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant") && strcmp(role, "ipython")) {
+            status = bad(msg, cap, "unknown message role '%.40s' (system, user, assistant, tool)", role);
+            goto done;
+        }
+        if (!(texts[i] = message_text(json_object_get(m, "content")))) {
+            status = bad(msg, cap, "%s", "message 'content' must be a string or an array of text parts");
+            goto done;
+        }
+        lm[i] = (llama3_message){ role, texts[i] };
+    }
+    llama3_error err = { 0 };
+    int have = 0;
+    for (;;) {
+        int r = llama3_chat_encode(c->tok, lm, (int)n, p->prompt, have, &err);
+        if (r < 0) { status = bad(msg, cap, "cannot encode the messages: %s", err.msg); break; }
+        if (r <= have) { p->n_prompt = r; break; }
+        if (grow_ids(&p->prompt, &have, r)) { status = bad(msg, cap, "%s", "out of memory"); break; }
+    }
+done:
+    for (size_t k = 0; texts && k < n; k++) free(texts[k]);
+    free(texts);
+    free(lm);
+    return status;
+}
+
+static int completion_prompt(const srv_ctx *c, json_t *prompt, srv_params *p, char *msg, size_t cap) {
+    /* A one-element array of strings is the same as the string (clients send either). */
+    if (json_is_array(prompt) && json_array_size(prompt) == 1 && json_is_string(json_array_get(prompt, 0)))
+        prompt = json_array_get(prompt, 0);
+    if (json_is_string(prompt))
+        return tokenize_text(c->tok, json_string_value(prompt), json_string_length(prompt), LLAMA3_TOK_BOS, &p->prompt,
+                             &p->n_prompt, msg, cap);
+    if (json_is_array(prompt) && json_array_size(prompt) > 0) {  /* token ids, used as given */
+        size_t n = json_array_size(prompt), i;
+        int vocab = llama3_model_args(c->m)->vocab_size;
+        if (n > (size_t)c->n_ctx) return bad(msg, cap, "%s", "'prompt' has more ids than the context holds");
+        p->prompt = malloc(n * sizeof *p->prompt);
+        if (!p->prompt) return bad(msg, cap, "%s", "out of memory");
+        json_t *v;
+        json_array_foreach(prompt, i, v) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= vocab)
+                return bad(msg, cap, "%s", "'prompt' must be a string or an array of valid token ids");
+            p->prompt[i] = (int32_t)json_integer_value(v);
+        }
+        p->n_prompt = (int)n;
+        return 0;
+    }
+    return bad(msg, cap, "%s", "'prompt' must be a string or an array of token ids");
+}
+
+static int parse_stop(json_t *stop, srv_params *p, char *msg, size_t cap) {
+    if (!stop || json_is_null(stop)) return 0;
+    size_t n = json_is_array(stop) ? json_array_size(stop) : 1;
+    if (!json_is_string(stop) && !json_is_array(stop)) return bad(msg, cap, "%s", "'stop' must be a string or an array of strings");
+    if (n > MAX_STOP) return bad(msg, cap, "%s", "'stop' has more than 4 strings");
+    p->stop = calloc(n ? n : 1, sizeof *p->stop);
+    if (!p->stop) return bad(msg, cap, "%s", "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        json_t *s = json_is_array(stop) ? json_array_get(stop, i) : stop;
+        if (!json_is_string(s) || json_string_length(s) == 0 || json_string_length(s) > MAX_STOP_LEN ||
+            strlen(json_string_value(s)) != json_string_length(s))
+            return bad(msg, cap, "%s", "each 'stop' string must be 1..256 bytes of text");
+        if (!(p->stop[p->n_stop] = strdup(json_string_value(s)))) return bad(msg, cap, "%s", "out of memory");
+        p->n_stop++;
+    }
+    return 0;
+}
+
+/* Reads an optional number field into *out within [lo, hi]. */
+static int opt_number(json_t *root, const char *key, double lo, double hi, double *out, char *msg, size_t cap) {
+    json_t *v = json_object_get(root, key);
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_number(v) || json_number_value(v) < lo || json_number_value(v) > hi) {
+        snprintf(msg, cap, "'%s' must be a number in [%g, %g]", key, lo, hi);
+        return 400;
+    }
+    *out = json_number_value(v);
+    return 1;
+}
+
+int srv_parse_generation(const srv_ctx *c, srv_kind kind, const char *body, size_t len, srv_params *p, char *msg,
+                         size_t cap) {
+    memset(p, 0, sizeof *p);
+    p->kind = kind;
+    json_error_t je;
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    int st = 0;
+    double d;
+    if (!root) { snprintf(msg, cap, "malformed JSON at line %d column %d: %s", je.line, je.column, je.text); return 400; }
+    if (!json_is_object(root)) { st = bad(msg, cap, "%s", "the request body must be a JSON object"); goto done; }
+    if (!c->tok) { st = bad(msg, cap, "%s", "this model has no tokenizer"); goto done; }
+
+    json_t *v = json_object_get(root, "model");
+    if (v && !json_is_string(v)) { st = bad(msg, cap, "%s", "'model' must be a string"); goto done; }
+    v = json_object_get(root, "stream");
+    if (v && !json_is_null(v) && !json_is_boolean(v)) { st = bad(msg, cap, "%s", "'stream' must be a boolean"); goto done; }
+    p->stream = json_is_true(v);
+    v = json_object_get(root, "stream_options");
+    if (v && !json_is_null(v)) {
+        json_t *iu = json_object_get(v, "include_usage");
+        if (!json_is_object(v) || (iu && !json_is_boolean(iu))) { st = bad(msg, cap, "%s", "bad 'stream_options'"); goto done; }
+        p->include_usage = json_is_true(iu);
+    }
+    v = json_object_get(root, "n");
+    if (v && !json_is_null(v) && (!json_is_integer(v) || json_integer_value(v) != 1)) {
+        st = bad(msg, cap, "%s", "only 'n': 1 is supported");
+        goto done;
+    }
+    /* OpenAI's defaults: temperature 1, top_p 1. */
+    p->sp = llama3_sampler_defaults();
+    p->sp.temperature = 1.0f;
+    p->sp.top_p = 1.0f;
+    if ((st = opt_number(root, "temperature", 0, 2, &d, msg, cap)) == 400) goto done;
+    if (st) p->sp.temperature = (float)d;
+    if ((st = opt_number(root, "top_p", 0, 1, &d, msg, cap)) == 400) goto done;
+    if (st) p->sp.top_p = d > 0 ? (float)d : 1e-6f;
+    if ((st = opt_number(root, "min_p", 0, 1, &d, msg, cap)) == 400) goto done;
+    if (st) p->sp.min_p = (float)d;
+    if ((st = opt_number(root, "top_k", 0, 1 << 20, &d, msg, cap)) == 400) goto done;
+    if (st) p->sp.top_k = (int)d;
+    if ((st = opt_number(root, "repeat_penalty", 0.01, 100, &d, msg, cap)) == 400) goto done;
+    if (st) p->sp.repeat_penalty = (float)d;
+    st = 0;
+    v = json_object_get(root, "seed");
+    if (v && !json_is_null(v)) {
+        if (!json_is_integer(v)) { st = bad(msg, cap, "%s", "'seed' must be an integer"); goto done; }
+        p->sp.seed = (uint64_t)json_integer_value(v);
+    } else {
+        static unsigned counter;
+        p->sp.seed = (uint64_t)time(NULL) * 2654435761u + __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+    }
+    v = json_object_get(root, "max_tokens");
+    if (!v || json_is_null(v)) v = json_object_get(root, "max_completion_tokens");
+    if (v && !json_is_null(v)) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > (1 << 30)) {
+            st = bad(msg, cap, "%s", "'max_tokens' must be a positive integer");
+            goto done;
+        }
+        p->max_tokens = (int)json_integer_value(v);
+    }
+    if ((st = parse_stop(json_object_get(root, "stop"), p, msg, cap))) goto done;
+    if (kind == SRV_CHAT) st = chat_prompt(c, json_object_get(root, "messages"), p, msg, cap);
+    else {
+        json_t *pr = json_object_get(root, "prompt");
+        st = pr ? completion_prompt(c, pr, p, msg, cap) : bad(msg, cap, "%s", "'prompt' is required");
+    }
+    if (st) goto done;
+    if (p->n_prompt <= 0) { st = bad(msg, cap, "%s", "empty prompt"); goto done; }
+    if (p->n_prompt >= c->n_ctx) {
+        snprintf(msg, cap, "the prompt has %d tokens; the context holds %d (start the server with a larger -c)", p->n_prompt,
+                 c->n_ctx);
+        st = 400;
+        goto done;
+    }
+    /* The context caps max_tokens (the answer stops with finish_reason "length"). */
+    int room = c->n_ctx - p->n_prompt;
+    if (p->max_tokens == 0 || p->max_tokens > room) p->max_tokens = room;
+done:
+    json_decref(root);
+    if (st) srv_params_free(p);
+    return st;
+}
+
+static char *dump(json_t *o) {
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return s;
+}
+
+char *srv_error_json(int status, const char *message) {
+    const char *type = status == 404 ? "not_found_error" : status == 503 ? "server_busy" :
+                       status >= 500 ? "server_error" : "invalid_request_error";
+    return dump(json_pack("{s:{s:s,s:s,s:i}}", "error", "message", message, "type", type, "code", status));
+}
+
+static json_t *usage(int n_prompt, int n_completion) {
+    return json_pack("{s:i,s:i,s:i}", "prompt_tokens", n_prompt, "completion_tokens", n_completion, "total_tokens",
+                     n_prompt + n_completion);
+}
+
+char *srv_completion_json(const srv_ctx *c, const srv_params *p, const char *id, long created, const char *text,
+                          size_t len, const char *finish, int n_completion) {
+    json_t *choice;
+    if (p->kind == SRV_CHAT)
+        choice = json_pack("{s:i,s:{s:s,s:s%},s:n,s:s}", "index", 0, "message", "role", "assistant", "content", text, len,
+                           "logprobs", "finish_reason", finish);
+    else
+        choice = json_pack("{s:s%,s:i,s:n,s:s}", "text", text, len, "index", 0, "logprobs", "finish_reason", finish);
+    return dump(json_pack("{s:s,s:s,s:i,s:s,s:[o],s:o}", "id", id, "object",
+                          p->kind == SRV_CHAT ? "chat.completion" : "text_completion", "created", (json_int_t)created,
+                          "model", c->model_name, "choices", choice, "usage", usage(p->n_prompt, n_completion)));
+}
+
+static char *event(json_t *o) {
+    char *s = dump(o);
+    if (!s) return NULL;
+    size_t n = strlen(s);
+    char *e = malloc(n + 9);
+    if (e) {
+        memcpy(e, "data: ", 6);
+        memcpy(e + 6, s, n);
+        memcpy(e + 6 + n, "\n\n", 3);
+    }
+    free(s);
+    return e;
+}
+
+char *srv_chunk_event(const srv_ctx *c, const srv_params *p, const char *id, long created, const char *text, size_t len,
+                      const char *finish) {
+    json_t *choice;
+    if (p->kind == SRV_CHAT) {
+        json_t *delta = !text ? json_pack("{s:s,s:s}", "role", "assistant", "content", "")
+                              : finish && !len ? json_object() : json_pack("{s:s%}", "content", text, len);
+        choice = json_pack("{s:i,s:o,s:n,s:s?}", "index", 0, "delta", delta, "logprobs", "finish_reason", finish);
+    } else {
+        choice = json_pack("{s:s%,s:i,s:n,s:s?}", "text", text ? text : "", text ? len : 0, "index", 0, "logprobs",
+                           "finish_reason", finish);
+    }
+    json_t *o = json_pack("{s:s,s:s,s:i,s:s,s:[o]}", "id", id, "object",
+                          p->kind == SRV_CHAT ? "chat.completion.chunk" : "text_completion", "created", (json_int_t)created,
+                          "model", c->model_name, "choices", choice);
+    return event(o);
+}
+
+char *srv_usage_event(const srv_ctx *c, const srv_params *p, const char *id, long created, int n_completion) {
+    return event(json_pack("{s:s,s:s,s:i,s:s,s:[],s:o}", "id", id, "object",
+                           p->kind == SRV_CHAT ? "chat.completion.chunk" : "text_completion", "created", (json_int_t)created,
+                           "model", c->model_name, "choices", "usage", usage(p->n_prompt, n_completion)));
+}
+
+char *srv_models_json(const srv_ctx *c) {
+    return dump(json_pack("{s:s,s:[{s:s,s:s,s:i,s:s,s:{s:i,s:i}}]}", "object", "list", "data", "id", c->model_name,
+                          "object", "model", "created", (json_int_t)0, "owned_by", "llama3c", "meta", "n_ctx", c->n_ctx,
+                          "n_vocab", llama3_model_args(c->m)->vocab_size));
+}
+
+char *srv_health_json(const srv_ctx *c) {
+    int run, queued, slots;
+    srv_engine_counts(c->engine, &run, &queued, &slots);
+    return dump(json_pack("{s:s,s:i,s:i,s:i}", "status", "ok", "slots_idle", slots - run, "slots_processing", run,
+                          "queued", queued));
+}
+
+int srv_tokenize(const srv_ctx *c, const char *body, size_t len, char **out) {
+    char msg[256];
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+    json_t *content = root ? json_object_get(root, "content") : NULL, *special = root ? json_object_get(root, "add_special") : NULL;
+    int st = 400;
+    *out = NULL;
+    if (!json_is_string(content) || (special && !json_is_boolean(special))) {
+        *out = srv_error_json(400, "expected {\"content\": string, \"add_special\"?: boolean}");
+    } else if (!c->tok) {
+        *out = srv_error_json(400, "this model has no tokenizer");
+    } else {
+        int32_t *ids = NULL;
+        int n = 0;
+        if (tokenize_text(c->tok, json_string_value(content), json_string_length(content),
+                          json_is_true(special) ? LLAMA3_TOK_BOS : 0, &ids, &n, msg, sizeof msg)) {
+            *out = srv_error_json(400, msg);
+        } else {
+            json_t *arr = json_array();
+            for (int i = 0; i < n; i++) json_array_append_new(arr, json_integer(ids[i]));
+            *out = dump(json_pack("{s:o}", "tokens", arr));
+            st = 200;
+        }
+        free(ids);
+    }
+    json_decref(root);
+    return st;
+}
+
+int srv_detokenize(const srv_ctx *c, const char *body, size_t len, char **out) {
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+    json_t *tokens = root ? json_object_get(root, "tokens") : NULL;
+    int st = 400;
+    *out = NULL;
+    if (!json_is_array(tokens)) {
+        *out = srv_error_json(400, "expected {\"tokens\": [ids]}");
+    } else if (!c->tok) {
+        *out = srv_error_json(400, "this model has no tokenizer");
+    } else {
+        int vocab = llama3_tokenizer_n_vocab(c->tok);
+        size_t i, cap = 256, n = 0;
+        char *text = malloc(cap), piece[512];
+        llama3_detok dt = { 0 };
+        json_t *v;
+        st = 200;
+        json_array_foreach(tokens, i, v) {
+            if (!text) break;
+            if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= vocab) { st = 400; break; }
+            int w = llama3_detok_push(&dt, c->tok, (int32_t)json_integer_value(v), piece, sizeof piece, NULL);
+            if (w < 0) { st = 400; break; }
+            if (n + (size_t)w + 8 > cap) {
+                char *t = realloc(text, cap = (n + (size_t)w + 8) * 2);
+                if (!t) { free(text); text = NULL; break; }
+                text = t;
+            }
+            memcpy(text + n, piece, (size_t)w);
+            n += (size_t)w;
+        }
+        if (!text) *out = srv_error_json(500, "out of memory"), st = 500;
+        else if (st != 200) *out = srv_error_json(400, "'tokens' must hold token ids of this vocabulary");
+        else {
+            int w = llama3_detok_flush(&dt, text + n, 8);
+            if (w > 0) n += (size_t)w;
+            *out = dump(json_pack("{s:s%}", "content", text, n));
+        }
+        free(text);
+    }
+    json_decref(root);
+    return st;
+}
+
+const char *srv_finish_reason(const srv_job *j, const srv_text *t) {
+    if (t->stopped || j->finish == LLAMA3_FINISH_END) return "stop";
+    return "length";
+}

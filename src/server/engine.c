@@ -1,0 +1,257 @@
+/* The model thread: admits queued jobs into free batch slots, runs one batched step, hands
+ * the sampled ids to the jobs' HTTP threads, and frees the slot of any job whose client left.
+ * HTTP threads never touch the model; the mutex guards only job state and the queue. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/server.h"
+
+srv_job *srv_job_new(void) {
+    srv_job *j = calloc(1, sizeof *j);
+    if (!j) return NULL;
+    j->refs = 1;
+    j->seq = -1;
+    j->state = SRV_DONE;  /* until submitted */
+    pthread_cond_init(&j->cond, NULL);
+    return j;
+}
+
+/* Under e->mu. */
+static void job_unref(srv_job *j) {
+    if (--j->refs > 0) return;
+    pthread_cond_destroy(&j->cond);
+    free(j->prompt);
+    free(j->toks);
+    free(j);
+}
+
+/* Under e->mu: the engine's part of j is over. */
+static void job_done(srv_job *j, llama3_batch_finish fin, const char *error) {
+    j->state = SRV_DONE;
+    j->finish = fin;
+    if (error && !j->error[0]) snprintf(j->error, sizeof j->error, "%s", error);
+    pthread_cond_broadcast(&j->cond);
+    job_unref(j);
+}
+
+static int job_push(srv_job *j, int32_t id) {
+    if (j->n_toks == j->cap_toks) {
+        int cap = j->cap_toks ? 2 * j->cap_toks : 64;
+        int32_t *n = realloc(j->toks, (size_t)cap * sizeof *n);
+        if (!n) return -1;
+        j->toks = n;
+        j->cap_toks = cap;
+    }
+    j->toks[j->n_toks++] = id;
+    return 0;
+}
+
+static void *engine_main(void *arg) {
+    srv_engine *e = arg;
+    int cap = llama3_batch_capacity(e->b);
+    llama3_error err = { 0 };
+    pthread_mutex_lock(&e->mu);
+    while (!e->stopping) {
+        /* Leavers first, so their slots serve the queue in this same round. */
+        for (int i = 0; i < cap; i++) {
+            srv_job *j = e->running[i];
+            if (j && j->cancel) {
+                llama3_batch_remove(e->b, i);
+                e->running[i] = NULL;
+                e->n_running--;
+                job_done(j, LLAMA3_FINISH_NONE, NULL);
+            }
+        }
+        /* Cancelled jobs leave the queue now, so they do not count against its bound. */
+        for (srv_job **pp = &e->q_head, *prev = NULL; *pp;) {
+            srv_job *j = *pp;
+            if (!j->cancel) { prev = j; pp = &j->next; continue; }
+            *pp = j->next;
+            if (e->q_tail == j) e->q_tail = prev;
+            e->q_len--;
+            job_done(j, LLAMA3_FINISH_NONE, NULL);
+        }
+        while (e->q_head && e->n_running < cap) {
+            srv_job *j = e->q_head;
+            e->q_head = j->next;
+            if (!e->q_head) e->q_tail = NULL;
+            e->q_len--;
+            if (j->cancel) { job_done(j, LLAMA3_FINISH_NONE, NULL); continue; }
+            int id = llama3_batch_add(e->b, j->prompt, j->n_prompt, &j->sp, j->max_tokens, &err);
+            if (id < 0) { job_done(j, LLAMA3_FINISH_NONE, err.msg); continue; }
+            j->seq = id;
+            j->state = SRV_RUNNING;
+            e->running[id] = j;
+            e->n_running++;
+        }
+        if (e->n_running == 0) {
+            pthread_cond_wait(&e->wake, &e->mu);
+            continue;
+        }
+        pthread_mutex_unlock(&e->mu);
+        int n_ev = llama3_batch_step(e->b, e->ev, cap, &err);
+        pthread_mutex_lock(&e->mu);
+        if (n_ev < 0) {  /* should not happen (inputs were checked): fail the running jobs */
+            for (int i = 0; i < cap; i++)
+                if (e->running[i]) {
+                    llama3_batch_remove(e->b, i);
+                    job_done(e->running[i], LLAMA3_FINISH_NONE, err.msg);
+                    e->running[i] = NULL;
+                }
+            e->n_running = 0;
+            continue;
+        }
+        for (int k = 0; k < n_ev; k++) {
+            srv_job *j = e->running[e->ev[k].seq];
+            if (!j) continue;
+            bool oom = job_push(j, e->ev[k].token) != 0;
+            if (e->ev[k].finish != LLAMA3_FINISH_NONE || oom) {
+                if (oom) llama3_batch_remove(e->b, e->ev[k].seq);
+                e->running[e->ev[k].seq] = NULL;
+                e->n_running--;
+                job_done(j, e->ev[k].finish, oom ? "out of memory" : NULL);
+            } else {
+                pthread_cond_broadcast(&j->cond);
+            }
+        }
+    }
+    /* Shutting down: every job still held ends now. */
+    for (int i = 0; i < cap; i++)
+        if (e->running[i]) {
+            job_done(e->running[i], LLAMA3_FINISH_NONE, "the server is shutting down");
+            e->running[i] = NULL;
+        }
+    e->n_running = 0;
+    while (e->q_head) {
+        srv_job *j = e->q_head;
+        e->q_head = j->next;
+        job_done(j, LLAMA3_FINISH_NONE, "the server is shutting down");
+    }
+    e->q_tail = NULL;
+    e->q_len = 0;
+    pthread_mutex_unlock(&e->mu);
+    return NULL;
+}
+
+int srv_engine_start(srv_engine *e, llama3_model *m, llama3_session *s, int queue_max, llama3_error *err) {
+    memset(e, 0, sizeof *e);
+    e->m = m;
+    e->s = s;
+    e->q_max = queue_max;
+    /* Prompt chunks of 32 rows keep a new request from stalling running streams for long. */
+    e->b = llama3_batch_new(m, s, &(llama3_batch_options){ .prefill_chunk = 32 }, err);
+    if (!e->b) return -1;
+    int cap = llama3_batch_capacity(e->b);
+    e->running = calloc((size_t)cap, sizeof *e->running);
+    e->ev = calloc((size_t)cap, sizeof *e->ev);
+    if (!e->running || !e->ev) {
+        llama3_batch_free(e->b);
+        free(e->running);
+        free(e->ev);
+        e->b = NULL;
+        if (err) { err->code = LLAMA3_ERR_MEMORY; snprintf(err->msg, sizeof err->msg, "out of memory"); }
+        return -1;
+    }
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->wake, NULL);
+    if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
+        if (err) { err->code = LLAMA3_ERR_MEMORY; snprintf(err->msg, sizeof err->msg, "cannot start the model thread"); }
+        pthread_mutex_destroy(&e->mu);
+        pthread_cond_destroy(&e->wake);
+        llama3_batch_free(e->b);
+        free(e->running);
+        free(e->ev);
+        e->b = NULL;
+        return -1;
+    }
+    e->started = true;
+    return 0;
+}
+
+void srv_engine_stop(srv_engine *e) {
+    if (!e->started) return;
+    pthread_mutex_lock(&e->mu);
+    e->stopping = true;
+    pthread_cond_broadcast(&e->wake);
+    pthread_mutex_unlock(&e->mu);
+    pthread_join(e->thread, NULL);
+    e->started = false;
+}
+
+void srv_engine_free(srv_engine *e) {
+    srv_engine_stop(e);
+    if (!e->b) return;
+    pthread_mutex_destroy(&e->mu);
+    pthread_cond_destroy(&e->wake);
+    llama3_batch_free(e->b);
+    free(e->running);
+    free(e->ev);
+    e->b = NULL;
+}
+
+int srv_engine_submit(srv_engine *e, srv_job *j) {
+    pthread_mutex_lock(&e->mu);
+    if (e->stopping || e->q_len >= e->q_max) {
+        pthread_mutex_unlock(&e->mu);
+        return -1;
+    }
+    j->refs++;
+    j->state = SRV_QUEUED;
+    j->next = NULL;
+    if (e->q_tail) e->q_tail->next = j;
+    else e->q_head = j;
+    e->q_tail = j;
+    e->q_len++;
+    pthread_cond_signal(&e->wake);
+    pthread_mutex_unlock(&e->mu);
+    return 0;
+}
+
+int srv_job_poll(srv_engine *e, srv_job *j, int have, int timeout_ms, int32_t *out, int cap, bool *done) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+    pthread_mutex_lock(&e->mu);
+    while (j->n_toks <= have && j->state != SRV_DONE)
+        if (pthread_cond_timedwait(&j->cond, &e->mu, &ts) == ETIMEDOUT) break;
+    int n = j->n_toks - have;
+    if (n > cap) n = cap;
+    if (n > 0) memcpy(out, j->toks + have, (size_t)n * sizeof *out);
+    else n = 0;
+    *done = j->state == SRV_DONE && have + n == j->n_toks;
+    pthread_mutex_unlock(&e->mu);
+    return n;
+}
+
+void srv_engine_cancel(srv_engine *e, srv_job *j) {
+    pthread_mutex_lock(&e->mu);
+    if (j->state != SRV_DONE && !j->cancel) {
+        j->cancel = true;
+        pthread_cond_signal(&e->wake);
+    }
+    pthread_mutex_unlock(&e->mu);
+}
+
+void srv_job_release(srv_engine *e, srv_job *j) {
+    if (!j) return;
+    pthread_mutex_lock(&e->mu);
+    if (j->state != SRV_DONE) {
+        j->cancel = true;
+        pthread_cond_signal(&e->wake);
+    }
+    job_unref(j);
+    pthread_mutex_unlock(&e->mu);
+}
+
+void srv_engine_counts(srv_engine *e, int *n_running, int *n_queued, int *n_slots) {
+    pthread_mutex_lock(&e->mu);
+    *n_running = e->n_running;
+    *n_queued = e->q_len;
+    *n_slots = llama3_batch_capacity(e->b);
+    pthread_mutex_unlock(&e->mu);
+}

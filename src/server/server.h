@@ -1,0 +1,151 @@
+/* llama3 serve internals: the engine (one model thread running the continuous-batching loop
+ * over a bounded queue of jobs), the OpenAI-style request/response JSON, the text assembly
+ * for a job (streaming detokenizer + stop strings), and the HTTP layer on libmicrohttpd. */
+#ifndef LLAMA3_SERVER_H
+#define LLAMA3_SERVER_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "llama3.h"
+
+/* ---- engine.c: jobs and the model thread ---------------------------------------------- */
+
+typedef enum srv_job_state { SRV_QUEUED, SRV_RUNNING, SRV_DONE } srv_job_state;
+
+/* One generation. Filled by an HTTP thread, then shared with the model thread under the
+ * engine's mutex; freed when both sides have released it. */
+typedef struct srv_job {
+    int32_t *prompt;
+    int n_prompt;
+    llama3_sampler_params sp;
+    int max_tokens;
+    /* shared, under srv_engine.mu */
+    int refs;
+    srv_job_state state;
+    bool cancel;                  /* the HTTP side left (client gone, stop string matched) */
+    int seq;                      /* batch sequence while running */
+    int32_t *toks;                /* sampled ids, in order */
+    int n_toks, cap_toks;
+    llama3_batch_finish finish;   /* set when done */
+    char error[160];              /* set when the engine failed the job */
+    pthread_cond_t cond;          /* signalled on new tokens and when done */
+    struct srv_job *next;         /* queue link */
+} srv_job;
+
+typedef struct srv_engine {
+    llama3_model *m;
+    llama3_session *s;
+    llama3_batch *b;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t wake;          /* work arrived, a job was cancelled, or stop */
+    srv_job *q_head, *q_tail;
+    int q_len, q_max;
+    srv_job **running;            /* [capacity], by batch sequence id */
+    int n_running;
+    bool stopping, started;
+    llama3_batch_event *ev;
+} srv_engine;
+
+int srv_engine_start(srv_engine *e, llama3_model *m, llama3_session *s, int queue_max, llama3_error *err);
+/* Fails every pending job and joins the model thread; submissions are refused after it
+ * (the HTTP side may still call in until srv_engine_free). */
+void srv_engine_stop(srv_engine *e);
+void srv_engine_free(srv_engine *e);
+srv_job *srv_job_new(void);           /* refs = 1 (the HTTP side) */
+/* Queues j (takes a reference). Returns 0, or -1 when the queue is full or stopping. */
+int srv_engine_submit(srv_engine *e, srv_job *j);
+/* Waits (at most timeout_ms) until j has more than `have` ids or is done; copies ids
+ * have.. (at most cap) into out and returns how many; *done once j is done and all copied. */
+int srv_job_poll(srv_engine *e, srv_job *j, int have, int timeout_ms, int32_t *out, int cap, bool *done);
+/* Drops the HTTP side's reference; a job still queued or running is cancelled (slot freed). */
+void srv_job_release(srv_engine *e, srv_job *j);
+void srv_engine_cancel(srv_engine *e, srv_job *j);
+/* Counts for /health. */
+void srv_engine_counts(srv_engine *e, int *n_running, int *n_queued, int *n_slots);
+
+/* ---- text.c: a job's tokens to text, with stop strings ------------------------------------ */
+
+typedef struct srv_text {
+    llama3_detok dt;
+    char *all;                    /* the text so far (valid UTF-8) */
+    size_t len, cap, sent;        /* sent: bytes handed out by srv_text_take */
+    char **stop;                  /* owned */
+    int n_stop;
+    bool stopped;                 /* a stop string matched: all ends before it */
+    bool final;                   /* srv_text_finish ran */
+    int n_used;                   /* tokens consumed (end tokens not counted) */
+} srv_text;
+
+/* Feeds ids[0..n); stops early at an end token or a stop string. Returns -1 on error. */
+int srv_text_feed(srv_text *t, const llama3_model *m, const int32_t *ids, int n);
+/* End of the job: flushes the decoder; everything becomes takeable. */
+void srv_text_finish(srv_text *t);
+/* Text that can be sent now (held back: a possible prefix of a stop string). */
+const char *srv_text_take(srv_text *t, size_t *len);
+void srv_text_free(srv_text *t);
+
+/* ---- api.c: OpenAI request parsing and response bodies ----------------------------------- */
+
+typedef enum srv_kind { SRV_CHAT, SRV_COMPLETION } srv_kind;
+
+typedef struct srv_params {
+    srv_kind kind;
+    bool stream, include_usage;
+    llama3_sampler_params sp;
+    int max_tokens;               /* requested (0 = not given) */
+    char **stop;
+    int n_stop;
+    int32_t *prompt;
+    int n_prompt;
+} srv_params;
+
+typedef struct srv_ctx {
+    llama3_model *m;
+    llama3_tokenizer *tok;
+    const char *model_name;
+    int n_ctx;
+    srv_engine *engine;
+} srv_ctx;
+
+/* Parses and tokenizes a request body. On failure returns the HTTP status (400) and
+ * writes the message into msg. */
+int srv_parse_generation(const srv_ctx *c, srv_kind kind, const char *body, size_t len, srv_params *p,
+                         char *msg, size_t msg_cap);
+void srv_params_free(srv_params *p);
+/* {"error": {"message", "type", "code"}} */
+char *srv_error_json(int status, const char *message);
+/* Whole (non-streamed) responses. */
+char *srv_completion_json(const srv_ctx *c, const srv_params *p, const char *id, long created, const char *text,
+                          size_t len, const char *finish, int n_completion);
+/* One server-sent event "data: {...}\n\n" of a stream; text may be NULL (role chunk) and
+ * finish NULL (not last). */
+char *srv_chunk_event(const srv_ctx *c, const srv_params *p, const char *id, long created, const char *text,
+                      size_t len, const char *finish);
+char *srv_usage_event(const srv_ctx *c, const srv_params *p, const char *id, long created, int n_completion);
+/* GET /v1/models, GET /health, POST /tokenize, POST /detokenize: status and body. */
+char *srv_models_json(const srv_ctx *c);
+char *srv_health_json(const srv_ctx *c);
+int srv_tokenize(const srv_ctx *c, const char *body, size_t len, char **out);
+int srv_detokenize(const srv_ctx *c, const char *body, size_t len, char **out);
+/* "stop" / "length" for a finished job. */
+const char *srv_finish_reason(const srv_job *j, const srv_text *t);
+
+/* ---- http.c: the libmicrohttpd daemon ---------------------------------------------------- */
+
+typedef struct srv_http_options {
+    const char *host;
+    int port;                     /* 0 = any free port (the chosen one is reported) */
+    int timeout_s;                /* idle connection timeout */
+    size_t max_body;
+    int max_connections;
+} srv_http_options;
+
+typedef struct srv_http srv_http;
+srv_http *srv_http_start(srv_ctx *c, const srv_http_options *o, int *bound_port, char *msg, size_t msg_cap);
+void srv_http_stop(srv_http *h);
+
+#endif

@@ -1,0 +1,43 @@
+# Kernels: every kernel set this CPU supports against the scalar reference.
+llama3_test(test_kernels test_kernels.c)
+add_test(NAME kernels COMMAND test_kernels)
+set_tests_properties(kernels PROPERTIES LABELS "kernels")
+
+# The goldens once per instruction-set level this build machine supports (LLAMA3_ISA forces
+# a kernel set; an unsupported name falls back to the best set, so only register real ones).
+set(_isas scalar)
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
+  # Probe the host like dispatch.c does at run time.
+  file(WRITE ${CMAKE_BINARY_DIR}/isa_probe.c
+       "int main(void){__builtin_cpu_init();return (__builtin_cpu_supports(\"avx2\")&&__builtin_cpu_supports(\"fma\")&&__builtin_cpu_supports(\"f16c\")?1:0)|(__builtin_cpu_supports(\"avx512f\")&&__builtin_cpu_supports(\"avx512bw\")&&__builtin_cpu_supports(\"avx512vl\")&&__builtin_cpu_supports(\"avx512dq\")?2:0);}")
+  try_run(_isa_rc _isa_built ${CMAKE_BINARY_DIR}/isa_probe ${CMAKE_BINARY_DIR}/isa_probe.c)
+  if(_isa_built AND _isa_rc GREATER_EQUAL 1)
+    math(EXPR _has_avx2 "${_isa_rc} & 1")
+    math(EXPR _has_avx512 "${_isa_rc} & 2")
+    if(_has_avx2)
+      list(APPEND _isas avx2)
+    endif()
+    if(_has_avx512 AND _has_avx2)
+      list(APPEND _isas avx512)
+    endif()
+  endif()
+endif()
+
+set(_M ${LLAMA3_FIXTURES}/models)
+foreach(isa ${_isas})
+  llama3_golden_test(golden_${isa}_gqa_f32 ${_M}/gqa/gguf/model-f32.gguf ${_M}/gqa/golden-bf16.safetensors --greedy)
+  llama3_golden_test(golden_${isa}_gqa_f16 ${_M}/gqa/gguf/model-f16.gguf ${_M}/gqa/golden-f16.safetensors --greedy)
+  llama3_golden_test(golden_${isa}_gqa_bf16_kvf16 ${_M}/gqa/gguf/model-bf16.gguf ${_M}/gqa/golden-bf16.safetensors
+                     --kv f16 --rel 2e-3 --argmax 0.95)
+  set(_tests golden_${isa}_gqa_f32 golden_${isa}_gqa_f16 golden_${isa}_gqa_bf16_kvf16)
+  foreach(q q8_0 q4_0)
+    llama3_golden_test(golden_${isa}_gqa_${q} ${_M}/gqa/gguf/model-${q}.gguf ${_M}/gqa/golden-${q}.safetensors
+                       --modes prefill --rel 2e-2 --argmax 0.95)
+    llama3_golden_test(golden_${isa}_gqa_${q}_decode ${_M}/gqa/gguf/model-${q}.gguf ${_M}/gqa/golden-${q}.safetensors
+                       --modes decode --rel 5e-3 --argmax 0.95)
+    list(APPEND _tests golden_${isa}_gqa_${q} golden_${isa}_gqa_${q}_decode)
+  endforeach()
+  add_test(NAME stories260K_greedy_${isa} COMMAND test_stories $<TARGET_FILE:llama3-cli> ${LLAMA3_FIXTURES}/stories260K)
+  list(APPEND _tests stories260K_greedy_${isa})
+  set_tests_properties(${_tests} PROPERTIES ENVIRONMENT LLAMA3_ISA=${isa} LABELS "kernels;golden")
+endforeach()

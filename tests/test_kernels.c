@@ -1,0 +1,275 @@
+/* Kernel tests: every kernel of every kernel set this CPU supports against the scalar
+ * reference set, for every weight type, on seeded random data with sizes that are not
+ * multiples of the vector width; to_float must be bit-identical; quantize -> dequantize
+ * stays within per-type error bounds (and is exact on data already on the grid); l3_matmul
+ * matches the scalar path for decode (T = 1) and prefill tiles (T = 3, 17, 64). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+#include "model.h"
+#include "quants/quants.h"
+#include "tensor_types.h"
+#include "threads.h"
+
+static int failures;
+#define CHECK(cond, ...)                                                     \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            failures++;                                                      \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);             \
+            fprintf(stderr, __VA_ARGS__);                                    \
+            fprintf(stderr, "\n");                                           \
+        }                                                                    \
+    } while (0)
+
+/* xorshift64 + Box-Muller: reproducible data on every machine */
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static double urand(void) {
+    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+    return (double)(rng >> 11) * (1.0 / 9007199254740992.0);
+}
+static float nrand(void) { return (float)(sqrt(-2 * log(urand() + 1e-300)) * cos(6.283185307179586 * urand())); }
+static void fill(float *x, int64_t n, float scale) {
+    for (int64_t i = 0; i < n; i++) x[i] = nrand() * scale;
+}
+
+static const uint32_t TYPES[] = { L3_F32, L3_F16, L3_BF16, L3_Q8_0, L3_Q4_0, L3_Q4_1, L3_Q5_0, L3_Q5_1,
+                                  L3_Q4_K, L3_Q5_K, L3_Q6_K, L3_Q8_K };
+#define N_TYPES (int)(sizeof TYPES / sizeof TYPES[0])
+
+/* Sizes per block size: not multiples of 8 / 16 / 64 lanes where the block allows it. */
+static int sizes_for(int block, int64_t *out) {
+    static const int64_t f[] = { 1, 7, 17, 63, 100, 1000 }, b32[] = { 32, 96, 160, 288 }, b256[] = { 256, 512, 768 };
+    const int64_t *s = block == 1 ? f : block == 32 ? b32 : b256;
+    int n = block == 1 ? 6 : block == 32 ? 4 : 3;
+    memcpy(out, s, (size_t)n * sizeof *s);
+    return n;
+}
+
+/* Round-trip bound: ||dequant(quant(x)) - x|| / ||x|| on Gaussian data (measured values
+ * with about 1.5x margin). */
+static double roundtrip_bound(uint32_t t) {
+    switch (t) {
+    case L3_F32: return 0;
+    case L3_F16: return 4e-4;
+    case L3_BF16: return 3e-3;
+    case L3_Q8_0: return 8e-3;
+    case L3_Q8_K: return 1e-2;
+    case L3_Q4_0: return 0.12;
+    case L3_Q4_1: return 0.12;
+    case L3_Q5_0: return 0.065;
+    case L3_Q5_1: return 0.055;
+    case L3_Q4_K: return 0.1;
+    case L3_Q5_K: return 0.05;
+    case L3_Q6_K: return 0.025;
+    default: return 0;
+    }
+}
+
+static const l3_kernel_set *sets[3];
+static const char *names[3];
+static int n_sets;
+
+/* |a - b| relative to the sum of |w_i x_i| (the scale of rounding in any summation order) */
+static int close_to(double a, double b, double mag, double tol) { return fabs(a - b) <= tol * mag + 1e-30; }
+
+static void test_type(uint32_t t) {
+    const l3_type_info *ti = l3_type_get(t);
+    int64_t sz[8];
+    int ns = sizes_for(ti->block, sz);
+    for (int si = 0; si < ns; si++) {
+        const int64_t n = sz[si];
+        float *w = malloc((size_t)n * 4), *x = malloc((size_t)n * 4), *ref = malloc((size_t)n * 4),
+              *got = malloc((size_t)n * 4);
+        uint8_t *q = malloc(l3_row_bytes(t, n));
+        fill(w, n, 0.5f);
+        fill(x, n, 1.0f);
+        ti->from_float(w, q, n);
+        /* round trip */
+        ti->to_float(q, ref, n);
+        double e2 = 0, r2 = 0, mag = 0;
+        for (int64_t i = 0; i < n; i++) {
+            e2 += (ref[i] - w[i]) * (double)(ref[i] - w[i]);
+            r2 += (double)w[i] * w[i];
+            mag += fabs((double)ref[i] * x[i]);
+        }
+        if (getenv("KT_VERBOSE")) printf("%s n=%lld round trip %.4g\n", ti->name, (long long)n, sqrt(e2 / r2));
+        if (n >= 32) CHECK(sqrt(e2 / r2) <= roundtrip_bound(t), "%s n=%lld round trip %.3g > %.3g", ti->name, (long long)n,
+                           sqrt(e2 / r2), roundtrip_bound(t));
+        /* the scalar dot agrees with dequantize-then-dot */
+        double exact = 0;
+        for (int64_t i = 0; i < n; i++) exact += (double)ref[i] * x[i];
+        float sref = sets[0]->dot[t](q, x, n);
+        CHECK(close_to(sref, exact, mag, 1e-5), "%s n=%lld scalar dot %g vs %g", ti->name, (long long)n, sref, exact);
+        for (int s = 1; s < n_sets; s++) {
+            float d = sets[s]->dot[t](q, x, n);
+            CHECK(close_to(d, exact, mag, 1e-5), "%s %s n=%lld dot %g vs %g", names[s], ti->name, (long long)n, d, exact);
+            memset(got, 0xff, (size_t)n * 4);
+            sets[s]->to_float[t](q, got, n);
+            CHECK(memcmp(got, ref, (size_t)n * 4) == 0, "%s %s n=%lld to_float differs from the reference", names[s],
+                  ti->name, (long long)n);
+        }
+        free(w); free(x); free(ref); free(got); free(q);
+    }
+}
+
+/* Data on a type's grid comes back exactly (the legacy types' scale is then exact in f16). */
+static void test_grid(void) {
+    float x[32], y[32];
+    uint8_t q[64];
+    struct { uint32_t t; float lo, step; int levels; } g[] = {
+        { L3_Q8_0, -127, 1, 255 }, { L3_Q4_0, -8, 1, 16 }, { L3_Q4_1, -3, 0.5f, 16 }, { L3_Q5_0, -16, 1, 32 },
+        { L3_Q5_1, -1, 0.25f, 32 },
+    };
+    for (size_t k = 0; k < sizeof g / sizeof g[0]; k++) {
+        for (int i = 0; i < 32; i++) x[i] = g[k].lo + g[k].step * (float)((i * 7) % g[k].levels);
+        x[0] = g[k].lo;                                   /* hit both ends of the grid */
+        x[1] = g[k].lo + g[k].step * (g[k].levels - 1);
+        if (g[k].t == L3_Q4_0 || g[k].t == L3_Q5_0) x[1] = -x[0] - g[k].step;  /* symmetric types: max is -lo */
+        const l3_type_info *ti = l3_type_get(g[k].t);
+        ti->from_float(x, q, 32);
+        ti->to_float(q, y, 32);
+        CHECK(memcmp(x, y, sizeof x) == 0, "%s: grid values do not round-trip exactly", ti->name);
+    }
+}
+
+static void test_float_kernels(void) {
+    static const int64_t ns[] = { 1, 7, 17, 63, 100, 1000 };
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+        const int64_t n = ns[k];
+        float *a = malloc((size_t)n * 4), *b = malloc((size_t)n * 4), *y0 = malloc((size_t)n * 4), *y1 = malloc((size_t)n * 4);
+        uint16_t *h = malloc((size_t)n * 2);
+        fill(a, n, 1);
+        fill(b, n, 1);
+        for (int64_t i = 0; i < n; i++) h[i] = l3_f32_to_f16(a[i]);
+        double mag = 0, magh = 0;
+        for (int64_t i = 0; i < n; i++) {
+            mag += fabs((double)a[i] * b[i]);
+            magh += fabs((double)l3_f16_to_f32(h[i]) * b[i]);
+        }
+        float r = sets[0]->dot_f32(a, b, n), rh = sets[0]->dot_f16_f32(h, b, n);
+        fill(y0, n, 1);
+        for (int s = 1; s < n_sets; s++) {
+            CHECK(close_to(sets[s]->dot_f32(a, b, n), r, mag, 1e-5), "%s dot_f32 n=%lld", names[s], (long long)n);
+            CHECK(close_to(sets[s]->dot_f16_f32(h, b, n), rh, magh, 1e-5), "%s dot_f16_f32 n=%lld", names[s], (long long)n);
+            /* axpy: one rounding (or one fused) per element, so nearly equal */
+            for (int v = 0; v < 2; v++) {
+                memcpy(y1, y0, (size_t)n * 4);
+                float *yr = malloc((size_t)n * 4);
+                memcpy(yr, y0, (size_t)n * 4);
+                if (v == 0) { sets[0]->axpy_f32(0.37f, a, yr, n); sets[s]->axpy_f32(0.37f, a, y1, n); }
+                else { sets[0]->axpy_f16(0.37f, h, yr, n); sets[s]->axpy_f16(0.37f, h, y1, n); }
+                for (int64_t i = 0; i < n; i++)
+                    CHECK(fabsf(y1[i] - yr[i]) <= 1e-6f * (fabsf(yr[i]) + fabsf(a[i])), "%s axpy_%s n=%lld [%lld]",
+                          names[s], v ? "f16" : "f32", (long long)n, (long long)i);
+                free(yr);
+            }
+        }
+        free(a); free(b); free(y0); free(y1); free(h);
+    }
+}
+
+static void test_gemm(void) {
+    static const int64_t ns[] = { 1, 7, 100, 513 };
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++)
+        for (int nw = 1; nw <= 17; nw += 3)
+            for (int nx = 1; nx <= 14; nx += 4) {
+                const int64_t n = ns[k], ldw = n + 3, ldx = n + 5, ldy = nw + 2;
+                float *w = malloc((size_t)(nw * ldw) * 4), *x = malloc((size_t)(nx * ldx) * 4);
+                float *y0 = malloc((size_t)(nx * ldy) * 4), *y1 = malloc((size_t)(nx * ldy) * 4);
+                fill(w, nw * ldw, 1);
+                fill(x, nx * ldx, 1);
+                fill(y0, nx * ldy, 1);
+                memcpy(y1, y0, (size_t)(nx * ldy) * 4);
+                sets[0]->gemm_f32(w, ldw, nw, x, ldx, nx, y0, ldy, n);
+                for (int s = 1; s < n_sets; s++) {
+                    float *y = malloc((size_t)(nx * ldy) * 4);
+                    memcpy(y, y1, (size_t)(nx * ldy) * 4);
+                    sets[s]->gemm_f32(w, ldw, nw, x, ldx, nx, y, ldy, n);
+                    for (int j = 0; j < nx; j++)
+                        for (int i = 0; i < ldy; i++) {
+                            double mag = 1;
+                            if (i < nw)
+                                for (int64_t e = 0; e < n; e++) mag += fabs((double)w[i * ldw + e] * x[j * ldx + e]);
+                            /* entries outside the nw x nx tile must be untouched */
+                            CHECK(close_to(y[j * ldy + i], y0[j * ldy + i], mag, 1e-5), "%s gemm n=%lld nw=%d nx=%d (%d,%d)",
+                                  names[s], (long long)n, nw, nx, i, j);
+                        }
+                    free(y);
+                }
+                free(w); free(x); free(y0); free(y1);
+            }
+}
+
+/* l3_matmul on every set against the scalar set: decode and prefill, threads over rows. */
+static void test_matmul(l3_pool *pool) {
+    static const int Ts[] = { 1, 3, 17, 64 };
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        const uint32_t t = TYPES[ti];
+        const l3_type_info *info = l3_type_get(t);
+        /* 40 rows: not a multiple of the 16-row tile; cols: two column slices, odd for floats */
+        const int64_t rows = 40, cols = info->block == 1 ? 600 : info->block == 32 ? 608 : 768;
+        float *wf = malloc((size_t)(rows * cols) * 4);
+        fill(wf, rows * cols, 0.5f);
+        size_t rb = l3_row_bytes(t, cols);
+        uint8_t *wq = malloc(rb * (size_t)rows);
+        for (int64_t r = 0; r < rows; r++) info->from_float(wf + r * cols, wq + r * rb, cols);
+        l3_tensor W = { t, rows, cols, wq, rb * (size_t)rows };
+        llama3_args a = { 0 };
+        a.dim = (int)cols;
+        a.hidden_dim = (int)cols;
+        a.n_heads = a.n_kv_heads = 1;
+        a.head_dim = (int)cols;
+        l3_scratch s;
+        CHECK(l3_scratch_init(&s, &a, 64, 16, l3_pool_size(pool)) == 0, "scratch");
+        float *X = malloc((size_t)(64 * cols) * 4), *Y0 = malloc((size_t)(64 * rows) * 4), *Y1 = malloc((size_t)(64 * rows) * 4);
+        fill(X, 64 * cols, 1);
+        for (size_t k = 0; k < sizeof Ts / sizeof Ts[0]; k++) {
+            const int T = Ts[k];
+            l3_kernels_select("scalar");
+            l3_matmul(&W, X, T, Y0, &s, pool);
+            for (int si = 1; si < n_sets; si++) {
+                l3_kernels_select(names[si]);
+                memset(Y1, 0, (size_t)(T * rows) * 4);
+                l3_matmul(&W, X, T, Y1, &s, pool);
+                double e2 = 0, r2 = 0;
+                for (int64_t i = 0; i < T * rows; i++) {
+                    e2 += (Y1[i] - Y0[i]) * (double)(Y1[i] - Y0[i]);
+                    r2 += (double)Y0[i] * Y0[i];
+                }
+                CHECK(sqrt(e2 / r2) <= 1e-5, "%s matmul %s T=%d rel L2 %.3g", names[si], info->name, T, sqrt(e2 / r2));
+            }
+        }
+        l3_kernels_select(names[n_sets - 1]);
+        l3_scratch_free(&s);
+        free(wf); free(wq); free(X); free(Y0); free(Y1);
+    }
+}
+
+int main(void) {
+    const char *avail[3];
+    n_sets = l3_kernels_available(avail, 3);
+    for (int i = 0; i < n_sets; i++) {
+        names[i] = avail[i];
+        l3_kernels_select(avail[i]);
+        sets[i] = l3_kernels();
+        printf("kernel set %s\n", sets[i]->isa);
+    }
+    CHECK(n_sets >= 1 && strcmp(names[0], "scalar") == 0, "the scalar set comes first");
+    for (int i = 0; i < N_TYPES; i++) {
+        CHECK(l3_type_get(TYPES[i]) != NULL, "type %u missing", TYPES[i]);
+        if (l3_type_get(TYPES[i])) test_type(TYPES[i]);
+    }
+    test_grid();
+    test_float_kernels();
+    test_gemm();
+    l3_pool *pool = l3_pool_new(3);
+    test_matmul(pool);
+    l3_pool_free(pool);
+    if (failures) printf("%d failures\n", failures);
+    else printf("all kernel tests passed\n");
+    return failures != 0;
+}
