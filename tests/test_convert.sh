@@ -115,7 +115,9 @@ bad_input)
   printf 'abc' > "$W/odd.i32"
   expect_err "perplexity bad ids" "$CLI" perplexity -m "$M/gqa/gguf/model-bf16.gguf" --ids "$W/odd.i32"
   expect_err "perplexity bad kl file" "$CLI" perplexity -m "$M/gqa/gguf/model-bf16.gguf" --kl "$W/odd.i32"
-  expect_err "perplexity too short" "$CLI" perplexity -m "$M/gqa/gguf/model-bf16.gguf" --ids "$W/odd.i32" -c 4096
+  printf '\001\000\000\000\002\000\000\000' > "$W/two.i32"
+  expect_err "perplexity too short" "$CLI" perplexity -m "$M/gqa/gguf/model-bf16.gguf" --ids "$W/two.i32" -c 64
+  expect_err "perplexity kl + kl-base" "$CLI" perplexity -m "$M/gqa/gguf/model-bf16.gguf" --ids "$W/two.i32" --kl a --kl-base b
   [ ! -e "$W/bad.gguf" ] || fail "a failed run left $W/bad.gguf behind"
   ls "$W" | grep -q "bad.gguf" && fail "a temporary file was left behind"
   "$CLI" convert --help | grep -q "^usage: llama3 convert" || fail "convert --help"

@@ -128,3 +128,50 @@ double l3_cli_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
+
+int cli_sampler_opt(llama3_sampler_params *sp, bool *seed_given, int argc, char **argv, int *i, const char *cmd) {
+    const char *a = argv[*i], *v;
+    long n;
+    static const char *const names[] = { "--temp", "--top-p", "--top-k", "--min-p", "--repeat-penalty",
+                                         "--repeat-last-n", "--seed" };
+    int which = -1;
+    for (int k = 0; k < 7; k++)
+        if (!strcmp(a, names[k])) which = k;
+    if (which < 0) return 0;
+    if (!(v = cli_value(argc, argv, i, cmd))) return -1;
+    switch (which) {
+    case 0:
+        if (!cli_parse_float(v, &sp->temperature) || sp->temperature < 0) return cli_error(cmd, "invalid --temp '%s'", v), -1;
+        break;
+    case 1:
+        if (!cli_parse_float(v, &sp->top_p) || sp->top_p <= 0 || sp->top_p > 1)
+            return cli_error(cmd, "invalid --top-p '%s' (0 < P <= 1)", v), -1;
+        break;
+    case 2:
+        if (!cli_parse_int(v, 0, 1 << 24, &n)) return cli_error(cmd, "invalid --top-k '%s'", v), -1;
+        sp->top_k = (int)n;
+        break;
+    case 3:
+        if (!cli_parse_float(v, &sp->min_p) || sp->min_p < 0 || sp->min_p > 1)
+            return cli_error(cmd, "invalid --min-p '%s' (0 <= P <= 1)", v), -1;
+        break;
+    case 4:
+        if (!cli_parse_float(v, &sp->repeat_penalty) || sp->repeat_penalty <= 0)
+            return cli_error(cmd, "invalid --repeat-penalty '%s'", v), -1;
+        break;
+    case 5:
+        if (!cli_parse_int(v, 0, 1 << 20, &n)) return cli_error(cmd, "invalid --repeat-last-n '%s'", v), -1;
+        sp->repeat_last_n = (int)n;
+        break;
+    case 6: {
+        char *end;
+        errno = 0;
+        unsigned long long seed = strtoull(v, &end, 10);
+        if (errno || end == v || *end || v[0] == '-') return cli_error(cmd, "invalid --seed '%s'", v), -1;
+        sp->seed = seed;
+        *seed_given = true;
+        break;
+    }
+    }
+    return 1;
+}

@@ -29,6 +29,19 @@ void cli_model_opts_init(cli_model_opts *o);
  * returns 0 if not ours, -1 after printing an error. */
 int cli_model_opt(cli_model_opts *o, int argc, char **argv, int *i, const char *cmd);
 
+/* Sampling options shared by run, chat and serve's defaults. */
+#define CLI_SAMPLER_OPTS_HELP                                                                   \
+    "      --temp T          temperature (default 0.6; 0 = greedy)\n"                          \
+    "      --top-p P         Meta's nucleus sampling threshold (default 0.9; 1 = off)\n"       \
+    "      --top-k K         keep the K most likely tokens (default 0 = off)\n"                \
+    "      --min-p P         drop tokens below P x the best token's probability (default 0)\n" \
+    "      --repeat-penalty R  penalise the last --repeat-last-n tokens (default 1 = off)\n"   \
+    "      --repeat-last-n N window for the penalty (default 64)\n"                            \
+    "      --seed S          random seed (default: from the clock; printed to stderr)\n"
+
+/* Like cli_model_opt, for the sampling options; sets *seed_given on --seed. */
+int cli_sampler_opt(llama3_sampler_params *sp, bool *seed_given, int argc, char **argv, int *i, const char *cmd);
+
 /* Value of an option that takes one: prints an error and returns NULL if missing. */
 const char *cli_value(int argc, char **argv, int *i, const char *cmd);
 bool cli_parse_int(const char *s, long lo, long hi, long *out);

@@ -112,14 +112,15 @@ static void reset_conversation(chat *c) {
     if (c->system) json_array_append_new(c->messages, json_pack("{s:s,s:s}", "role", "system", "content", c->system));
 }
 
-/* Evaluates ids after what the cache holds; refuses (cache unchanged) when they do not fit. */
+/* Evaluates ids after what the cache holds; refuses (cache unchanged, returns 2) when they
+ * do not fit: a full context is the conversation's state, not a failure of the program. */
 static int eval_new(chat *c, const int32_t *ids, int n, bool want_logits) {
     llama3_error err = { 0 };
     int pos = llama3_session_pos(c->s, 0);
     if (n > c->n_ctx - pos) {
         fprintf(stderr, "llama3 chat: the context is full (%d of %d tokens used, %d more needed); /reset starts a new "
                         "conversation, or run with a larger -c\n", pos, c->n_ctx, n);
-        return 1;
+        return 2;
     }
     if (llama3_eval(c->s, 0, ids, n, want_logits ? c->logits : NULL, 0, &err)) return cli_error(CMD, "%s", err.msg);
     return hist_push(c, ids, n);
@@ -310,7 +311,7 @@ static int repl(chat *c) {
             if (command(c, line)) break;
             continue;
         }
-        if (user_turn(c, line) && !c->tty) { rc = 1; break; }  /* scripts want a clear failure */
+        if (user_turn(c, line) == 1 && !c->tty) { rc = 1; break; }  /* scripts want a clear failure */
     }
     free(line);
     return rc;

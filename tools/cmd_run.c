@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "util.h"
 
 static const char *RUN_HELP =
     "usage: llama3 run -m MODEL (-p TEXT | -f FILE | --prompt-ids IDS) [options]\n"
@@ -20,38 +21,11 @@ static const char *RUN_HELP =
     "      --special         parse special-token text (<|eot_id|>, ...) in the prompt\n"
     "Generation:\n"
     "  -n, --n-predict N     tokens to generate at most (default 256)\n"
-    "      --temp T          temperature (default 0.6; 0 = greedy)\n"
-    "      --top-p P         Meta's nucleus sampling threshold (default 0.9; 1 = off)\n"
-    "      --top-k K         keep the K most likely tokens (default 0 = off)\n"
-    "      --min-p P         drop tokens below P x the best token's probability (default 0)\n"
-    "      --repeat-penalty R  penalise the last --repeat-last-n tokens (default 1 = off)\n"
-    "      --repeat-last-n N window for the penalty (default 64)\n"
-    "      --seed S          random seed (default: from the clock; printed to stderr)\n"
+    CLI_SAMPLER_OPTS_HELP
     "      --ignore-eos      do not stop at end-of-text / end-of-turn tokens\n"
     "      --print-ids       print the generated ids space-separated on one line instead of text\n"
     "Model:\n" CLI_MODEL_OPTS_HELP
     "  -h, --help            this help\n";
-
-static int read_text_file(const char *path, char **out, const char *cmd) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return cli_error(cmd, "%s: cannot open", path);
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    size_t r;
-    while (buf && (r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += r;
-        if (n + 1 == cap) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) { free(buf); buf = NULL; }
-            buf = nb;
-        }
-    }
-    fclose(f);
-    if (!buf) return cli_error(cmd, "out of memory");
-    buf[n] = 0;
-    *out = buf;
-    return 0;
-}
 
 int cmd_run(int argc, char **argv) {
     const char *cmd = "run";
@@ -63,8 +37,8 @@ int cmd_run(int argc, char **argv) {
     llama3_sampler_params sp = llama3_sampler_defaults();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
-        long n;
         int r = cli_model_opt(&mo, argc, argv, &i, cmd);
+        if (r == 0) r = cli_sampler_opt(&sp, &seed_given, argc, argv, &i, cmd);
         if (r < 0) return 1;
         if (r > 0) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(RUN_HELP, stdout); return 0; }
@@ -79,27 +53,6 @@ int cmd_run(int argc, char **argv) {
         else if (!strcmp(a, "--system")) system_msg = v;
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
             if (!cli_parse_int(v, 0, 1 << 24, &n_predict)) return cli_error(cmd, "invalid -n '%s'", v);
-        } else if (!strcmp(a, "--temp")) {
-            if (!cli_parse_float(v, &sp.temperature) || sp.temperature < 0) return cli_error(cmd, "invalid --temp '%s'", v);
-        } else if (!strcmp(a, "--top-p")) {
-            if (!cli_parse_float(v, &sp.top_p) || sp.top_p <= 0 || sp.top_p > 1) return cli_error(cmd, "invalid --top-p '%s' (0 < P <= 1)", v);
-        } else if (!strcmp(a, "--top-k")) {
-            if (!cli_parse_int(v, 0, 1 << 24, &n)) return cli_error(cmd, "invalid --top-k '%s'", v);
-            sp.top_k = (int)n;
-        } else if (!strcmp(a, "--min-p")) {
-            if (!cli_parse_float(v, &sp.min_p) || sp.min_p < 0 || sp.min_p > 1) return cli_error(cmd, "invalid --min-p '%s'", v);
-        } else if (!strcmp(a, "--repeat-penalty")) {
-            if (!cli_parse_float(v, &sp.repeat_penalty) || sp.repeat_penalty <= 0) return cli_error(cmd, "invalid --repeat-penalty '%s'", v);
-        } else if (!strcmp(a, "--repeat-last-n")) {
-            if (!cli_parse_int(v, 0, 1 << 20, &n)) return cli_error(cmd, "invalid --repeat-last-n '%s'", v);
-            sp.repeat_last_n = (int)n;
-        } else if (!strcmp(a, "--seed")) {
-            unsigned long long s;
-            char *end;
-            s = strtoull(v, &end, 10);
-            if (end == v || *end) return cli_error(cmd, "invalid --seed '%s'", v);
-            sp.seed = s;
-            seed_given = true;
         } else return cli_error(cmd, "unknown option '%s' (see llama3 run --help)", a);
     }
     if (!!prompt + !!prompt_file + !!prompt_ids != 1)
@@ -121,7 +74,10 @@ int cmd_run(int argc, char **argv) {
     if (prompt_ids) {
         if (cli_parse_ids(prompt_ids, &ids, &n_prompt, cmd)) goto done;
     } else {
-        if (prompt_file && read_text_file(prompt_file, &file_text, cmd)) goto done;
+        if (prompt_file && l3_read_file(prompt_file, (size_t)1 << 30, &file_text, NULL, &err)) {
+            cli_error(cmd, "%s", err.msg);
+            goto done;
+        }
         const char *text = prompt ? prompt : file_text;
         if (!tok) { cli_error(cmd, "%s has no usable tokenizer; use --prompt-ids", mo.model); goto done; }
         int cap = (int)strlen(text) + 16;
