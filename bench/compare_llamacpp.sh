@@ -14,6 +14,7 @@
 #   -p N, -n N, -r N    prompt length, generated tokens, repetitions (default 512, 128, 5)
 #   --fixtures DIR      fixtures (default: ../shared/fixtures): the tok32 GGUF gives the vocabulary
 #   --out FILE          also write the markdown table to FILE
+#   --cpp-args "..."    extra llama-bench arguments (e.g. "--poll 0" on a busy machine)
 # Each (type, threads) pair runs llama3c and llama.cpp back to back, alternating which goes
 # first, so both see the same machine load. Prints a markdown table: median tokens/s of each,
 # the ratio llama3c / llama.cpp, and for generation the fraction of the bandwidth bound
@@ -31,6 +32,7 @@ threads="1 2"
 P=512; N=128; R=5
 fixtures="$here/../shared/fixtures"
 out=""
+cpp_args=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --llama-bench) llama_bench="$2"; shift 2 ;;
@@ -45,7 +47,8 @@ while [ $# -gt 0 ]; do
     -r) R="$2"; shift 2 ;;
     --fixtures) fixtures="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --cpp-args) cpp_args="$2"; shift 2 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare_llamacpp.sh: unknown option '$1' (see --help)" >&2; exit 1 ;;
   esac
 done
@@ -93,7 +96,7 @@ EOF
     }
     run_cpp() {
       echo "# llama.cpp $t -t $th" >&2
-      "$llama_bench" -m "$f" -p "$P" -n "$N" -r "$R" -t "$th" -o json > "$work/cpp.json" 2> "$work/cpp.err" ||
+      "$llama_bench" -m "$f" -p "$P" -n "$N" -r "$R" -t "$th" $cpp_args -o json > "$work/cpp.json" 2> "$work/cpp.err" ||
         { cat "$work/cpp.err" >&2; exit 1; }
       python3 - "$work/cpp.json" "$t" "$th" >> "$results" <<'EOF'
 import json, statistics, sys

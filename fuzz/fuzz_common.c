@@ -496,7 +496,7 @@ int fz_reduce_tokenizer_json(const char *src, int max_id, fz_buf *out) {
 
 int fz_reduce_tokenizer_config(const char *src, fz_buf *out) {
     json_error_t je;
-    json_t *root = json_load_file(src, 0, &je);
+    json_t *root = json_load_file(src, JSON_DECODE_INT_AS_REAL, &je);  /* model_max_length is 1e30 */
     if (!root) return -1;
     json_t *small = json_object();
     static const char *const keep[] = { "chat_template", "bos_token", "eos_token" };

@@ -214,6 +214,18 @@ static void gguf_seeds(void) {
     gg_spm_vocab(w);
     gg_write(w, &m, "gguf", "tiny_spm_q4_0.gguf");
 
+    /* general.alignment 1: tensor data at any address (readers must not assume alignment). */
+    m = (gg_model){ .dim = 16, .heads = 2, .kv_heads = 1, .ffn = 64, .vocab = 32, .type = L3_F32 };
+    w = l3_gguf_writer_new();
+    l3_gguf_w_u32(w, "general.alignment", 1);
+    l3_gguf_w_str(w, "general.pad", "x");  /* makes the data section start at an odd offset */
+    gg_weights(w, &m, 0);
+    float freqs1[4] = { 1, 1, 4, 8 };
+    int64_t ne1[1] = { 4 };
+    l3_gguf_w_tensor(w, "rope_freqs.weight", L3_F32, 1, ne1, freqs1, sizeof freqs1);
+    gg_spm_vocab(w);
+    gg_write(w, &m, "gguf", "tiny_spm_f32_align1.gguf");
+
     /* The vocabulary alone (a tokenizer file for fuzz_tokenizer_file). */
     w = l3_gguf_writer_new();
     gg_bpe_vocab(w);
@@ -340,6 +352,13 @@ int main(int argc, char **argv) {
     if (mkdir(g_out, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "gen_seeds: cannot create %s: %s\n", g_out, strerror(errno));
         return 1;
+    }
+    static const char *const harnesses[] = { "gguf", "safetensors", "json_config", "pth", "tokenizer", "chat",
+                                             "tokenizer_file", "http" };
+    for (size_t i = 0; i < sizeof harnesses / sizeof harnesses[0]; i++) {
+        char dir[1024];
+        snprintf(dir, sizeof dir, "%s/%s", g_out, harnesses[i]);
+        mkdir(dir, 0755);
     }
     gguf_seeds();
     safetensors_seeds();

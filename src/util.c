@@ -33,6 +33,10 @@ int l3_map_file(const char *path, l3_mapping *out, llama3_error *err) {
         return l3_fail(err, LLAMA3_ERR_IO, "%s: not a regular file", path);
     }
     out->size = (size_t)st.st_size;
+    /* hardening (issue 7): an empty file gets a valid zero-length pointer, so parsers may compute
+     * data + size without NULL + 0 (undefined behaviour, reported by UBSan). */
+    static const uint8_t empty_file[1];
+    out->data = empty_file;
     if (out->size > 0) {
         void *p = mmap(NULL, out->size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) {
@@ -47,7 +51,7 @@ int l3_map_file(const char *path, l3_mapping *out, llama3_error *err) {
 }
 
 void l3_unmap(l3_mapping *m) {
-    if (m->data) munmap((void *)m->data, m->size);
+    if (m->data && m->size > 0) munmap((void *)m->data, m->size);
     free(m->path);
     memset(m, 0, sizeof *m);
 }

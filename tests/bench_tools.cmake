@@ -10,23 +10,10 @@ add_test(NAME tools.gguf_writer_rewrite_q8_0
 set_tests_properties(tools.gguf_writer_roundtrip tools.gguf_writer_errors tools.gguf_writer_rewrite_q8_0
                      PROPERTIES LABELS tools)
 
-# `llama3 synth`, `llama3 info`, `llama3 bench` through the command line. Until tools/llama3.c
-# lists synth and bench, a test-only dispatcher (tests/tools_driver.c) stands in for it.
-file(READ ${CMAKE_SOURCE_DIR}/tools/llama3.c LLAMA3_DISPATCHER_SRC)
-set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tools/llama3.c)
-if(LLAMA3_DISPATCHER_SRC MATCHES "cmd_synth" AND LLAMA3_DISPATCHER_SRC MATCHES "cmd_bench")
-  set(LLAMA3_TOOLS_CLI ${LLAMA3_CLI})
-else()
-  add_executable(llama3-tools-test ${CMAKE_CURRENT_SOURCE_DIR}/tools_driver.c ${CMAKE_SOURCE_DIR}/tools/cli.c
-                 ${CMAKE_SOURCE_DIR}/tools/cmd_synth.c ${CMAKE_SOURCE_DIR}/tools/cmd_bench.c
-                 ${CMAKE_SOURCE_DIR}/tools/cmd_info.c)
-  target_include_directories(llama3-tools-test PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/tools)
-  target_link_libraries(llama3-tools-test PRIVATE llama3)
-  set(LLAMA3_TOOLS_CLI $<TARGET_FILE:llama3-tools-test>)
-endif()
+# `llama3 synth`, `llama3 info`, `llama3 bench` through the command line.
 llama3_test(test_bench_cli ${CMAKE_CURRENT_SOURCE_DIR}/test_bench_cli.c)
 target_link_libraries(test_bench_cli PRIVATE PkgConfig::JANSSON)
 add_test(NAME tools.synth_info_bench
-         COMMAND test_bench_cli ${LLAMA3_TOOLS_CLI} ${LLAMA3_TOOLS_TMP}
+         COMMAND test_bench_cli ${LLAMA3_CLI} ${LLAMA3_TOOLS_TMP}
                  ${LLAMA3_FIXTURES}/models/tok32/gguf/model-bf16.gguf)
 set_tests_properties(tools.synth_info_bench PROPERTIES LABELS tools TIMEOUT 600)

@@ -26,8 +26,9 @@ foreach(name ${LLAMA3_REPLAY_HARNESSES})
               ${LLAMA3_FUZZ_DIR}/replay_main.c)
   target_include_directories(replay_${name} PRIVATE ${LLAMA3_FUZZ_DIR})
   target_compile_definitions(replay_${name} PRIVATE LLAMA3_FIXTURES_DIR="${LLAMA3_FIXTURES}")
-  if(name STREQUAL "http" AND TARGET llama3_server_core)
-    target_link_libraries(replay_${name} PRIVATE llama3_server_core)
+  if(name STREQUAL "http")  # the server's request/response code (not http.c: no sockets)
+    target_sources(replay_${name} PRIVATE ${CMAKE_SOURCE_DIR}/src/server/api.c ${CMAKE_SOURCE_DIR}/src/server/text.c
+                   ${CMAKE_SOURCE_DIR}/src/server/engine.c)
   endif()
   add_test(NAME hardening.replay_${name}
            COMMAND replay_${name} ${LLAMA3_FUZZ_DIR}/regressions/${name} ${LLAMA3_FUZZ_DIR}/corpus/${name}
@@ -40,13 +41,20 @@ endforeach()
 # dimension / offset fields set to boundary values) through `llama3 info` and `llama3 logits`
 # (tokenizer files: `llama3 tokenize` / `detokenize`); each run must exit 0 or non-zero with a
 # one-line message on stderr, never die of a signal or hang (10 s limit). Deterministic.
-# LLAMA3_MUTATIONS=N overrides the count (e.g. fewer under ASan / valgrind).
+# Sanitizer builds run 200 per format (each run is ~10x slower); the environment variable
+# LLAMA3_MUTATIONS=N overrides the count at run time.
+if(LLAMA3_SANITIZE)
+  set(LLAMA3_MUTATION_COUNT 200)
+else()
+  set(LLAMA3_MUTATION_COUNT 1000)
+endif()
 llama3_test(test_mutations ${CMAKE_CURRENT_SOURCE_DIR}/test_mutations.c ${LLAMA3_FUZZ_DIR}/fuzz_common.c)
 target_include_directories(test_mutations PRIVATE ${LLAMA3_FUZZ_DIR})
 set(LLAMA3_MUTATION_FORMATS gguf hf meta tokenizer_model tokenizer_json)
 foreach(fmt ${LLAMA3_MUTATION_FORMATS})
   add_test(NAME hardening.mutations_${fmt}
-           COMMAND test_mutations $<TARGET_FILE:llama3-cli> ${LLAMA3_FIXTURES} ${CMAKE_CURRENT_BINARY_DIR}/mutations ${fmt})
+           COMMAND test_mutations $<TARGET_FILE:llama3-cli> ${LLAMA3_FIXTURES} ${CMAKE_CURRENT_BINARY_DIR}/mutations ${fmt}
+                   ${LLAMA3_MUTATION_COUNT})
   set_tests_properties(hardening.mutations_${fmt} PROPERTIES LABELS hardening TIMEOUT 600)
 endforeach()
 
@@ -73,3 +81,10 @@ set_tests_properties(valgrind.replay_pth PROPERTIES FIXTURES_REQUIRED llama3_see
 foreach(t valgrind.run_stories260K valgrind.run_tok32_text valgrind.replay_pth)
   set_tests_properties(${t} PROPERTIES LABELS valgrind SKIP_RETURN_CODE 77 TIMEOUT 600 ENVIRONMENT "${_vg_env}")
 endforeach()
+
+# The allocation cap (helper arithmetic, loads refused cleanly under a small cap) and the
+# limits against crafted headers: quadratic-time lookups and memory amplification.
+llama3_test(test_alloc_limit ${CMAKE_CURRENT_SOURCE_DIR}/test_alloc_limit.c ${LLAMA3_FUZZ_DIR}/fuzz_common.c)
+target_include_directories(test_alloc_limit PRIVATE ${LLAMA3_FUZZ_DIR})
+add_test(NAME hardening.alloc_limit COMMAND test_alloc_limit ${LLAMA3_FIXTURES})
+set_tests_properties(hardening.alloc_limit PROPERTIES LABELS hardening TIMEOUT 60)

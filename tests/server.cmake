@@ -8,3 +8,19 @@ foreach(m tok32/gguf/model-bf16 gqa/gguf/model-q8_0 gqa/gguf/model-bf16)
   add_test(NAME ${tname} COMMAND test_batch ${M}/${m}.gguf)
   set_tests_properties(${tname} PROPERTIES LABELS "server" TIMEOUT 300)
 endforeach()
+
+# CLI-level tests: chat through a pipe, and the HTTP server driven by curl, by the official
+# `openai` npm client, by 8 concurrent clients and by 200 bad requests. They need bash, curl,
+# jq and (for the client test) node + npm.
+set(TOK32 ${M}/tok32/gguf/model-bf16.gguf)
+add_test(NAME server_chat_format COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_server_chat.sh ${LLAMA3_CLI} ${TOK32})
+add_test(NAME server_http COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_server_http.sh ${LLAMA3_CLI} ${TOK32})
+add_test(NAME server_concurrent COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_server_concurrent.sh ${LLAMA3_CLI} ${TOK32})
+add_test(NAME server_robust COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_server_robust.sh ${LLAMA3_CLI} ${TOK32})
+add_test(NAME server_openai COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_server_openai.sh ${LLAMA3_CLI} ${TOK32}
+         ${CMAKE_BINARY_DIR}/node)
+set_tests_properties(server_chat_format server_http server_concurrent server_robust server_openai
+                     PROPERTIES LABELS "server" TIMEOUT 600)
+set_tests_properties(server_openai PROPERTIES SKIP_RETURN_CODE 77)
+# Servers bind random ports; running them one at a time keeps the 2-core machine responsive.
+set_tests_properties(server_http server_concurrent server_robust server_openai PROPERTIES RESOURCE_LOCK llama3_server)

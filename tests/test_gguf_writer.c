@@ -150,6 +150,24 @@ static int roundtrip(const char *outdir) {
     for (uint64_t i = 0; i < g->n_tensors; i++)
         CHECK(((uintptr_t)g->tensors[i].data - (uintptr_t)g->map.data) % 64 == 0, "tensor %llu not aligned",
               (unsigned long long)i);
+
+    /* copy_kv of every kind of key (bool, i32, f32, string arrays, empty array, ...) */
+    char *path2 = join(outdir, "writer_roundtrip_copy.gguf");
+    w = l3_gguf_writer_new();
+    for (uint64_t i = 0; i < g->n_kv; i++) l3_gguf_w_copy_kv(w, &g->kv[i]);
+    CHECK(l3_gguf_write(w, path2, &err) == 0, "copy write: %s", err.msg);
+    l3_gguf_writer_free(w);
+    l3_gguf *g2 = NULL;
+    CHECK(l3_gguf_open(path2, &g2, &err) == 0, "copy open: %s", err.msg);
+    if (g2) {
+        CHECK(g2->n_kv == g->n_kv, "copy n_kv");
+        for (uint64_t i = 0; i < g->n_kv && i < g2->n_kv; i++)
+            CHECK(kv_equal(&g->kv[i], &g2->kv[i]), "copied key #%llu '%.*s' differs", (unsigned long long)i,
+                  (int)g->kv[i].key.len, g->kv[i].key.p);
+        l3_gguf_close(g2);
+    }
+    unlink(path2);
+    free(path2);
     l3_gguf_close(g);
     free(t2);
     unlink(path);

@@ -13,17 +13,17 @@ body=$(curl -s -m 10 "$BASE/v1/models")
 [ "$(jq -r '.object, .data[0].object' <<<"$body" | tr '\n' ' ')" = "list model " ] || fail "/v1/models: $body"
 
 # /tokenize, /detokenize (ids from Meta's chat-format test in the fixtures README)
-body=$(post /tokenize '{"content": "This is a test sentence."}')
+post /tokenize '{"content": "This is a test sentence."}' >/dev/null; body=$BODY
 [ "$(jq -c .tokens <<<"$body")" = "[2028,374,264,1296,11914,13]" ] || fail "/tokenize: $body"
-body=$(post /tokenize '{"content": "Hi", "add_special": true}')
+post /tokenize '{"content": "Hi", "add_special": true}' >/dev/null; body=$BODY
 [ "$(jq -c '.tokens[0]' <<<"$body")" = 128000 ] || fail "/tokenize add_special: $body"
-body=$(post /detokenize '{"tokens": [2028,374,264,2077,13]}')
+post /detokenize '{"tokens": [2028,374,264,2077,13]}' >/dev/null; body=$BODY
 [ "$(jq -r .content <<<"$body")" = "This is a response." ] || fail "/detokenize: $body"
 post /detokenize '{"tokens": [999999]}' >/dev/null; [ "$STATUS" = 400 ] || fail "/detokenize bad id: $STATUS"
 
 # Chat, not streamed: OpenAI's object, usage adds up, max_tokens gives finish_reason length.
 CHAT='{"messages":[{"role":"system","content":"This is a test sentence."},{"role":"user","content":"This is a response."}],"max_tokens":6,"temperature":0}'
-body=$(post /v1/chat/completions "$CHAT")
+post /v1/chat/completions "$CHAT" >/dev/null; body=$BODY
 [ "$STATUS" = 200 ] || fail "chat status $STATUS: $body"
 [ "$(jq -r '.object, .choices[0].message.role, .choices[0].finish_reason' <<<"$body" | tr '\n' ' ')" = \
   "chat.completion assistant length " ] || fail "chat object: $body"
@@ -45,7 +45,7 @@ streamed=$(jq -j '.choices[0].delta.content // empty' <<<"$events")
 
 # Completions, not streamed and streamed.
 COMP='{"prompt":"Once upon a time","max_tokens":5,"temperature":0}'
-body=$(post /v1/completions "$COMP")
+post /v1/completions "$COMP" >/dev/null; body=$BODY
 [ "$(jq -r '.object, .choices[0].finish_reason, .usage.prompt_tokens, .usage.completion_tokens' <<<"$body" | tr '\n' ' ')" = \
   "text_completion length 5 5 " ] || fail "completion: $body"
 comp_text=$(jq -r '.choices[0].text' <<<"$body")
@@ -57,7 +57,7 @@ streamed=$(grep '^data: {' <<<"$sse" | sed 's/^data: //' | jq -j '.choices[0].te
 # A stop string cuts the text before it and ends with finish_reason stop.
 if [ ${#comp_text} -ge 4 ]; then
     stop=${comp_text:2:2}
-    body=$(post /v1/completions "$(jq -c --arg s "$stop" '. + {stop: [$s]}' <<<"$COMP")")
+    post /v1/completions "$(jq -c --arg s "$stop" '. + {stop: [$s]}' <<<"$COMP")" >/dev/null; body=$BODY
     [ "$(jq -r .choices[0].finish_reason <<<"$body")" = stop ] || fail "stop string: $body"
     [ "$(jq -r .choices[0].text <<<"$body")" = "${comp_text%%"$stop"*}" ] || fail "stop string cut: $body"
     sse=$(curl -s -N -m 60 --data-binary "$(jq -c --arg s "$stop" '. + {stop: $s, stream: true}' <<<"$COMP")" "$BASE/v1/completions")
@@ -71,11 +71,11 @@ S='{"prompt":"Hello","max_tokens":8,"temperature":1.0,"top_p":0.9,"seed":7}'
     fail "same seed, different text"
 
 # max_tokens is capped by the context (256 - 5 prompt ids).
-body=$(post /v1/completions '{"prompt":"Once upon a time","max_tokens":100000,"temperature":0,"stop":"\u0000never"}')
+post /v1/completions '{"prompt":"Once upon a time","max_tokens":100000,"temperature":0,"stop":"qqqzzzq"}' >/dev/null; body=$BODY
 [ "$(jq '.usage.completion_tokens <= 251' <<<"$body")" = true ] || fail "max_tokens not capped: $body"
 
 # Errors: OpenAI-style objects with the right status.
-body=$(post /v1/chat/completions '{"messages": 5}')
+post /v1/chat/completions '{"messages": 5}' >/dev/null; body=$BODY
 [ "$STATUS" = 400 ] && [ "$(jq -r '.error.type' <<<"$body")" = invalid_request_error ] &&
     [ "$(jq -r '.error.code' <<<"$body")" = 400 ] && [ -n "$(jq -r '.error.message' <<<"$body")" ] || fail "400 object: $body"
 post /v1/completions '{"prompt": "x", "max_tokens": "5"}' >/dev/null; [ "$STATUS" = 400 ] || fail "wrong type: $STATUS"

@@ -55,12 +55,13 @@ start_server() {
     exit 1
 }
 
-# post PATH JSON -> body on stdout; HTTP status in $STATUS
+# post PATH JSON: sets BODY and STATUS (call it without $(...) to see them), prints BODY
 post() {
     local out
     out=$(curl -s -m 60 -w '\n%{http_code}' -H 'Content-Type: application/json' --data-binary "$2" "$BASE$1")
     STATUS=${out##*$'\n'}
-    printf '%s' "${out%$'\n'*}"
+    BODY=${out%$'\n'*}
+    printf '%s' "$BODY"
 }
 
 # Stops the server and checks it exits 0 (under ASan: no leak, no error).

@@ -1,5 +1,6 @@
 /* llama3 synth: writes a random-weight model of a real Llama 3 shape as GGUF, for benchmarks
  * (llama3c and llama.cpp load the same file). */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,8 +198,9 @@ int cmd_synth(int argc, char **argv) {
         else if (!strcmp(a, "--seed")) {
             if (!(v = cli_value(argc, argv, &i, cmd))) return 1;
             char *end;
+            errno = 0;
             unsigned long long s = strtoull(v, &end, 10);
-            if (!*v || *end || *v == '-') return cli_error(cmd, "invalid seed '%s' (expected a non-negative integer)", v);
+            if (!*v || *end || *v == '-' || errno) return cli_error(cmd, "invalid seed '%s' (expected a non-negative integer)", v);
             seed = s;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             if (!(v = cli_value(argc, argv, &i, cmd))) return 1;

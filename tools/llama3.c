@@ -13,10 +13,17 @@ typedef struct command {
 
 static const command COMMANDS[] = {
     { "run", cmd_run, "generate text from a prompt" },
+    { "chat", cmd_chat, "interactive multi-turn chat (Llama 3 chat format)" },
+    { "serve", cmd_serve, "OpenAI-compatible HTTP server with continuous batching" },
     { "info", cmd_info, "print a model's ModelArgs and sizes" },
     { "logits", cmd_logits, "write the raw logits of a sequence of ids (prefill or decode)" },
     { "tokenize", cmd_tokenize, "text to token ids" },
     { "detokenize", cmd_detokenize, "token ids to text" },
+    { "convert", cmd_convert, "write any model (GGUF, HF or Meta folder) as GGUF, optionally quantized" },
+    { "quantize", cmd_quantize, "re-encode a GGUF file's weights to another type" },
+    { "perplexity", cmd_perplexity, "perplexity, and KL divergence against a base model" },
+    { "bench", cmd_bench, "prompt and generation speed (like llama-bench)" },
+    { "synth", cmd_synth, "write a random-weight model of a real Llama 3 shape" },
 };
 
 static void usage(FILE *f) {

@@ -1,7 +1,9 @@
 /* GGUF (llama.cpp's "llama" architecture) -> weights description. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc_limit.h"
 #include "args.h"
 #include "formats/gguf.h"
 #include "loader.h"
@@ -72,8 +74,52 @@ static int read_args(const l3_gguf *g, llama3_args *a, llama3_error *err) {
     return 0;
 }
 
+/* hardening (issue 7): general.alignment may be any power of two, even 1, so tensor data can
+ * sit at any address, while the kernels load whole floats and halves (a misaligned load is
+ * undefined behaviour, reported by UBSan, and faults on strict-alignment CPUs). Misaligned
+ * tensors get an aligned private copy, counted against the allocation cap. */
+static int align_one(l3_weights *w, const void **data, size_t nbytes, l3_alloc_budget *b, const char *path,
+                     llama3_error *err) {
+    if ((uintptr_t)*data % 4 == 0) return 0;
+    char what[320];
+    snprintf(what, sizeof what, "%.280s: aligned tensor copies", path);
+    int rc = l3_alloc_take(b, nbytes, what, err);
+    if (rc) return rc;
+    void *copy = malloc(nbytes ? nbytes : 1);
+    if (!copy || l3_weights_keep_buffer(w, copy) != 0) {
+        free(copy);
+        return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory copying a misaligned tensor", path);
+    }
+    memcpy(copy, *data, nbytes);
+    *data = copy;
+    return 0;
+}
+
+static int align_copies(l3_weights *w, const llama3_load_options *opt, const char *path, llama3_error *err) {
+    l3_alloc_budget b;
+    l3_alloc_budget_init(&b, opt);
+    int rc;
+    if ((rc = align_one(w, &w->tok_embeddings.data, w->tok_embeddings.nbytes, &b, path, err)) ||
+        (rc = align_one(w, &w->norm.data, w->norm.nbytes, &b, path, err)))
+        return rc;
+    if (w->tied_output) w->output = w->tok_embeddings;
+    else if ((rc = align_one(w, &w->output.data, w->output.nbytes, &b, path, err))) return rc;
+    for (int l = 0; l < w->args.n_layers; l++) {
+        l3_tensor *ts[] = { &w->layers[l].attention_norm, &w->layers[l].wq, &w->layers[l].wk, &w->layers[l].wv,
+                            &w->layers[l].wo, &w->layers[l].ffn_norm, &w->layers[l].w1, &w->layers[l].w2,
+                            &w->layers[l].w3 };
+        for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+            if ((rc = align_one(w, &ts[i]->data, ts[i]->nbytes, &b, path, err))) return rc;
+    }
+    if (w->rope_freq_factors) {
+        const void *p = w->rope_freq_factors;
+        if ((rc = align_one(w, &p, (size_t)(w->args.head_dim / 2) * sizeof(float), &b, path, err))) return rc;
+        w->rope_freq_factors = p;
+    }
+    return 0;
+}
+
 int l3_load_gguf(const char *path, const llama3_load_options *opt, l3_weights *w, llama3_error *err) {
-    (void)opt;
     l3_gguf *g;
     int rc = l3_gguf_open(path, &g, err);
     if (rc) return rc;
@@ -88,6 +134,10 @@ int l3_load_gguf(const char *path, const llama3_load_options *opt, l3_weights *w
                        path, rope_dims, w->args.head_dim);
 
     w->rope_layout = L3_ROPE_INTERLEAVED;
+    /* hardening (issue 7): allocations sized by file data go through the cap. */
+    char what[320];
+    snprintf(what, sizeof what, "%.280s: layer table", path);
+    if ((rc = l3_alloc_check_array((uint64_t)w->args.n_layers, sizeof *w->layers, opt, what, NULL, err))) return rc;
     w->layers = calloc((size_t)w->args.n_layers, sizeof *w->layers);
     if (!w->layers) return l3_fail(err, LLAMA3_ERR_MEMORY, "out of memory");
     if ((rc = view(g, "token_embd.weight", true, &w->tok_embeddings, err)) ||
@@ -127,5 +177,5 @@ int l3_load_gguf(const char *path, const llama3_load_options *opt, l3_weights *w
     w->bos_id = w->eos_id = -1;
     if (l3_gguf_get_u32(g, "tokenizer.ggml.bos_token_id", false, &id, NULL) == 0) w->bos_id = (int32_t)id;
     if (l3_gguf_get_u32(g, "tokenizer.ggml.eos_token_id", false, &id, NULL) == 0) w->eos_id = (int32_t)id;
-    return 0;
+    return align_copies(w, opt, path, err);
 }

@@ -317,7 +317,7 @@ int l3_gguf_write(l3_gguf_writer *w, const char *path, llama3_error *err) {
     snprintf(tmp, plen, "%s.tmp-%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");
     if (!f) {
-        int rc = l3_fail(err, LLAMA3_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+        int rc = l3_fail(err, LLAMA3_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
         free(h.p);
         free(tmp);
         return rc;

@@ -47,6 +47,10 @@ typedef struct pv {
 /* Stack and memo depth limits: far above what a state dict uses, well below memory trouble. */
 #define PK_MAX_STACK (1u << 20)
 #define PK_MAX_MEMO (1u << 24)
+/* hardening (issue 7): every value costs ~200 bytes, so 2-byte opcodes ("Na" = append None to a
+ * list) turned each input byte into ~80 bytes of memory. A state dict needs ~10 values per
+ * tensor (405B: ~1,100 tensors per shard); 1M values is far above any real checkpoint. */
+#define PK_MAX_VALUES (1u << 20)
 
 typedef struct pk_machine {
     const uint8_t *buf;
@@ -60,9 +64,15 @@ typedef struct pk_machine {
     pv **memo; size_t n_memo;
     pv mark;                                /* the MARK sentinel */
     llama3_error *err;
+    int too_many;                           /* PK_MAX_VALUES reached */
 } pk_machine;
 
-static int pk_oom(pk_machine *m) { return l3_fail(m->err, LLAMA3_ERR_MEMORY, "%s: out of memory", m->path); }
+static int pk_oom(pk_machine *m) {
+    if (m->too_many)
+        return l3_fail(m->err, LLAMA3_ERR_FORMAT, "%s: data.pkl builds more than %u values; not a state dict",
+                       m->path, PK_MAX_VALUES);
+    return l3_fail(m->err, LLAMA3_ERR_MEMORY, "%s: out of memory", m->path);
+}
 
 static int pk_bad(pk_machine *m, const char *what) {
     return l3_fail(m->err, LLAMA3_ERR_FORMAT, "%s: data.pkl offset %llu: %s", m->path,
@@ -81,6 +91,7 @@ static int grow(void **arr, size_t *cap, size_t need, size_t elem) {
 }
 
 static pv *pk_new(pk_machine *m, pv_kind kind) {
+    if (m->n_all >= PK_MAX_VALUES) { m->too_many = 1; return NULL; }
     if (grow((void **)&m->all, &m->cap_all, m->n_all + 1, sizeof(pv *))) return NULL;
     pv *v = calloc(1, sizeof *v);
     if (!v) return NULL;
@@ -282,7 +293,9 @@ static int pk_reduce(pk_machine *m) {
 
 static int pk_memo_put(pk_machine *m, uint64_t idx) {
     if (m->sp == 0 || m->stack[m->sp - 1] == &m->mark) return pk_bad(m, "PUT with an empty stack");
-    if (idx >= PK_MAX_MEMO) return pk_bad(m, "memo index too large");
+    /* hardening (issue 7): pickle memo indices count PUTs, so they stay below the pickle's
+     * length; without that bound a 5-byte LONG_BINPUT allocated a 128 MiB memo. */
+    if (idx >= PK_MAX_MEMO || idx > m->len) return pk_bad(m, "memo index too large");
     if (idx >= m->n_memo) {
         pv **nm = realloc(m->memo, sizeof(pv *) * (size_t)(idx + 1));
         if (!nm) return pk_oom(m);

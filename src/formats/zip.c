@@ -106,6 +106,34 @@ static int zip_read_directory(l3_zip *z, uint64_t cd_off, uint64_t cd_size, uint
     return 0;
 }
 
+/* hardening (issue 7): a pickle looks up one entry per storage; with a linear l3_zip_find a
+ * crafted 6 MB checkpoint (50,000 entries, 300,000 lookups) took ~30 s of CPU. Names are
+ * indexed once, sorted by (name, directory index) so the first entry of a name still wins. */
+static int zip_index_names(l3_zip *z, llama3_error *err) {
+    z->by_name = malloc((z->n_entries ? z->n_entries : 1) * sizeof *z->by_name);
+    if (!z->by_name) return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", z->path);
+    for (uint64_t i = 0; i < z->n_entries; i++) z->by_name[i] = i;
+    /* a stable merge sort (qsort has no context argument for the comparator) */
+    uint64_t *tmp = malloc((z->n_entries ? z->n_entries : 1) * sizeof *tmp);
+    if (!tmp) return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", z->path);
+    for (uint64_t width = 1; width < z->n_entries; width *= 2) {
+        for (uint64_t lo = 0; lo < z->n_entries; lo += 2 * width) {
+            uint64_t mid = lo + width < z->n_entries ? lo + width : z->n_entries;
+            uint64_t hi = lo + 2 * width < z->n_entries ? lo + 2 * width : z->n_entries;
+            uint64_t i = lo, j = mid, k = lo;
+            while (i < mid && j < hi) {
+                int c = strcmp(z->entries[z->by_name[i]].name, z->entries[z->by_name[j]].name);
+                tmp[k++] = (c < 0 || (c == 0 && z->by_name[i] < z->by_name[j])) ? z->by_name[i++] : z->by_name[j++];
+            }
+            while (i < mid) tmp[k++] = z->by_name[i++];
+            while (j < hi) tmp[k++] = z->by_name[j++];
+        }
+        memcpy(z->by_name, tmp, z->n_entries * sizeof *tmp);
+    }
+    free(tmp);
+    return 0;
+}
+
 int l3_zip_open(l3_zip *z, const uint8_t *data, uint64_t size, const char *path, llama3_error *err) {
     memset(z, 0, sizeof *z);
     z->data = data;
@@ -129,6 +157,7 @@ int l3_zip_open(l3_zip *z, const uint8_t *data, uint64_t size, const char *path,
         cd_off = rd64(data + z64 + 48);
     }
     int rc = zip_read_directory(z, cd_off, cd_size, n, err);
+    if (rc == 0) rc = zip_index_names(z, err);
     if (rc) l3_zip_close(z);
     return rc;
 }
@@ -136,13 +165,25 @@ int l3_zip_open(l3_zip *z, const uint8_t *data, uint64_t size, const char *path,
 void l3_zip_close(l3_zip *z) {
     for (uint64_t i = 0; i < z->n_entries; i++) free(z->entries[i].name);
     free(z->entries);
+    free(z->by_name);
     z->entries = NULL;
+    z->by_name = NULL;
     z->n_entries = 0;
 }
 
 const l3_zip_entry *l3_zip_find(const l3_zip *z, const char *name) {
-    for (uint64_t i = 0; i < z->n_entries; i++)
-        if (strcmp(z->entries[i].name, name) == 0) return &z->entries[i];
+    if (!z->by_name) {  /* not indexed (a hand-built l3_zip): scan */
+        for (uint64_t i = 0; i < z->n_entries; i++)
+            if (strcmp(z->entries[i].name, name) == 0) return &z->entries[i];
+        return NULL;
+    }
+    uint64_t lo = 0, hi = z->n_entries;  /* first position whose name is >= name */
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (strcmp(z->entries[z->by_name[mid]].name, name) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo < z->n_entries && strcmp(z->entries[z->by_name[lo]].name, name) == 0) return &z->entries[z->by_name[lo]];
     return NULL;
 }
 

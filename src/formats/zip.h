@@ -22,6 +22,7 @@ typedef struct l3_zip {
     const char *path;        /* for messages (not owned) */
     l3_zip_entry *entries;
     uint64_t n_entries;
+    uint64_t *by_name;       /* entry indices sorted by (name, index): l3_zip_find in log time */
 } l3_zip;
 
 /* Parses the central directory of the archive at data[0..size). */

@@ -128,7 +128,7 @@ static void gemm_f32(const float *w, int64_t ldw, int nw, const float *x, int64_
 int l3_kernels_init_avx512(l3_kernel_set *k) {
     if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
         !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("avx512dq") ||
-        !__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+        !__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !__builtin_cpu_supports("f16c"))
         return 0;
     k->isa = "avx512";
     k->dot[L3_F32] = dot_f32w;

@@ -25,6 +25,9 @@
 
 /* ---- unpacking ------------------------------------------------------------------------ */
 
+/* f16 scale to f32 with F16C (exact, like l3_f16_to_f32(), without the call and branches). */
+static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
 static inline __m128i ld16(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
 static inline __m128i nib_lo(__m128i q) { return _mm_and_si128(q, _mm_set1_epi8(0x0f)); }
 static inline __m128i nib_hi(__m128i q) { return _mm_and_si128(_mm_srli_epi16(q, 4), _mm_set1_epi8(0x0f)); }
@@ -74,7 +77,7 @@ static inline uint32_t qh32(const uint8_t *p) {
         vf acc = vf_zero();                                                                  \
         for (int64_t i = 0; i < n / 32; i++, x += 32) {                                      \
             UNPACK(&b[i]);                                                                   \
-            acc = vf_fma_s(l3_f16_to_f32(b[i].d), vf_add(vf_dot16(c0, x), vf_dot16(c1, x + 16)), acc); \
+            acc = vf_fma_s(h2f(b[i].d), vf_add(vf_dot16(c0, x), vf_dot16(c1, x + 16)), acc); \
         }                                                                                    \
         return vf_hsum(acc);                                                                 \
     }                                                                                        \
@@ -82,7 +85,7 @@ static inline uint32_t qh32(const uint8_t *p) {
         const btype *b = row;                                                                \
         for (int64_t i = 0; i < n / 32; i++, dst += 32) {                                    \
             UNPACK(&b[i]);                                                                   \
-            float d = l3_f16_to_f32(b[i].d);                                                 \
+            float d = h2f(b[i].d);                                                 \
             st16(dst, c0, d);                                                                \
             st16(dst + 16, c1, d);                                                           \
         }                                                                                    \
@@ -95,8 +98,8 @@ static inline uint32_t qh32(const uint8_t *p) {
         vf acc = vf_zero(), accm = vf_zero();                                                \
         for (int64_t i = 0; i < n / 32; i++, x += 32) {                                      \
             UNPACK(&b[i]);                                                                   \
-            acc = vf_fma_s(l3_f16_to_f32(b[i].d), vf_add(vf_dot16(c0, x), vf_dot16(c1, x + 16)), acc); \
-            accm = vf_fma_s(l3_f16_to_f32(b[i].m), vf_add(vf_sum16(x), vf_sum16(x + 16)), accm); \
+            acc = vf_fma_s(h2f(b[i].d), vf_add(vf_dot16(c0, x), vf_dot16(c1, x + 16)), acc); \
+            accm = vf_fma_s(h2f(b[i].m), vf_add(vf_sum16(x), vf_sum16(x + 16)), accm); \
         }                                                                                    \
         return vf_hsum(vf_add(acc, accm));                                                   \
     }                                                                                        \
@@ -104,7 +107,7 @@ static inline uint32_t qh32(const uint8_t *p) {
         const btype *b = row;                                                                \
         for (int64_t i = 0; i < n / 32; i++, dst += 32) {                                    \
             UNPACK(&b[i]);                                                                   \
-            float d = l3_f16_to_f32(b[i].d), m = l3_f16_to_f32(b[i].m);                      \
+            float d = h2f(b[i].d), m = h2f(b[i].m);                      \
             st16_bias(dst, c0, d, m);                                                        \
             st16_bias(dst + 16, c1, d, m);                                                   \
         }                                                                                    \
@@ -135,7 +138,7 @@ static inline void unpack_k5(const l3_block_q5_K *b, int j, __m128i *c0, __m128i
         const btype *b = row;                                                                \
         vf acc = vf_zero(), accm = vf_zero();                                                \
         for (int64_t i = 0; i < n / L3_QK_K; i++) {                                          \
-            const float d = l3_f16_to_f32(b[i].d), dmin = l3_f16_to_f32(b[i].dmin);          \
+            const float d = h2f(b[i].d), dmin = h2f(b[i].dmin);          \
             for (int j = 0; j < 8; j++, x += 32) {                                           \
                 uint8_t sc, m;                                                               \
                 __m128i c0, c1;                                                              \
@@ -150,7 +153,7 @@ static inline void unpack_k5(const l3_block_q5_K *b, int j, __m128i *c0, __m128i
     static void to_float_##name(const void *row, float *dst, int64_t n) {                    \
         const btype *b = row;                                                                \
         for (int64_t i = 0; i < n / L3_QK_K; i++) {                                          \
-            const float d = l3_f16_to_f32(b[i].d), dmin = l3_f16_to_f32(b[i].dmin);          \
+            const float d = h2f(b[i].d), dmin = h2f(b[i].dmin);          \
             for (int j = 0; j < 8; j++, dst += 32) {                                         \
                 uint8_t sc, m;                                                               \
                 __m128i c0, c1;                                                              \
@@ -186,7 +189,7 @@ static float dot_q6_K(const void *row, const float *x, int64_t n) {
     const l3_block_q6_K *b = row;
     vf acc = vf_zero();
     for (int64_t i = 0; i < n / L3_QK_K; i++) {
-        const float d = l3_f16_to_f32(b[i].d);
+        const float d = h2f(b[i].d);
         for (int h = 0; h < 2; h++)
             for (int qt = 0; qt < 4; qt++)
                 for (int c = 0; c < 2; c++, x += 16)
@@ -198,7 +201,7 @@ static float dot_q6_K(const void *row, const float *x, int64_t n) {
 static void to_float_q6_K(const void *row, float *dst, int64_t n) {
     const l3_block_q6_K *b = row;
     for (int64_t i = 0; i < n / L3_QK_K; i++) {
-        const float d = l3_f16_to_f32(b[i].d);
+        const float d = h2f(b[i].d);
         for (int h = 0; h < 2; h++)
             for (int qt = 0; qt < 4; qt++)
                 for (int c = 0; c < 2; c++, dst += 16)
