@@ -12,7 +12,7 @@ llama3_test(gen_seeds ${LLAMA3_FUZZ_DIR}/gen_seeds.c ${LLAMA3_FUZZ_DIR}/fuzz_com
 target_include_directories(gen_seeds PRIVATE ${LLAMA3_FUZZ_DIR})
 target_compile_definitions(gen_seeds PRIVATE LLAMA3_FIXTURES_DIR="${LLAMA3_FIXTURES}")
 add_test(NAME hardening.seeds COMMAND gen_seeds ${LLAMA3_SEEDS_DIR} ${LLAMA3_FIXTURES})
-set_tests_properties(hardening.seeds PROPERTIES FIXTURES_SETUP llama3_seeds LABELS "hardening;fuzz-smoke")
+set_tests_properties(hardening.seeds PROPERTIES FIXTURES_SETUP llama3_seeds LABELS hardening)
 
 # Every harness, linked with a plain main() instead of libFuzzer, replays its regression corpus,
 # its committed seeds and the generated seeds: crashes found once stay fixed in every build

@@ -5,7 +5,7 @@
 # usage: test_server_robust.sh LLAMA3_CLI MODEL
 . "$(dirname "$0")/test_server_lib.sh"
 CLI=$1 MODEL=$2
-start_server "$CLI" "$MODEL" --slots 2 --queue 4 -c 128 --timeout 2
+start_server "$CLI" "$MODEL" --slots 2 --queue 4 -c 2048 --timeout 2
 HOST=127.0.0.1
 N=0
 
@@ -39,7 +39,10 @@ WRONG_TYPES=('{"prompt":5}' '{"prompt":null}' '{"prompt":[]}' '{"prompt":[1.5]}'
              '{"prompt":"x","stop":5}' '{"prompt":"x","stop":[1]}' '{"prompt":"x","stop":["a","b","c","d","e"]}'
              '{"prompt":"x","stop":""}' '{"prompt":"x","stream":"yes"}' '{"prompt":"x","n":2}' '{"prompt":"x","model":7}'
              '{"prompt":"x","stream_options":3}' '{"max_tokens":3}')
-for b in "${WRONG_TYPES[@]}"; do expect 400 POST /v1/completions "$b"; done
+for b in "${WRONG_TYPES[@]}"; do  # (no "messages": also bad for chat)
+    expect 400 POST /v1/completions "$b"
+    expect 400 POST /v1/chat/completions "$b"
+done
 CHAT_TYPES=('{"messages":5}' '{"messages":[]}' '{"messages":[5]}' '{"messages":[{"role":5,"content":"x"}]}'
             '{"messages":[{"role":"wizard","content":"x"}]}' '{"messages":[{"role":"user","content":5}]}'
             '{"messages":[{"role":"user","content":[{"type":"image_url"}]}]}' '{"messages":[{"role":"user"}],"max_tokens":{}}'
@@ -57,6 +60,7 @@ done
 for m in POST PUT DELETE; do expect 405 "$m" /v1/models ''; expect 405 "$m" /health ''; done
 for p in / /v1 /v1/chat /v1/completions/x /health/ /v1/models/x '/%00' /tokenize2 /../etc/passwd; do
     expect 404 GET "$p" '' --path-as-is
+    expect 404 POST "$p" '{}' --path-as-is
 done
 # Huge bodies: declared, chunked, and a header block bigger than the server accepts.
 big=$(mktemp)
@@ -66,7 +70,10 @@ for i in 1 2 3; do
     expect 413 POST /v1/chat/completions "@$big" -H 'Transfer-Encoding: chunked'
 done
 rm -f "$big"
-expect '4[0-9][0-9]' GET /health '' -H "X-Big: $(head -c 200000 /dev/zero | tr '\0' 'y')"
+hdr=$(mktemp)
+{ printf 'X-Big: '; head -c 200000 /dev/zero | tr '\0' 'y'; echo; } >"$hdr"
+expect '4[0-9][0-9]' GET /health '' -H @"$hdr"
+rm -f "$hdr"
 # Truncated and garbage requests on raw connections, closed at once.
 RAW=('POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"prompt":'
      'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n'
@@ -75,15 +82,18 @@ RAW=('POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"p
      'POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n')
 for i in 1 2 3; do for r in "${RAW[@]}"; do raw "$r"; done; done
 # Clients that vanish mid-generation, streamed and not (their slots must be freed).
+pids=()
 for i in $(seq 12); do
     N=$((N + 1))
-    curl -s -N -m 0.3 -o /dev/null --data-binary '{"prompt":"Once upon a time","max_tokens":100,"stream":true}' \
+    curl -s -N -m 0.3 -o /dev/null --data-binary '{"prompt":"Once upon a time","max_tokens":2000,"stream":true}' \
         "$BASE/v1/completions" &
+    pids+=($!)
     N=$((N + 1))
-    curl -s -m 0.3 -o /dev/null --data-binary '{"messages":[{"role":"user","content":"Hi"}],"max_tokens":100}' \
+    curl -s -m 0.3 -o /dev/null --data-binary '{"messages":[{"role":"user","content":"Hi"}],"max_tokens":2000}' \
         "$BASE/v1/chat/completions" &
+    pids+=($!)
 done
-wait
+for p in "${pids[@]}"; do wait "$p"; done
 # A request with more than queue + slots waiting: the excess gets 503, never a hang.
 pids=()
 for i in $(seq 10); do

@@ -194,7 +194,9 @@ void srv_engine_free(srv_engine *e) {
 
 int srv_engine_submit(srv_engine *e, srv_job *j) {
     pthread_mutex_lock(&e->mu);
-    if (e->stopping || e->q_len >= e->q_max) {
+    /* Queued jobs first fill the free slots; only those beyond them count against --queue. */
+    int free_slots = llama3_batch_capacity(e->b) - e->n_running;
+    if (e->stopping || e->q_len - free_slots >= e->q_max) {
         pthread_mutex_unlock(&e->mu);
         return -1;
     }
