@@ -34,13 +34,7 @@ static const char *CHAT_HELP =
     "Options:\n"
     "      --system TEXT     system message\n"
     "  -n, --n-predict N     at most N tokens per answer (default: until end of turn)\n"
-    "      --temp T          temperature (default 0.6; 0 = greedy)\n"
-    "      --top-p P         Meta's nucleus sampling threshold (default 0.9; 1 = off)\n"
-    "      --top-k K         keep the K most likely tokens (default 0 = off)\n"
-    "      --min-p P         drop tokens below P x the best token's probability (default 0)\n"
-    "      --repeat-penalty R  penalise the last --repeat-last-n tokens (default 1 = off)\n"
-    "      --repeat-last-n N window for the penalty (default 64)\n"
-    "      --seed S          random seed (default: from the clock)\n"
+    CLI_SAMPLER_OPTS_HELP
     "      --print-ids       at exit, print the conversation's token ids (as evaluated) on one line\n"
     "Model:\n" CLI_MODEL_OPTS_HELP
     "  -h, --help            this help\n";
@@ -326,8 +320,8 @@ int cmd_chat(int argc, char **argv) {
     c.sp = llama3_sampler_defaults();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
-        long n;
         int r = cli_model_opt(&mo, argc, argv, &i, CMD);
+        if (r == 0) r = cli_sampler_opt(&c.sp, &seed_given, argc, argv, &i, CMD);
         if (r < 0) return 1;
         if (r > 0) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(CHAT_HELP, stdout); return 0; }
@@ -336,29 +330,6 @@ int cmd_chat(int argc, char **argv) {
         else if (!strcmp(a, "--system")) system_msg = v;
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
             if (!cli_parse_int(v, 0, 1 << 24, &c.n_predict)) return cli_error(CMD, "invalid -n '%s'", v);
-        } else if (!strcmp(a, "--temp")) {
-            if (!cli_parse_float(v, &c.sp.temperature) || c.sp.temperature < 0) return cli_error(CMD, "invalid --temp '%s'", v);
-        } else if (!strcmp(a, "--top-p")) {
-            if (!cli_parse_float(v, &c.sp.top_p) || c.sp.top_p <= 0 || c.sp.top_p > 1)
-                return cli_error(CMD, "invalid --top-p '%s' (0 < P <= 1)", v);
-        } else if (!strcmp(a, "--top-k")) {
-            if (!cli_parse_int(v, 0, 1 << 24, &n)) return cli_error(CMD, "invalid --top-k '%s'", v);
-            c.sp.top_k = (int)n;
-        } else if (!strcmp(a, "--min-p")) {
-            if (!cli_parse_float(v, &c.sp.min_p) || c.sp.min_p < 0 || c.sp.min_p > 1)
-                return cli_error(CMD, "invalid --min-p '%s'", v);
-        } else if (!strcmp(a, "--repeat-penalty")) {
-            if (!cli_parse_float(v, &c.sp.repeat_penalty) || c.sp.repeat_penalty <= 0)
-                return cli_error(CMD, "invalid --repeat-penalty '%s'", v);
-        } else if (!strcmp(a, "--repeat-last-n")) {
-            if (!cli_parse_int(v, 0, 1 << 20, &n)) return cli_error(CMD, "invalid --repeat-last-n '%s'", v);
-            c.sp.repeat_last_n = (int)n;
-        } else if (!strcmp(a, "--seed")) {
-            char *end;
-            unsigned long long s = strtoull(v, &end, 10);
-            if (end == v || *end) return cli_error(CMD, "invalid --seed '%s'", v);
-            c.sp.seed = s;
-            seed_given = true;
         } else return cli_error(CMD, "unknown option '%s' (see llama3 chat --help)", a);
     }
     if (!seed_given) c.sp.seed = (uint64_t)time(NULL);
