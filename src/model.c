@@ -39,14 +39,22 @@ static float silu(float x) { return x / (1.0f + expf(-x)); }
 
 /* ---- matrix products ------------------------------------------------------------------ */
 
-/* Prefill blocking: a thread takes MM_ROWS weight rows at a time and walks their columns in
- * slices of MM_KC (a multiple of every block size, 256 for k-quants), widening the slice of
- * those rows to f32 once (MM_ROWS x MM_KC floats = 32 KiB, stays in L1/L2) and multiplying it
- * with the same slice of every activation row through the kernel set's register-blocked tile
- * product. Each slice's partial sums are added into Y. */
+/* Two paths per product:
+ * - 8-bit (quantized weight types with integer kernels in the current set): the activation
+ *   rows are quantized once (int8 per block of 32, kernels.h; two int8 levels for decode,
+ *   whose error budget is tighter), then decode takes one integer dot product per weight row, and prefill unpacks a tile of MM_ROWS weight rows to 8-bit
+ *   panel rows once and multiplies them with every activation row in the kernel set's
+ *   register-blocked integer tile product.
+ * - f32 (float weights, other types, the scalar reference set, LLAMA3_INT8=0): decode takes a
+ *   dot product per row in the weight type; prefill walks a tile's columns in slices of
+ *   MM_KC (a multiple of every block size, 256 for k-quants), widening the slice to f32 once
+ *   (MM_ROWS x MM_KC floats = 32 KiB) for the f32 tile product, adding each slice's partial
+ *   sums into Y. */
 #define MM_ROWS 16
 #define MM_KC 512
 #define MM_PANEL (MM_ROWS * MM_KC)
+/* bytes of an 8-bit panel of MM_ROWS rows of n values: values, lane scales, sixteens' terms */
+#define MM_PANEL8_BYTES(n) ((size_t)MM_ROWS * ((size_t)(n) + (size_t)(n) / 4 * sizeof(float) + (size_t)(n) / 16 * sizeof(float)))
 
 typedef struct matmul_job {
     const l3_tensor *W;
@@ -97,10 +105,58 @@ static void matmul_tiles(void *ctx, int64_t tile0, int64_t tile1, int thread) {
     }
 }
 
+/* 8-bit: quantize activation rows [t0, t1); two-level for decode (kernels.h) */
+static void quantize_rows(void *ctx, int64_t t0, int64_t t1, int thread) {
+    (void)thread;
+    const matmul_job *j = ctx;
+    const int64_t n = j->W->cols;
+    for (int64_t t = t0; t < t1; t++)
+        l3_kernels()->quantize_q8(j->X + t * n, j->s->xq + t * n, j->T == 1 ? j->s->xq2 : NULL, j->s->xd + t * n / 32,
+                                  j->s->xs + t * n / 16, n);
+}
+
+static void matmul_vec_q8(void *ctx, int64_t r0, int64_t r1, int thread) {
+    (void)thread;
+    const matmul_job *j = ctx;
+    const l3_kernel_set *k = l3_kernels();
+    const uint8_t *base = j->W->data;
+    const l3_scratch *s = j->s;
+    for (int64_t r = r0; r < r1; r++)
+        j->Y[r] = k->dot_q8[j->W->type](base + r * j->row_bytes, s->xq, s->xq2, s->xd, s->xs, j->W->cols);
+}
+
+static void matmul_tiles_q8(void *ctx, int64_t tile0, int64_t tile1, int thread) {
+    const matmul_job *j = ctx;
+    const l3_kernel_set *k = l3_kernels();
+    const int64_t cols = j->W->cols, rows = j->W->rows;
+    const uint8_t *base = j->W->data;
+    const l3_scratch *s = j->s;
+    uint8_t *u = s->panel8[thread];
+    float *sc = (float *)(u + MM_ROWS * cols), *mn = sc + MM_ROWS * cols / 4;
+    for (int64_t tile = tile0; tile < tile1; tile++) {
+        const int64_t r0 = tile * MM_ROWS;
+        const int nw = (int)(rows - r0 < MM_ROWS ? rows - r0 : MM_ROWS);
+        for (int i = 0; i < nw; i++)
+            k->to_panel[j->W->type](base + (r0 + i) * j->row_bytes, u + i * cols, sc + i * cols / 4, mn + i * cols / 16, cols);
+        k->gemm_q8(u, sc, mn, nw, s->xq, s->xd, s->xs, j->T, j->Y + r0, rows, cols);
+    }
+}
+
 void l3_matmul(const l3_tensor *W, const float *X, int T, float *Y, l3_scratch *s, l3_pool *pool) {
+    const l3_kernel_set *k = l3_kernels();
     matmul_job j = { W, X, T, Y, s, l3_row_bytes(W->type, W->cols) };
-    if (T == 1) l3_parallel_for(pool, W->rows, 8, matmul_vec, &j);
-    else l3_parallel_for(pool, (W->rows + MM_ROWS - 1) / MM_ROWS, 1, matmul_tiles, &j);
+    const int q8 = k->use_q8 && s->xq && W->cols % 32 == 0;
+    if (T == 1 && q8 && k->dot_q8[W->type]) {
+        quantize_rows(&j, 0, 1, 0);  /* once, shared by every thread */
+        l3_parallel_for(pool, W->rows, 8, matmul_vec_q8, &j);
+    } else if (T == 1) {
+        l3_parallel_for(pool, W->rows, 8, matmul_vec, &j);
+    } else if (q8 && k->to_panel[W->type]) {
+        l3_parallel_for(pool, T, 4, quantize_rows, &j);
+        l3_parallel_for(pool, (W->rows + MM_ROWS - 1) / MM_ROWS, 1, matmul_tiles_q8, &j);
+    } else {
+        l3_parallel_for(pool, (W->rows + MM_ROWS - 1) / MM_ROWS, 1, matmul_tiles, &j);
+    }
 }
 
 /* ---- attention ------------------------------------------------------------------------ */
@@ -234,9 +290,18 @@ int l3_scratch_init(l3_scratch *s, const llama3_args *a, int max_rows, int n_ctx
     s->h3 = malloc(R * a->hidden_dim * sizeof(float));
     s->row_buf = calloc((size_t)n_threads, sizeof *s->row_buf);
     s->scores = calloc((size_t)n_threads, sizeof *s->scores);
-    if (!s->x || !s->xb || !s->q || !s->k || !s->v || !s->att || !s->h1 || !s->h3 || !s->row_buf || !s->scores)
+    s->panel8 = calloc((size_t)n_threads, sizeof *s->panel8);
+    if (!s->x || !s->xb || !s->q || !s->k || !s->v || !s->att || !s->h1 || !s->h3 || !s->row_buf || !s->scores ||
+        !s->panel8)
         return -1;
     int widest = a->dim > a->hidden_dim ? a->dim : a->hidden_dim;
+    s->xq = malloc(R * (size_t)widest);
+    s->xq2 = malloc((size_t)widest);
+    s->xd = malloc(R * (size_t)widest / 32 * sizeof(float) + sizeof(float));
+    s->xs = malloc(R * (size_t)widest / 16 * sizeof(float) + sizeof(float));
+    if (!s->xq || !s->xq2 || !s->xd || !s->xs) return -1;
+    for (int i = 0; i < n_threads; i++)
+        if (!(s->panel8[i] = malloc(MM_PANEL8_BYTES(widest)))) return -1;
     if (widest < MM_PANEL) widest = MM_PANEL;  /* row_buf also holds the prefill weight panel */
     for (int i = 0; i < n_threads; i++) {
         s->row_buf[i] = malloc((size_t)widest * sizeof(float));
@@ -250,6 +315,9 @@ void l3_scratch_free(l3_scratch *s) {
     free(s->x); free(s->xb); free(s->q); free(s->k); free(s->v); free(s->att); free(s->h1); free(s->h3);
     for (int i = 0; s->row_buf && i < s->n_threads; i++) free(s->row_buf[i]);
     for (int i = 0; s->scores && i < s->n_threads; i++) free(s->scores[i]);
+    for (int i = 0; s->panel8 && i < s->n_threads; i++) free(s->panel8[i]);
+    free(s->panel8);
+    free(s->xq); free(s->xq2); free(s->xd); free(s->xs);
     free(s->row_buf);
     free(s->scores);
     memset(s, 0, sizeof *s);
@@ -257,8 +325,9 @@ void l3_scratch_free(l3_scratch *s) {
 
 size_t l3_scratch_bytes(const l3_scratch *s, const llama3_args *a, int n_ctx) {
     size_t R = (size_t)s->max_rows, kv_dim = (size_t)a->n_kv_heads * a->head_dim;
-    size_t widest = (size_t)(a->dim > a->hidden_dim ? a->dim : a->hidden_dim);
+    size_t widest = (size_t)(a->dim > a->hidden_dim ? a->dim : a->hidden_dim), w8 = widest;
     if (widest < MM_PANEL) widest = MM_PANEL;
     return sizeof(float) * (R * (4 * (size_t)a->dim + 2 * kv_dim + 2 * (size_t)a->hidden_dim) +
-                            (size_t)s->n_threads * (widest + (size_t)n_ctx));
+                            (size_t)s->n_threads * (widest + (size_t)n_ctx)) +
+           (R * w8 * (32 + sizeof(float) * 3) / 32 + w8) + (size_t)s->n_threads * MM_PANEL8_BYTES(w8);
 }

@@ -2,7 +2,10 @@
  * reference set, for every weight type, on seeded random data with sizes that are not
  * multiples of the vector width; to_float must be bit-identical; quantize -> dequantize
  * stays within per-type error bounds (and is exact on data already on the grid); l3_matmul
- * matches the scalar path for decode (T = 1) and prefill tiles (T = 3, 17, 64). */
+ * matches the scalar path for decode (T = 1) and prefill tiles (T = 3, 17, 64). The 8-bit
+ * activation kernels (quantize, decode dot, prefill panels and tile product) are checked
+ * against the scalar set's 8-bit reference, and against f32 dot products within the error
+ * that quantizing the activations allows. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,12 +243,141 @@ static void test_matmul(l3_pool *pool) {
                     e2 += (Y1[i] - Y0[i]) * (double)(Y1[i] - Y0[i]);
                     r2 += (double)Y0[i] * Y0[i];
                 }
-                CHECK(sqrt(e2 / r2) <= 1e-5, "%s matmul %s T=%d rel L2 %.3g", names[si], info->name, T, sqrt(e2 / r2));
+                /* 8-bit activations: two int8 levels in decode (about 1e-4), one in prefill
+                 * (about 5e-3 on Gaussian data); exact otherwise */
+                const l3_kernel_set *ks = sets[si];
+                const int q8 = ks->use_q8 && (T == 1 ? ks->dot_q8[t] != NULL : ks->to_panel[t] != NULL);
+                const double bound = !q8 ? 1e-5 : T == 1 ? 5e-4 : 1e-2;
+                if (getenv("KT_VERBOSE")) printf("%s matmul %s T=%d rel L2 %.3g\n", names[si], info->name, T, sqrt(e2 / r2));
+                CHECK(sqrt(e2 / r2) <= bound, "%s matmul %s T=%d rel L2 %.3g > %.3g", names[si], info->name, T,
+                      sqrt(e2 / r2), bound);
             }
         }
         l3_kernels_select(names[n_sets - 1]);
         l3_scratch_free(&s);
         free(wf); free(wq); free(X); free(Y0); free(Y1);
+    }
+}
+
+/* 8-bit activations: quantization, decode dots, panels and the tile product of every set
+ * against the scalar set's reference (same inputs), and against f32 arithmetic. */
+static void test_q8(void) {
+    static const uint32_t qtypes[] = { L3_Q8_0, L3_Q4_0, L3_Q4_1, L3_Q5_0, L3_Q5_1, L3_Q4_K, L3_Q5_K, L3_Q6_K };
+    const l3_kernel_set *ref = sets[0];
+    CHECK(ref->quantize_q8 && ref->gemm_q8, "scalar 8-bit reference missing");
+    for (size_t ti = 0; ti < sizeof qtypes / sizeof qtypes[0]; ti++) {
+        const uint32_t t = qtypes[ti];
+        const l3_type_info *info = l3_type_get(t);
+        int64_t sz[8];
+        const int ns = sizes_for(info->block, sz);
+        for (int si = 0; si < ns; si++) {
+            const int64_t n = sz[si];
+            enum { NW = 9, NX = 6 };
+            const size_t rb = l3_row_bytes(t, n);
+            float *wf = malloc((size_t)(NW * n) * 4), *x = malloc((size_t)(NX * n) * 4), *wd = malloc((size_t)n * 4);
+            uint8_t *wq = malloc(rb * NW);
+            int8_t *q = malloc((size_t)(NX * n)), *q2 = malloc((size_t)n), *qs = malloc((size_t)(NX * n)), *q2s = malloc((size_t)n);
+            float *d = malloc((size_t)(NX * n / 32) * 4), *sm = malloc((size_t)(NX * n / 16) * 4);
+            float *ds = malloc((size_t)(NX * n / 32) * 4), *sms = malloc((size_t)(NX * n / 16) * 4);
+            uint8_t *u = malloc((size_t)(NW * n)), *us = malloc((size_t)(NW * n));
+            float *sc = malloc((size_t)(NW * n / 4) * 4), *mn = malloc((size_t)(NW * n / 16) * 4);
+            float *scs = malloc((size_t)(NW * n / 4) * 4), *mns = malloc((size_t)(NW * n / 16) * 4);
+            float *y0 = malloc(NW * NX * 4), *y1 = malloc(NW * NX * 4);
+            fill(wf, NW * n, 0.5f);
+            fill(x, NX * n, 1.0f);
+            for (int64_t e = 0; e < n; e += 7) x[e] *= 8;  /* some outliers, like real activations */
+            for (int i = 0; i < NW; i++) info->from_float(wf + i * n, wq + i * rb, n);
+            /* one-level rows for prefill, a two-level row for decode (its q2 beside) */
+            for (int j = 0; j < NX; j++) ref->quantize_q8(x + j * n, q + j * n, NULL, d + j * n / 32, sm + j * n / 16, n);
+            for (int i = 0; i < NW; i++) ref->to_panel[t](wq + i * rb, u + i * n, sc + i * n / 4, mn + i * n / 16, n);
+            ref->gemm_q8(u, sc, mn, NW, q, d, sm, NX, y0, NW, n);
+            /* the one-level reference against f32: the rel L2 of a few dozen dots */
+            double e2 = 0, r2 = 0, e2d = 0;
+            for (int i = 0; i < NW; i++) {
+                info->to_float(wq + i * rb, wd, n);
+                for (int j = 0; j < NX; j++) {
+                    double exact = 0;
+                    for (int64_t e = 0; e < n; e++) exact += (double)wd[e] * x[j * n + e];
+                    e2 += (y0[j * NW + i] - exact) * (y0[j * NW + i] - exact);
+                    r2 += exact * exact;
+                }
+            }
+            CHECK(sqrt(e2 / r2) <= 2e-2, "q8 %s n=%lld one-level rel L2 %.3g", info->name, (long long)n, sqrt(e2 / r2));
+            /* two-level decode reference: every row against f32 */
+            int8_t *q2r = malloc((size_t)n), *qr = malloc((size_t)n);
+            float *dr = malloc((size_t)(n / 32) * 4), *smr = malloc((size_t)(n / 16) * 4), *dd = malloc((size_t)(n / 32) * 4),
+                  *smd = malloc((size_t)(n / 16) * 4);
+            ref->quantize_q8(x, qr, q2r, dr, smr, n);
+            double r2d = 0;
+            float ydec[NW];
+            for (int i = 0; i < NW; i++) {
+                info->to_float(wq + i * rb, wd, n);
+                double exact = 0;
+                for (int64_t e = 0; e < n; e++) exact += (double)wd[e] * x[e];
+                ydec[i] = ref->dot_q8[t](wq + i * rb, qr, q2r, dr, smr, n);
+                e2d += (ydec[i] - exact) * (ydec[i] - exact);
+                r2d += exact * exact;
+            }
+            CHECK(sqrt(e2d / r2d) <= 2e-4, "q8 %s n=%lld two-level rel L2 %.3g", info->name, (long long)n, sqrt(e2d / r2d));
+            if (getenv("KT_VERBOSE"))
+                printf("q8 %s n=%lld rel L2 one-level %.3g two-level %.3g\n", info->name, (long long)n, sqrt(e2 / r2),
+                       sqrt(e2d / r2d));
+            for (int s = 1; s < n_sets; s++) {
+                const l3_kernel_set *k = sets[s];
+                /* quantization: q and d identical, q2 within one step, sums close */
+                k->quantize_q8(x, qs, q2s, ds, sms, n);
+                CHECK(memcmp(qs, qr, (size_t)n) == 0 && memcmp(ds, dr, (size_t)(n / 32) * 4) == 0,
+                      "%s quantize_q8 n=%lld differs", names[s], (long long)n);
+                for (int64_t e = 0; e < n; e++)
+                    CHECK(abs(q2s[e] - q2r[e]) <= 1, "%s quantize_q8 n=%lld q2[%lld]", names[s], (long long)n, (long long)e);
+                for (int64_t e = 0; e < n / 16; e++)
+                    CHECK(fabsf(sms[e] - smr[e]) <= 1e-3f * (fabsf(smr[e]) + 1), "%s quantize_q8 n=%lld s[%lld] %g vs %g",
+                          names[s], (long long)n, (long long)e, sms[e], smr[e]);
+                k->quantize_q8(x + n, qs, NULL, dd, smd, n);
+                CHECK(memcmp(qs, q + n, (size_t)n) == 0 && memcmp(dd, d + n / 32, (size_t)(n / 32) * 4) == 0 &&
+                          memcmp(smd, sm + n / 16, (size_t)(n / 16) * 4) == 0,
+                      "%s quantize_q8 (one level) n=%lld differs", names[s], (long long)n);
+                if (k->dot_q8[t])
+                    for (int i = 0; i < NW; i++) {
+                        double mag = 0;
+                        info->to_float(wq + i * rb, wd, n);
+                        for (int64_t e = 0; e < n; e++) mag += fabs((double)wd[e] * x[e]);
+                        const float got = k->dot_q8[t](wq + i * rb, qr, q2r, dr, smr, n);
+                        CHECK(close_to(got, ydec[i], mag, 1e-5), "%s dot_q8 %s n=%lld row %d: %g vs %g", names[s],
+                              info->name, (long long)n, i, got, ydec[i]);
+                    }
+                if (k->to_panel[t]) {
+                    for (int i = 0; i < NW; i++)
+                        k->to_panel[t](wq + i * rb, us + i * n, scs + i * n / 4, mns + i * n / 16, n);
+                    CHECK(memcmp(us, u, (size_t)(NW * n)) == 0 && memcmp(scs, sc, (size_t)(NW * n / 4) * 4) == 0 &&
+                              memcmp(mns, mn, (size_t)(NW * n / 16) * 4) == 0,
+                          "%s to_panel %s n=%lld differs from the reference", names[s], info->name, (long long)n);
+                }
+                /* the tile product on the reference panel, every (nw, nx) edge case (only for
+                 * the types whose panels this set makes: AVX2's maddubs needs u <= 128) */
+                for (int nw = 1; k->to_panel[t] && nw <= NW; nw += 2)
+                    for (int nx = 1; nx <= NX; nx++) {
+                        for (int e = 0; e < NW * NX; e++) y1[e] = -1234.5f;
+                        k->gemm_q8(u, sc, mn, nw, q, d, sm, nx, y1, NW, n);
+                        for (int j = 0; j < NX; j++)
+                            for (int i = 0; i < NW; i++) {
+                                if (i >= nw || j >= nx) {
+                                    CHECK(y1[j * NW + i] == -1234.5f, "%s gemm_q8 wrote outside the tile", names[s]);
+                                    continue;
+                                }
+                                double mag = 1e-3;
+                                info->to_float(wq + i * rb, wd, n);
+                                for (int64_t e = 0; e < n; e++) mag += fabs((double)wd[e] * x[j * n + e]);
+                                CHECK(close_to(y1[j * NW + i], y0[j * NW + i], mag, 1e-5),
+                                      "%s gemm_q8 %s n=%lld nw=%d nx=%d (%d,%d): %g vs %g", names[s], info->name,
+                                      (long long)n, nw, nx, i, j, y1[j * NW + i], y0[j * NW + i]);
+                            }
+                    }
+            }
+            free(q2r); free(qr); free(dr); free(smr); free(dd); free(smd);
+            free(wf); free(x); free(wd); free(wq); free(q); free(q2); free(qs); free(q2s); free(d); free(sm); free(ds);
+            free(sms); free(u); free(us); free(sc); free(mn); free(scs); free(mns); free(y0); free(y1);
+        }
     }
 }
 
@@ -266,6 +398,7 @@ int main(void) {
     test_grid();
     test_float_kernels();
     test_gemm();
+    test_q8();
     l3_pool *pool = l3_pool_new(3);
     test_matmul(pool);
     l3_pool_free(pool);

@@ -43,6 +43,14 @@ static inline void st16_bias(float *dst, __m128i q, float s, float b) {
 
 #include "kernels/quant_simd.h"
 
+/* u8 x s8 products summed 4 to an int32 lane: maddubs (pairs, saturating at 16 bits, exact
+ * for u <= 128) then madd with ones */
+static inline __m256i dot8acc(__m256i acc, __m256i u, __m256i x) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1)));
+}
+#define Q8_NR 2
+#include "kernels/q8_simd.h"
+
 /* ---- f32 / f16 / bf16 ----------------------------------------------------------------- */
 
 /* Loads 8 elements of each float format as f32. */
@@ -161,6 +169,7 @@ int l3_kernels_init_avx2(l3_kernel_set *k) {
     k->to_float[L3_F16] = to_float_f16;
     k->to_float[L3_BF16] = to_float_bf16;
     install_quant_kernels(k);
+    install_q8_kernels(k, 0);
     k->dot_f32 = dot_f32;
     k->axpy_f32 = axpy_f32;
     k->dot_f16_f32 = dot_f16_f32;

@@ -23,6 +23,11 @@ static inline void st16_bias(float *dst, __m128i q, float s, float b) {
 
 #include "kernels/quant_simd.h"
 
+/* u8 x s8 products summed 4 to an int32 lane (AVX512-VNNI on 256-bit vectors) */
+static inline __m256i dot8acc(__m256i acc, __m256i u, __m256i x) { return _mm256_dpbusd_epi32(acc, u, x); }
+#define Q8_NR 4
+#include "kernels/q8_simd.h"
+
 /* ---- f32 / f16 / bf16 ----------------------------------------------------------------- */
 
 /* 16 elements of each float format as f32; masked variants read only the first r. */
@@ -137,6 +142,7 @@ int l3_kernels_init_avx512(l3_kernel_set *k) {
     k->to_float[L3_F16] = to_float_f16;
     k->to_float[L3_BF16] = to_float_bf16;
     install_quant_kernels(k);
+    if (__builtin_cpu_supports("avx512vnni")) install_q8_kernels(k, 1);  /* else keep AVX2's */
     k->dot_f32 = dot_f32;
     k->axpy_f32 = axpy_f32;
     k->dot_f16_f32 = dot_f16_f32;

@@ -20,6 +20,9 @@ static void init(void) {
     g_sets[g_n] = g_sets[g_n - 1];
     if (l3_kernels_init_avx512(&g_sets[g_n])) g_names[g_n++] = "avx512";
     g_current = &g_sets[g_n - 1];
+    const char *i8 = getenv("LLAMA3_INT8");  /* 0: keep f32 activations everywhere (for comparisons) */
+    if (i8 && strcmp(i8, "0") == 0)
+        for (int i = 0; i < g_n; i++) g_sets[i].use_q8 = 0;
     const char *env = getenv("LLAMA3_ISA");
     if (env && *env) {
         for (int i = 0; i < g_n; i++)

@@ -1,0 +1,335 @@
+/* 8-bit activation kernels shared by the AVX2 and AVX-512 sets (see kernels.h for the
+ * layouts): activations quantized once per matmul to int8 blocks of 32, weights unpacked to
+ * unsigned 8-bit values in 256-bit registers, and one integer dot product per 32 values
+ * giving 8 int32 lanes (4 products each). The includer defines, after quant_simd.h:
+ *   __m256i dot8acc(__m256i acc, __m256i u, __m256i x)
+ *                                         acc + lane-wise sums of 4 products u8 x s8 (u <= 128
+ *                                         where it is built without VNNI: maddubs saturates)
+ *   Q8_NR                                 activation rows per micro-tile (4 weight rows each)
+ * Weight offsets (Q4_0's 8, Q6_K's 32, Q8_0's 128) and mins are not applied per value: they
+ * multiply the block sums of the activations (the s array), once per 16 values. */
+#ifndef LLAMA3_Q8_SIMD_H
+#define LLAMA3_Q8_SIMD_H
+
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+#include "quants/quants.h"
+#include "tensor_types.h"
+
+static inline __m256i ld32(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+static inline __m256i lo32(__m256i v) { return _mm256_and_si256(v, _mm256_set1_epi8(15)); }
+static inline __m256i hi32(__m256i v) { return _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(15)); }
+/* 16 packed bytes to 32 nibbles: low nibbles (values 0..15), then high (16..31) */
+static inline __m256i nib16(const uint8_t *p) {
+    __m128i v = _mm_loadu_si128((const __m128i *)p);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(15));
+}
+static inline float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+static inline __m256 fma_lanes(__m256i v, float s, __m256 acc) {
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(v), _mm256_set1_ps(s), acc);
+}
+
+/* lanes of u . x (one-level) and of u . (254 q + q2) (two-level activations) */
+static inline __m256i dot8(__m256i u, __m256i x) { return dot8acc(_mm256_setzero_si256(), u, x); }
+static inline __m256i dot16(__m256i u, __m256i q, __m256i q2) {
+    return dot8acc(_mm256_mullo_epi32(dot8(u, q), _mm256_set1_epi32(254)), u, q2);
+}
+static inline __m256i dot16p(__m256i u, const int8_t *q, const int8_t *q2) { return dot16(u, ld32(q), ld32(q2)); }
+
+/* ---- activation quantization ---------------------------------------------------------- */
+
+/* 8 int32 to int8 in order, packed per 128-bit lane then reordered */
+static inline __m256i pack4(const __m256i *v) {
+    __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
+    return _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+/* The scalar reference's arithmetic (amax / 127, x * (127 / amax) rounded to nearest even),
+ * so q and d are identical; q2 may differ by one where a product is fused. */
+static void quantize_q8(const float *x, int8_t *q, int8_t *q2, float *d, float *s, int64_t n) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t b = 0; b < n / 32; b++, x += 32, q += 32) {
+        __m256 v[4], m;
+        for (int k = 0; k < 4; k++) v[k] = _mm256_loadu_ps(x + 8 * k);
+        m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+                          _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        const float amax = _mm_cvtss_f32(h);
+        const float db = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
+        __m256i i32[4];
+        for (int k = 0; k < 4; k++) i32[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], _mm256_set1_ps(id)));
+        _mm256_storeu_si256((__m256i *)q, pack4(i32));
+        d[b] = db;
+        if (q2) {
+            const __m256 vd = _mm256_set1_ps(db), vi2 = _mm256_set1_ps(id * 254.0f);
+            for (int k = 0; k < 4; k++) {
+                __m256i r = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_sub_ps(v[k], _mm256_mul_ps(vd, _mm256_cvtepi32_ps(i32[k]))), vi2));
+                r = _mm256_max_epi32(_mm256_min_epi32(r, _mm256_set1_epi32(127)), _mm256_set1_epi32(-127));
+                i32[k] = _mm256_add_epi32(_mm256_mullo_epi32(i32[k], _mm256_set1_epi32(254)), r);
+                v[k] = _mm256_castsi256_ps(r);
+            }
+            __m256i r4[4] = { _mm256_castps_si256(v[0]), _mm256_castps_si256(v[1]), _mm256_castps_si256(v[2]),
+                              _mm256_castps_si256(v[3]) };
+            _mm256_storeu_si256((__m256i *)(q2 + 32 * b), pack4(r4));
+            d[b] = db / 254.0f;
+        }
+        /* sums of the quantized values (not of x): offsets and mins then cancel their share
+         * of the rounding error, as if the weights were multiplied by the rounded x */
+        const __m256i s0 = _mm256_add_epi32(i32[0], i32[1]), s1 = _mm256_add_epi32(i32[2], i32[3]);
+        __m256i hs = _mm256_hadd_epi32(s0, s1);  /* [s0 pairs, s1 pairs | s0 pairs, s1 pairs] */
+        hs = _mm256_hadd_epi32(hs, hs);
+        s[2 * b] = d[b] * (float)(_mm256_extract_epi32(hs, 0) + _mm256_extract_epi32(hs, 4));
+        s[2 * b + 1] = d[b] * (float)(_mm256_extract_epi32(hs, 1) + _mm256_extract_epi32(hs, 5));
+    }
+}
+
+/* ---- decode: dot(weight row, two-level activations) ----------------------------------- */
+
+static float dot_q8_q8_0(const void *row, const int8_t *q, const int8_t *q2, const float *d, const float *s, int64_t n) {
+    (void)s;
+    const l3_block_q8_0 *b = row;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    for (int64_t i = 0; i < n / 32; i++) {  /* |w| times x with w's sign */
+        const __m256i w = ld32(b[i].qs);
+        const __m256i v = dot16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(ld32(q + 32 * i), w),
+                                _mm256_sign_epi8(ld32(q2 + 32 * i), w));
+        if (i & 1) a1 = fma_lanes(v, h2f(b[i].d) * d[i], a1);
+        else a0 = fma_lanes(v, h2f(b[i].d) * d[i], a0);
+    }
+    return hsum256(_mm256_add_ps(a0, a1));
+}
+
+static float dot_q8_q4_0(const void *row, const int8_t *q, const int8_t *q2, const float *d, const float *s, int64_t n) {
+    const l3_block_q4_0 *b = row;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    float c = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        const float w = h2f(b[i].d);
+        const __m256i v = dot16p(nib16(b[i].qs), q + 32 * i, q2 + 32 * i);
+        if (i & 1) a1 = fma_lanes(v, w * d[i], a1);
+        else a0 = fma_lanes(v, w * d[i], a0);
+        c += w * (s[2 * i] + s[2 * i + 1]);
+    }
+    return hsum256(_mm256_add_ps(a0, a1)) - 8 * c;
+}
+
+/* Q4_K and Q5_K: byte pair p holds sub-blocks 2p (low nibbles) and 2p+1 (high). */
+static inline float dot_q8_k45(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh, float dd, float dmin,
+                               const int8_t *q, const int8_t *q2, const float *d, const float *s, __m256 *acc) {
+    uint8_t sc[8], m[8];
+    for (int j = 0; j < 8; j++) l3_k4_scale_min(j, scales, &sc[j], &m[j]);
+    const __m256i hv = qh ? ld32(qh) : _mm256_setzero_si256(), b4 = _mm256_set1_epi8(0x10);
+    __m256 a = *acc;
+    float corr = 0;
+    for (int p = 0; p < 4; p++) {
+        const __m256i v = ld32(qs + 32 * p);
+        __m256i u0 = lo32(v), u1 = hi32(v);
+        if (qh) {
+            u0 = _mm256_or_si256(u0, _mm256_and_si256(_mm256_slli_epi16(_mm256_srl_epi16(hv, _mm_cvtsi32_si128(2 * p)), 4), b4));
+            u1 = _mm256_or_si256(u1, _mm256_and_si256(_mm256_slli_epi16(_mm256_srl_epi16(hv, _mm_cvtsi32_si128(2 * p + 1)), 4), b4));
+        }
+        const int j = 2 * p;
+        a = fma_lanes(dot16p(u0, q + 32 * j, q2 + 32 * j), dd * sc[j] * d[j], a);
+        a = fma_lanes(dot16p(u1, q + 32 * j + 32, q2 + 32 * j + 32), dd * sc[j + 1] * d[j + 1], a);
+        corr += m[j] * (s[2 * j] + s[2 * j + 1]) + m[j + 1] * (s[2 * j + 2] + s[2 * j + 3]);
+    }
+    *acc = a;
+    return dmin * corr;
+}
+
+static float dot_q8_q4_K(const void *row, const int8_t *q, const int8_t *q2, const float *d, const float *s, int64_t n) {
+    const l3_block_q4_K *b = row;
+    __m256 acc = _mm256_setzero_ps();
+    float corr = 0;
+    for (int64_t i = 0; i < n / L3_QK_K; i++)
+        corr += dot_q8_k45(b[i].scales, b[i].qs, NULL, h2f(b[i].d), h2f(b[i].dmin), q + 256 * i, q2 + 256 * i, d + 8 * i,
+                           s + 16 * i, &acc);
+    return hsum256(acc) - corr;
+}
+
+static float dot_q8_q5_K(const void *row, const int8_t *q, const int8_t *q2, const float *d, const float *s, int64_t n) {
+    const l3_block_q5_K *b = row;
+    __m256 acc = _mm256_setzero_ps();
+    float corr = 0;
+    for (int64_t i = 0; i < n / L3_QK_K; i++)
+        corr += dot_q8_k45(b[i].scales, b[i].qs, b[i].qh, h2f(b[i].d), h2f(b[i].dmin), q + 256 * i, q2 + 256 * i,
+                           d + 8 * i, s + 16 * i, &acc);
+    return hsum256(acc) - corr;
+}
+
+/* Q6_K quarter qt of half h: 32 values 0..63, low 4 bits from ql, bits 2qt, 2qt+1 of qh */
+static inline __m256i q6_u(__m256i ql0, __m256i ql1, __m256i qh, int qt) {
+    const __m256i m30 = _mm256_set1_epi8(0x30);
+    switch (qt) {
+    case 0: return _mm256_or_si256(lo32(ql0), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+    case 1: return _mm256_or_si256(lo32(ql1), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+    case 2: return _mm256_or_si256(hi32(ql0), _mm256_and_si256(qh, m30));
+    default: return _mm256_or_si256(hi32(ql1), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+    }
+}
+
+static float dot_q8_q6_K(const void *row, const int8_t *q, const int8_t *q2, const float *d, const float *s, int64_t n) {
+    const l3_block_q6_K *b = row;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    float corr = 0;
+    for (int64_t i = 0; i < n / L3_QK_K; i++) {
+        const float dd = h2f(b[i].d);
+        const int8_t *sc = b[i].scales;
+        float c = 0;
+        for (int h = 0; h < 2; h++) {
+            const __m256i ql0 = ld32(b[i].ql + 64 * h), ql1 = ld32(b[i].ql + 64 * h + 32), qh = ld32(b[i].qh + 32 * h);
+            for (int qt = 0; qt < 4; qt++) {
+                const int64_t blk = 8 * i + 4 * h + qt;
+                const int k = 8 * h + 2 * qt;
+                const float dx = dd * d[blk];
+                /* lanes 0-3: the first 16 values (scale k), 4-7: the second (k + 1) */
+                const __m256 scv = _mm256_set_m128(_mm_set1_ps(dx * sc[k + 1]), _mm_set1_ps(dx * sc[k]));
+                const __m256 v = _mm256_cvtepi32_ps(dot16p(q6_u(ql0, ql1, qh, qt), q + 32 * blk, q2 + 32 * blk));
+                if (qt & 1) a1 = _mm256_fmadd_ps(v, scv, a1);
+                else a0 = _mm256_fmadd_ps(v, scv, a0);
+                c += sc[k] * s[2 * blk] + sc[k + 1] * s[2 * blk + 1];
+            }
+        }
+        corr += dd * c;
+    }
+    return hsum256(_mm256_add_ps(a0, a1)) - 32 * corr;
+}
+
+/* ---- prefill: panel rows and the tile product ----------------------------------------- */
+
+static inline void put32(float *sc, float *mn, float s, float m) {
+    _mm256_storeu_ps(sc, _mm256_set1_ps(s));
+    mn[0] = mn[1] = m;
+}
+static inline void st_u(uint8_t *u, __m256i v) { _mm256_storeu_si256((__m256i *)u, v); }
+
+static void panel_q8_0(const void *row, uint8_t *u, float *sc, float *mn, int64_t n) {
+    const l3_block_q8_0 *b = row;
+    for (int64_t i = 0; i < n / 32; i++, u += 32) {
+        const float dd = h2f(b[i].d);
+        st_u(u, _mm256_xor_si256(ld32(b[i].qs), _mm256_set1_epi8((char)0x80)));
+        put32(sc + 8 * i, mn + 2 * i, dd, 128 * dd);
+    }
+}
+static void panel_q4_0(const void *row, uint8_t *u, float *sc, float *mn, int64_t n) {
+    const l3_block_q4_0 *b = row;
+    for (int64_t i = 0; i < n / 32; i++, u += 32) {
+        const float dd = h2f(b[i].d);
+        st_u(u, nib16(b[i].qs));
+        put32(sc + 8 * i, mn + 2 * i, dd, 8 * dd);
+    }
+}
+static void panel_k45(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh, float dd, float dmin,
+                      uint8_t *u, float *sc, float *mn) {
+    const __m256i hv = qh ? ld32(qh) : _mm256_setzero_si256(), b4 = _mm256_set1_epi8(0x10);
+    for (int j = 0; j < 8; j++, u += 32) {
+        uint8_t s6, m6;
+        l3_k4_scale_min(j, scales, &s6, &m6);
+        const __m256i v = ld32(qs + 32 * (j / 2));
+        __m256i w = j & 1 ? hi32(v) : lo32(v);
+        if (qh) w = _mm256_or_si256(w, _mm256_and_si256(_mm256_slli_epi16(_mm256_srl_epi16(hv, _mm_cvtsi32_si128(j)), 4), b4));
+        st_u(u, w);
+        put32(sc + 8 * j, mn + 2 * j, dd * s6, dmin * m6);
+    }
+}
+static void panel_q4_K(const void *row, uint8_t *u, float *sc, float *mn, int64_t n) {
+    const l3_block_q4_K *b = row;
+    for (int64_t i = 0; i < n / L3_QK_K; i++)
+        panel_k45(b[i].scales, b[i].qs, NULL, h2f(b[i].d), h2f(b[i].dmin), u + 256 * i, sc + 64 * i, mn + 16 * i);
+}
+static void panel_q5_K(const void *row, uint8_t *u, float *sc, float *mn, int64_t n) {
+    const l3_block_q5_K *b = row;
+    for (int64_t i = 0; i < n / L3_QK_K; i++)
+        panel_k45(b[i].scales, b[i].qs, b[i].qh, h2f(b[i].d), h2f(b[i].dmin), u + 256 * i, sc + 64 * i, mn + 16 * i);
+}
+static void panel_q6_K(const void *row, uint8_t *u, float *sc, float *mn, int64_t n) {
+    const l3_block_q6_K *b = row;
+    for (int64_t i = 0; i < n / L3_QK_K; i++, u += 256, sc += 64, mn += 16) {
+        const float dd = h2f(b[i].d);
+        for (int h = 0; h < 2; h++) {
+            const __m256i ql0 = ld32(b[i].ql + 64 * h), ql1 = ld32(b[i].ql + 64 * h + 32), qh = ld32(b[i].qh + 32 * h);
+            for (int qt = 0; qt < 4; qt++) st_u(u + 128 * h + 32 * qt, q6_u(ql0, ql1, qh, qt));
+        }
+        for (int k = 0; k < 16; k++) {
+            const float ds = dd * b[i].scales[k];
+            _mm_storeu_ps(sc + 4 * k, _mm_set1_ps(ds));
+            mn[k] = 32 * ds;
+        }
+    }
+}
+
+/* 4 panel rows x Q8_NR activation rows; missing rows alias the last valid one and are not
+ * stored. Per 32 values and (row, row) pair: one integer dot, a convert, a scale product and
+ * an FMA. */
+static void q8_micro(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q, const float *d,
+                     const float *s, int nx, float *y, int64_t ldy, int64_t n) {
+    enum { QMR = 4, QNR = Q8_NR };
+    const uint8_t *up[QMR];
+    const float *scp[QMR], *mnp[QMR], *dp[QNR], *sp[QNR];
+    const int8_t *qp[QNR];
+    for (int i = 0; i < QMR; i++) {
+        const int r = i < nw ? i : nw - 1;
+        up[i] = u + r * n, scp[i] = sc + r * n / 4, mnp[i] = mn + r * n / 16;
+    }
+    for (int j = 0; j < QNR; j++) {
+        const int r = j < nx ? j : nx - 1;
+        qp[j] = q + r * n, dp[j] = d + r * n / 32, sp[j] = s + r * n / 16;
+    }
+    __m256 acc[QMR][QNR];
+    for (int i = 0; i < QMR; i++)
+        for (int j = 0; j < QNR; j++) acc[i][j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 32; b++) {
+        __m256i xv[QNR];
+        __m256 dx[QNR];
+        for (int j = 0; j < QNR; j++) xv[j] = ld32(qp[j] + 32 * b), dx[j] = _mm256_broadcast_ss(dp[j] + b);
+        for (int i = 0; i < QMR; i++) {
+            const __m256i uv = ld32(up[i] + 32 * b);
+            const __m256 sv = _mm256_loadu_ps(scp[i] + 8 * b);
+            for (int j = 0; j < QNR; j++)
+                acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot8(uv, xv[j])), _mm256_mul_ps(sv, dx[j]), acc[i][j]);
+        }
+    }
+    /* offsets and mins times the activation sums, 8 sixteens at a time */
+    int64_t k = 0;
+    for (; k + 8 <= n / 16; k += 8)
+        for (int i = 0; i < QMR; i++) {
+            const __m256 mv = _mm256_loadu_ps(mnp[i] + k);
+            for (int j = 0; j < QNR; j++) acc[i][j] = _mm256_fnmadd_ps(mv, _mm256_loadu_ps(sp[j] + k), acc[i][j]);
+        }
+    for (int j = 0; j < nx; j++)
+        for (int i = 0; i < nw; i++) {
+            float c = 0;
+            for (int64_t t = k; t < n / 16; t++) c += mnp[i][t] * sp[j][t];
+            y[j * ldy + i] = hsum256(acc[i][j]) - c;
+        }
+}
+
+static void gemm_q8(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q, const float *d,
+                    const float *s, int nx, float *y, int64_t ldy, int64_t n) {
+    for (int j = 0; j < nx; j += Q8_NR)
+        for (int i = 0; i < nw; i += 4)
+            q8_micro(u + i * n, sc + i * n / 4, mn + i * n / 16, nw - i < 4 ? nw - i : 4, q + j * n, d + j * n / 32,
+                     s + j * n / 16, nx - j < Q8_NR ? nx - j : Q8_NR, y + (int64_t)j * ldy + i, ldy, n);
+}
+
+/* Installs the 8-bit kernels; Q8_0's panel (values up to 255) only where dot8 is exact for them. */
+static void install_q8_kernels(l3_kernel_set *k, int wide_u8) {
+    for (int t = 0; t < L3_TYPE_COUNT; t++) k->dot_q8[t] = NULL, k->to_panel[t] = NULL;
+    k->quantize_q8 = quantize_q8;
+#define SET(T, name) k->dot_q8[T] = dot_q8_##name, k->to_panel[T] = panel_##name
+    SET(L3_Q8_0, q8_0); SET(L3_Q4_0, q4_0); SET(L3_Q4_K, q4_K); SET(L3_Q5_K, q5_K); SET(L3_Q6_K, q6_K);
+#undef SET
+    if (!wide_u8) k->to_panel[L3_Q8_0] = NULL;
+    k->gemm_q8 = gemm_q8;
+    k->use_q8 = 1;
+}
+
+#endif
