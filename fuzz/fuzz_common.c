@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,12 +56,29 @@ static void scratch_cleanup(void) {
     if (g_scratch[0]) rm_tree(g_scratch);
 }
 
+/* A crash (sanitizer abort) skips atexit: remove the folders of processes that are gone. */
+static void remove_stale(const char *base) {
+    DIR *d = opendir(base);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        long pid;
+        char rest[64];
+        if (sscanf(e->d_name, "llama3-fuzz-%ld-%63s", &pid, rest) != 2 || pid <= 0) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", base, e->d_name);
+        rm_tree(path);
+    }
+    closedir(d);
+}
+
 const char *fz_scratch(void) {
     if (g_scratch[0]) return g_scratch;
     const char *bases[] = { "/dev/shm", getenv("TMPDIR"), "/tmp" };
     for (size_t i = 0; i < sizeof bases / sizeof bases[0]; i++) {
         if (!bases[i]) continue;
-        snprintf(g_scratch, sizeof g_scratch, "%s/llama3-fuzz-XXXXXX", bases[i]);
+        remove_stale(bases[i]);
+        snprintf(g_scratch, sizeof g_scratch, "%s/llama3-fuzz-%ld-XXXXXX", bases[i], (long)getpid());
         if (mkdtemp(g_scratch)) {
             atexit(scratch_cleanup);
             return g_scratch;

@@ -4,6 +4,7 @@
  * strings) and chat dialogs. Usage: gen_seeds OUT_DIR [FIXTURES_DIR]
  * Creates OUT_DIR/<harness>/ for each harness; deterministic. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,7 @@ typedef struct gg_model {
     uint32_t type;
     fz_buf store[16];
     int n_store;
+    int garbage_gate;  /* ffn_gate as f32 with arbitrary bit patterns (NaN, inf, huge) */
 } gg_model;
 
 static void gg_tensor(l3_gguf_writer *w, gg_model *m, const char *name, uint32_t type, int rows, int cols,
@@ -95,7 +97,20 @@ static void gg_weights(l3_gguf_writer *w, gg_model *m, int tied) {
     gg_tensor(w, m, "blk.0.attn_v.weight", m->type, kv, m->dim, 0);
     gg_tensor(w, m, "blk.0.attn_output.weight", m->type, m->dim, m->dim, 0);
     gg_tensor(w, m, "blk.0.ffn_norm.weight", L3_F32, 0, m->dim, 1);
-    gg_tensor(w, m, "blk.0.ffn_gate.weight", m->type, m->ffn, m->dim, 0);
+    if (m->garbage_gate) {
+        /* Small weights, except +inf in rows 0 and 4 of every 32: the activations that the next
+         * matrix quantizes are then non-finite in exactly those lanes. */
+        fz_buf *b = &m->store[m->n_store++];
+        for (int r = 0; r < m->ffn; r++)
+            for (int c = 0; c < m->dim; c++) {
+                float v = (r % 32 == 0 || r % 32 == 4) && c == 0 ? INFINITY : 0.01f * (float)((r * 7 + c * 3) % 11 - 5);
+                fz_put(b, &v, 4);
+            }
+        int64_t ne[2] = { m->dim, m->ffn };
+        l3_gguf_w_tensor(w, "blk.0.ffn_gate.weight", L3_F32, 2, ne, b->p, b->n);
+    } else {
+        gg_tensor(w, m, "blk.0.ffn_gate.weight", m->type, m->ffn, m->dim, 0);
+    }
     gg_tensor(w, m, "blk.0.ffn_down.weight", m->type, m->dim, m->ffn, 0);
     gg_tensor(w, m, "blk.0.ffn_up.weight", m->type, m->ffn, m->dim, 0);
 }
@@ -213,6 +228,22 @@ static void gguf_seeds(void) {
     gg_weights(w, &m, 0);
     gg_spm_vocab(w);
     gg_write(w, &m, "gguf", "tiny_spm_q4_0.gguf");
+
+    /* dim 64: rows of two or more blocks, the quantized-activation (SIMD) paths of the kernels */
+    m = (gg_model){ .dim = 64, .heads = 4, .kv_heads = 2, .ffn = 128, .vocab = 32, .type = L3_Q4_0 };
+    w = l3_gguf_writer_new();
+    gg_weights(w, &m, 1);
+    gg_spm_vocab(w);
+    gg_write(w, &m, "gguf", "tiny_spm_q4_0_d64.gguf");
+
+    /* Weights that are not finite: an f32 ffn_gate with +inf entries in a q4_0
+     * model, so the 8-bit activation quantizer meets non-finite values (a mutated tensor type
+     * did that to a fixture: signed overflow in kernels/q8_simd.h). */
+    m = (gg_model){ .dim = 64, .heads = 4, .kv_heads = 2, .ffn = 128, .vocab = 32, .type = L3_Q4_0, .garbage_gate = 1 };
+    w = l3_gguf_writer_new();
+    gg_weights(w, &m, 1);
+    gg_spm_vocab(w);
+    gg_write(w, &m, "gguf", "tiny_q4_0_nonfinite_ffn_gate.gguf");
 
     /* general.alignment 1: tensor data at any address (readers must not assume alignment). */
     m = (gg_model){ .dim = 16, .heads = 2, .kv_heads = 1, .ffn = 64, .vocab = 32, .type = L3_F32 };

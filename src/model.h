@@ -25,7 +25,7 @@ typedef struct l3_scratch {
     float **row_buf;   /* per thread: a widened weight row or the prefill weight panel (l3_matmul) */
     float **scores;    /* per thread: attention scores (n_ctx floats) */
     /* 8-bit activations of a matmul's input rows (kernels.h's layout: values, scales, sums) */
-    int8_t *xq, *xq2;  /* xq2: the second level of a decode row */
+    int8_t *xq, *xq2;  /* the two levels */
     float *xd, *xs;
     uint8_t **panel8;  /* per thread: a prefill tile of weight rows unpacked to 8 bits */
 } l3_scratch;

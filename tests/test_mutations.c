@@ -260,8 +260,12 @@ static int mutate_number(fz_buf *b, size_t lo, size_t hi) {
         if (s > lo && b->p[s - 1] == '-') s--;
         char num[64];
         if (rnd_below(4) == 0) {
-            long long v = strtoll((const char *)b->p + i, NULL, 10);
-            snprintf(num, sizeof num, "%lld", v + (long long)rnd_below(5) - 2);
+            char digits[32];
+            size_t dn = e - i < sizeof digits - 1 ? e - i : sizeof digits - 1;
+            memcpy(digits, b->p + i, dn);  /* the buffer is not NUL-terminated */
+            digits[dn] = 0;
+            long long v = strtoll(digits, NULL, 10);
+            snprintf(num, sizeof num, "%lld", (long long)((unsigned long long)v + rnd_below(5) - 2));  /* wraps, no UB */
         } else {
             snprintf(num, sizeof num, "%s", nums[rnd_below(sizeof nums / sizeof nums[0])]);
         }

@@ -68,6 +68,16 @@ int cli_model_opt(cli_model_opts *o, int argc, char **argv, int *i, const char *
         else return cli_error(cmd, "unknown KV type '%s' (expected f32 or f16)", v), -1;
     } else if (!strcmp(a, "--mlock")) {
         o->mlock = true;
+    } else if (!strcmp(a, "--max-alloc")) {
+        if (!(v = cli_value(argc, argv, i, cmd))) return -1;
+        char *end;
+        errno = 0;
+        unsigned long long b = strtoull(v, &end, 10);
+        int shift = *end == 'K' || *end == 'k' ? 10 : *end == 'M' || *end == 'm' ? 20 : *end == 'G' || *end == 'g' ? 30 : 0;
+        if (shift) end++;
+        if (errno || end == v || *end || v[0] == '-' || b == 0 || b > (~0ULL >> shift))
+            return cli_error(cmd, "invalid --max-alloc '%s' (bytes, optionally with K, M or G)", v), -1;
+        o->max_alloc = b << shift;
     } else {
         return 0;
     }
@@ -79,7 +89,7 @@ int cli_open(const cli_model_opts *o, const char *cmd, llama3_model **m, llama3_
     *m = NULL;
     if (s) *s = NULL;
     if (!o->model) return cli_error(cmd, "no model given (use -m PATH)");
-    llama3_load_options lo = { .mlock = o->mlock };
+    llama3_load_options lo = { .mlock = o->mlock, .max_alloc_bytes = (size_t)o->max_alloc };
     *m = llama3_model_load(o->model, &lo, &err);
     if (!*m) return cli_error(cmd, "%s", err.msg);
     if (!s) return 0;

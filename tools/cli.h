@@ -15,6 +15,7 @@ typedef struct cli_model_opts {
     int n_threads;            /* -t / --threads */
     llama3_kv_type kv_type;   /* --kv-type f32|f16 */
     bool mlock;
+    unsigned long long max_alloc;  /* --max-alloc (0 = the library's default) */
 } cli_model_opts;
 
 #define CLI_MODEL_OPTS_HELP                                                                     \
@@ -22,7 +23,8 @@ typedef struct cli_model_opts {
     "  -c, --ctx N           context length (KV-cache positions, default 4096 or the model's)\n"  \
     "  -t, --threads N       threads (default: physical cores)\n"                                 \
     "      --kv-type TYPE    KV-cache element type: f16 (default) or f32\n"                       \
-    "      --mlock           lock the weights in memory\n"
+    "      --mlock           lock the weights in memory\n"                                     \
+    "      --max-alloc BYTES cap on memory the loader allocates, e.g. 8G (default 64G)\n"
 
 void cli_model_opts_init(cli_model_opts *o);
 /* If argv[*i] is one of the model options, consumes it (and its value) and returns 1;

@@ -27,8 +27,9 @@ typedef struct l3_kernel_set {
     /* ---- 8-bit activations (integer dot products) ----
      * An activation row of n values (n a multiple of 32) quantized once per matmul, per block
      * of 32 with an f32 scale d[n/32]: q[n] int8 = round(x / d), d = amax / 127; or, with a
-     * second int8 array q2 (decode, where the error budget is tighter), a 16-bit value split
-     * in two: x ~ d * (254 q + q2), d = amax / 127 / 254, q2 the rounded residual. s[n/16] are
+     * second int8 array q2 (what l3_matmul uses: one level costs about 1e-2 relative error in
+     * the logits), a 16-bit value split in two: x ~ d * (256 q + q2), d = amax / 127 / 256,
+     * q2 the rounded residual. s[n/16] are
      * the f32 sums of each 16 x (what weight offsets and mins multiply). Row j of a matrix
      * sits at q + j*n, d + j*n/32, s + j*n/16. */
     void (*quantize_q8)(const float *x, int8_t *q, int8_t *q2, float *d, float *s, int64_t n);
@@ -41,10 +42,10 @@ typedef struct l3_kernel_set {
      * w[e] = sc[lane(e)] * u[e] - mn[e / 16]. NULL: no integer prefill for the type. */
     void (*to_panel[L3_TYPE_COUNT])(const void *row, uint8_t *u, float *sc, float *mn, int64_t n);
     /* y[j*ldy + i] = dot(panel row i, activation row j) for nw panel rows (rows of n values,
-     * stored at u + i*n, sc + i*n/4, mn + i*n/16) and nx one-level activation rows; only for
+     * stored at u + i*n, sc + i*n/4, mn + i*n/16) and nx two-level activation rows; only for
      * panels of the types this set has to_panel for. */
-    void (*gemm_q8)(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q, const float *d,
-                    const float *s, int nx, float *y, int64_t ldy, int64_t n);
+    void (*gemm_q8)(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q, const int8_t *q2,
+                    const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n);
     /* whether l3_matmul takes the 8-bit paths (off in the scalar reference set, and with
      * LLAMA3_INT8=0) */
     int use_q8;

@@ -35,10 +35,10 @@ static inline __m256 fma_lanes(__m256i v, float s, __m256 acc) {
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(v), _mm256_set1_ps(s), acc);
 }
 
-/* lanes of u . x (one-level) and of u . (254 q + q2) (two-level activations) */
+/* lanes of u . x (one-level) and of u . (256 q + q2) (two-level activations) */
 static inline __m256i dot8(__m256i u, __m256i x) { return dot8acc(_mm256_setzero_si256(), u, x); }
 static inline __m256i dot16(__m256i u, __m256i q, __m256i q2) {
-    return dot8acc(_mm256_mullo_epi32(dot8(u, q), _mm256_set1_epi32(254)), u, q2);
+    return dot8acc(_mm256_slli_epi32(dot8(u, q), 8), u, q2);
 }
 static inline __m256i dot16p(__m256i u, const int8_t *q, const int8_t *q2) { return dot16(u, ld32(q), ld32(q2)); }
 
@@ -69,17 +69,17 @@ static void quantize_q8(const float *x, int8_t *q, int8_t *q2, float *d, float *
         _mm256_storeu_si256((__m256i *)q, pack4(i32));
         d[b] = db;
         if (q2) {
-            const __m256 vd = _mm256_set1_ps(db), vi2 = _mm256_set1_ps(id * 254.0f);
+            const __m256 vd = _mm256_set1_ps(db), vi2 = _mm256_set1_ps(id * 256.0f);
             for (int k = 0; k < 4; k++) {
                 __m256i r = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_sub_ps(v[k], _mm256_mul_ps(vd, _mm256_cvtepi32_ps(i32[k]))), vi2));
                 r = _mm256_max_epi32(_mm256_min_epi32(r, _mm256_set1_epi32(127)), _mm256_set1_epi32(-127));
-                i32[k] = _mm256_add_epi32(_mm256_mullo_epi32(i32[k], _mm256_set1_epi32(254)), r);
+                i32[k] = _mm256_add_epi32(_mm256_slli_epi32(i32[k], 8), r);
                 v[k] = _mm256_castsi256_ps(r);
             }
             __m256i r4[4] = { _mm256_castps_si256(v[0]), _mm256_castps_si256(v[1]), _mm256_castps_si256(v[2]),
                               _mm256_castps_si256(v[3]) };
             _mm256_storeu_si256((__m256i *)(q2 + 32 * b), pack4(r4));
-            d[b] = db / 254.0f;
+            d[b] = db / 256.0f;
         }
         /* sums of the quantized values (not of x): offsets and mins then cancel their share
          * of the rounding error, as if the weights were multiplied by the rounded x */
@@ -121,14 +121,27 @@ static float dot_q8_q4_0(const void *row, const int8_t *q, const int8_t *q2, con
     return hsum256(_mm256_add_ps(a0, a1)) - 8 * c;
 }
 
-/* Q4_K and Q5_K: byte pair p holds sub-blocks 2p (low nibbles) and 2p+1 (high). */
-static inline float dot_q8_k45(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh, float dd, float dmin,
-                               const int8_t *q, const int8_t *q2, const float *d, const float *s, __m256 *acc) {
-    uint8_t sc[8], m[8];
-    for (int j = 0; j < 8; j++) l3_k4_scale_min(j, scales, &sc[j], &m[j]);
+/* Q4_K and Q5_K: byte pair p holds sub-blocks 2p (low nibbles) and 2p+1 (high). Scales,
+ * mins and the activation scales are combined 8 at a time in vectors; lane j of S is the
+ * scale of sub-block j. */
+static inline void dot_q8_k45(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh, float dd, float dmin,
+                              const int8_t *q, const int8_t *q2, const float *d, const float *s, __m256 *acc,
+                              __m256 *corr) {
+    /* the 6-bit scales and mins (l3_k4_scale_min) of all 8 sub-blocks at once, in registers
+     * (bytes stored one by one and reloaded as a vector stall store forwarding) */
+    uint32_t a, bm, c;
+    memcpy(&a, scales, 4), memcpy(&bm, scales + 4, 4), memcpy(&c, scales + 8, 4);
+    const uint64_t sc = (a & 0x3f3f3f3fu) | (uint64_t)((c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u)) << 32;
+    const uint64_t m = (bm & 0x3f3f3f3fu) | (uint64_t)(((c >> 4) & 0x0f0f0f0fu) | ((bm >> 2) & 0x30303030u)) << 32;
+    const __m256 S = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc))),
+                                                 _mm256_set1_ps(dd)), _mm256_loadu_ps(d));
+    /* mins times pair sums of s: hadd gives pairs in order 0 1 4 5 2 3 6 7 */
+    const __m256 M = _mm256_permutevar8x32_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)m))),
+                                              _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7));
+    *corr = _mm256_fmadd_ps(_mm256_mul_ps(M, _mm256_set1_ps(dmin)),
+                            _mm256_hadd_ps(_mm256_loadu_ps(s), _mm256_loadu_ps(s + 8)), *corr);
     const __m256i hv = qh ? ld32(qh) : _mm256_setzero_si256(), b4 = _mm256_set1_epi8(0x10);
-    __m256 a = *acc;
-    float corr = 0;
+    __m256 a0 = acc[0], a1 = acc[1];
     for (int p = 0; p < 4; p++) {
         const __m256i v = ld32(qs + 32 * p);
         __m256i u0 = lo32(v), u1 = hi32(v);
@@ -137,32 +150,30 @@ static inline float dot_q8_k45(const uint8_t *scales, const uint8_t *qs, const u
             u1 = _mm256_or_si256(u1, _mm256_and_si256(_mm256_slli_epi16(_mm256_srl_epi16(hv, _mm_cvtsi32_si128(2 * p + 1)), 4), b4));
         }
         const int j = 2 * p;
-        a = fma_lanes(dot16p(u0, q + 32 * j, q2 + 32 * j), dd * sc[j] * d[j], a);
-        a = fma_lanes(dot16p(u1, q + 32 * j + 32, q2 + 32 * j + 32), dd * sc[j + 1] * d[j + 1], a);
-        corr += m[j] * (s[2 * j] + s[2 * j + 1]) + m[j + 1] * (s[2 * j + 2] + s[2 * j + 3]);
+        a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot16p(u0, q + 32 * j, q2 + 32 * j)),
+                             _mm256_permutevar8x32_ps(S, _mm256_set1_epi32(j)), a0);
+        a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot16p(u1, q + 32 * j + 32, q2 + 32 * j + 32)),
+                             _mm256_permutevar8x32_ps(S, _mm256_set1_epi32(j + 1)), a1);
     }
-    *acc = a;
-    return dmin * corr;
+    acc[0] = a0, acc[1] = a1;
 }
 
 static float dot_q8_q4_K(const void *row, const int8_t *q, const int8_t *q2, const float *d, const float *s, int64_t n) {
     const l3_block_q4_K *b = row;
-    __m256 acc = _mm256_setzero_ps();
-    float corr = 0;
+    __m256 acc[2] = { _mm256_setzero_ps(), _mm256_setzero_ps() }, corr = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / L3_QK_K; i++)
-        corr += dot_q8_k45(b[i].scales, b[i].qs, NULL, h2f(b[i].d), h2f(b[i].dmin), q + 256 * i, q2 + 256 * i, d + 8 * i,
-                           s + 16 * i, &acc);
-    return hsum256(acc) - corr;
+        dot_q8_k45(b[i].scales, b[i].qs, NULL, h2f(b[i].d), h2f(b[i].dmin), q + 256 * i, q2 + 256 * i, d + 8 * i,
+                   s + 16 * i, acc, &corr);
+    return hsum256(_mm256_sub_ps(_mm256_add_ps(acc[0], acc[1]), corr));
 }
 
 static float dot_q8_q5_K(const void *row, const int8_t *q, const int8_t *q2, const float *d, const float *s, int64_t n) {
     const l3_block_q5_K *b = row;
-    __m256 acc = _mm256_setzero_ps();
-    float corr = 0;
+    __m256 acc[2] = { _mm256_setzero_ps(), _mm256_setzero_ps() }, corr = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / L3_QK_K; i++)
-        corr += dot_q8_k45(b[i].scales, b[i].qs, b[i].qh, h2f(b[i].d), h2f(b[i].dmin), q + 256 * i, q2 + 256 * i,
-                           d + 8 * i, s + 16 * i, &acc);
-    return hsum256(acc) - corr;
+        dot_q8_k45(b[i].scales, b[i].qs, b[i].qh, h2f(b[i].d), h2f(b[i].dmin), q + 256 * i, q2 + 256 * i, d + 8 * i,
+                   s + 16 * i, acc, &corr);
+    return hsum256(_mm256_sub_ps(_mm256_add_ps(acc[0], acc[1]), corr));
 }
 
 /* Q6_K quarter qt of half h: 32 values 0..63, low 4 bits from ql, bits 2qt, 2qt+1 of qh */
@@ -178,29 +189,29 @@ static inline __m256i q6_u(__m256i ql0, __m256i ql1, __m256i qh, int qt) {
 
 static float dot_q8_q6_K(const void *row, const int8_t *q, const int8_t *q2, const float *d, const float *s, int64_t n) {
     const l3_block_q6_K *b = row;
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
-    float corr = 0;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, corr = a0;
     for (int64_t i = 0; i < n / L3_QK_K; i++) {
-        const float dd = h2f(b[i].d);
-        const int8_t *sc = b[i].scales;
-        float c = 0;
+        const __m256 dd = _mm256_set1_ps(h2f(b[i].d));
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)b[i].scales);
+        /* the 16 sub-block scales times d; the offset 32 multiplies the 16 sums of s */
+        const __m256 SC[2] = { _mm256_mul_ps(dd, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc8))),
+                               _mm256_mul_ps(dd, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc8, 8)))) };
+        corr = _mm256_fmadd_ps(SC[0], _mm256_loadu_ps(s + 16 * i), corr);
+        corr = _mm256_fmadd_ps(SC[1], _mm256_loadu_ps(s + 16 * i + 8), corr);
         for (int h = 0; h < 2; h++) {
             const __m256i ql0 = ld32(b[i].ql + 64 * h), ql1 = ld32(b[i].ql + 64 * h + 32), qh = ld32(b[i].qh + 32 * h);
             for (int qt = 0; qt < 4; qt++) {
                 const int64_t blk = 8 * i + 4 * h + qt;
-                const int k = 8 * h + 2 * qt;
-                const float dx = dd * d[blk];
-                /* lanes 0-3: the first 16 values (scale k), 4-7: the second (k + 1) */
-                const __m256 scv = _mm256_set_m128(_mm_set1_ps(dx * sc[k + 1]), _mm_set1_ps(dx * sc[k]));
+                /* lanes 0-3: scale of the first 16 values (2qt of this half), 4-7: the second */
+                const __m256i sel = _mm256_setr_epi32(2 * qt, 2 * qt, 2 * qt, 2 * qt, 2 * qt + 1, 2 * qt + 1, 2 * qt + 1, 2 * qt + 1);
+                const __m256 scv = _mm256_mul_ps(_mm256_permutevar8x32_ps(SC[h], sel), _mm256_broadcast_ss(d + blk));
                 const __m256 v = _mm256_cvtepi32_ps(dot16p(q6_u(ql0, ql1, qh, qt), q + 32 * blk, q2 + 32 * blk));
                 if (qt & 1) a1 = _mm256_fmadd_ps(v, scv, a1);
                 else a0 = _mm256_fmadd_ps(v, scv, a0);
-                c += sc[k] * s[2 * blk] + sc[k + 1] * s[2 * blk + 1];
             }
         }
-        corr += dd * c;
     }
-    return hsum256(_mm256_add_ps(a0, a1)) - 32 * corr;
+    return hsum256(_mm256_sub_ps(_mm256_add_ps(a0, a1), _mm256_mul_ps(_mm256_set1_ps(32), corr)));
 }
 
 /* ---- prefill: panel rows and the tile product ----------------------------------------- */
@@ -267,34 +278,34 @@ static void panel_q6_K(const void *row, uint8_t *u, float *sc, float *mn, int64_
 }
 
 /* 4 panel rows x Q8_NR activation rows; missing rows alias the last valid one and are not
- * stored. Per 32 values and (row, row) pair: one integer dot, a convert, a scale product and
- * an FMA. */
-static void q8_micro(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q, const float *d,
-                     const float *s, int nx, float *y, int64_t ldy, int64_t n) {
+ * stored. Per 32 values and (row, row) pair: two integer dots (the two activation levels)
+ * and a shift, a convert, a scale product and an FMA. */
+static void q8_micro(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q, const int8_t *q2,
+                     const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) {
     enum { QMR = 4, QNR = Q8_NR };
     const uint8_t *up[QMR];
     const float *scp[QMR], *mnp[QMR], *dp[QNR], *sp[QNR];
-    const int8_t *qp[QNR];
+    const int8_t *qp[QNR], *q2p[QNR];
     for (int i = 0; i < QMR; i++) {
         const int r = i < nw ? i : nw - 1;
         up[i] = u + r * n, scp[i] = sc + r * n / 4, mnp[i] = mn + r * n / 16;
     }
     for (int j = 0; j < QNR; j++) {
         const int r = j < nx ? j : nx - 1;
-        qp[j] = q + r * n, dp[j] = d + r * n / 32, sp[j] = s + r * n / 16;
+        qp[j] = q + r * n, q2p[j] = q2 + r * n, dp[j] = d + r * n / 32, sp[j] = s + r * n / 16;
     }
     __m256 acc[QMR][QNR];
     for (int i = 0; i < QMR; i++)
         for (int j = 0; j < QNR; j++) acc[i][j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / 32; b++) {
-        __m256i xv[QNR];
-        __m256 dx[QNR];
-        for (int j = 0; j < QNR; j++) xv[j] = ld32(qp[j] + 32 * b), dx[j] = _mm256_broadcast_ss(dp[j] + b);
+        __m256i xv[QNR], xv2[QNR];
+        for (int j = 0; j < QNR; j++) xv[j] = ld32(qp[j] + 32 * b), xv2[j] = ld32(q2p[j] + 32 * b);
         for (int i = 0; i < QMR; i++) {
             const __m256i uv = ld32(up[i] + 32 * b);
             const __m256 sv = _mm256_loadu_ps(scp[i] + 8 * b);
             for (int j = 0; j < QNR; j++)
-                acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot8(uv, xv[j])), _mm256_mul_ps(sv, dx[j]), acc[i][j]);
+                acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot16(uv, xv[j], xv2[j])),
+                                            _mm256_mul_ps(sv, _mm256_broadcast_ss(dp[j] + b)), acc[i][j]);
         }
     }
     /* offsets and mins times the activation sums, 8 sixteens at a time */
@@ -312,11 +323,11 @@ static void q8_micro(const uint8_t *u, const float *sc, const float *mn, int nw,
         }
 }
 
-static void gemm_q8(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q, const float *d,
-                    const float *s, int nx, float *y, int64_t ldy, int64_t n) {
+static void gemm_q8(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q, const int8_t *q2,
+                    const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) {
     for (int j = 0; j < nx; j += Q8_NR)
         for (int i = 0; i < nw; i += 4)
-            q8_micro(u + i * n, sc + i * n / 4, mn + i * n / 16, nw - i < 4 ? nw - i : 4, q + j * n, d + j * n / 32,
+            q8_micro(u + i * n, sc + i * n / 4, mn + i * n / 16, nw - i < 4 ? nw - i : 4, q + j * n, q2 + j * n, d + j * n / 32,
                      s + j * n / 16, nx - j < Q8_NR ? nx - j : Q8_NR, y + (int64_t)j * ldy + i, ldy, n);
 }
 

@@ -42,15 +42,15 @@ static void quantize_q8(const float *x, int8_t *q, int8_t *q2, float *d, float *
         int v[32];
         for (int e = 0; e < 32; e++) q[e] = (int8_t)(v[e] = (int)lrintf(x[e] * id));  /* nearest even, like cvtps2dq */
         d[b] = db;
-        if (q2) {  /* the residual in units of db / 254 (|r| <= db / 2) */
-            const float id2 = id * 254.0f;
+        if (q2) {  /* the residual in units of db / 256 (|r| <= db / 2, clamped to 127) */
+            const float id2 = id * 256.0f;
             for (int e = 0; e < 32; e++) {
                 long r = lrintf((x[e] - db * q[e]) * id2);
                 r = r > 127 ? 127 : r < -127 ? -127 : r;
                 q2[32 * b + e] = (int8_t)r;
-                v[e] = 254 * v[e] + (int)r;
+                v[e] = 256 * v[e] + (int)r;
             }
-            d[b] = db / 254.0f;
+            d[b] = db / 256.0f;
         }
         /* sums of the quantized values (not of x): offsets and mins then cancel their share of
          * the rounding error, as if the weights were multiplied by the rounded x */
@@ -164,19 +164,19 @@ static float panel_dot(const uint8_t *u, const float *sc, const float *mn, const
     for (int64_t b = 0; b < n / 32; b++)
         for (int l = 0; l < 8; l++) {
             int v = 0;
-            for (int64_t e = 32 * b + 4 * l; e < 32 * b + 4 * l + 4; e++) v += u[e] * (q2 ? 254 * q[e] + q2[e] : q[e]);
+            for (int64_t e = 32 * b + 4 * l; e < 32 * b + 4 * l + 4; e++) v += u[e] * (q2 ? 256 * q[e] + q2[e] : q[e]);
             acc += sc[8 * b + l] * d[b] * (float)v;
         }
     for (int64_t k = 0; k < n / 16; k++) corr += mn[k] * s[k];
     return acc - corr;
 }
 
-static void gemm_q8(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q, const float *d,
-                    const float *s, int nx, float *y, int64_t ldy, int64_t n) {
+static void gemm_q8(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q, const int8_t *q2,
+                    const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) {
     for (int j = 0; j < nx; j++)
         for (int i = 0; i < nw; i++)
-            y[j * ldy + i] = panel_dot(u + i * n, sc + i * n / 4, mn + i * n / 16, q + j * n, NULL, d + j * n / 32,
-                                       s + j * n / 16, n);
+            y[j * ldy + i] = panel_dot(u + i * n, sc + i * n / 4, mn + i * n / 16, q + j * n, q2 + j * n,
+                                       d + j * n / 32, s + j * n / 16, n);
 }
 
 /* decode reference: each block (or super-block) unpacked to a panel, then panel_dot */
