@@ -51,6 +51,7 @@ typedef struct llama3_args {
     float rope_low_freq_factor;  /* 1 */
     float rope_high_freq_factor; /* 4 */
     int rope_original_ctx;     /* 8192 */
+    int rope_freqs_in_file;    /* GGUF: the scaled frequencies come from rope_freqs.weight */
     int max_batch_size;
     int max_seq_len;           /* the trained context (from the file) */
     int head_dim;              /* dim / n_heads */

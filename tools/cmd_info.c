@@ -40,7 +40,10 @@ int cmd_info(int argc, char **argv) {
     printf("ffn hidden_dim:     %d\n", a->hidden_dim);
     printf("norm_eps:           %g\n", a->norm_eps);
     printf("rope_theta:         %g\n", a->rope_theta);
-    if (a->use_scaled_rope)
+    if (a->rope_freqs_in_file)
+        printf("rope scaling:       llama3, per-frequency factors from rope_freqs.weight (largest %g)\n",
+               a->rope_scale_factor);
+    else if (a->use_scaled_rope)
         printf("rope scaling:       llama3 (factor %g, low %g, high %g, original context %d)\n", a->rope_scale_factor,
                a->rope_low_freq_factor, a->rope_high_freq_factor, a->rope_original_ctx);
     else printf("rope scaling:       none\n");

@@ -8,6 +8,22 @@
 
 #define GGUF_MAX_DIMS 4
 #define GGUF_DEFAULT_ALIGNMENT 32
+/* The smallest encodings the parser accepts: a key is its 8-byte length + 4-byte type + a
+ * 1-byte value; a tensor info its 8-byte name length + n_dims (4) + one dimension (8) + type
+ * (4) + offset (8). Counts are checked against these before anything is parsed. */
+#define GGUF_MIN_KV_BYTES 13u
+#define GGUF_MIN_TENSOR_BYTES 32u
+
+/* The reader's private part: l3_gguf_open allocates this and hands out &full->g (the first
+ * member), so l3_gguf stays as declared in gguf.h. The sorted indexes make each lookup
+ * O(log n): a loader looks up ~10 tensors per layer, which was O(layers x tensors). */
+typedef struct gguf_full {
+    l3_gguf g;
+    const l3_gguf_kv **kv_sorted;      /* n_kv, by key (length, bytes), then file order */
+    const l3_gguf_tensor **t_sorted;   /* n_tensors, by name (names are unique) */
+} gguf_full;
+
+static const gguf_full *full_of(const l3_gguf *g) { return (const gguf_full *)(const void *)g; }
 
 typedef struct cursor {
     const uint8_t *p, *end;
@@ -139,36 +155,76 @@ static int parse_tensor_info(cursor *c, l3_gguf_tensor *t, uint64_t index) {
     return 0;
 }
 
+/* Names order by length, then bytes (cheaper than lexicographic, and any total order works). */
+static int cmp_str(l3_gguf_str x, const char *y, uint64_t ylen) {
+    if (x.len != ylen) return x.len < ylen ? -1 : 1;
+    return ylen ? memcmp(x.p, y, ylen) : 0;
+}
+
 static int cmp_tensor_name(const void *a, const void *b) {
     const l3_gguf_tensor *x = *(const l3_gguf_tensor *const *)a, *y = *(const l3_gguf_tensor *const *)b;
-    if (x->name.len != y->name.len) return x->name.len < y->name.len ? -1 : 1;
-    return x->name.len ? memcmp(x->name.p, y->name.p, x->name.len) : 0;
+    return cmp_str(x->name, y->name.p, y->name.len);
+}
+
+/* Keys may repeat (the first one wins, as with a linear scan): ties keep file order. */
+static int cmp_kv_key(const void *a, const void *b) {
+    const l3_gguf_kv *x = *(const l3_gguf_kv *const *)a, *y = *(const l3_gguf_kv *const *)b;
+    int c = cmp_str(x->key, y->key.p, y->key.len);
+    return c ? c : (x > y) - (x < y);
 }
 
 /* hardening (issue 7): duplicate tensor names, found by sorting (n log n). Comparing each name
- * with all earlier ones took minutes on a crafted 8 MB file of 200,000 tensor infos. */
-static int check_unique_names(const l3_gguf *g, const char *path, llama3_error *err) {
-    if (g->n_tensors < 2) return 0;
+ * with all earlier ones took minutes on a crafted 8 MB file of 200,000 tensor infos. The
+ * sorted index is kept for l3_gguf_find_tensor. */
+static int index_tensors(gguf_full *f, const char *path, llama3_error *err) {
+    const l3_gguf *g = &f->g;
+    if (g->n_tensors == 0) return 0;
     const l3_gguf_tensor **idx = malloc(g->n_tensors * sizeof *idx);
     if (!idx) return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", path);
     for (uint64_t i = 0; i < g->n_tensors; i++) idx[i] = &g->tensors[i];
     qsort(idx, g->n_tensors, sizeof *idx, cmp_tensor_name);
-    int rc = 0;
-    for (uint64_t i = 1; i < g->n_tensors && !rc; i++)
+    f->t_sorted = idx;
+    for (uint64_t i = 1; i < g->n_tensors; i++)
         if (cmp_tensor_name(&idx[i - 1], &idx[i]) == 0) {
             int nlen = idx[i]->name.len > 200 ? 200 : (int)idx[i]->name.len;
-            rc = l3_fail(err, LLAMA3_ERR_FORMAT, "%s: tensor '%.*s' appears twice", path, nlen, idx[i]->name.p);
+            return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: tensor '%.*s' appears twice", path, nlen, idx[i]->name.p);
         }
-    free(idx);
-    return rc;
+    return 0;
+}
+
+static int index_keys(gguf_full *f, const char *path, llama3_error *err) {
+    const l3_gguf *g = &f->g;
+    if (g->n_kv == 0) return 0;
+    const l3_gguf_kv **idx = malloc(g->n_kv * sizeof *idx);
+    if (!idx) return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", path);
+    for (uint64_t i = 0; i < g->n_kv; i++) idx[i] = &g->kv[i];
+    qsort(idx, g->n_kv, sizeof *idx, cmp_kv_key);
+    f->kv_sorted = idx;
+    return 0;
+}
+
+/* Makes room for entry `need` - 1 of an array that grows as entries are parsed, so memory
+ * follows the bytes actually read, not the counts the header claims. New entries are zeroed. */
+static int grow(void **arr, uint64_t *cap, uint64_t need, uint64_t max, size_t elem) {
+    if (need <= *cap) return 0;
+    uint64_t nc = *cap ? *cap * 2 : 64;
+    if (nc > max) nc = max;
+    void *p = realloc(*arr, nc * elem);
+    if (!p) return -1;
+    memset((char *)p + *cap * elem, 0, (nc - *cap) * elem);
+    *arr = p;
+    *cap = nc;
+    return 0;
 }
 
 int l3_gguf_open(const char *path, l3_gguf **out, llama3_error *err) {
     *out = NULL;
-    l3_gguf *g = calloc(1, sizeof *g);
-    if (!g) return l3_fail(err, LLAMA3_ERR_MEMORY, "out of memory");
+    gguf_full *f = calloc(1, sizeof *f);
+    if (!f) return l3_fail(err, LLAMA3_ERR_MEMORY, "out of memory");
+    l3_gguf *g = &f->g;
+    uint64_t kv_cap = 0, t_cap = 0;
     int rc = l3_map_file(path, &g->map, err);
-    if (rc) { free(g); return rc; }
+    if (rc) { free(f); return rc; }
     cursor c = { g->map.data, g->map.data + g->map.size, path, err };
     uint32_t magic;
     if (g->map.size < 4 || memcmp(g->map.data, "GGUF", 4) != 0) {
@@ -182,17 +238,21 @@ int l3_gguf_open(const char *path, l3_gguf **out, llama3_error *err) {
         goto fail;
     }
     if ((rc = rd_u64(&c, &g->n_tensors, "tensor count")) || (rc = rd_u64(&c, &g->n_kv, "key count"))) goto fail;
-    /* Each key and tensor info takes more than 8 bytes: bound counts before allocating. */
-    if (g->n_kv > g->map.size / 8 || g->n_tensors > g->map.size / 8) {
+    /* hardening: bound the counts by the smallest encodings before parsing anything (a size/8
+     * bound let a header reserve ~20x the file's size), and grow the arrays as entries are
+     * parsed, so a header that claims more than it holds costs only what it holds. */
+    uint64_t min_kv, min_t, min_all;
+    if (!l3_mul_ok(g->n_kv, GGUF_MIN_KV_BYTES, &min_kv) || !l3_mul_ok(g->n_tensors, GGUF_MIN_TENSOR_BYTES, &min_t) ||
+        !l3_add_ok(min_kv, min_t, &min_all) || min_all > (uint64_t)(c.end - c.p)) {
         rc = l3_fail(err, LLAMA3_ERR_FORMAT, "%s: truncated or corrupt header: it claims %llu keys and %llu tensors, more than the file can hold",
                      path, (unsigned long long)g->n_kv, (unsigned long long)g->n_tensors);
         goto fail;
     }
-    g->kv = calloc(g->n_kv ? g->n_kv : 1, sizeof *g->kv);
-    g->tensors = calloc(g->n_tensors ? g->n_tensors : 1, sizeof *g->tensors);
-    if (!g->kv || !g->tensors) { rc = l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", path); goto fail; }
-    for (uint64_t i = 0; i < g->n_kv; i++)
+    for (uint64_t i = 0; i < g->n_kv; i++) {
+        if (grow((void **)&g->kv, &kv_cap, i + 1, g->n_kv, sizeof *g->kv)) goto oom;
         if ((rc = parse_kv(&c, &g->kv[i], i))) goto fail;
+    }
+    if ((rc = index_keys(f, path, err))) goto fail;
 
     g->alignment = GGUF_DEFAULT_ALIGNMENT;
     const l3_gguf_kv *al = l3_gguf_find(g, "general.alignment");
@@ -203,8 +263,10 @@ int l3_gguf_open(const char *path, l3_gguf **out, llama3_error *err) {
         }
         g->alignment = al->v.u;
     }
-    for (uint64_t i = 0; i < g->n_tensors; i++)
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        if (grow((void **)&g->tensors, &t_cap, i + 1, g->n_tensors, sizeof *g->tensors)) goto oom;
         if ((rc = parse_tensor_info(&c, &g->tensors[i], i))) goto fail;
+    }
 
     uint64_t hdr = (uint64_t)(c.p - g->map.data);
     g->data_offset = (hdr + g->alignment - 1) / g->alignment * g->alignment;
@@ -226,22 +288,29 @@ int l3_gguf_open(const char *path, l3_gguf **out, llama3_error *err) {
         }
         t->data = g->map.data + start;
     }
-    if ((rc = check_unique_names(g, path, err))) goto fail;
+    if ((rc = index_tensors(f, path, err))) goto fail;
     *out = g;
     return 0;
+oom:
+    rc = l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", path);
 fail:
+    /* Only the first kv_cap entries exist (the rest were never allocated). */
+    if (g->n_kv > kv_cap) g->n_kv = kv_cap;
     l3_gguf_close(g);
     return rc;
 }
 
 void l3_gguf_close(l3_gguf *g) {
     if (!g) return;
+    gguf_full *f = (gguf_full *)(void *)g;
     if (g->kv)
         for (uint64_t i = 0; i < g->n_kv; i++) free(g->kv[i].arr_strs);
     free(g->kv);
     free(g->tensors);
+    free(f->kv_sorted);
+    free(f->t_sorted);
     l3_unmap(&g->map);
-    free(g);
+    free(f);
 }
 
 bool l3_gguf_str_eq(l3_gguf_str s, const char *z) {
@@ -249,16 +318,27 @@ bool l3_gguf_str_eq(l3_gguf_str s, const char *z) {
     return s.len == n && memcmp(s.p, z, n) == 0;
 }
 
+/* Binary searches of the indexes built by l3_gguf_open: the first entry not below z. */
 const l3_gguf_kv *l3_gguf_find(const l3_gguf *g, const char *key) {
-    for (uint64_t i = 0; i < g->n_kv; i++)
-        if (l3_gguf_str_eq(g->kv[i].key, key)) return &g->kv[i];
-    return NULL;
+    const l3_gguf_kv *const *idx = full_of(g)->kv_sorted;
+    uint64_t n = strlen(key), lo = 0, hi = idx ? g->n_kv : 0;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (cmp_str(idx[mid]->key, key, n) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < (idx ? g->n_kv : 0) && cmp_str(idx[lo]->key, key, n) == 0 ? idx[lo] : NULL;
 }
 
 const l3_gguf_tensor *l3_gguf_find_tensor(const l3_gguf *g, const char *name) {
-    for (uint64_t i = 0; i < g->n_tensors; i++)
-        if (l3_gguf_str_eq(g->tensors[i].name, name)) return &g->tensors[i];
-    return NULL;
+    const l3_gguf_tensor *const *idx = full_of(g)->t_sorted;
+    uint64_t n = strlen(name), lo = 0, hi = idx ? g->n_tensors : 0;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (cmp_str(idx[mid]->name, name, n) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < (idx ? g->n_tensors : 0) && cmp_str(idx[lo]->name, name, n) == 0 ? idx[lo] : NULL;
 }
 
 static int missing(const l3_gguf *g, const char *key, bool required, llama3_error *err) {

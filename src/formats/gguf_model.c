@@ -167,6 +167,17 @@ int l3_load_gguf(const char *path, const llama3_load_options *opt, l3_weights *w
             return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: rope_freqs.weight must be f32 [%d]", path, w->args.head_dim / 2);
         w->rope_freq_factors = rf->data;
         w->args.use_scaled_rope = 1;
+        w->args.rope_freqs_in_file = 1;
+        /* the lowest frequencies are divided by the whole scale factor */
+        float maxf = 0;
+        for (int i = 0; i < w->args.head_dim / 2; i++) {
+            float f;
+            memcpy(&f, (const uint8_t *)rf->data + (size_t)i * sizeof f, sizeof f);  /* may be unaligned */
+            if (!(f > 0 && f < 1e6f))
+                return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: rope_freqs.weight[%d] = %g is not a valid factor", path, i, f);
+            if (f > maxf) maxf = f;
+        }
+        w->args.rope_scale_factor = maxf;
     }
     /* A file without tokenizer metadata still runs on ids (--prompt-ids). */
     if (l3_gguf_find(g, "tokenizer.ggml.model")) {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc_limit.h"
 #include "formats/json_config.h"
 #include "formats/safetensors.h"
 #include "loader.h"
@@ -20,6 +21,7 @@ typedef struct hf_ctx {
     l3_safetensors **shards;
     int n_shards;
     l3_weights *w;
+    l3_alloc_budget budget;        /* max_alloc_bytes: aligned copies and the layer table */
 } hf_ctx;
 
 /* Shard file names come from index.json: refuse anything that could leave the folder. */
@@ -123,6 +125,10 @@ static int hf_tensor(hf_ctx *c, const char *name, int64_t rows, int64_t cols, l3
     if ((uintptr_t)data % (uintptr_t)t->elem_size != 0) {
         /* The data section starts at 8 + header length, which writers usually pad; if not,
          * a private aligned copy keeps the kernels' loads legal. */
+        char what[200];
+        snprintf(what, sizeof what, "%s: aligned copy of %s", c->dir, name);
+        int rc = l3_alloc_take(&c->budget, t->nbytes, what, err);
+        if (rc) return rc;
         void *copy = malloc(t->nbytes ? t->nbytes : 1);
         if (!copy || l3_weights_keep_buffer(c->w, copy) != 0) {
             free(copy);
@@ -277,6 +283,9 @@ static int hf_map_tensors(hf_ctx *c, bool tied, llama3_error *err) {
     } else if ((rc = hf_tensor(c, "lm_head.weight", a->vocab_size, dim, &w->output, err))) {
         return rc;
     }
+    char what[200];
+    snprintf(what, sizeof what, "%s: layer table", c->dir);
+    if ((rc = l3_alloc_take(&c->budget, (uint64_t)a->n_layers * sizeof *w->layers, what, err))) return rc;
     if (!(w->layers = calloc((size_t)a->n_layers, sizeof *w->layers)))
         return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", c->dir);
     for (int l = 0; l < a->n_layers; l++) {
@@ -302,12 +311,12 @@ static int hf_map_tensors(hf_ctx *c, bool tied, llama3_error *err) {
 }
 
 int l3_load_hf(const char *dir, const llama3_load_options *opt, l3_weights *w, llama3_error *err) {
-    (void)opt;  /* nothing is allocated beyond rare alignment copies */
     w->bos_id = w->eos_id = -1;
     w->rope_layout = L3_ROPE_HALF;
     snprintf(w->format, sizeof w->format, "hf");
     bool tied = false;
     hf_ctx c = { .dir = dir, .w = w };
+    l3_alloc_budget_init(&c.budget, opt);
     json_t *index_root = NULL;
     int rc;
     if (!(rc = hf_read_config(dir, w, &tied, err)) &&

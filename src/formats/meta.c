@@ -8,13 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc_limit.h"
 #include "args.h"
 #include "formats/json_config.h"
 #include "formats/torch_pth.h"
 #include "loader.h"
 
 #define META_MAX_SHARDS 64
-#define META_DEFAULT_MAX_ALLOC ((uint64_t)64 << 30)
 
 typedef enum { SPLIT_NONE = -1, SPLIT_ROWS = 0, SPLIT_COLS = 1 } meta_split;
 
@@ -22,7 +22,7 @@ typedef struct meta_ctx {
     const char *dir;
     l3_pth *shards[META_MAX_SHARDS];
     int n_shards;
-    uint64_t alloc_left;      /* budget for merged copies */
+    l3_alloc_budget budget;   /* max_alloc_bytes: merged copies and the layer table */
     l3_weights *w;
 } meta_ctx;
 
@@ -165,14 +165,17 @@ static int meta_merge(meta_ctx *c, const char *name, const l3_pth_tensor **parts
         return meta_shape_error(c, name, got, rows, cols, err);
     }
     uint64_t es = (uint64_t)parts[0]->elem_size, nbytes;
-    if (!l3_mul_ok((uint64_t)rows * (uint64_t)cols, es, &nbytes) || nbytes > c->alloc_left)
-        return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: merging %s exceeds the allocation limit", c->dir, name);
+    char what[200];
+    snprintf(what, sizeof what, "%s: merging %s", c->dir, name);
+    int rc;
+    if (!l3_mul_ok((uint64_t)rows * (uint64_t)cols, es, &nbytes))
+        return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: size overflows", what);
+    if ((rc = l3_alloc_take(&c->budget, nbytes, what, err))) return rc;
     uint8_t *buf = malloc(nbytes ? nbytes : 1);
     if (!buf || l3_weights_keep_buffer(c->w, buf)) {
         free(buf);
         return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory merging %s", c->dir, name);
     }
-    c->alloc_left -= nbytes;
     if (split == SPLIT_ROWS) {
         uint64_t at = 0;
         for (int s = 0; s < c->n_shards; s++) {
@@ -235,6 +238,9 @@ static int meta_map_tensors(meta_ctx *c, llama3_error *err) {
         w->output = w->tok_embeddings;  /* Llama 3.2 small models tie the output to the embeddings */
         w->tied_output = 1;
     }
+    char what[200];
+    snprintf(what, sizeof what, "%s: layer table", c->dir);
+    if ((rc = l3_alloc_take(&c->budget, (uint64_t)a->n_layers * sizeof *w->layers, what, err))) return rc;
     if (!(w->layers = calloc((size_t)a->n_layers, sizeof *w->layers)))
         return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", c->dir);
     for (int l = 0; l < a->n_layers; l++) {
@@ -275,8 +281,8 @@ int l3_load_meta(const char *dir, const llama3_load_options *opt, l3_weights *w,
     w->bos_id = w->eos_id = -1;
     w->rope_layout = L3_ROPE_INTERLEAVED;
     snprintf(w->format, sizeof w->format, "meta");
-    meta_ctx c = { .dir = dir, .w = w,
-                   .alloc_left = opt && opt->max_alloc_bytes ? opt->max_alloc_bytes : META_DEFAULT_MAX_ALLOC };
+    meta_ctx c = { .dir = dir, .w = w };
+    l3_alloc_budget_init(&c.budget, opt);
     int rc;
     if (!(rc = meta_read_params(dir, &w->args, err)) &&
         !(rc = meta_vocab_source(dir, w, err)) &&

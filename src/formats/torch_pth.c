@@ -461,6 +461,30 @@ static int pk_step(pk_machine *m) {
     }
 }
 
+static int cmp_tensor_ptr(const void *a, const void *b) {
+    const l3_pth_tensor *x = *(const l3_pth_tensor *const *)a, *y = *(const l3_pth_tensor *const *)b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (x > y) - (x < y);  /* ties keep dict order: the first one is found */
+}
+
+/* hardening: p->tensors is kept sorted by name so that l3_pth_find is a binary search (a Meta
+ * loader looks up ~10 tensors per layer per shard, which was O(layers x tensors)). Sorted
+ * through pointers with a position tie-break, so repeated names keep their order. */
+static int pk_sort_tensors(pk_machine *m, l3_pth *p) {
+    if (p->n_tensors < 2) return 0;
+    size_t n = (size_t)p->n_tensors;
+    const l3_pth_tensor **idx = malloc(n * sizeof *idx);
+    l3_pth_tensor *sorted = malloc(n * sizeof *sorted);
+    if (!idx || !sorted) { free(idx); free(sorted); return pk_oom(m); }
+    for (size_t i = 0; i < n; i++) idx[i] = &p->tensors[i];
+    qsort(idx, n, sizeof *idx, cmp_tensor_ptr);
+    for (size_t i = 0; i < n; i++) sorted[i] = *idx[i];
+    free(idx);
+    free(p->tensors);
+    p->tensors = sorted;
+    return 0;
+}
+
 /* The unpickled object must be a dict of name -> tensor (other values are skipped). */
 static int pk_collect(pk_machine *m, const pv *root) {
     if (!root || root->kind != PV_DICT)
@@ -481,7 +505,7 @@ static int pk_collect(pk_machine *m, const pv *root) {
         o->data = t->data;
         o->nbytes = t->nbytes;
     }
-    return 0;
+    return pk_sort_tensors(m, p);
 }
 
 int l3_pth_parse_pickle(l3_pth *p, const uint8_t *pkl, uint64_t len, const l3_zip *z,
@@ -557,8 +581,13 @@ int l3_pth_open(const char *path, l3_pth **out, llama3_error *err) {
     return 0;
 }
 
+/* p->tensors is sorted by name (pk_sort_tensors): the first entry not below name. */
 const l3_pth_tensor *l3_pth_find(const l3_pth *p, const char *name) {
-    for (int i = 0; i < p->n_tensors; i++)
-        if (strcmp(p->tensors[i].name, name) == 0) return &p->tensors[i];
-    return NULL;
+    int lo = 0, hi = p->n_tensors;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (strcmp(p->tensors[mid].name, name) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < p->n_tensors && strcmp(p->tensors[lo].name, name) == 0 ? &p->tensors[lo] : NULL;
 }

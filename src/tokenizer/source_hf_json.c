@@ -13,6 +13,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* hardening: size caps on the files, read whole before parsing (Llama 3's tokenizer.json is
+ * 9 MB and its tokenizer_config.json 50 KB), so a huge file is refused before jansson builds
+ * a tree several times its size. */
+#define HF_TOKENIZER_MAX_BYTES ((size_t)64 << 20)
+#define HF_TOKENIZER_CONFIG_MAX_BYTES ((size_t)4 << 20)
+/* The largest id may leave at most this many holes beyond the number of entries. */
+#define HF_VOCAB_MAX_HOLES 1024
+
+/* json_load_file without a size limit would read anything: read at most max bytes first. */
+static json_t *load_capped(const char *path, size_t max, size_t flags, llama3_error *err, int *rc) {
+    char *text;
+    size_t len;
+    if ((*rc = l3_read_file(path, max, &text, &len, err))) return NULL;
+    json_error_t je;
+    json_t *root = json_loadb(text, len, flags, &je);
+    free(text);
+    if (!root) *rc = l3_fail(err, LLAMA3_ERR_FORMAT, "%s: line %d: %s", path, je.line, je.text);
+    return root;
+}
+
 static const char k_pat_str[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
@@ -46,10 +66,9 @@ static const char *token_name(json_t *v) {
 /* tokenizer_config.json: chat template, bos/eos names. Missing file or keys are fine. */
 static int read_config(llama3_tokenizer *t, const char *config_path, llama3_error *err) {
     if (!config_path || !l3_file_exists(config_path)) return 0;
-    json_error_t je;
-    json_t *c = json_load_file(config_path, JSON_DECODE_INT_AS_REAL, &je);
-    if (!c)
-        return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: line %d: %s", config_path, je.line, je.text);
+    int rc;
+    json_t *c = load_capped(config_path, HF_TOKENIZER_CONFIG_MAX_BYTES, JSON_DECODE_INT_AS_REAL, err, &rc);
+    if (!c) return rc;
     json_t *tmpl = json_object_get(c, "chat_template");
     if (json_is_string(tmpl)) {
         l3_tok_note_chat_template(t, json_string_value(tmpl), json_string_length(tmpl));
@@ -99,12 +118,11 @@ static int merge_get(void *ctx, size_t i, const char **l, size_t *ll, const char
 
 int l3_tok_load_hf_json(const char *path, const char *config_path, llama3_tokenizer **out, llama3_error *err) {
     *out = NULL;
-    json_error_t je;
-    json_t *root = json_load_file(path, JSON_ALLOW_NUL, &je);
-    if (!root) return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: line %d: %s", path, je.line, je.text);
+    int rc = 0;
+    json_t *root = load_capped(path, HF_TOKENIZER_MAX_BYTES, JSON_ALLOW_NUL, err, &rc);
+    if (!root) return rc;
     llama3_tokenizer *t = NULL;
     char *tmp = NULL;
-    int rc = 0;
     json_t *model = json_object_get(root, "model");
     json_t *type = json_object_get(model, "type");
     json_t *vocab = json_object_get(model, "vocab");
@@ -144,6 +162,16 @@ int l3_tok_load_hf_json(const char *path, const char *config_path, llama3_tokeni
             goto done;
         }
         if (json_integer_value(id) > max_id) max_id = json_integer_value(id);
+    }
+    /* hardening: the tables are sized by the largest id, so one entry with id 16777215 in a
+     * 300-byte file would cost ~1 GB of tables. Ids must (nearly) fill the range. */
+    size_t entries = json_object_size(vocab) + json_array_size(added);
+    if (max_id >= 0 && (uint64_t)max_id >= (uint64_t)entries + HF_VOCAB_MAX_HOLES) {
+        rc = l3_fail(err, LLAMA3_ERR_FORMAT,
+                     "%s: largest token id %lld is far beyond the %zu entries of model.vocab and added_tokens "
+                     "(at most %d ids may be unused)",
+                     path, (long long)max_id, entries, HF_VOCAB_MAX_HOLES);
+        goto done;
     }
     if (!(t = l3_tok_alloc(L3_TOK_BPE, (int)max_id + 1, err, path))) { rc = err ? err->code : LLAMA3_ERR_MEMORY; goto done; }
     if (!(tmp = malloc(maxlen + 1))) { rc = l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", path); goto done; }

@@ -42,8 +42,9 @@ int l3_tok_load_tiktoken(const char *path, llama3_tokenizer **out, llama3_error 
     const char *p = (const char *)m.data, *end = p + m.size;
     llama3_tokenizer *t = NULL;
 
-    /* Count lines first: the vocabulary is allocated once. */
-    int n = 0;
+    /* Count lines first: the vocabulary is allocated once. size_t: a file of more than 2^31
+     * lines must not wrap the count (the vocabulary limit is checked below). */
+    size_t n = 0;
     for (const char *q = p; q < end;) {
         const char *nl = memchr(q, '\n', (size_t)(end - q));
         const char *le = nl ? nl : end;
@@ -54,10 +55,16 @@ int l3_tok_load_tiktoken(const char *path, llama3_tokenizer **out, llama3_error 
         rc = l3_fail(err, LLAMA3_ERR_FORMAT, "%s: empty tokenizer.model (expected lines 'base64 rank')", path);
         goto done;
     }
-    if (!(t = l3_tok_alloc(L3_TOK_BPE, n + 256, err, path))) { rc = err ? err->code : LLAMA3_ERR_MEMORY; goto done; }
+    /* The 256 special tokens follow the ranks: n + 256 must stay within l3_tok_alloc's limit. */
+    if (n > ((size_t)1 << 24) - 256) {
+        rc = l3_fail(err, LLAMA3_ERR_FORMAT, "%s: %zu token lines, more than the %d a vocabulary may have", path, n,
+                     (1 << 24) - 256);
+        goto done;
+    }
+    if (!(t = l3_tok_alloc(L3_TOK_BPE, (int)n + 256, err, path))) { rc = err ? err->code : LLAMA3_ERR_MEMORY; goto done; }
 
     unsigned char buf[1024];
-    int line = 0;
+    size_t line = 0;
     for (const char *q = p; q < end;) {
         const char *nl = memchr(q, '\n', (size_t)(end - q));
         const char *le = nl ? nl : end;
@@ -74,12 +81,12 @@ int l3_tok_load_tiktoken(const char *path, llama3_tokenizer **out, llama3_error 
             }
             long blen = ok && (size_t)(sp - q) <= sizeof buf * 4 / 3 ? b64decode(q, (size_t)(sp - q), buf) : -1;
             if (!ok || blen <= 0) {
-                rc = l3_fail(err, LLAMA3_ERR_FORMAT, "%s: line %d: expected 'base64(token) rank'", path, line);
+                rc = l3_fail(err, LLAMA3_ERR_FORMAT, "%s: line %zu: expected 'base64(token) rank'", path, line);
                 goto done;
             }
-            if (rank >= n || t->type[rank] != L3_TT_MISSING) {
-                rc = l3_fail(err, LLAMA3_ERR_FORMAT, "%s: line %d: rank %ld %s", path, line, rank,
-                             rank >= n ? "is not below the number of lines (ranks must be 0..n-1)" : "appears twice");
+            if ((size_t)rank >= n || t->type[rank] != L3_TT_MISSING) {
+                rc = l3_fail(err, LLAMA3_ERR_FORMAT, "%s: line %zu: rank %ld %s", path, line, rank,
+                             (size_t)rank >= n ? "is not below the number of lines (ranks must be 0..n-1)" : "appears twice");
                 goto done;
             }
             if (l3_tok_set(t, (int32_t)rank, buf, (size_t)blen, L3_TT_NORMAL) != 0) {
@@ -90,7 +97,7 @@ int l3_tok_load_tiktoken(const char *path, llama3_tokenizer **out, llama3_error 
         }
         q = nl ? nl + 1 : end;
     }
-    if ((rc = l3_tok_apply_llama3_specials(t, n, err)) != 0) goto done;
+    if ((rc = l3_tok_apply_llama3_specials(t, (int32_t)n, err)) != 0) goto done;
     rc = l3_tok_finish(t, path, err);
 done:
     l3_unmap(&m);

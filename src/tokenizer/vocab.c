@@ -3,15 +3,52 @@
  * and then calls l3_tok_finish, so the sources only differ in parsing. */
 #include "tokenizer/tokenizer.h"
 
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "alloc_limit.h"
 
 /* ---- hash map -------------------------------------------------------------------------- */
+
+static uint64_t mix64(uint64_t x) {  /* splitmix64's finaliser */
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+/* hardening: vocabularies come from untrusted files, and with a fixed hash a crafted one can
+ * put every token in one probe chain (loading becomes quadratic). The hash is keyed with a
+ * per-process seed the file cannot know: the clock and ASLR'd addresses, which is enough
+ * against offline precomputation (this is not a cryptographic MAC). Fuzzing builds use a fixed
+ * seed so runs stay reproducible. Lazily set, so no initialisation call is needed. */
+static _Atomic uint64_t g_hash_seed;
+
+static uint64_t hash_seed(void) {
+    uint64_t s = atomic_load_explicit(&g_hash_seed, memory_order_relaxed);
+    if (s) return s;
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+    s = 0x243F6A8885A308D3ull;
+#else
+    struct timespec ts = { 0 };
+    timespec_get(&ts, TIME_UTC);
+    int local = 0;
+    s = mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30)) ^ mix64((uint64_t)(uintptr_t)&local) ^
+        mix64((uint64_t)(uintptr_t)&g_hash_seed);
+    s |= 1;  /* 0 means "not set yet" */
+#endif
+    uint64_t expected = 0;
+    /* The first thread to get here wins; the others use its seed. */
+    if (!atomic_compare_exchange_strong(&g_hash_seed, &expected, s)) s = expected;
+    return s;
+}
 
 /* A word-at-a-time multiply-xorshift hash: the BPE inner loop hashes many short strings. */
 uint64_t l3_hash_bytes(const void *p, size_t n) {
     const unsigned char *s = p;
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ ((uint64_t)n * 0xD6E8FEB86659FD93ull);
+    uint64_t h = hash_seed() ^ ((uint64_t)n * 0xD6E8FEB86659FD93ull);
     while (n >= 8) {
         uint64_t w;
         memcpy(&w, s, 8);
@@ -29,6 +66,8 @@ uint64_t l3_hash_bytes(const void *p, size_t n) {
 }
 
 int l3_hmap_init(l3_hmap *m, size_t expected) {
+    memset(m, 0, sizeof *m);
+    if (expected > ((size_t)1 << 28)) return -1;  /* vocabularies stop at 2^24 tokens */
     size_t cap = 16;
     while (cap < expected * 2) cap <<= 1;
     m->e = calloc(cap, sizeof *m->e);
@@ -97,6 +136,14 @@ llama3_tokenizer *l3_tok_alloc(l3_tok_kind kind, int n_vocab, llama3_error *err,
         l3_fail(err, LLAMA3_ERR_FORMAT, "%s: vocabulary size %d out of range (1..16777216)", what, n_vocab);
         return NULL;
     }
+    /* hardening: the tables (and the token map l3_tok_finish builds: 2-4 entries per token)
+     * go through the allocation cap like the loader's buffers. Tokenizer loads have no load
+     * options, so this is the default cap; the sources bound n_vocab by their file's size. */
+    uint64_t bytes = (uint64_t)n_vocab * (2 * sizeof(uint32_t) + 1 + sizeof(int32_t) + sizeof(float) + 8 +
+                                          4 * sizeof(l3_hentry)) + 64;
+    char label[300];
+    snprintf(label, sizeof label, "%s: tables for a %d-token vocabulary", what, n_vocab);
+    if (l3_alloc_check(bytes, NULL, label, err) != 0) return NULL;
     llama3_tokenizer *t = calloc(1, sizeof *t);
     if (!t) goto oom;
     t->kind = kind;
