@@ -198,14 +198,14 @@ static const char *gguf_file(int n_keys, int dup, uint64_t claim_keys, int n_ten
 
 static void gguf_limits(void) {
     printf("GGUF: more keys claimed than 13-byte keys could fill the file\n");
-    /* 10 keys of 8 + 7 + 4 + 4 = 23 bytes, 32 bytes of padding and data: 262 bytes after the
-     * counts hold at most 20 minimal keys. */
+    /* 10 keys of 8 + 7 + 4 + 4 = 23 bytes, padding and 4 bytes of data: a 260-byte file, whose
+     * 236 bytes after the counts could hold at most 18 minimal (13-byte) keys. */
     l3_gguf *g = NULL;
     llama3_error e = { 0 };
-    CHECK(l3_gguf_open(gguf_file(10, 0, 21, 0), &g, &e) != 0 && g == NULL);
+    CHECK(l3_gguf_open(gguf_file(10, 0, 19, 0), &g, &e) != 0 && g == NULL);
     refused(&e, LLAMA3_ERR_FORMAT, "more than the file can hold");
     e = (llama3_error){ 0 };
-    CHECK(l3_gguf_open(gguf_file(10, 0, 20, 0), &g, &e) != 0 && g == NULL);  /* fits the bound, truncated */
+    CHECK(l3_gguf_open(gguf_file(10, 0, 18, 0), &g, &e) != 0 && g == NULL);  /* fits the bound, truncated */
     refused(&e, LLAMA3_ERR_FORMAT, "truncated");
 
     printf("GGUF: key lookups (repeated key: the first wins)\n");

@@ -140,7 +140,7 @@ llama3_tokenizer *l3_tok_alloc(l3_tok_kind kind, int n_vocab, llama3_error *err,
      * go through the allocation cap like the loader's buffers. Tokenizer loads have no load
      * options, so this is the default cap; the sources bound n_vocab by their file's size. */
     uint64_t bytes = (uint64_t)n_vocab * (2 * sizeof(uint32_t) + 1 + sizeof(int32_t) + sizeof(float) + 8 +
-                                          4 * sizeof(l3_hentry)) + 64;
+                                          4 * sizeof(l3_hentry)) + 64;  /* at most: every id present */
     char label[300];
     snprintf(label, sizeof label, "%s: tables for a %d-token vocabulary", what, n_vocab);
     if (l3_alloc_check(bytes, NULL, label, err) != 0) return NULL;
@@ -252,7 +252,10 @@ int l3_tok_finish(llama3_tokenizer *t, const char *what, llama3_error *err) {
         }
     }
 
-    if (l3_hmap_init(&t->map, (size_t)t->n_vocab) != 0 || l3_hmap_init(&t->special, 512) != 0)
+    /* The map holds the ids that exist: a vocabulary with holes does not pay for them twice. */
+    size_t present = 0;
+    for (int32_t id = 0; id < t->n_vocab; id++) present += t->type[id] != L3_TT_MISSING;
+    if (l3_hmap_init(&t->map, present) != 0 || l3_hmap_init(&t->special, 512) != 0)
         goto oom;
     for (int i = 0; i < 256; i++) t->byte_id[i] = -1;
     /* Insertion is bound by cache misses in the map: hash a batch and prefetch its buckets. */
