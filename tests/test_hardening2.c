@@ -106,7 +106,7 @@ static uint64_t unseeded_step(uint64_t h, uint64_t w) {
 }
 
 static void tiktoken_limits(void) {
-    enum { N = 50000 };
+    enum { N = 150000 };  /* ~20 s to load with the unseeded hash, ~30 ms seeded (-O2) */
     printf("tokenizer.model: %d tokens that shared one hash before seeding\n", N);
     fz_buf b = { 0 };
     char num[32];
@@ -136,7 +136,7 @@ static void tiktoken_limits(void) {
     double dt = l3_time_s() - t0;
     printf("  loaded in %.3f s%s%s\n", dt, t ? "" : ": ", t ? "" : e.msg);
     CHECK(t != NULL);
-    CHECK(dt < 3.0);
+    CHECK(dt < 2.0);
     for (int i = 0; t && i < N; i += 997) CHECK(l3_tok_lookup(t, (const char *)keys[i], 16) == 256 + i);
     llama3_tokenizer_free(t);
     free(keys);

@@ -3,6 +3,7 @@
  * widened in registers and multiplied by f32 activations (quant_simd.h). */
 #include <immintrin.h>
 
+#include "kernels/cpu_features.h"
 #include "kernels/kernels.h"
 
 static inline float hsum8(__m256 v) {
@@ -160,8 +161,8 @@ static void gemm_f32(const float *w, int64_t ldw, int nw, const float *x, int64_
 }
 
 int l3_kernels_init_avx2(l3_kernel_set *k) {
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !__builtin_cpu_supports("f16c"))
-        return 0;
+    const l3_cpu_features *cpu = l3_cpu();
+    if (!cpu->avx2 || !cpu->fma || !cpu->f16c) return 0;
     k->isa = "avx2";
     k->dot[L3_F32] = dot_f32w;
     k->dot[L3_F16] = dot_f16w;

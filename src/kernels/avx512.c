@@ -2,6 +2,7 @@
  * Q5's fifth bits; quantized weights are widened in registers (quant_simd.h). */
 #include <immintrin.h>
 
+#include "kernels/cpu_features.h"
 #include "kernels/kernels.h"
 
 static inline __mmask16 tail16(int64_t r) { return (__mmask16)((1u << r) - 1); }
@@ -131,9 +132,8 @@ static void gemm_f32(const float *w, int64_t ldw, int nw, const float *x, int64_
 }
 
 int l3_kernels_init_avx512(l3_kernel_set *k) {
-    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
-        !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("avx512dq") ||
-        !__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !__builtin_cpu_supports("f16c"))
+    const l3_cpu_features *cpu = l3_cpu();
+    if (!cpu->avx512f || !cpu->avx512bw || !cpu->avx512vl || !cpu->avx512dq || !cpu->avx2 || !cpu->fma || !cpu->f16c)
         return 0;
     k->isa = "avx512";
     k->dot[L3_F32] = dot_f32w;
@@ -142,7 +142,7 @@ int l3_kernels_init_avx512(l3_kernel_set *k) {
     k->to_float[L3_F16] = to_float_f16;
     k->to_float[L3_BF16] = to_float_bf16;
     install_quant_kernels(k);
-    if (__builtin_cpu_supports("avx512vnni")) install_q8_kernels(k, 1);  /* else keep AVX2's */
+    if (cpu->avx512vnni) install_q8_kernels(k, 1);  /* else keep AVX2's */
     k->dot_f32 = dot_f32;
     k->axpy_f32 = axpy_f32;
     k->dot_f16_f32 = dot_f16_f32;

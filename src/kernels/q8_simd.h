@@ -86,8 +86,9 @@ static void quantize_q8(const float *x, int8_t *q, int8_t *q2, float *d, float *
         const __m256i s0 = _mm256_add_epi32(i32[0], i32[1]), s1 = _mm256_add_epi32(i32[2], i32[3]);
         __m256i hs = _mm256_hadd_epi32(s0, s1);  /* [s0 pairs, s1 pairs | s0 pairs, s1 pairs] */
         hs = _mm256_hadd_epi32(hs, hs);
-        s[2 * b] = d[b] * (float)(_mm256_extract_epi32(hs, 0) + _mm256_extract_epi32(hs, 4));
-        s[2 * b + 1] = d[b] * (float)(_mm256_extract_epi32(hs, 1) + _mm256_extract_epi32(hs, 5));
+        /* summed in 64 bits: non-finite activations quantize to extreme values */
+        s[2 * b] = d[b] * (float)((int64_t)_mm256_extract_epi32(hs, 0) + _mm256_extract_epi32(hs, 4));
+        s[2 * b + 1] = d[b] * (float)((int64_t)_mm256_extract_epi32(hs, 1) + _mm256_extract_epi32(hs, 5));
     }
 }
 

@@ -30,7 +30,7 @@ static uint64_t hash_seed(void) {
     uint64_t s = atomic_load_explicit(&g_hash_seed, memory_order_relaxed);
     if (s) return s;
 #ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
-    s = 0x243F6A8885A308D3ull;
+    s = mix64(0x243F6A8885A308D3ull);
 #else
     struct timespec ts = { 0 };
     timespec_get(&ts, TIME_UTC);

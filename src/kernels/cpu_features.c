@@ -1,0 +1,47 @@
+#include "kernels/cpu_features.h"
+
+#include <pthread.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
+static l3_cpu_features g_cpu;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+#if defined(__x86_64__) || defined(__i386__)
+static unsigned long long xgetbv0(void) {
+    unsigned int lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((unsigned long long)hi << 32) | lo;
+}
+
+static void detect(void) {
+    unsigned int a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return;
+    bool osxsave = c & (1u << 27), avx = c & (1u << 28);
+    bool fma = c & (1u << 12), f16c = c & (1u << 29);
+    unsigned long long xcr0 = osxsave ? xgetbv0() : 0;
+    bool ymm_os = (xcr0 & 0x6) == 0x6;            /* SSE + AVX state */
+    bool zmm_os = ymm_os && (xcr0 & 0xe0) == 0xe0; /* opmask + upper ZMM state */
+    if (!avx || !ymm_os) return;
+    g_cpu.fma = fma;
+    g_cpu.f16c = f16c;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return;
+    g_cpu.avx2 = b & (1u << 5);
+    if (zmm_os) {
+        g_cpu.avx512f = b & (1u << 16);
+        g_cpu.avx512dq = b & (1u << 17);
+        g_cpu.avx512bw = b & (1u << 30);
+        g_cpu.avx512vl = b & (1u << 31);
+        g_cpu.avx512vnni = c & (1u << 11);
+        if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) g_cpu.avx512bf16 = a & (1u << 5);
+    }
+}
+#else
+static void detect(void) {}
+#endif
+
+const l3_cpu_features *l3_cpu(void) {
+    pthread_once(&g_once, detect);
+    return &g_cpu;
+}

@@ -1,0 +1,15 @@
+/* CPU feature detection with cpuid + xgetbv (the OS must save the wider registers too).
+ * Used instead of __builtin_cpu_supports, whose feature names differ between compilers. */
+#ifndef LLAMA3_CPU_FEATURES_H
+#define LLAMA3_CPU_FEATURES_H
+#include <stdbool.h>
+
+typedef struct l3_cpu_features {
+    bool avx2, fma, f16c;                          /* with OS support for 256-bit state */
+    bool avx512f, avx512bw, avx512vl, avx512dq;    /* with OS support for 512-bit state */
+    bool avx512vnni, avx512bf16;
+} l3_cpu_features;
+
+const l3_cpu_features *l3_cpu(void);
+
+#endif
