@@ -166,6 +166,13 @@ static void info_error(const char *label, const char *model, const char *expect)
     expect_error(label, expect, argv);
 }
 
+/* Writes the variant as NAME, expects `llama3 info` to refuse it with EXPECT. */
+static void info_error_variant(const char *label, const char *name, variant v, const char *expect) {
+    char *path = write_model(name, v);
+    info_error(label, path, expect);
+    free(path);
+}
+
 int main(int argc, char **argv) {
     if (argc != 3) { fprintf(stderr, "usage: test_bad_input CLI FIXTURES\n"); return 2; }
     cli = argv[1];
@@ -183,23 +190,23 @@ int main(int argc, char **argv) {
 
     info_error("missing file", "/nonexistent/model.gguf", "cannot open");
     variant v = good(); v.magic_bad = 1;
-    info_error("wrong magic", write_model("magic.gguf", v), "bad magic");
+    info_error_variant("wrong magic", "magic.gguf", v, "bad magic");
     v = good(); v.truncate = 40;
-    info_error("truncated header", write_model("trunc_hdr.gguf", v), "truncated");
+    info_error_variant("truncated header", "trunc_hdr.gguf", v, "truncated");
     v = good(); v.truncate = -100;
-    info_error("truncated tensor data", write_model("trunc_data.gguf", v), "beyond the end of the file");
+    info_error_variant("truncated tensor data", "trunc_data.gguf", v, "beyond the end of the file");
     v = good(); v.bad_offset = 5;
-    info_error("tensor offset beyond the file", write_model("offset.gguf", v), "beyond the end of the file");
+    info_error_variant("tensor offset beyond the file", "offset.gguf", v, "beyond the end of the file");
     v = good(); v.unknown_type = 3;
-    info_error("unknown tensor type", write_model("type.gguf", v), "unknown or unsupported tensor type");
+    info_error_variant("unknown tensor type", "type.gguf", v, "unknown or unsupported tensor type");
     v = good(); v.skip_tensor = 10;
-    info_error("missing required tensor", write_model("no_tensor.gguf", v), "missing required tensor 'blk.0.ffn_gate.weight'");
+    info_error_variant("missing required tensor", "no_tensor.gguf", v, "missing required tensor 'blk.0.ffn_gate.weight'");
     v = good(); v.skip_key = 4;
-    info_error("missing required key", write_model("no_key.gguf", v), "required key 'llama.attention.head_count' is missing");
+    info_error_variant("missing required key", "no_key.gguf", v, "required key 'llama.attention.head_count' is missing");
     v = good(); v.wrong_shape = 5;
-    info_error("shape inconsistent with the metadata", write_model("shape.gguf", v), "expected [8 x 8]");
+    info_error_variant("shape inconsistent with the metadata", "shape.gguf", v, "expected [8 x 8]");
     v = good(); v.heads = 3; v.kv_heads = 1;
-    info_error("n_heads not dividing dim", write_model("heads.gguf", v), "n_heads (3) does not divide dim (8)");
+    info_error_variant("n_heads not dividing dim", "heads.gguf", v, "n_heads (3) does not divide dim (8)");
     {
         char *a[] = { (char *)cli, "run", "-m", ok_model, "--prompt-ids", "1,8", "-n", "2", NULL };
         expect_error("id >= vocab in --prompt-ids", "token id 8 out of range", a);
@@ -224,6 +231,7 @@ int main(int argc, char **argv) {
         char *a[] = { (char *)cli, "frobnicate", NULL };
         expect_error("unknown command", "unknown command", a);
     }
+    free(ok_model);
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd)) {}

@@ -45,9 +45,9 @@ static const uint32_t TYPES[] = { L3_F32, L3_F16, L3_BF16, L3_Q8_0, L3_Q4_0, L3_
 
 /* Sizes per block size: not multiples of 8 / 16 / 64 lanes where the block allows it. */
 static int sizes_for(int block, int64_t *out) {
-    static const int64_t f[] = { 1, 7, 17, 63, 100, 1000 }, b32[] = { 32, 96, 160, 288 }, b256[] = { 256, 512, 768 };
+    static const int64_t f[] = { 1, 7, 17, 63, 100, 1000 }, b32[] = { 32, 64, 96, 160, 288, 544 }, b256[] = { 256, 512, 768 };
     const int64_t *s = block == 1 ? f : block == 32 ? b32 : b256;
-    int n = block == 1 ? 6 : block == 32 ? 4 : 3;
+    int n = block == 1 ? 6 : block == 32 ? 6 : 3;
     memcpy(out, s, (size_t)n * sizeof *s);
     return n;
 }

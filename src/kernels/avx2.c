@@ -124,12 +124,12 @@ static void micro_4x3(const float *w, int64_t ldw, int nw, const float *x, int64
     for (int i = 0; i < 4; i++) wp[i] = w + (i < nw ? i : nw - 1) * ldw;
     for (int j = 0; j < 3; j++) xp[j] = x + (j < nx ? j : nx - 1) * ldx;
     __m256 acc[4][3];
-    for (int i = 0; i < 4; i++)
-        for (int j = 0; j < 3; j++) acc[i][j] = _mm256_setzero_ps();
+    L3_UNROLL for (int i = 0; i < 4; i++)
+        L3_UNROLL for (int j = 0; j < 3; j++) acc[i][j] = _mm256_setzero_ps();
     int64_t k = 0;
     for (; k + 8 <= n; k += 8) {
         __m256 x0 = _mm256_loadu_ps(xp[0] + k), x1 = _mm256_loadu_ps(xp[1] + k), x2 = _mm256_loadu_ps(xp[2] + k);
-        for (int i = 0; i < 4; i++) {
+        L3_UNROLL for (int i = 0; i < 4; i++) {
             __m256 wv = _mm256_loadu_ps(wp[i] + k);
             acc[i][0] = _mm256_fmadd_ps(wv, x0, acc[i][0]);
             acc[i][1] = _mm256_fmadd_ps(wv, x1, acc[i][1]);
@@ -140,7 +140,7 @@ static void micro_4x3(const float *w, int64_t ldw, int nw, const float *x, int64
         __m256i m = tail_mask(n - k);
         __m256 x0 = _mm256_maskload_ps(xp[0] + k, m), x1 = _mm256_maskload_ps(xp[1] + k, m),
                x2 = _mm256_maskload_ps(xp[2] + k, m);
-        for (int i = 0; i < 4; i++) {
+        L3_UNROLL for (int i = 0; i < 4; i++) {
             __m256 wv = _mm256_maskload_ps(wp[i] + k, m);
             acc[i][0] = _mm256_fmadd_ps(wv, x0, acc[i][0]);
             acc[i][1] = _mm256_fmadd_ps(wv, x1, acc[i][1]);

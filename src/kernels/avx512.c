@@ -29,6 +29,73 @@ static inline __m256i dot8acc(__m256i acc, __m256i u, __m256i x) { return _mm256
 #define Q8_NR 4
 #include "kernels/q8_simd.h"
 
+/* The prefill tile product on 512-bit registers: each vector holds two blocks of 32 (even
+ * blocks in the low half), so every instruction covers 64 values; an odd last block is read
+ * masked, its upper half zero. 4 panel rows x 4 activation rows: 16 accumulators, 8
+ * activation vectors and 4 scale vectors of the 32 registers. Missing rows alias the last
+ * valid one and are not stored. */
+static void q8_micro512(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q, const int8_t *q2,
+                        const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) {
+    enum { QMR = 4, QNR = 4 };
+    const uint8_t *up[QMR];
+    const float *scp[QMR], *mnp[QMR], *dp[QNR], *sp[QNR];
+    const int8_t *qp[QNR], *q2p[QNR];
+    for (int i = 0; i < QMR; i++) {
+        const int r = i < nw ? i : nw - 1;
+        up[i] = u + r * n, scp[i] = sc + r * n / 4, mnp[i] = mn + r * n / 16;
+    }
+    for (int j = 0; j < QNR; j++) {
+        const int r = j < nx ? j : nx - 1;
+        qp[j] = q + r * n, q2p[j] = q2 + r * n, dp[j] = d + r * n / 32, sp[j] = s + r * n / 16;
+    }
+    __m512 acc[QMR][QNR];
+    L3_UNROLL for (int i = 0; i < QMR; i++)
+        L3_UNROLL for (int j = 0; j < QNR; j++) acc[i][j] = _mm512_setzero_ps();
+    const __m512i dsel = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    const int64_t nb = n / 32;
+    for (int64_t b = 0; b < nb; b += 2) {
+        const int two = b + 1 < nb;
+        const __mmask64 mb = two ? ~(__mmask64)0 : (__mmask64)0xffffffffu;
+        const __mmask16 mf = two ? (__mmask16)0xffff : (__mmask16)0x00ff;
+        __m512i xv[QNR], xv2[QNR];
+        __m512 dv[QNR];
+        L3_UNROLL for (int j = 0; j < QNR; j++) {
+            xv[j] = _mm512_maskz_loadu_epi8(mb, qp[j] + 32 * b), xv2[j] = _mm512_maskz_loadu_epi8(mb, q2p[j] + 32 * b);
+            dv[j] = _mm512_permutexvar_ps(dsel, _mm512_castps128_ps512(_mm_maskz_loadu_ps(two ? 3 : 1, dp[j] + b)));
+        }
+        L3_UNROLL for (int i = 0; i < QMR; i++) {
+            const __m512i uv = _mm512_maskz_loadu_epi8(mb, up[i] + 32 * b);
+            const __m512 sv = _mm512_maskz_loadu_ps(mf, scp[i] + 8 * b);
+            L3_UNROLL for (int j = 0; j < QNR; j++) {
+                const __m512i hi = _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), uv, xv[j]), 8);
+                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(hi, uv, xv2[j])),
+                                            _mm512_mul_ps(sv, dv[j]), acc[i][j]);
+            }
+        }
+    }
+    /* offsets and mins times the activation sums, 16 sixteens at a time */
+    int64_t k = 0;
+    for (; k + 16 <= n / 16; k += 16)
+        L3_UNROLL for (int i = 0; i < QMR; i++) {
+            const __m512 mv = _mm512_loadu_ps(mnp[i] + k);
+            L3_UNROLL for (int j = 0; j < QNR; j++) acc[i][j] = _mm512_fnmadd_ps(mv, _mm512_loadu_ps(sp[j] + k), acc[i][j]);
+        }
+    for (int j = 0; j < nx; j++)
+        for (int i = 0; i < nw; i++) {
+            float c = 0;
+            for (int64_t t = k; t < n / 16; t++) c += mnp[i][t] * sp[j][t];
+            y[j * ldy + i] = _mm512_reduce_add_ps(acc[i][j]) - c;
+        }
+}
+
+static void gemm_q8_512(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q, const int8_t *q2,
+                        const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) {
+    for (int j = 0; j < nx; j += 4)
+        for (int i = 0; i < nw; i += 4)
+            q8_micro512(u + i * n, sc + i * n / 4, mn + i * n / 16, nw - i < 4 ? nw - i : 4, q + j * n, q2 + j * n,
+                        d + j * n / 32, s + j * n / 16, nx - j < 4 ? nx - j : 4, y + (int64_t)j * ldy + i, ldy, n);
+}
+
 /* ---- f32 / f16 / bf16 ----------------------------------------------------------------- */
 
 /* 16 elements of each float format as f32; masked variants read only the first r. */
@@ -107,15 +174,15 @@ static void micro(const float *w, int64_t ldw, int nw, const float *x, int64_t l
     for (int i = 0; i < MR; i++) wp[i] = w + (i < nw ? i : nw - 1) * ldw;
     for (int j = 0; j < NR; j++) xp[j] = x + (j < nx ? j : nx - 1) * ldx;
     __m512 acc[MR][NR];
-    for (int i = 0; i < MR; i++)
-        for (int j = 0; j < NR; j++) acc[i][j] = _mm512_setzero_ps();
+    L3_UNROLL for (int i = 0; i < MR; i++)
+        L3_UNROLL for (int j = 0; j < NR; j++) acc[i][j] = _mm512_setzero_ps();
     for (int64_t k = 0; k < n; k += 16) {
         __mmask16 m = n - k >= 16 ? (__mmask16)0xffff : tail16(n - k);
         __m512 xv[NR];
-        for (int j = 0; j < NR; j++) xv[j] = _mm512_maskz_loadu_ps(m, xp[j] + k);
-        for (int i = 0; i < MR; i++) {
+        L3_UNROLL for (int j = 0; j < NR; j++) xv[j] = _mm512_maskz_loadu_ps(m, xp[j] + k);
+        L3_UNROLL for (int i = 0; i < MR; i++) {
             __m512 wv = _mm512_maskz_loadu_ps(m, wp[i] + k);
-            for (int j = 0; j < NR; j++) acc[i][j] = _mm512_fmadd_ps(wv, xv[j], acc[i][j]);
+            L3_UNROLL for (int j = 0; j < NR; j++) acc[i][j] = _mm512_fmadd_ps(wv, xv[j], acc[i][j]);
         }
     }
     for (int j = 0; j < nx; j++)
@@ -142,7 +209,10 @@ int l3_kernels_init_avx512(l3_kernel_set *k) {
     k->to_float[L3_F16] = to_float_f16;
     k->to_float[L3_BF16] = to_float_bf16;
     install_quant_kernels(k);
-    if (cpu->avx512vnni) install_q8_kernels(k, 1);  /* else keep AVX2's */
+    if (cpu->avx512vnni) {  /* else keep AVX2's */
+        install_q8_kernels(k, 1);
+        k->gemm_q8 = gemm_q8_512;
+    }
     k->dot_f32 = dot_f32;
     k->axpy_f32 = axpy_f32;
     k->dot_f16_f32 = dot_f16_f32;

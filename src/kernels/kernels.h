@@ -7,6 +7,10 @@
 #include <stdint.h>
 #include "tensor_types.h"
 
+/* Register-blocked micro-kernels keep their accumulators in registers only when the loops
+ * over the block are fully unrolled, which -O2 does not do by itself (GCC and clang). */
+#define L3_UNROLL _Pragma("GCC unroll 16")
+
 typedef struct l3_kernel_set {
     const char *isa;
     /* dot(weight row of type t, f32 vector) over n elements (n a multiple of the block). */

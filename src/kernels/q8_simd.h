@@ -296,15 +296,15 @@ static void q8_micro(const uint8_t *u, const float *sc, const float *mn, int nw,
         qp[j] = q + r * n, q2p[j] = q2 + r * n, dp[j] = d + r * n / 32, sp[j] = s + r * n / 16;
     }
     __m256 acc[QMR][QNR];
-    for (int i = 0; i < QMR; i++)
-        for (int j = 0; j < QNR; j++) acc[i][j] = _mm256_setzero_ps();
+    L3_UNROLL for (int i = 0; i < QMR; i++)
+        L3_UNROLL for (int j = 0; j < QNR; j++) acc[i][j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / 32; b++) {
         __m256i xv[QNR], xv2[QNR];
-        for (int j = 0; j < QNR; j++) xv[j] = ld32(qp[j] + 32 * b), xv2[j] = ld32(q2p[j] + 32 * b);
-        for (int i = 0; i < QMR; i++) {
+        L3_UNROLL for (int j = 0; j < QNR; j++) xv[j] = ld32(qp[j] + 32 * b), xv2[j] = ld32(q2p[j] + 32 * b);
+        L3_UNROLL for (int i = 0; i < QMR; i++) {
             const __m256i uv = ld32(up[i] + 32 * b);
             const __m256 sv = _mm256_loadu_ps(scp[i] + 8 * b);
-            for (int j = 0; j < QNR; j++)
+            L3_UNROLL for (int j = 0; j < QNR; j++)
                 acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot16(uv, xv[j], xv2[j])),
                                             _mm256_mul_ps(sv, _mm256_broadcast_ss(dp[j] + b)), acc[i][j]);
         }
@@ -312,9 +312,9 @@ static void q8_micro(const uint8_t *u, const float *sc, const float *mn, int nw,
     /* offsets and mins times the activation sums, 8 sixteens at a time */
     int64_t k = 0;
     for (; k + 8 <= n / 16; k += 8)
-        for (int i = 0; i < QMR; i++) {
+        L3_UNROLL for (int i = 0; i < QMR; i++) {
             const __m256 mv = _mm256_loadu_ps(mnp[i] + k);
-            for (int j = 0; j < QNR; j++) acc[i][j] = _mm256_fnmadd_ps(mv, _mm256_loadu_ps(sp[j] + k), acc[i][j]);
+            L3_UNROLL for (int j = 0; j < QNR; j++) acc[i][j] = _mm256_fnmadd_ps(mv, _mm256_loadu_ps(sp[j] + k), acc[i][j]);
         }
     for (int j = 0; j < nx; j++)
         for (int i = 0; i < nw; i++) {
