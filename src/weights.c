@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include "alloc_limit.h"
 #include "formats/gguf.h"
 
 int l3_weights_keep_map(l3_weights *w, l3_mapping *m) {
@@ -32,6 +33,16 @@ void l3_weights_free(l3_weights *w) {
     free(w->vocab.path);
     free(w->vocab.config_path);
     memset(w, 0, sizeof *w);
+}
+
+int l3_weights_alloc_layers(l3_weights *w, struct l3_alloc_budget *budget, const char *source, llama3_error *err) {
+    char what[300];
+    snprintf(what, sizeof what, "%s: layer table", source);
+    int rc = l3_alloc_take(budget, (uint64_t)w->args.n_layers * sizeof *w->layers, what, err);
+    if (rc) return rc;
+    if (!(w->layers = calloc((size_t)w->args.n_layers, sizeof *w->layers)))
+        return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", source);
+    return 0;
 }
 
 static int check(const l3_tensor *t, const char *name, int layer, int64_t rows, int64_t cols, llama3_error *err) {

@@ -59,6 +59,10 @@ typedef struct l3_weights {
 int l3_weights_keep_map(l3_weights *w, l3_mapping *m);  /* takes ownership of *m's contents */
 int l3_weights_keep_buffer(l3_weights *w, void *p);
 void l3_weights_free(l3_weights *w);
+/* Allocates the zeroed layer table for args.n_layers, drawn from the load's budget
+ * (struct l3_alloc_budget, alloc_limit.h); `source` names the file or folder in errors. */
+struct l3_alloc_budget;
+int l3_weights_alloc_layers(l3_weights *w, struct l3_alloc_budget *budget, const char *source, llama3_error *err);
 
 /* Checks every tensor against the args (shapes, types, sizes); the one place that does. */
 int l3_weights_validate(const l3_weights *w, llama3_error *err);

@@ -56,7 +56,7 @@ static int rd_str(cursor *c, l3_gguf_str *s, const char *what) {
     return 0;
 }
 
-static size_t scalar_size(uint32_t t) {
+size_t l3_gguf_scalar_size(uint32_t t) {
     switch (t) {
     case GGUF_U8: case GGUF_I8: case GGUF_BOOL: return 1;
     case GGUF_U16: case GGUF_I16: return 2;
@@ -102,7 +102,7 @@ static int parse_kv(cursor *c, l3_gguf_kv *kv, uint64_t index) {
                 if (rd_str(c, &kv->arr_strs[i], what)) return LLAMA3_ERR_FORMAT;
             return 0;
         }
-        size_t es = scalar_size(kv->arr_type);
+        size_t es = l3_gguf_scalar_size(kv->arr_type);
         if (!es)
             return l3_fail(c->err, LLAMA3_ERR_FORMAT, "%s: key '%.*s': unsupported array element type %u",
                            c->path, klen, kv->key.p, kv->arr_type);
@@ -113,7 +113,7 @@ static int parse_kv(cursor *c, l3_gguf_kv *kv, uint64_t index) {
         c->p += bytes;
         return 0;
     }
-    size_t es = scalar_size(kv->type);
+    size_t es = l3_gguf_scalar_size(kv->type);
     if (!es)
         return l3_fail(c->err, LLAMA3_ERR_FORMAT, "%s: key '%.*s': unknown value type %u", c->path, klen,
                        kv->key.p, kv->type);
@@ -398,13 +398,13 @@ l3_gguf_str l3_gguf_arr_str(const l3_gguf_kv *kv, uint64_t i) {
 
 int64_t l3_gguf_arr_int(const l3_gguf_kv *kv, uint64_t i) {
     l3_gguf_kv tmp;
-    load_scalar(kv->arr_type, kv->arr_data + i * scalar_size(kv->arr_type), &tmp);
+    load_scalar(kv->arr_type, kv->arr_data + i * l3_gguf_scalar_size(kv->arr_type), &tmp);
     return is_signed(kv->arr_type) ? tmp.v.i : (int64_t)tmp.v.u;
 }
 
 double l3_gguf_arr_float(const l3_gguf_kv *kv, uint64_t i) {
     l3_gguf_kv tmp;
-    load_scalar(kv->arr_type, kv->arr_data + i * scalar_size(kv->arr_type), &tmp);
+    load_scalar(kv->arr_type, kv->arr_data + i * l3_gguf_scalar_size(kv->arr_type), &tmp);
     if (kv->arr_type == GGUF_F32 || kv->arr_type == GGUF_F64) return tmp.v.f;
     return is_signed(kv->arr_type) ? (double)tmp.v.i : (double)tmp.v.u;
 }

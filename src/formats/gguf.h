@@ -13,6 +13,9 @@ typedef enum l3_gguf_vtype {
     GGUF_I64 = 11, GGUF_F64 = 12, GGUF_VTYPE_COUNT
 } l3_gguf_vtype;
 
+/* Bytes of one fixed-size value type (0 for strings, arrays and unknown types). */
+size_t l3_gguf_scalar_size(uint32_t type);
+
 /* A string inside the map: not NUL-terminated. */
 typedef struct l3_gguf_str { const char *p; uint64_t len; } l3_gguf_str;
 

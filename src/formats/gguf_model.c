@@ -134,12 +134,10 @@ int l3_load_gguf(const char *path, const llama3_load_options *opt, l3_weights *w
                        path, rope_dims, w->args.head_dim);
 
     w->rope_layout = L3_ROPE_INTERLEAVED;
-    /* hardening (issue 7): allocations sized by file data go through the cap. */
-    char what[320];
-    snprintf(what, sizeof what, "%.280s: layer table", path);
-    if ((rc = l3_alloc_check_array((uint64_t)w->args.n_layers, sizeof *w->layers, opt, what, NULL, err))) return rc;
-    w->layers = calloc((size_t)w->args.n_layers, sizeof *w->layers);
-    if (!w->layers) return l3_fail(err, LLAMA3_ERR_MEMORY, "out of memory");
+    /* allocations sized by file data go through the cap */
+    l3_alloc_budget budget;
+    l3_alloc_budget_init(&budget, opt);
+    if ((rc = l3_weights_alloc_layers(w, &budget, path, err))) return rc;
     if ((rc = view(g, "token_embd.weight", true, &w->tok_embeddings, err)) ||
         (rc = view(g, "output_norm.weight", true, &w->norm, err)) ||
         (rc = view(g, "output.weight", false, &w->output, err)))

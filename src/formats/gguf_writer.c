@@ -142,18 +142,9 @@ void l3_gguf_w_arr_str(l3_gguf_writer *w, const char *key, const char *const *v,
     if (!ok) w_fail(w, LLAMA3_ERR_MEMORY, "out of memory");
 }
 
-static size_t elem_size(uint32_t t) {
-    switch (t) {
-    case GGUF_U8: case GGUF_I8: case GGUF_BOOL: return 1;
-    case GGUF_U16: case GGUF_I16: return 2;
-    case GGUF_U32: case GGUF_I32: case GGUF_F32: return 4;
-    case GGUF_U64: case GGUF_I64: case GGUF_F64: return 8;
-    default: return 0;
-    }
-}
 
 void l3_gguf_w_arr(l3_gguf_writer *w, const char *key, uint32_t elem_type, const void *v, uint64_t n) {
-    size_t es = elem_size(elem_type);
+    size_t es = l3_gguf_scalar_size(elem_type);
     if (!es) {
         w_fail(w, LLAMA3_ERR_ARG, "key '%s': array element type %u is not a fixed-size scalar", key, elem_type);
         return;
@@ -189,7 +180,7 @@ void l3_gguf_w_copy_kv(l3_gguf_writer *w, const l3_gguf_kv *kv) {
                 ok = buf_str(&k->val, s.p, s.len);
             }
         } else {
-            size_t es = elem_size(kv->arr_type);
+            size_t es = l3_gguf_scalar_size(kv->arr_type);
             if (!es) {
                 w_fail(w, LLAMA3_ERR_FORMAT, "key '%.*s': unsupported array element type %u", klen, kv->key.p,
                        kv->arr_type);
@@ -198,7 +189,7 @@ void l3_gguf_w_copy_kv(l3_gguf_writer *w, const l3_gguf_kv *kv) {
             ok = ok && buf_put(&k->val, kv->arr_data, (size_t)(kv->arr_n * es));
         }
     } else {
-        size_t es = elem_size(kv->type);
+        size_t es = l3_gguf_scalar_size(kv->type);
         if (!es) {
             w_fail(w, LLAMA3_ERR_FORMAT, "key '%.*s': unknown value type %u", klen, kv->key.p, kv->type);
             return;

@@ -283,11 +283,7 @@ static int hf_map_tensors(hf_ctx *c, bool tied, llama3_error *err) {
     } else if ((rc = hf_tensor(c, "lm_head.weight", a->vocab_size, dim, &w->output, err))) {
         return rc;
     }
-    char what[200];
-    snprintf(what, sizeof what, "%s: layer table", c->dir);
-    if ((rc = l3_alloc_take(&c->budget, (uint64_t)a->n_layers * sizeof *w->layers, what, err))) return rc;
-    if (!(w->layers = calloc((size_t)a->n_layers, sizeof *w->layers)))
-        return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", c->dir);
+    if ((rc = l3_weights_alloc_layers(w, &c->budget, c->dir, err))) return rc;
     for (int l = 0; l < a->n_layers; l++) {
         l3_layer_weights *L = &w->layers[l];
         const struct { const char *suffix; int64_t rows, cols; l3_tensor *dst; } parts[] = {
