@@ -7,16 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int failures;
-#define CHECK(cond, ...)                                                                   \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);      \
-            fprintf(stderr, __VA_ARGS__);                                                  \
-            fputc('\n', stderr);                                                           \
-            failures++;                                                                    \
-        }                                                                                  \
-    } while (0)
+#include "check.h"
 
 /* Runs a shell command, returns its exit status and (if out) its stdout, malloc'd. */
 static int run(const char *cmdline, char **out) {
@@ -145,7 +136,7 @@ int main(int argc, char **argv) {
     free(out);
 
     unlink(model);
-    if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
+    if (check_failures) fprintf(stderr, "%d check(s) failed\n", check_failures);
     else printf("ok\n");
-    return failures ? 1 : 0;
+    return check_failures ? 1 : 0;
 }

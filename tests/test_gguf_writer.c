@@ -12,16 +12,7 @@
 #include "formats/gguf.h"
 #include "tensor_types.h"
 
-static int failures;
-#define CHECK(cond, ...)                                                        \
-    do {                                                                        \
-        if (!(cond)) {                                                          \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                       \
-            fputc('\n', stderr);                                                \
-            failures++;                                                         \
-        }                                                                       \
-    } while (0)
+#include "check.h"
 
 static char *join(const char *dir, const char *name) {
     size_t n = strlen(dir) + strlen(name) + 2;
@@ -269,7 +260,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: test_gguf_writer roundtrip DIR | rewrite FILE DIR | errors DIR\n");
         return 2;
     }
-    if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
+    if (check_failures) fprintf(stderr, "%d check(s) failed\n", check_failures);
     else printf("ok\n");
-    return failures ? 1 : 0;
+    return check_failures ? 1 : 0;
 }

@@ -11,17 +11,8 @@
 #include "util.h"
 
 static const char *g_fix;
-static int g_fail;
 
-#define CHECK(cond, ...)                                                  \
-    do {                                                                  \
-        if (!(cond)) {                                                    \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                 \
-            fputc('\n', stderr);                                          \
-            g_fail++;                                                     \
-        }                                                                 \
-    } while (0)
+#include "check.h"
 
 static char *fix_path(const char *rel) {
     return l3_path_join(g_fix, rel);
@@ -573,6 +564,6 @@ int main(int argc, char **argv) {
         fprintf(stderr, "unknown case %s\n", c);
         return 2;
     }
-    if (g_fail) fprintf(stderr, "%d check(s) failed\n", g_fail);
-    return g_fail ? 1 : 0;
+    if (check_failures) fprintf(stderr, "%d check(s) failed\n", check_failures);
+    return check_failures ? 1 : 0;
 }
