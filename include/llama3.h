@@ -174,7 +174,7 @@ void llama3_sampler_accept(llama3_sampler *s, int32_t id);  /* e.g. prompt ids *
 typedef struct llama3_batch llama3_batch;
 
 typedef struct llama3_batch_options {
-    int max_rows;        /* rows per forward pass (0 = 256, the most llama3_eval_batch takes) */
+    int max_rows;        /* rows per forward pass (0 = 256; llama3_eval_batch takes up to 512) */
     int prefill_chunk;   /* prompt rows one sequence may add per step (0 = 64); bounds how long
                           * a new prompt stalls the running sequences */
 } llama3_batch_options;

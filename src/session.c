@@ -5,8 +5,9 @@
 
 #include "model.h"
 
-/* Rows per forward pass: bounds scratch memory while keeping prefill matrix-matrix. */
-#define L3_UBATCH 256
+/* Rows per forward pass (llama.cpp's default micro-batch too): bounds scratch memory while
+ * keeping prefill matrix-matrix; pages of scratch that a short input never touches cost no RAM. */
+#define L3_UBATCH 512
 
 struct llama3_session {
     llama3_model *m;
