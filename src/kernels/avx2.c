@@ -147,8 +147,10 @@ static void micro_4x3(const float *w, int64_t ldw, int nw, const float *x, int64
             acc[i][2] = _mm256_fmadd_ps(wv, x2, acc[i][2]);
         }
     }
-    for (int j = 0; j < nx; j++)
-        for (int i = 0; i < nw; i++) y[j * ldy + i] += hsum8(acc[i][j]);
+    /* constant indices only (acc stays in registers), the edges' results not stored */
+    L3_UNROLL for (int j = 0; j < 3; j++)
+        L3_UNROLL for (int i = 0; i < 4; i++)
+            if (i < nw && j < nx) y[j * ldy + i] += hsum8(acc[i][j]);
 }
 
 static void gemm_f32(const float *w, int64_t ldw, int nw, const float *x, int64_t ldx, int nx,

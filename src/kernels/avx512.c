@@ -80,12 +80,14 @@ static void q8_micro512(const uint8_t *u, const float *sc, const float *mn, int 
             const __m512 mv = _mm512_loadu_ps(mnp[i] + k);
             L3_UNROLL for (int j = 0; j < QNR; j++) acc[i][j] = _mm512_fnmadd_ps(mv, _mm512_loadu_ps(sp[j] + k), acc[i][j]);
         }
-    for (int j = 0; j < nx; j++)
-        for (int i = 0; i < nw; i++) {
-            float c = 0;
-            for (int64_t t = k; t < n / 16; t++) c += mnp[i][t] * sp[j][t];
-            y[j * ldy + i] = _mm512_reduce_add_ps(acc[i][j]) - c;
-        }
+    /* constant indices only (acc stays in registers), the edges' results not stored */
+    L3_UNROLL for (int j = 0; j < QNR; j++)
+        L3_UNROLL for (int i = 0; i < QMR; i++)
+            if (i < nw && j < nx) {
+                float c = 0;
+                for (int64_t t = k; t < n / 16; t++) c += mnp[i][t] * sp[j][t];
+                y[j * ldy + i] = _mm512_reduce_add_ps(acc[i][j]) - c;
+            }
 }
 
 static void gemm_q8_512(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q, const int8_t *q2,
@@ -185,8 +187,10 @@ static void micro(const float *w, int64_t ldw, int nw, const float *x, int64_t l
             L3_UNROLL for (int j = 0; j < NR; j++) acc[i][j] = _mm512_fmadd_ps(wv, xv[j], acc[i][j]);
         }
     }
-    for (int j = 0; j < nx; j++)
-        for (int i = 0; i < nw; i++) y[j * ldy + i] += _mm512_reduce_add_ps(acc[i][j]);
+    /* constant indices only (acc stays in registers), the edges' results not stored */
+    L3_UNROLL for (int j = 0; j < NR; j++)
+        L3_UNROLL for (int i = 0; i < MR; i++)
+            if (i < nw && j < nx) y[j * ldy + i] += _mm512_reduce_add_ps(acc[i][j]);
 }
 
 static void gemm_f32(const float *w, int64_t ldw, int nw, const float *x, int64_t ldx, int nx,

@@ -316,12 +316,14 @@ static void q8_micro(const uint8_t *u, const float *sc, const float *mn, int nw,
             const __m256 mv = _mm256_loadu_ps(mnp[i] + k);
             L3_UNROLL for (int j = 0; j < QNR; j++) acc[i][j] = _mm256_fnmadd_ps(mv, _mm256_loadu_ps(sp[j] + k), acc[i][j]);
         }
-    for (int j = 0; j < nx; j++)
-        for (int i = 0; i < nw; i++) {
-            float c = 0;
-            for (int64_t t = k; t < n / 16; t++) c += mnp[i][t] * sp[j][t];
-            y[j * ldy + i] = hsum256(acc[i][j]) - c;
-        }
+    /* constant indices only (acc stays in registers), the edges' results not stored */
+    L3_UNROLL for (int j = 0; j < QNR; j++)
+        L3_UNROLL for (int i = 0; i < QMR; i++)
+            if (i < nw && j < nx) {
+                float c = 0;
+                for (int64_t t = k; t < n / 16; t++) c += mnp[i][t] * sp[j][t];
+                y[j * ldy + i] = hsum256(acc[i][j]) - c;
+            }
 }
 
 static void gemm_q8(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q, const int8_t *q2,
