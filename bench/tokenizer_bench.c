@@ -84,6 +84,11 @@ static llama3_tokenizer *timed_load(const char *dir, const char *rel) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+        printf("usage: tokenizer_bench [FIXTURES_DIR [MEGABYTES]]\n"
+               "Vocabulary load times and encode/decode MB/s on generated mixed text (one thread).\n");
+        return 0;
+    }
     const char *dir = argc > 1 ? argv[1] : LLAMA3_FIXTURES_DIR;
     double mb = argc > 2 ? atof(argv[2]) : 4.0;
     llama3_tokenizer *t = timed_load(dir, "tokenizer/tokenizer.model");
