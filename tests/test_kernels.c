@@ -348,6 +348,26 @@ static void test_q8(void) {
                         CHECK(close_to(got, ydec[i], mag, 1e-5), "%s dot_q8 %s n=%lld row %d: %g vs %g", names[s],
                               info->name, (long long)n, i, got, ydec[i]);
                     }
+                /* batched decode: every (weight row, activation row) pair bit-identical to the
+                 * set's own dot_q8 on the same rows, every (nw, nx) edge, nothing written outside */
+                if (k->dotn_q8[t] && k->dot_q8[t])
+                    for (int nw = 1; nw <= NW; nw++)
+                        for (int nx = 1; nx <= NX; nx++) {
+                            for (int e = 0; e < NW * NX; e++) y1[e] = -1234.5f;
+                            k->dotn_q8[t](wq, rb, nw, q, q2, d, sm, nx, y1, NW, n);
+                            for (int j = 0; j < NX; j++)
+                                for (int i = 0; i < NW; i++) {
+                                    if (i >= nw || j >= nx) {
+                                        CHECK(y1[j * NW + i] == -1234.5f, "%s dotn_q8 wrote outside", names[s]);
+                                        continue;
+                                    }
+                                    const float want = k->dot_q8[t](wq + i * rb, q + j * n, q2 + j * n, d + j * n / 32,
+                                                                    sm + j * n / 16, n);
+                                    CHECK(memcmp(&y1[j * NW + i], &want, 4) == 0,
+                                          "%s dotn_q8 %s n=%lld nw=%d nx=%d (%d,%d): %.9g vs dot_q8 %.9g", names[s],
+                                          info->name, (long long)n, nw, nx, i, j, y1[j * NW + i], want);
+                                }
+                        }
                 if (k->to_panel[t]) {
                     for (int i = 0; i < NW; i++)
                         k->to_panel[t](wq + i * rb, us + i * n, scs + i * n / 4, mns + i * n / 16, n);

@@ -98,6 +98,126 @@ static void gemm_q8_512(const uint8_t *u, const float *sc, const float *mn, int 
                         d + j * n / 32, s + j * n / 16, nx - j < 4 ? nx - j : 4, y + (int64_t)j * ldy + i, ldy, n);
 }
 
+/* Decode of a few rows (batched decode): DOTN_MR weight rows x up to 4 activation rows per pass,
+ * each weight block unpacked once in registers and used for every activation row. The
+ * arithmetic of each (weight row, activation row) pair is dot_q8's: dot_q8 keeps even blocks
+ * in one 256-bit accumulator and odd blocks in another; here they are the low and high
+ * halves of one 512-bit accumulator (blocks b, b + 1 per step), with the same integer lane
+ * sums, the same scale products and FMAs, and the same final reduction, so every result is
+ * bit-identical to dot_q8 on the same inputs. */
+#define DOTN_MR 4  /* 16 accumulators; measured against 2 and 3 (T = 8, 1B q8_0/q4_0) */
+static inline __m512 pair_ps(float lo, float hi) {
+    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(lo)), _mm256_set1_ps(hi), 1);
+}
+static inline __m512i pair_si(__m256i lo, __m256i hi) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+static inline float hsum_pair(__m512 a) {
+    return hsum256(_mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1)));
+}
+
+#define LDX(p) (two ? _mm512_loadu_si512((p) + 32 * b) : _mm512_maskz_loadu_epi8(mb, (p) + 32 * b))
+/* one step of DOTN_BODY: blocks b and b + 1 (TWO) or the last block b alone */
+#define DOTN_STEP(TYPE, TWO)                                                                        \
+        const int two = TWO;                                                                 \
+        const int64_t b1 = two ? b + 1 : b;                                                         \
+        const __mmask64 mb = two ? ~(__mmask64)0 : (__mmask64)0xffffffffu;                         \
+        const __mmask16 mf = two ? (__mmask16)0xffff : (__mmask16)0x00ff;                           \
+        __m512i cq[NR];                                                            \
+        __m512 dv[NR];                                                                              \
+        L3_UNROLL for (int j = 0; j < NR; j++) {                                                    \
+            dv[j] = _mm512_permutexvar_ps(dsel, _mm512_castps128_ps512(_mm_maskz_loadu_ps(two ? 3 : 1, dp[j] + b))); \
+            if (TYPE == 0)                                                                          \
+                cq[j] = _mm512_dpbusd_epi32(_mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), k80, LDX(qp[j])), 8), \
+                                            k80, LDX(q2p[j]));                                          \
+        }                                                                                           \
+        /* Q4_0: lane j of s2[0] (s2[1]) = s[2b] + s[2b+1] (block b + 1's) of activation row j */  \
+        __m128 s2[2] = { _mm_setzero_ps(), _mm_setzero_ps() };                                      \
+        if (TYPE == 1) {                                                                            \
+            const __mmask8 m4 = two ? 0xf : 0x3;                                                    \
+            const __m128 h01 = _mm_hadd_ps(_mm_maskz_loadu_ps(m4, sp[0] + 2 * b), _mm_maskz_loadu_ps(m4, sp[1] + 2 * b)); \
+            const __m128 h23 = _mm_hadd_ps(_mm_maskz_loadu_ps(m4, sp[2] + 2 * b), _mm_maskz_loadu_ps(m4, sp[3] + 2 * b)); \
+            s2[0] = _mm_shuffle_ps(h01, h23, _MM_SHUFFLE(2, 0, 2, 0));                              \
+            s2[1] = _mm_shuffle_ps(h01, h23, _MM_SHUFFLE(3, 1, 3, 1));                              \
+        }                                                                                           \
+        (void)s2;                                                                                   \
+        L3_UNROLL for (int i = 0; i < MR; i++) {                                                    \
+            const float w0 = h2f(wr[i][b].d), w1 = two ? h2f(wr[i][b1].d) : 0.0f;                   \
+            __m512i uv;                                                                             \
+            if (TYPE == 0)                                                                          \
+                uv = _mm512_xor_si512(pair_si(ld32(wr[i][b].qs), ld32(wr[i][b1].qs)), k80);         \
+            else                                                                                    \
+                uv = pair_si(nib16((const uint8_t *)wr[i][b].qs), nib16((const uint8_t *)wr[i][b1].qs));                             \
+            const __m512 wv = pair_ps(w0, w1);                                                      \
+            L3_UNROLL for (int j = 0; j < NR; j++) {                                                \
+                const __m512i hi = _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), uv, LDX(qp[j])), 8); \
+                __m512i v = _mm512_dpbusd_epi32(hi, uv, LDX(q2p[j]));                                    \
+                if (TYPE == 0) v = _mm512_sub_epi32(v, cq[j]);                                      \
+                acc[i][j] = two ? _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(wv, dv[j]), acc[i][j])           \
+                                : _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(wv, dv[j]), acc[i][j], mf); \
+            }                                                                                       \
+            if (TYPE == 1) {                                                                        \
+                c[i] = _mm_add_ps(c[i], _mm_mul_ps(_mm_set1_ps(w0), s2[0]));                         \
+                if (two) c[i] = _mm_add_ps(c[i], _mm_mul_ps(_mm_set1_ps(w1), s2[1]));                \
+            }                                                                                       \
+        }
+
+/* TYPE: 0 = Q8_0 (w + 128 as unsigned, minus 128 times the activation lane sums: the same
+ * exact integers as dot_q8_q8_0's sign trick), 1 = Q4_0 (nibbles; the offset 8 times the
+ * activation sums accumulated per weight row in a vector with one lane per activation row,
+ * each lane the scalar sum of dot_q8_q4_0 in its order, without FMA) */
+#define DOTN_BODY(TYPE, BT)                                                                         \
+    enum { MR = DOTN_MR, NR = 4 };                                                                        \
+    const BT *wr[MR];                                                                               \
+    const int8_t *qp[NR], *q2p[NR];                                                                 \
+    const float *dp[NR], *sp[NR];                                                                   \
+    for (int i = 0; i < MR; i++) wr[i] = (const BT *)((const uint8_t *)rows + (i < nw ? i : nw - 1) * row_bytes); \
+    for (int j = 0; j < NR; j++) {                                                                  \
+        const int r = j < nx ? j : nx - 1;                                                          \
+        qp[j] = q + r * n, q2p[j] = q2 + r * n, dp[j] = d + r * n / 32, sp[j] = s + r * n / 16;     \
+    }                                                                                               \
+    __m512 acc[MR][NR];                                                                             \
+    __m128 c[MR]; /* lane j: activation row j's scalar sum, in dot_q8_q4_0's order */              \
+    L3_UNROLL for (int i = 0; i < MR; i++) {                                                        \
+        c[i] = _mm_setzero_ps();                                                                    \
+        L3_UNROLL for (int j = 0; j < NR; j++) acc[i][j] = _mm512_setzero_ps();                     \
+    }                                                                                               \
+    const __m512i dsel = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);       \
+    const __m512i k80 = _mm512_set1_epi8((char)0x80);                                               \
+    (void)k80; (void)c;                                                                             \
+    const int64_t nb = n / 32;                                                                      \
+    int64_t b = 0;                                                                                  \
+    for (; b + 1 < nb; b += 2) { DOTN_STEP(TYPE, 1) }                                               \
+    if (b < nb) { DOTN_STEP(TYPE, 0) }                                                              \
+    L3_UNROLL for (int j = 0; j < NR; j++)                                                          \
+        L3_UNROLL for (int i = 0; i < MR; i++)                                                      \
+            if (i < nw && j < nx) {                                                                  \
+                float cj[4];                                                                        \
+                _mm_storeu_ps(cj, c[i]);                                                            \
+                y[j * ldy + i] = TYPE == 1 ? hsum_pair(acc[i][j]) - 8 * cj[j] : hsum_pair(acc[i][j]); \
+            }
+
+static void dotn4_q8_0(const void *rows, size_t row_bytes, int nw, const int8_t *q, const int8_t *q2, const float *d,
+                       const float *s, int nx, float *y, int64_t ldy, int64_t n) {
+    DOTN_BODY(0, l3_block_q8_0)
+}
+static void dotn4_q4_0(const void *rows, size_t row_bytes, int nw, const int8_t *q, const int8_t *q2, const float *d,
+                       const float *s, int nx, float *y, int64_t ldy, int64_t n) {
+    DOTN_BODY(1, l3_block_q4_0)
+}
+
+#define DOTN_WRAP(name)                                                                             \
+    static void dotn_##name(const void *rows, size_t row_bytes, int nw, const int8_t *q, const int8_t *q2, \
+                            const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) { \
+        for (int i = 0; i < nw; i += DOTN_MR)                                                       \
+            for (int j = 0; j < nx; j += 4)                                                         \
+                dotn4_##name((const uint8_t *)rows + i * row_bytes, row_bytes, nw - i < DOTN_MR ? nw - i : DOTN_MR, q + j * n, \
+                             q2 + j * n, d + j * n / 32, s + j * n / 16, nx - j < 4 ? nx - j : 4, y + (int64_t)j * ldy + i, \
+                             ldy, n);                                                               \
+    }
+DOTN_WRAP(q8_0)
+DOTN_WRAP(q4_0)
+
 /* ---- f32 / f16 / bf16 ----------------------------------------------------------------- */
 
 /* 16 elements of each float format as f32; masked variants read only the first r. */
@@ -216,6 +336,8 @@ int l3_kernels_init_avx512(l3_kernel_set *k) {
     if (cpu->avx512vnni) {  /* else keep AVX2's */
         install_q8_kernels(k, 1);
         k->gemm_q8 = gemm_q8_512;
+        k->dotn_q8[L3_Q8_0] = dotn_q8_0;
+        k->dotn_q8[L3_Q4_0] = dotn_q4_0;
     }
     k->dot_f32 = dot_f32;
     k->axpy_f32 = axpy_f32;

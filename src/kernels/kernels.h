@@ -4,6 +4,7 @@
 #ifndef LLAMA3_KERNELS_H
 #define LLAMA3_KERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "tensor_types.h"
 
@@ -40,6 +41,12 @@ typedef struct l3_kernel_set {
     /* decode: dot(weight row, two-level activation row); NULL: no integer path for the type */
     float (*dot_q8[L3_TYPE_COUNT])(const void *row, const int8_t *q, const int8_t *q2, const float *d,
                                    const float *s, int64_t n);
+    /* batched decode: y[j*ldy + i] = dot_q8[t](weight row i, activation row j) for nw weight rows
+     * (at rows + i*row_bytes) and nx two-level activation rows (the layout above), each
+     * result bit-identical to dot_q8's, the weights unpacked once for all activation rows.
+     * NULL: l3_matmul calls dot_q8 per pair instead. */
+    void (*dotn_q8[L3_TYPE_COUNT])(const void *rows, size_t row_bytes, int nw, const int8_t *q, const int8_t *q2,
+                                   const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n);
     /* prefill: a weight row unpacked to a panel row: u[n] unsigned 8-bit values, sc[n/32 * 8]
      * the f32 scale of each of the 8 int32 lanes of a 32-value dot product (4 values per
      * lane), mn[n/16] what each 16's activation sum is multiplied by and subtracted:
