@@ -527,3 +527,15 @@ int fz_reduce_tokenizer_config(const char *src, fz_buf *out) {
     json_decref(root);
     return rc;
 }
+
+void fz_check_error(const llama3_error *err) {
+    if (err->code >= 0 || !err->msg[0] || strchr(err->msg, '\n')) abort();
+}
+
+void fz_load_model(const char *path) {
+    llama3_error err = { 0 };
+    llama3_model *m = llama3_model_load(path, NULL, &err);
+    if (!m) { fz_check_error(&err); return; }
+    fz_exercise_model(m);
+    llama3_model_free(m);
+}

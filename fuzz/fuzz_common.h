@@ -52,6 +52,10 @@ void fz_zip(fz_buf *out, int n, const char *const *names, const fz_buf *data);
 /* Runs a model that loaded: when its shapes are tiny, one token through a 1-thread session
  * (logits checked finite or not, never read out of bounds). Frees nothing. */
 void fz_exercise_model(llama3_model *m);
+/* Every failure must say what went wrong, on one line: abort() otherwise (a finding). */
+void fz_check_error(const llama3_error *err);
+/* Loads a model folder (or file); on success exercises it, on failure checks the error. */
+void fz_load_model(const char *path);
 
 /* Exercises a tokenizer: encode a few fixed strings in both special modes, decode every id
  * of the result and a few out-of-range ids, streaming detokenizer with small buffers. */

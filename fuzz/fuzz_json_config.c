@@ -24,18 +24,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     return 0;
 }
 
-static void check_error(const llama3_error *err) {
-    if (err->code >= 0 || !err->msg[0] || strchr(err->msg, '\n')) abort();
-}
-
-static void load_folder(const char *dir) {
-    llama3_error err = { 0 };
-    llama3_model *m = llama3_model_load(dir, NULL, &err);
-    if (!m) { check_error(&err); return; }
-    fz_exercise_model(m);
-    llama3_model_free(m);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!g_hf[0]) LLVMFuzzerInitialize(NULL, NULL);
     const uint8_t *parts[2];
@@ -59,12 +47,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         json_decref(root);
     } else {
-        check_error(&err);
+        fz_check_error(&err);
     }
     if (n > 1) fz_write(g_hf, "generation_config.json", parts[1], lens[1]);
     else fz_unlink(g_hf, "generation_config.json");
-    load_folder(g_hf);
+    fz_load_model(g_hf);
     fz_write(g_meta, "params.json", parts[0], lens[0]);
-    load_folder(g_meta);
+    fz_load_model(g_meta);
     return 0;
 }

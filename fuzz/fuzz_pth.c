@@ -24,10 +24,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     return 0;
 }
 
-static void check_error(const llama3_error *err) {
-    if (err->code >= 0 || !err->msg[0] || strchr(err->msg, '\n')) abort();
-}
-
 static void walk(const l3_pth *p) {
     for (int i = 0; i < p->n_tensors; i++) {
         const l3_pth_tensor *t = &p->tensors[i];
@@ -46,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         l3_pth *p = calloc(1, sizeof *p);
         if (!p) return 0;
         if (l3_pth_parse_pickle(p, data, size, &g_tiny_zip, "tiny", &err) == 0) walk(p);
-        else check_error(&err);
+        else fz_check_error(&err);
         l3_pth_close(p);
         return 0;
     }
@@ -65,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         l3_zip_close(&z);
     } else {
-        check_error(&err);
+        fz_check_error(&err);
     }
 
     char path[600];
@@ -78,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         walk(p);
         l3_pth_close(p);
     } else {
-        check_error(&err);
+        fz_check_error(&err);
     }
     memset(&err, 0, sizeof err);
     llama3_model *m = llama3_model_load(g_meta, NULL, &err);
@@ -86,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fz_exercise_model(m);
         llama3_model_free(m);
     } else {
-        check_error(&err);
+        fz_check_error(&err);
     }
     return 0;
 }

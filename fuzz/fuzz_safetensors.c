@@ -26,23 +26,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     return 0;
 }
 
-static void check_error(const llama3_error *err) {
-    if (err->code >= 0 || !err->msg[0] || strchr(err->msg, '\n')) abort();
-}
-
-static void load_folder(const char *dir) {
-    llama3_error err = { 0 };
-    llama3_model *m = llama3_model_load(dir, NULL, &err);
-    if (!m) { check_error(&err); return; }
-    fz_exercise_model(m);
-    llama3_model_free(m);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!g_single[0]) LLVMFuzzerInitialize(NULL, NULL);
     if (size > 0 && data[0] == '{') {
         fz_write(g_sharded, "model.safetensors.index.json", data, size);
-        load_folder(g_sharded);
+        fz_load_model(g_sharded);
         return 0;
     }
     char path[600];
@@ -50,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     llama3_error err = { 0 };
     l3_safetensors *st = NULL;
     if (l3_st_open(path, &st, &err) != 0) {
-        check_error(&err);
+        fz_check_error(&err);
         return 0;
     }
     for (int i = 0; i < st->n_tensors; i++) {
@@ -62,6 +50,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     for (int i = 0; i < st->n_meta; i++) g_sink += strlen(l3_st_meta(st, st->meta_keys[i]));
     l3_st_close(st);
-    load_folder(g_single);
+    fz_load_model(g_single);
     return 0;
 }
