@@ -539,3 +539,15 @@ void fz_load_model(const char *path) {
     fz_exercise_model(m);
     llama3_model_free(m);
 }
+
+llama3_tokenizer *fz_llama3_tokenizer(const char *who) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tokenizer/tokenizer.model", fz_fixtures());
+    llama3_error err = { 0 };
+    llama3_tokenizer *t = llama3_tokenizer_load(path, &err);
+    if (!t) {
+        fprintf(stderr, "%s: %s (set LLAMA3_FIXTURES)\n", who, err.msg);
+        exit(2);
+    }
+    return t;
+}

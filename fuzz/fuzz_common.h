@@ -56,6 +56,8 @@ void fz_exercise_model(llama3_model *m);
 void fz_check_error(const llama3_error *err);
 /* Loads a model folder (or file); on success exercises it, on failure checks the error. */
 void fz_load_model(const char *path);
+/* Meta's tokenizer.model from the fixtures (exits with a message naming `who` if absent). */
+llama3_tokenizer *fz_llama3_tokenizer(const char *who);
 
 /* Exercises a tokenizer: encode a few fixed strings in both special modes, decode every id
  * of the result and a few out-of-range ids, streaming detokenizer with small buffers. */

@@ -15,13 +15,7 @@ static llama3_tokenizer *g_tok;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc; (void)argv;
-    char path[1024];
-    snprintf(path, sizeof path, "%s/tokenizer/tokenizer.model", fz_fixtures());
-    llama3_error err = { 0 };
-    if (!(g_tok = llama3_tokenizer_load(path, &err))) {
-        fprintf(stderr, "fuzz_tokenizer: %s (set LLAMA3_FIXTURES)\n", err.msg);
-        exit(2);
-    }
+    g_tok = fz_llama3_tokenizer("fuzz_tokenizer");
     return 0;
 }
 
