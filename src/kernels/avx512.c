@@ -156,9 +156,9 @@ static inline float hsum_pair(__m512 a) {
                 acc[i][j] = two ? _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(wv, dv[j]), acc[i][j])           \
                                 : _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(wv, dv[j]), acc[i][j], mf); \
             }                                                                                       \
-            if (TYPE == 1) {                                                                        \
-                c[i] = _mm_add_ps(c[i], _mm_mul_ps(_mm_set1_ps(w0), s2[0]));                         \
-                if (two) c[i] = _mm_add_ps(c[i], _mm_mul_ps(_mm_set1_ps(w1), s2[1]));                \
+            if (TYPE == 1) { /* c + (w0 s(b) + w1 s(b+1)): dot_q8_q4_0_512's order */             \
+                const __m128 cb = _mm_mul_ps(_mm_set1_ps(w0), s2[0]);                               \
+                c[i] = _mm_add_ps(c[i], two ? _mm_add_ps(cb, _mm_mul_ps(_mm_set1_ps(w1), s2[1])) : cb); \
             }                                                                                       \
         }
 
@@ -217,6 +217,54 @@ static void dotn4_q4_0(const void *rows, size_t row_bytes, int nw, const int8_t 
     }
 DOTN_WRAP(q8_0)
 DOTN_WRAP(q4_0)
+
+/* Decode (T = 1) of one Q4_0 row: dotn_q4_0's arithmetic for one weight row and one
+ * activation row (blocks b, b + 1 in the halves of one 512-bit accumulator; the offset term
+ * summed per pair of blocks, so its dependency chain is one add per two blocks, not per
+ * block), bit-identical to it. */
+static float dot_q8_q4_0_512(const void *row, const int8_t *q, const int8_t *q2, const float *d, const float *s,
+                             int64_t n) {
+    const l3_block_q4_0 *w = row;
+    const __m512i dsel = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    __m512 acc = _mm512_setzero_ps();
+    float c = 0;
+    const int64_t nb = n / 32;
+    int64_t b = 0;
+    const __m512i sel02 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2);
+    __m128 cv = _mm_setzero_ps();
+    for (; b + 1 < nb; b += 2) {
+        uint16_t h0, h1;
+        memcpy(&h0, &w[b].d, 2), memcpy(&h1, &w[b + 1].d, 2);
+        /* lanes 0 and 2: the two blocks' scales (the same floats as h2f) */
+        const __m128 wf = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)(h0 | (uint64_t)h1 << 32)));
+        /* nibbles: 128-bit lanes qs(b), qs(b) >> 4, qs(b+1), qs(b+1) >> 4, masked to 4 bits */
+        const __m256i q01 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)w[b].qs)),
+                                                    _mm_loadu_si128((const __m128i *)w[b + 1].qs), 1);
+        __m512i uv = _mm512_shuffle_i64x2(_mm512_castsi256_si512(q01), _mm512_castsi256_si512(q01), _MM_SHUFFLE(1, 1, 0, 0));
+        uv = _mm512_and_si512(_mm512_mask_srli_epi16(uv, (__mmask32)0xff00ff00u, uv, 4), _mm512_set1_epi8(15));
+        const __m512i hi = _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), uv, _mm512_loadu_si512(q + 32 * b)), 8);
+        const __m512i v = _mm512_dpbusd_epi32(hi, uv, _mm512_loadu_si512(q2 + 32 * b));
+        const __m128 d2 = _mm_castpd_ps(_mm_load_sd((const double *)(d + b)));
+        const __m512 sc = _mm512_permutexvar_ps(sel02, _mm512_castps128_ps512(_mm_mul_ps(wf, _mm_unpacklo_ps(d2, d2))));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), sc, acc);
+        /* c += w0 (s0 + s1) + w1 (s2 + s3), in that order */
+        const __m128 sv = _mm_loadu_ps(s + 2 * b);
+        const __m128 p = _mm_mul_ps(wf, _mm_add_ps(sv, _mm_movehdup_ps(sv)));
+        cv = _mm_add_ss(cv, _mm_add_ss(p, _mm_movehl_ps(p, p)));
+    }
+    c = _mm_cvtss_f32(cv);
+    if (b < nb) {
+        const __mmask64 mb = (__mmask64)0xffffffffu;
+        const float w0 = h2f(w[b].d);
+        const __m512i uv = pair_si(nib16(w[b].qs), nib16(w[b].qs));
+        const __m512i hi = _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), uv, _mm512_maskz_loadu_epi8(mb, q + 32 * b)), 8);
+        const __m512i v = _mm512_dpbusd_epi32(hi, uv, _mm512_maskz_loadu_epi8(mb, q2 + 32 * b));
+        const __m512 dv = _mm512_permutexvar_ps(dsel, _mm512_castps128_ps512(_mm_maskz_loadu_ps(1, d + b)));
+        acc = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(pair_ps(w0, 0.0f), dv), acc, (__mmask16)0x00ff);
+        c += w0 * (s[2 * b] + s[2 * b + 1]);
+    }
+    return hsum_pair(acc) - 8 * c;
+}
 
 /* ---- f32 / f16 / bf16 ----------------------------------------------------------------- */
 
@@ -338,6 +386,7 @@ int l3_kernels_init_avx512(l3_kernel_set *k) {
         k->gemm_q8 = gemm_q8_512;
         k->dotn_q8[L3_Q8_0] = dotn_q8_0;
         k->dotn_q8[L3_Q4_0] = dotn_q4_0;
+        k->dot_q8[L3_Q4_0] = dot_q8_q4_0_512;
     }
     k->dot_f32 = dot_f32;
     k->axpy_f32 = axpy_f32;
