@@ -1,6 +1,7 @@
 /* AVX-512 (F, BW, VL, DQ) kernel set: 16 lanes per vector, mask registers for tails and for
  * Q5's fifth bits; quantized weights are widened in registers (quant_simd.h). */
 #include <immintrin.h>
+#include <string.h>
 
 #include "kernels/cpu_features.h"
 #include "kernels/kernels.h"
@@ -244,7 +245,9 @@ static float dot_q8_q4_0_512(const void *row, const int8_t *q, const int8_t *q2,
         uv = _mm512_and_si512(_mm512_mask_srli_epi16(uv, (__mmask32)0xff00ff00u, uv, 4), _mm512_set1_epi8(15));
         const __m512i hi = _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), uv, _mm512_loadu_si512(q + 32 * b)), 8);
         const __m512i v = _mm512_dpbusd_epi32(hi, uv, _mm512_loadu_si512(q2 + 32 * b));
-        const __m128 d2 = _mm_castpd_ps(_mm_load_sd((const double *)(d + b)));
+        double d2bits;  /* two f32 block scales, not 8-byte aligned: load through memcpy */
+        memcpy(&d2bits, d + b, sizeof d2bits);
+        const __m128 d2 = _mm_castpd_ps(_mm_set_sd(d2bits));
         const __m512 sc = _mm512_permutexvar_ps(sel02, _mm512_castps128_ps512(_mm_mul_ps(wf, _mm_unpacklo_ps(d2, d2))));
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), sc, acc);
         /* c += w0 (s0 + s1) + w1 (s2 + s3), in that order */
