@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "server/server.h"
+#include "util.h"
 
 srv_job *srv_job_new(void) {
     srv_job *j = calloc(1, sizeof *j);
@@ -144,28 +145,18 @@ int srv_engine_start(srv_engine *e, llama3_model *m, llama3_session *s, int queu
     /* Prompt chunks of 32 rows keep a new request from stalling running streams for long. */
     e->b = llama3_batch_new(m, s, &(llama3_batch_options){ .prefill_chunk = 32 }, err);
     if (!e->b) return -1;
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->wake, NULL);
     int cap = llama3_batch_capacity(e->b);
     e->running = calloc((size_t)cap, sizeof *e->running);
     e->ev = calloc((size_t)cap, sizeof *e->ev);
     if (!e->running || !e->ev) {
-        llama3_batch_free(e->b);
-        free(e->running);
-        free(e->ev);
-        e->b = NULL;
-        if (err) { err->code = LLAMA3_ERR_MEMORY; snprintf(err->msg, sizeof err->msg, "out of memory"); }
-        return -1;
+        srv_engine_free(e);  /* the model thread is not running: this only releases */
+        return l3_fail(err, LLAMA3_ERR_MEMORY, "out of memory");
     }
-    pthread_mutex_init(&e->mu, NULL);
-    pthread_cond_init(&e->wake, NULL);
     if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
-        if (err) { err->code = LLAMA3_ERR_MEMORY; snprintf(err->msg, sizeof err->msg, "cannot start the model thread"); }
-        pthread_mutex_destroy(&e->mu);
-        pthread_cond_destroy(&e->wake);
-        llama3_batch_free(e->b);
-        free(e->running);
-        free(e->ev);
-        e->b = NULL;
-        return -1;
+        srv_engine_free(e);
+        return l3_fail(err, LLAMA3_ERR_MEMORY, "cannot start the model thread");
     }
     e->started = true;
     return 0;
