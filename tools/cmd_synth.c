@@ -10,6 +10,8 @@
 #include "formats/gguf.h"
 #include "tensor_types.h"
 #include "threads.h"
+#include "args.h"
+#include "convert/convert.h"
 #include "convert/quant_plan.h"
 
 int cmd_synth(int argc, char **argv);
@@ -106,21 +108,22 @@ static void fill_rows(void *ctx, int64_t r0, int64_t r1, int thread) {
     }
 }
 
-/* Llama 3.1 frequency factors, as llama.cpp's converter computes them (LlamaModel). */
-static void rope_factors(const synth_shape *s, float *out) {
-    int hd = s->dim / s->n_heads;
-    const double low = 1.0, high = 4.0, old_ctx = 8192.0, factor = s->rope_scale;
-    double low_wl = old_ctx / low, high_wl = old_ctx / high;
-    for (int i = 0; i < hd / 2; i++) {
-        double freq = 1.0 / pow(500000.0, (2.0 * i) / hd);
-        double wl = 2 * M_PI / freq;
-        if (wl < high_wl) out[i] = 1.0f;
-        else if (wl > low_wl) out[i] = (float)factor;
-        else {
-            double smooth = (old_ctx / wl - low) / (high - low);
-            out[i] = (float)(1.0 / ((1 - smooth) / factor + smooth));
-        }
-    }
+/* The shape as ModelArgs (model.py's defaults where a shape says nothing): for the keys and
+ * rope_freqs.weight, which convert writes the same way. */
+static void shape_args(const synth_shape *s, llama3_args *a) {
+    l3_args_defaults(a);
+    a->dim = s->dim;
+    a->n_layers = s->n_layers;
+    a->n_heads = s->n_heads;
+    a->n_kv_heads = s->n_kv_heads;
+    a->head_dim = s->dim / s->n_heads;
+    a->hidden_dim = s->ffn;
+    a->vocab_size = s->vocab;
+    a->max_seq_len = s->ctx;
+    a->rope_theta = 500000.0f;
+    a->norm_eps = 1e-5f;
+    a->use_scaled_rope = s->rope_scale > 0;
+    a->rope_scale_factor = s->rope_scale;
 }
 
 /* Placeholder vocabulary: GPT-2 byte tokens, '[N]' fillers, Llama 3.1 special tokens. */
@@ -224,6 +227,8 @@ int cmd_synth(int argc, char **argv) {
     }
     plan.n_layers = sh->n_layers;
     plan.has_output = !sh->tied;
+    llama3_args args;
+    shape_args(sh, &args);
 
     /* The tensors, in llama.cpp's converter order. */
     const int hd = sh->dim / sh->n_heads, kv_dim = sh->n_kv_heads * hd, L = sh->n_layers;
@@ -308,7 +313,7 @@ int cmd_synth(int argc, char **argv) {
         synth_tensor *t = &ts[i];
         t->data = malloc(t->nbytes);
         if (!t->data) { rc = cli_error(cmd, "out of memory for %s (%zu bytes)", t->name, t->nbytes); break; }
-        if (!strcmp(t->name, "rope_freqs.weight")) rope_factors(sh, t->data);
+        if (!strcmp(t->name, "rope_freqs.weight")) l3_rope_factors(&args, t->data);
         else if (t->n_dims == 1) for (int64_t k = 0; k < t->ne[0]; k++) ((float *)t->data)[k] = 1.0f;
         else {
             const l3_type_info *ti = l3_type_get((uint32_t)t->type);
@@ -325,19 +330,9 @@ int cmd_synth(int argc, char **argv) {
         l3_gguf_w_str(w, "general.architecture", "llama");
         l3_gguf_w_str(w, "general.type", "model");
         l3_gguf_w_str(w, "general.name", title);
-        l3_gguf_w_u32(w, "llama.context_length", (uint32_t)sh->ctx);
-        l3_gguf_w_u32(w, "llama.embedding_length", (uint32_t)sh->dim);
-        l3_gguf_w_u32(w, "llama.block_count", (uint32_t)sh->n_layers);
-        l3_gguf_w_u32(w, "llama.feed_forward_length", (uint32_t)sh->ffn);
-        l3_gguf_w_u32(w, "llama.attention.head_count", (uint32_t)sh->n_heads);
-        l3_gguf_w_u32(w, "llama.attention.head_count_kv", (uint32_t)sh->n_kv_heads);
-        l3_gguf_w_f32(w, "llama.rope.freq_base", 500000.0f);
-        l3_gguf_w_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+        l3_gguf_w_llama_hparams(w, &args, plan.ftype);
         l3_gguf_w_u32(w, "llama.attention.key_length", (uint32_t)hd);
         l3_gguf_w_u32(w, "llama.attention.value_length", (uint32_t)hd);
-        l3_gguf_w_u32(w, "llama.vocab_size", (uint32_t)sh->vocab);
-        l3_gguf_w_u32(w, "llama.rope.dimension_count", (uint32_t)hd);
-        l3_gguf_w_u32(w, "general.file_type", plan.ftype);
         bool quantized = false;
         for (int i = 0; i < n_t; i++)
             if (l3_type_get((uint32_t)ts[i].type)->block > 1) quantized = true;

@@ -114,6 +114,20 @@ static char *model_name(const char *in, const l3_weights *wt, const char *opt) {
     return s;
 }
 
+void l3_gguf_w_llama_hparams(l3_gguf_writer *w, const llama3_args *a, uint32_t file_type) {
+    l3_gguf_w_u32(w, "llama.context_length", (uint32_t)a->max_seq_len);
+    l3_gguf_w_u32(w, "llama.embedding_length", (uint32_t)a->dim);
+    l3_gguf_w_u32(w, "llama.block_count", (uint32_t)a->n_layers);
+    l3_gguf_w_u32(w, "llama.feed_forward_length", (uint32_t)a->hidden_dim);
+    l3_gguf_w_u32(w, "llama.attention.head_count", (uint32_t)a->n_heads);
+    l3_gguf_w_u32(w, "llama.attention.head_count_kv", (uint32_t)a->n_kv_heads);
+    l3_gguf_w_f32(w, "llama.rope.freq_base", a->rope_theta);
+    l3_gguf_w_f32(w, "llama.attention.layer_norm_rms_epsilon", a->norm_eps);
+    l3_gguf_w_u32(w, "llama.vocab_size", (uint32_t)a->vocab_size);
+    l3_gguf_w_u32(w, "llama.rope.dimension_count", (uint32_t)a->head_dim);
+    l3_gguf_w_u32(w, "general.file_type", file_type);
+}
+
 int l3_convert_to_gguf(const char *in, const char *out, const l3_convert_opts *o, llama3_error *err) {
     l3_qplan plan;
     if (l3_qplan_parse(o->type ? o->type : "bf16", &plan)) {
@@ -136,17 +150,7 @@ int l3_convert_to_gguf(const char *in, const char *out, const l3_convert_opts *o
     l3_gguf_writer *w = c.w;
     l3_gguf_w_str(w, "general.architecture", "llama");
     l3_gguf_w_str(w, "general.name", name);
-    l3_gguf_w_u32(w, "llama.context_length", (uint32_t)a->max_seq_len);
-    l3_gguf_w_u32(w, "llama.embedding_length", (uint32_t)a->dim);
-    l3_gguf_w_u32(w, "llama.block_count", (uint32_t)a->n_layers);
-    l3_gguf_w_u32(w, "llama.feed_forward_length", (uint32_t)a->hidden_dim);
-    l3_gguf_w_u32(w, "llama.attention.head_count", (uint32_t)a->n_heads);
-    l3_gguf_w_u32(w, "llama.attention.head_count_kv", (uint32_t)a->n_kv_heads);
-    l3_gguf_w_f32(w, "llama.rope.freq_base", a->rope_theta);
-    l3_gguf_w_f32(w, "llama.attention.layer_norm_rms_epsilon", a->norm_eps);
-    l3_gguf_w_u32(w, "llama.vocab_size", (uint32_t)a->vocab_size);
-    l3_gguf_w_u32(w, "llama.rope.dimension_count", (uint32_t)a->head_dim);
-    l3_gguf_w_u32(w, "general.file_type", plan.ftype);
+    l3_gguf_w_llama_hparams(w, a, plan.ftype);
     if ((rc = l3_vocab_export(w, &wt, o->vocab_path, a->vocab_size, err))) goto done;
     if (o->verbose) fprintf(stderr, "llama3 convert: %s (%s) -> %s as %s\n", in, wt.format, out, o->type);
     if ((rc = put_tensors(&c, &wt, err))) goto done;

@@ -25,6 +25,10 @@ int l3_quantize_gguf(const char *in, const char *out, const l3_convert_opts *o, 
 
 /* ---- pieces (one file each) ---------------------------------------------------------- */
 
+/* convert.c: the llama.* hyperparameter keys (context length .. rope dimension count) and
+ * general.file_type, in convert_hf_to_gguf.py's order. */
+void l3_gguf_w_llama_hparams(l3_gguf_writer *w, const llama3_args *a, uint32_t file_type);
+
 /* rope_factors.c: Llama 3.1 `rope_freqs.weight` [head_dim/2], as llama.cpp's converter. */
 void l3_rope_factors(const llama3_args *a, float *out);
 
