@@ -178,39 +178,53 @@ void l3_q4_K_from_float(const float *src, void *dst, int64_t n) {
     }
 }
 
+/* Q4_K and Q5_K share the super-block layout: value l (0..31) of sub-block j (0..7) is a
+ * nibble of qs, plus (Q5_K only, qh != NULL) a fifth bit from qh. */
+static inline int k45_value(const uint8_t *qs, const uint8_t *qh, int j, int l) {
+    int v = (qs[32 * (j / 2) + l] >> ((j & 1) * 4)) & 0xf;
+    return qh ? v + ((qh[l] >> j) & 1) * 16 : v;
+}
+
+/* One super-block to floats. */
+static void k45_to_float(uint16_t d16, uint16_t dmin16, const uint8_t *scales, const uint8_t *qs, const uint8_t *qh,
+                         float *dst) {
+    const float d = l3_f16_to_f32(d16), dmin = l3_f16_to_f32(dmin16);
+    for (int j = 0; j < 8; j++, dst += 32) {
+        uint8_t sc, m;
+        l3_k4_scale_min(j, scales, &sc, &m);
+        const float ds = d * sc, dm = dmin * m;
+        for (int l = 0; l < 32; l++) dst[l] = ds * k45_value(qs, qh, j, l) - dm;
+    }
+}
+
+/* s + the dot product of one super-block with x, one sub-block at a time. */
+static float k45_dot(float s, uint16_t d16, uint16_t dmin16, const uint8_t *scales, const uint8_t *qs,
+                     const uint8_t *qh, const float *x) {
+    const float d = l3_f16_to_f32(d16), dmin = l3_f16_to_f32(dmin16);
+    for (int j = 0; j < 8; j++, x += 32) {
+        uint8_t sc, m;
+        l3_k4_scale_min(j, scales, &sc, &m);
+        float qx = 0, sx = 0;
+        for (int l = 0; l < 32; l++) {
+            qx += k45_value(qs, qh, j, l) * x[l];
+            sx += x[l];
+        }
+        s += d * sc * qx - dmin * m * sx;
+    }
+    return s;
+}
+
 void l3_q4_K_to_float(const void *src, float *dst, int64_t n) {
     const l3_block_q4_K *b = src;
-    for (int64_t i = 0; i < n / L3_QK_K; i++) {
-        const float d = l3_f16_to_f32(b[i].d), dmin = l3_f16_to_f32(b[i].dmin);
-        for (int j = 0; j < 8; j++, dst += 32) {
-            uint8_t sc, m;
-            l3_k4_scale_min(j, b[i].scales, &sc, &m);
-            const float ds = d * sc, dm = dmin * m;
-            const uint8_t *q = b[i].qs + 32 * (j / 2);
-            const int shift = (j & 1) * 4;
-            for (int l = 0; l < 32; l++) dst[l] = ds * ((q[l] >> shift) & 0xf) - dm;
-        }
-    }
+    for (int64_t i = 0; i < n / L3_QK_K; i++, dst += L3_QK_K)
+        k45_to_float(b[i].d, b[i].dmin, b[i].scales, b[i].qs, NULL, dst);
 }
 
 float l3_q4_K_dot(const void *row, const float *x, int64_t n) {
     const l3_block_q4_K *b = row;
     float s = 0;
-    for (int64_t i = 0; i < n / L3_QK_K; i++) {
-        const float d = l3_f16_to_f32(b[i].d), dmin = l3_f16_to_f32(b[i].dmin);
-        for (int j = 0; j < 8; j++, x += 32) {
-            uint8_t sc, m;
-            l3_k4_scale_min(j, b[i].scales, &sc, &m);
-            const uint8_t *q = b[i].qs + 32 * (j / 2);
-            const int shift = (j & 1) * 4;
-            float qx = 0, sx = 0;
-            for (int l = 0; l < 32; l++) {
-                qx += ((q[l] >> shift) & 0xf) * x[l];
-                sx += x[l];
-            }
-            s += d * sc * qx - dmin * m * sx;
-        }
-    }
+    for (int64_t i = 0; i < n / L3_QK_K; i++, x += L3_QK_K)
+        s = k45_dot(s, b[i].d, b[i].dmin, b[i].scales, b[i].qs, NULL, x);
     return s;
 }
 
@@ -234,38 +248,15 @@ void l3_q5_K_from_float(const float *src, void *dst, int64_t n) {
 
 void l3_q5_K_to_float(const void *src, float *dst, int64_t n) {
     const l3_block_q5_K *b = src;
-    for (int64_t i = 0; i < n / L3_QK_K; i++) {
-        const float d = l3_f16_to_f32(b[i].d), dmin = l3_f16_to_f32(b[i].dmin);
-        for (int j = 0; j < 8; j++, dst += 32) {
-            uint8_t sc, m;
-            l3_k4_scale_min(j, b[i].scales, &sc, &m);
-            const float ds = d * sc, dm = dmin * m;
-            const uint8_t *q = b[i].qs + 32 * (j / 2);
-            const int shift = (j & 1) * 4;
-            for (int l = 0; l < 32; l++)
-                dst[l] = ds * (((q[l] >> shift) & 0xf) + ((b[i].qh[l] >> j) & 1) * 16) - dm;
-        }
-    }
+    for (int64_t i = 0; i < n / L3_QK_K; i++, dst += L3_QK_K)
+        k45_to_float(b[i].d, b[i].dmin, b[i].scales, b[i].qs, b[i].qh, dst);
 }
 
 float l3_q5_K_dot(const void *row, const float *x, int64_t n) {
     const l3_block_q5_K *b = row;
     float s = 0;
-    for (int64_t i = 0; i < n / L3_QK_K; i++) {
-        const float d = l3_f16_to_f32(b[i].d), dmin = l3_f16_to_f32(b[i].dmin);
-        for (int j = 0; j < 8; j++, x += 32) {
-            uint8_t sc, m;
-            l3_k4_scale_min(j, b[i].scales, &sc, &m);
-            const uint8_t *q = b[i].qs + 32 * (j / 2);
-            const int shift = (j & 1) * 4;
-            float qx = 0, sx = 0;
-            for (int l = 0; l < 32; l++) {
-                qx += (((q[l] >> shift) & 0xf) + ((b[i].qh[l] >> j) & 1) * 16) * x[l];
-                sx += x[l];
-            }
-            s += d * sc * qx - dmin * m * sx;
-        }
-    }
+    for (int64_t i = 0; i < n / L3_QK_K; i++, x += L3_QK_K)
+        s = k45_dot(s, b[i].d, b[i].dmin, b[i].scales, b[i].qs, b[i].qh, x);
     return s;
 }
 
