@@ -17,13 +17,22 @@ static void rmsnorm(float *out, const float *x, const float *weight, int n, floa
     for (int i = 0; i < n; i++) out[i] = x[i] * r * weight[i];
 }
 
+/* cos and sin of pos * freq[i] for every pair i: the same for q, k and every layer, so
+ * computed once per row and pass. cs holds [cos, sin] pairs. */
+static void rope_table(float *cs, int head_dim, int pos, const float *freqs) {
+    for (int i = 0; i < head_dim / 2; i++) {
+        float angle = (float)pos * freqs[i];
+        cs[2 * i] = cosf(angle);
+        cs[2 * i + 1] = sinf(angle);
+    }
+}
+
 /* apply_rotary_emb: rotate each (even, odd) pair of a head by pos * freq[i]. HF weights keep
  * transformers' rotate-half order, where pair i is (i, i + head_dim/2) (see weights.h). */
-static void rope(float *vec, int n_heads, int head_dim, int pos, const float *freqs, l3_rope_layout layout) {
+static void rope(float *vec, int n_heads, int head_dim, const float *cs, l3_rope_layout layout) {
     int half = head_dim / 2;
     for (int i = 0; i < half; i++) {
-        float angle = (float)pos * freqs[i];
-        float c = cosf(angle), s = sinf(angle);
+        float c = cs[2 * i], s = cs[2 * i + 1];
         for (int h = 0; h < n_heads; h++) {
             float *v = vec + h * head_dim;
             int a = layout == L3_ROPE_HALF ? i : 2 * i;
@@ -268,6 +277,8 @@ void l3_forward(const llama3_model *m, l3_kv_cache *kv, l3_scratch *s, l3_pool *
         k->to_float[w->tok_embeddings.type]((const uint8_t *)w->tok_embeddings.data + (size_t)fa->ids[t] * emb_row,
                                             x + (int64_t)t * dim, dim);
 
+    for (int t = 0; t < T; t++) rope_table(s->rope_cs + (int64_t)t * hd, hd, fa->pos[t], m->rope_freqs);
+
     for (int l = 0; l < a->n_layers; l++) {
         const l3_layer_weights *L = &w->layers[l];
         /* h = x + attention(attention_norm(x)) */
@@ -277,8 +288,8 @@ void l3_forward(const llama3_model *m, l3_kv_cache *kv, l3_scratch *s, l3_pool *
         l3_matmul(&L->wk, xb, T, s->k, s, pool);
         l3_matmul(&L->wv, xb, T, s->v, s, pool);
         for (int t = 0; t < T; t++) {
-            rope(s->q + (int64_t)t * dim, a->n_heads, hd, fa->pos[t], m->rope_freqs, w->rope_layout);
-            rope(s->k + (int64_t)t * kv_dim, a->n_kv_heads, hd, fa->pos[t], m->rope_freqs, w->rope_layout);
+            rope(s->q + (int64_t)t * dim, a->n_heads, hd, s->rope_cs + (int64_t)t * hd, w->rope_layout);
+            rope(s->k + (int64_t)t * kv_dim, a->n_kv_heads, hd, s->rope_cs + (int64_t)t * hd, w->rope_layout);
             l3_kv_store(kv, l3_kv_row(kv, kv->k, fa->slot[t], l, fa->pos[t]), s->k + (int64_t)t * kv_dim);
             l3_kv_store(kv, l3_kv_row(kv, kv->v, fa->slot[t], l, fa->pos[t]), s->v + (int64_t)t * kv_dim);
         }
@@ -325,10 +336,11 @@ int l3_scratch_init(l3_scratch *s, const llama3_args *a, int max_rows, int n_ctx
     s->att = malloc(R * a->dim * sizeof(float));
     s->h1 = malloc(R * a->hidden_dim * sizeof(float));
     s->h3 = malloc(R * a->hidden_dim * sizeof(float));
+    s->rope_cs = malloc(R * a->head_dim * sizeof(float));
     s->row_buf = calloc((size_t)n_threads, sizeof *s->row_buf);
     s->scores = calloc((size_t)n_threads, sizeof *s->scores);
     s->panel8 = calloc((size_t)n_threads, sizeof *s->panel8);
-    if (!s->x || !s->xb || !s->q || !s->k || !s->v || !s->att || !s->h1 || !s->h3 || !s->row_buf || !s->scores ||
+    if (!s->x || !s->xb || !s->q || !s->k || !s->v || !s->att || !s->h1 || !s->h3 || !s->rope_cs || !s->row_buf || !s->scores ||
         !s->panel8)
         return -1;
     int widest = a->dim > a->hidden_dim ? a->dim : a->hidden_dim;
@@ -349,7 +361,7 @@ int l3_scratch_init(l3_scratch *s, const llama3_args *a, int max_rows, int n_ctx
 }
 
 void l3_scratch_free(l3_scratch *s) {
-    free(s->x); free(s->xb); free(s->q); free(s->k); free(s->v); free(s->att); free(s->h1); free(s->h3);
+    free(s->x); free(s->xb); free(s->q); free(s->k); free(s->v); free(s->att); free(s->h1); free(s->h3); free(s->rope_cs);
     for (int i = 0; s->row_buf && i < s->n_threads; i++) free(s->row_buf[i]);
     for (int i = 0; s->scores && i < s->n_threads; i++) free(s->scores[i]);
     for (int i = 0; s->panel8 && i < s->n_threads; i++) free(s->panel8[i]);
@@ -364,7 +376,7 @@ size_t l3_scratch_bytes(const l3_scratch *s, const llama3_args *a, int n_ctx) {
     size_t R = (size_t)s->max_rows, kv_dim = (size_t)a->n_kv_heads * a->head_dim;
     size_t widest = (size_t)(a->dim > a->hidden_dim ? a->dim : a->hidden_dim), w8 = widest;
     if (widest < MM_PANEL) widest = MM_PANEL;
-    return sizeof(float) * (R * (4 * (size_t)a->dim + 2 * kv_dim + 2 * (size_t)a->hidden_dim) +
+    return sizeof(float) * (R * (4 * (size_t)a->dim + 2 * kv_dim + 2 * (size_t)a->hidden_dim + (size_t)a->head_dim) +
                             (size_t)s->n_threads * (widest + (size_t)n_ctx)) +
            R * w8 * (64 + sizeof(float) * 3) / 32 + (size_t)s->n_threads * MM_PANEL8_BYTES(w8);
 }

@@ -21,6 +21,7 @@ struct llama3_model {
 typedef struct l3_scratch {
     int max_rows;
     float *x, *xb, *q, *k, *v, *att, *h1, *h3;
+    float *rope_cs;    /* per row: cos, sin of each RoPE pair at the row's position */
     int n_threads;
     float **row_buf;   /* per thread: a widened weight row or the prefill weight panel (l3_matmul) */
     float **scores;    /* per thread: attention scores (n_ctx floats) */
