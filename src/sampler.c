@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+typedef struct cand { float p; int32_t id; } cand;
+
 struct llama3_sampler {
     llama3_sampler_params p;
     int vocab;
@@ -13,6 +15,7 @@ struct llama3_sampler {
     int32_t *recent;           /* ring of the last repeat_last_n accepted ids */
     int n_recent, head;
     float *probs;
+    cand *cand;                /* sorting buffer for top-k / top-p, allocated once */
 };
 
 static uint64_t splitmix64(uint64_t *x) {
@@ -45,7 +48,8 @@ llama3_sampler *llama3_sampler_new(const llama3_sampler_params *p, int vocab_siz
     for (int i = 0; i < 4; i++) s->rng[i] = splitmix64(&seed);
     s->recent = malloc((size_t)(s->p.repeat_last_n > 0 ? s->p.repeat_last_n : 1) * sizeof(int32_t));
     s->probs = malloc((size_t)vocab_size * sizeof(float));
-    if (!s->recent || !s->probs) { llama3_sampler_free(s); return NULL; }
+    s->cand = malloc((size_t)vocab_size * sizeof *s->cand);
+    if (!s->recent || !s->probs || !s->cand) { llama3_sampler_free(s); return NULL; }
     return s;
 }
 
@@ -53,6 +57,7 @@ void llama3_sampler_free(llama3_sampler *s) {
     if (!s) return;
     free(s->recent);
     free(s->probs);
+    free(s->cand);
     free(s);
 }
 
@@ -70,7 +75,6 @@ int32_t l3_argmax(const float *x, int n) {
     return best;
 }
 
-typedef struct cand { float p; int32_t id; } cand;
 static int by_prob_desc(const void *a, const void *b) {
     const cand *x = a, *y = b;
     if (x->p != y->p) return x->p < y->p ? 1 : -1;
@@ -105,8 +109,9 @@ static int top_p_inplace(float *probs, int n, float top_p, cand *buf) {
     return n;
 }
 
-int l3_sampler_distribution(const llama3_sampler_params *p, const float *logits, int n, const int32_t *recent,
-                            int n_recent, float *probs) {
+/* l3_sampler_distribution with a caller's sorting buffer c[n]. */
+static int distribution(const llama3_sampler_params *p, const float *logits, int n, const int32_t *recent,
+                        int n_recent, float *probs, cand *c) {
     memcpy(probs, logits, (size_t)n * sizeof *probs);
     /* repetition penalty, once per distinct recent token: shrink positive logits, grow
      * negative ones (the CTRL paper's rule, as llama.cpp applies it) */
@@ -123,12 +128,9 @@ int l3_sampler_distribution(const llama3_sampler_params *p, const float *logits,
     for (int i = 0; i < n; i++) probs[i] /= p->temperature;
     /* top-k: keep logits >= the k-th largest (ties at the boundary kept by lowest id) */
     if (p->top_k > 0 && p->top_k < n) {
-        cand *c = malloc((size_t)n * sizeof *c);
-        if (!c) return -1;
         for (int i = 0; i < n; i++) { c[i].p = probs[i]; c[i].id = i; }
         qsort(c, (size_t)n, sizeof *c, by_prob_desc);
         for (int i = p->top_k; i < n; i++) probs[c[i].id] = -INFINITY;
-        free(c);
     }
     /* softmax */
     float max = -INFINITY;
@@ -143,15 +145,19 @@ int l3_sampler_distribution(const llama3_sampler_params *p, const float *logits,
         for (int i = 0; i < n; i++) if (probs[i] < p->min_p * pmax) probs[i] = 0;
     }
     int kept = 0;
-    if (p->top_p > 0 && p->top_p < 1) {
-        cand *c = malloc((size_t)n * sizeof *c);
-        if (!c) return -1;
-        top_p_inplace(probs, n, p->top_p, c);
-        free(c);
-    }
+    if (p->top_p > 0 && p->top_p < 1) top_p_inplace(probs, n, p->top_p, c);
     sum = 0;
     for (int i = 0; i < n; i++) { sum += probs[i]; kept += probs[i] > 0; }
     for (int i = 0; i < n; i++) probs[i] = (float)(probs[i] / sum);
+    return kept;
+}
+
+int l3_sampler_distribution(const llama3_sampler_params *p, const float *logits, int n, const int32_t *recent,
+                            int n_recent, float *probs) {
+    cand *c = malloc((size_t)n * sizeof *c);
+    if (!c) return -1;
+    int kept = distribution(p, logits, n, recent, n_recent, probs, c);
+    free(c);
     return kept;
 }
 
@@ -163,14 +169,13 @@ int32_t llama3_sample(llama3_sampler *s, float *logits) {
             llama3_sampler_params g = s->p;
             g.temperature = 1;
             g.top_k = 0; g.top_p = 1; g.min_p = 0;
-            l3_sampler_distribution(&g, logits, s->vocab, s->recent, s->n_recent, s->probs);
+            distribution(&g, logits, s->vocab, s->recent, s->n_recent, s->probs, s->cand);
             id = l3_argmax(s->probs, s->vocab);
         } else {
             id = l3_argmax(logits, s->vocab);
         }
     } else {
-        if (l3_sampler_distribution(&s->p, logits, s->vocab, s->recent, s->n_recent, s->probs) < 0)
-            return l3_argmax(logits, s->vocab);
+        distribution(&s->p, logits, s->vocab, s->recent, s->n_recent, s->probs, s->cand);
         double r = uniform01(s->rng), cum = 0;
         id = -1;
         for (int i = 0; i < s->vocab; i++) {
