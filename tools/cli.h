@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "llama3.h"
+#include "util.h"  /* l3_time_s, l3_read_file */
 
 /* Options every subcommand that runs the model accepts. */
 typedef struct cli_model_opts {
@@ -55,7 +56,6 @@ int cli_open(const cli_model_opts *o, const char *cmd, llama3_model **m, llama3_
 
 /* Parse "1,2,3" (or space-separated) into a malloc'd array. */
 int cli_parse_ids(const char *s, int32_t **ids, int *n, const char *cmd);
-double l3_cli_now(void);  /* monotonic seconds */
 
 /* Subcommands. argv[0] is the subcommand name. */
 int cmd_run(int argc, char **argv);

@@ -50,14 +50,14 @@ static uint64_t rng_next(uint64_t *s) {
 static double run_once(llama3_session *s, const int32_t *ids, int n, int gen, float *logits) {
     llama3_error err = { 0 };
     llama3_session_reset(s, 0, 0);
-    double t0 = l3_cli_now();
+    double t0 = l3_time_s();
     if (!gen) {
         if (llama3_eval(s, 0, ids, n, logits, 0, &err)) return cli_error("bench", "%s", err.msg), -1.0;
     } else {
         for (int i = 0; i < n; i++)
             if (llama3_eval(s, 0, &ids[i], 1, logits, 0, &err)) return cli_error("bench", "%s", err.msg), -1.0;
     }
-    return l3_cli_now() - t0;
+    return l3_time_s() - t0;
 }
 
 static int run_test(llama3_session *s, const int32_t *ids, int n, int gen, int reps, float *logits, bench_result *r) {

@@ -113,7 +113,7 @@ static int run(ppl_run *r, ppl_result *res) {
     if (!logits || !lp || !batch || (r->base_in && !base)) { cli_error(r->cmd, "out of memory"); goto done; }
     int32_t bos = llama3_model_bos(r->m);
     int first = l3_ppl_first(r->n_ctx);
-    double t0 = l3_cli_now();
+    double t0 = l3_time_s();
     for (int c = 0; c < r->n_chunks; c++) {
         const int32_t *win = r->tokens + (size_t)c * r->n_ctx;
         memcpy(batch, win, (size_t)r->n_ctx * sizeof *batch);
@@ -143,7 +143,7 @@ static int run(ppl_run *r, ppl_result *res) {
                 l3_mean_add(&res->dnll, nll + (double)base[y]);
             }
         }
-        fprintf(stderr, "[%d/%d] PPL %.4f  (%.1f s)\n", c + 1, r->n_chunks, exp(l3_mean(&res->nll)), l3_cli_now() - t0);
+        fprintf(stderr, "[%d/%d] PPL %.4f  (%.1f s)\n", c + 1, r->n_chunks, exp(l3_mean(&res->nll)), l3_time_s() - t0);
     }
     rc = 0;
 done:

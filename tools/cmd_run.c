@@ -112,9 +112,9 @@ int cmd_run(int argc, char **argv) {
     if (!logits || !smp) { cli_error(cmd, "out of memory"); goto done; }
     for (int i = 0; i < n_prompt; i++) llama3_sampler_accept(smp, ids[i]);
 
-    double t0 = l3_cli_now();
+    double t0 = l3_time_s();
     if (llama3_eval(s, 0, ids, n_prompt, logits, 0, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
-    double t1 = l3_cli_now();
+    double t1 = l3_time_s();
     llama3_detok dt = { 0 };
     char out[256];
     int n_gen = 0;
@@ -139,7 +139,7 @@ int cmd_run(int argc, char **argv) {
     }
     printf("\n");
     fflush(stdout);
-    double t2 = l3_cli_now();
+    double t2 = l3_time_s();
     if (hit_ctx) fprintf(stderr, "llama3 run: stopped: the context (%d tokens) is full\n", llama3_session_n_ctx(s));
     if (!seed_given && sp.temperature > 0) fprintf(stderr, "seed: %llu (pass --seed to repeat this run)\n", (unsigned long long)sp.seed);
     fprintf(stderr, "memory: weights %.1f MiB (mapped), KV cache %.1f MiB (%s), scratch %.1f MiB\n",
