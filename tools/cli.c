@@ -178,3 +178,27 @@ int cli_sampler_opt(llama3_sampler_params *sp, bool *seed_given, int argc, char 
     }
     return 1;
 }
+
+int cli_read_ids_file(const char *path, long max_ids, int32_t **ids, int *n, const char *cmd) {
+    *ids = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return cli_error(cmd, "%s: cannot open", path);
+    long size = -1;
+    if (!fseek(f, 0, SEEK_END)) size = ftell(f);
+    rewind(f);
+    if (size <= 0 || size % 4 || size / 4 > max_ids) {
+        fclose(f);
+        return cli_error(cmd, "%s: expected a non-empty file of at most %ld int32 token ids (%ld bytes)", path,
+                         max_ids, size);
+    }
+    *n = (int)(size / 4);
+    *ids = malloc((size_t)size);
+    size_t got = *ids ? fread(*ids, 4, (size_t)*n, f) : 0;
+    fclose(f);
+    if (got != (size_t)*n) {
+        free(*ids);
+        *ids = NULL;
+        return cli_error(cmd, "%s: read error", path);
+    }
+    return 0;
+}

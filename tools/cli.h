@@ -54,6 +54,10 @@ int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(print
 /* Loads the model and a session as the options say; prints errors. */
 int cli_open(const cli_model_opts *o, const char *cmd, llama3_model **m, llama3_session **s, int n_slots);
 
+/* Read a file of little-endian int32 token ids (non-empty, at most max_ids) into a malloc'd
+ * array; prints the error. */
+int cli_read_ids_file(const char *path, long max_ids, int32_t **ids, int *n, const char *cmd);
+
 /* Parse "1,2,3" (or space-separated) into a malloc'd array. */
 int cli_parse_ids(const char *s, int32_t **ids, int *n, const char *cmd);
 

@@ -37,23 +37,9 @@ int cmd_logits(int argc, char **argv) {
     bool decode = !strcmp(mode, "decode");
     if (!decode && strcmp(mode, "prefill")) return cli_error(cmd, "unknown mode '%s' (prefill or decode)", mode);
 
-    FILE *f = fopen(in, "rb");
-    if (!f) return cli_error(cmd, "%s: cannot open", in);
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    if (size <= 0 || size % 4 || size > (1L << 28)) {
-        fclose(f);
-        return cli_error(cmd, "%s: expected a non-empty file of int32 ids (%ld bytes)", in, size);
-    }
-    int n = (int)(size / 4);
-    int32_t *ids = malloc((size_t)size);
-    if (!ids || fread(ids, 4, (size_t)n, f) != (size_t)n) {
-        fclose(f);
-        free(ids);
-        return cli_error(cmd, "%s: read error", in);
-    }
-    fclose(f);
+    int n;
+    int32_t *ids;
+    if (cli_read_ids_file(in, 1L << 26, &ids, &n, cmd)) return 1;
 
     llama3_model *m;
     llama3_session *s;

@@ -29,50 +29,13 @@ static const char *PPL_HELP =
     "                        (-c defaults to 512, or the --kl file's)\n"
     "  -h, --help            this help\n";
 
-static int read_ids(const char *path, int32_t **ids, int *n, const char *cmd) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return cli_error(cmd, "%s: cannot open", path);
-    long size = -1;
-    if (!fseek(f, 0, SEEK_END)) size = ftell(f);
-    rewind(f);
-    if (size <= 0 || size % 4 || size / 4 > (1L << 30)) {
-        fclose(f);
-        return cli_error(cmd, "%s: expected a non-empty file of int32 token ids (%ld bytes)", path, size);
-    }
-    *n = (int)(size / 4);
-    *ids = malloc((size_t)size);
-    size_t got = *ids ? fread(*ids, 4, (size_t)*n, f) : 0;
-    fclose(f);
-    if (got != (size_t)*n) { free(*ids); *ids = NULL; return cli_error(cmd, "%s: read failed", path); }
-    return 0;
-}
-
-static int read_text(const char *path, char **out, size_t *len, const char *cmd) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return cli_error(cmd, "%s: cannot open", path);
-    size_t cap = 1 << 20, n = 0, r;
-    char *buf = malloc(cap);
-    while (buf && (r = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += r;
-        if (n == cap) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) free(buf);
-            buf = nb;
-        }
-    }
-    fclose(f);
-    if (!buf) return cli_error(cmd, "out of memory");
-    *out = buf;
-    *len = n;
-    return 0;
-}
-
 static int tokenize_text(llama3_model *m, const char *path, int32_t **ids, int *n, const char *cmd) {
     llama3_tokenizer *tok = llama3_model_tokenizer(m);
     if (!tok) return cli_error(cmd, "the model has no usable tokenizer; use --ids");
     char *text = NULL;
     size_t len = 0;
-    if (read_text(path, &text, &len, cmd)) return 1;
+    llama3_error rerr = { 0 };
+    if (l3_read_file(path, (size_t)1 << 40, &text, &len, &rerr)) return cli_error(cmd, "%s", rerr.msg);
     llama3_error err = { 0 };
     int cap = (int)(len < (1u << 29) ? len : (1u << 29)) + 16;
     *ids = malloc((size_t)cap * sizeof **ids);
@@ -198,7 +161,7 @@ int cmd_perplexity(int argc, char **argv) {
     if (cli_open(&mo, cmd, &m, NULL, 1)) goto done;
     int n_vocab = llama3_model_args(m)->vocab_size;
     if (ids_path) {
-        if (read_ids(ids_path, &tokens, &n_tokens, cmd)) goto done;
+        if (cli_read_ids_file(ids_path, 1L << 30, &tokens, &n_tokens, cmd)) goto done;
     } else if (text_path) {
         if (tokenize_text(m, text_path, &tokens, &n_tokens, cmd)) goto done;
     }
