@@ -57,7 +57,17 @@ typedef struct llama3_args {
     int head_dim;              /* dim / n_heads */
 } llama3_args;
 
-typedef enum llama3_kv_type { LLAMA3_KV_F16 = 0, LLAMA3_KV_F32 = 1 } llama3_kv_type;
+/* KV-cache element type. Q8_0: per 32 values an f16 scale and 32 int8 (34 bytes, ggml's
+ * block_q8_0), about half of f16's memory; needs head_dim a multiple of 32. */
+typedef enum llama3_kv_type {
+    LLAMA3_KV_F16 = 0,
+    LLAMA3_KV_F32 = 1,
+    LLAMA3_KV_Q8_0 = 2,
+} llama3_kv_type;
+/* "f16", "f32", "q8_0"; NULL for an unknown value. */
+const char *llama3_kv_type_name(llama3_kv_type t);
+/* The type named (as llama3_kv_type_name spells it), or -1. */
+int llama3_kv_type_from_name(const char *name);
 
 typedef struct llama3_model llama3_model;
 typedef struct llama3_session llama3_session;
@@ -103,6 +113,10 @@ int llama3_session_pos(const llama3_session *s, int slot);
 /* Forget a slot's history (or keep its first n_keep tokens). */
 void llama3_session_reset(llama3_session *s, int slot, int n_keep);
 size_t llama3_session_kv_bytes(const llama3_session *s);
+/* KV-cache bytes per token (keys and values of every layer) for model m with type t, or a
+ * negative status: LLAMA3_ERR_ARG when the model's head_dim does not suit t (the error
+ * llama3_session_new would give). */
+int64_t llama3_kv_bytes_per_token(const llama3_model *m, llama3_kv_type t, llama3_error *err);
 size_t llama3_session_scratch_bytes(const llama3_session *s);
 
 /* Feed n ids to one slot, appending to its history, in one batched pass.

@@ -5,17 +5,55 @@
 #include "tensor_types.h"
 #include "util.h"
 
-int l3_kv_init(l3_kv_cache *c, llama3_kv_type type, int n_slots, int n_layers, int n_ctx, int kv_dim,
-               llama3_error *err) {
+const char *llama3_kv_type_name(llama3_kv_type t) {
+    switch (t) {
+    case LLAMA3_KV_F16: return "f16";
+    case LLAMA3_KV_F32: return "f32";
+    case LLAMA3_KV_Q8_0: return "q8_0";
+    }
+    return NULL;
+}
+
+int llama3_kv_type_from_name(const char *name) {
+    const char *n;
+    for (int t = 0; name && (n = llama3_kv_type_name((llama3_kv_type)t)); t++)
+        if (!strcmp(name, n)) return t;
+    return -1;
+}
+
+size_t l3_kv_type_bytes(llama3_kv_type t, int64_t n) {
+    switch (t) {
+    case LLAMA3_KV_F16: return (size_t)n * 2;
+    case LLAMA3_KV_F32: return (size_t)n * 4;
+    case LLAMA3_KV_Q8_0: return n % L3_QK8_0 ? 0 : (size_t)(n / L3_QK8_0) * sizeof(l3_block_q8_0);
+    }
+    return 0;
+}
+
+int l3_kv_check_type(llama3_kv_type type, int head_dim, llama3_error *err) {
+    const char *name = llama3_kv_type_name(type);
+    if (!name) return l3_fail(err, LLAMA3_ERR_ARG, "unknown KV-cache type %d", (int)type);
+    if (l3_kv_type_bytes(type, head_dim) == 0)
+        return l3_fail(err, LLAMA3_ERR_ARG, "KV-cache type %s needs head_dim a multiple of %d (this model's is %d)",
+                       name, L3_QK8_0, head_dim);
+    return 0;
+}
+
+int l3_kv_init(l3_kv_cache *c, llama3_kv_type type, int n_slots, int n_layers, int n_ctx, int n_kv_heads,
+               int head_dim, llama3_error *err) {
     memset(c, 0, sizeof *c);
+    int rc = l3_kv_check_type(type, head_dim, err);
+    if (rc) return rc;
     c->type = type;
-    c->elem = type == LLAMA3_KV_F32 ? 4 : 2;
     c->n_slots = n_slots;
     c->n_layers = n_layers;
     c->n_ctx = n_ctx;
-    c->kv_dim = kv_dim;
+    c->kv_dim = n_kv_heads * head_dim;
+    c->head_dim = head_dim;
+    c->head_bytes = l3_kv_type_bytes(type, head_dim);
+    c->row_bytes = (size_t)n_kv_heads * c->head_bytes;
     uint64_t n;
-    if (!l3_mul_ok((uint64_t)n_slots * n_layers, (uint64_t)n_ctx * kv_dim, &n) || !l3_mul_ok(n, c->elem, &n) ||
+    if (!l3_mul_ok((uint64_t)n_slots * n_layers, (uint64_t)n_ctx, &n) || !l3_mul_ok(n, c->row_bytes, &n) ||
         n > ((uint64_t)1 << 40))
         return l3_fail(err, LLAMA3_ERR_MEMORY, "KV cache size overflows");
     c->k = malloc(n ? n : 1);
@@ -35,14 +73,21 @@ void l3_kv_free(l3_kv_cache *c) {
 }
 
 size_t l3_kv_bytes(const l3_kv_cache *c) {
-    return 2 * (size_t)c->n_slots * c->n_layers * c->n_ctx * c->kv_dim * c->elem;
+    return 2 * (size_t)c->n_slots * c->n_layers * c->n_ctx * c->row_bytes;
 }
 
 void l3_kv_store(const l3_kv_cache *c, void *dst, const float *src) {
-    if (c->type == LLAMA3_KV_F32) {
+    switch (c->type) {
+    case LLAMA3_KV_F32:
         memcpy(dst, src, (size_t)c->kv_dim * 4);
-    } else {
+        break;
+    case LLAMA3_KV_F16: {
         uint16_t *h = dst;
         for (int i = 0; i < c->kv_dim; i++) h[i] = l3_f32_to_f16(src[i]);
+        break;
+    }
+    case LLAMA3_KV_Q8_0:  /* ggml's quantize_row_q8_0_ref; head_dim % 32 == 0, so blocks stay within a head */
+        l3_type_get(L3_Q8_0)->from_float(src, dst, c->kv_dim);
+        break;
     }
 }

@@ -1,5 +1,6 @@
 /* The KV cache: per slot (sequence), per layer, n_ctx positions of n_kv_heads x head_dim
- * keys and values, stored as f32 or f16. */
+ * keys and values, stored as f32, f16 or Q8_0 blocks (per 32 values an f16 scale and 32
+ * int8, as the weights' l3_block_q8_0; a head never shares a block with the next one). */
 #ifndef LLAMA3_KV_CACHE_H
 #define LLAMA3_KV_CACHE_H
 
@@ -9,20 +10,32 @@
 
 typedef struct l3_kv_cache {
     llama3_kv_type type;
-    int n_slots, n_layers, n_ctx, kv_dim;
-    size_t elem;           /* bytes per element */
-    uint8_t *k, *v;        /* [slot][layer][pos][kv_dim] */
+    int n_slots, n_layers, n_ctx, kv_dim, head_dim;
+    size_t row_bytes;      /* bytes of one position's kv_dim keys (or values) */
+    size_t head_bytes;     /* bytes of one head's head_dim elements within a row */
+    uint8_t *k, *v;        /* [slot][layer][pos][row_bytes] */
 } l3_kv_cache;
 
-int l3_kv_init(l3_kv_cache *c, llama3_kv_type type, int n_slots, int n_layers, int n_ctx, int kv_dim,
-               llama3_error *err);
+/* Bytes of n elements of type t: 0 when n does not fill whole blocks (q8_0: multiples of 32). */
+size_t l3_kv_type_bytes(llama3_kv_type t, int64_t n);
+
+/* 0, or LLAMA3_ERR_ARG when type is unknown or needs whole blocks per head (q8_0: head_dim
+ * a multiple of 32). */
+int l3_kv_check_type(llama3_kv_type type, int head_dim, llama3_error *err);
+int l3_kv_init(l3_kv_cache *c, llama3_kv_type type, int n_slots, int n_layers, int n_ctx, int n_kv_heads,
+               int head_dim, llama3_error *err);
 void l3_kv_free(l3_kv_cache *c);
 size_t l3_kv_bytes(const l3_kv_cache *c);
 /* Address of one position's row (keys or values). */
 static inline void *l3_kv_row(const l3_kv_cache *c, uint8_t *base, int slot, int layer, int pos) {
-    size_t idx = (((size_t)slot * c->n_layers + layer) * c->n_ctx + pos) * c->kv_dim;
-    return base + idx * c->elem;
+    size_t idx = ((size_t)slot * c->n_layers + layer) * c->n_ctx + pos;
+    return base + idx * c->row_bytes;
 }
+/* Address of kv head h within a row. */
+static inline const void *l3_kv_head(const l3_kv_cache *c, const void *row, int h) {
+    return (const uint8_t *)row + (size_t)h * c->head_bytes;
+}
+/* Stores one row of kv_dim floats (converted or quantized to the cache's type). */
 void l3_kv_store(const l3_kv_cache *c, void *dst, const float *src);
 
 #endif

@@ -215,6 +215,22 @@ typedef struct attention_job {
     int layer;
 } attention_job;
 
+/* q . (one head's key) and out += p * (one head's value), per KV-cache type */
+static inline float kv_dot(const l3_kernel_set *k, llama3_kv_type t, const void *key, const float *q, int hd) {
+    switch (t) {
+    case LLAMA3_KV_F32: return k->dot_f32(q, key, hd);
+    case LLAMA3_KV_Q8_0: return k->dot[L3_Q8_0](key, q, hd);
+    default: return k->dot_f16_f32(key, q, hd);
+    }
+}
+static inline void kv_axpy(const l3_kernel_set *k, llama3_kv_type t, float p, const void *val, float *out, int hd) {
+    switch (t) {
+    case LLAMA3_KV_F32: k->axpy_f32(p, val, out, hd); break;
+    case LLAMA3_KV_Q8_0: k->axpy_q8_0(p, val, out, hd); break;
+    default: k->axpy_f16(p, val, out, hd); break;
+    }
+}
+
 /* One (row, head) pair per item: softmax(q . K^T / sqrt(head_dim)) . V over positions
  * 0..pos (the causal mask), reading this row's slot of the cache. */
 static void attention_items(void *ctx, int64_t i0, int64_t i1, int thread) {
@@ -232,9 +248,8 @@ static void attention_items(void *ctx, int64_t i0, int64_t i1, int thread) {
         float *out = j->s->att + (int64_t)t * a->dim + h * hd;
         float max = -INFINITY;
         for (int p = 0; p <= pos; p++) {
-            const void *krow = (const uint8_t *)l3_kv_row(kv, kv->k, slot, j->layer, p) + (size_t)kvh * hd * kv->elem;
-            float sc = kv->type == LLAMA3_KV_F32 ? k->dot_f32(q, krow, hd) : k->dot_f16_f32(krow, q, hd);
-            scores[p] = sc * scale;
+            const void *key = l3_kv_head(kv, l3_kv_row(kv, kv->k, slot, j->layer, p), kvh);
+            scores[p] = kv_dot(k, kv->type, key, q, hd) * scale;
             if (scores[p] > max) max = scores[p];
         }
         float sum = 0;
@@ -244,9 +259,8 @@ static void attention_items(void *ctx, int64_t i0, int64_t i1, int thread) {
         }
         memset(out, 0, (size_t)hd * sizeof *out);
         for (int p = 0; p <= pos; p++) {
-            const void *vrow = (const uint8_t *)l3_kv_row(kv, kv->v, slot, j->layer, p) + (size_t)kvh * hd * kv->elem;
-            if (kv->type == LLAMA3_KV_F32) k->axpy_f32(scores[p] / sum, vrow, out, hd);
-            else k->axpy_f16(scores[p] / sum, vrow, out, hd);
+            const void *val = l3_kv_head(kv, l3_kv_row(kv, kv->v, slot, j->layer, p), kvh);
+            kv_axpy(k, kv->type, scores[p] / sum, val, out, hd);
         }
     }
 }

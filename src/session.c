@@ -44,7 +44,7 @@ llama3_session *llama3_session_new(llama3_model *m, const llama3_session_options
     s->m = m;
     s->n_ctx = o.n_ctx;
     s->n_slots = o.n_slots;
-    if (l3_kv_init(&s->kv, o.kv_type, o.n_slots, a->n_layers, o.n_ctx, a->n_kv_heads * a->head_dim, err)) {
+    if (l3_kv_init(&s->kv, o.kv_type, o.n_slots, a->n_layers, o.n_ctx, a->n_kv_heads, a->head_dim, err)) {
         free(s);
         return NULL;
     }
@@ -84,6 +84,12 @@ void llama3_session_reset(llama3_session *s, int slot, int n_keep) {
     if (n_keep < s->slot_pos[slot]) s->slot_pos[slot] = n_keep;
 }
 size_t llama3_session_kv_bytes(const llama3_session *s) { return l3_kv_bytes(&s->kv); }
+int64_t llama3_kv_bytes_per_token(const llama3_model *m, llama3_kv_type t, llama3_error *err) {
+    const llama3_args *a = &m->w.args;
+    int rc = l3_kv_check_type(t, a->head_dim, err);
+    if (rc) return rc;
+    return 2 * (int64_t)a->n_layers * a->n_kv_heads * (int64_t)l3_kv_type_bytes(t, a->head_dim);
+}
 size_t llama3_session_scratch_bytes(const llama3_session *s) {
     return l3_scratch_bytes(&s->scratch, &s->m->w.args, s->n_ctx);
 }

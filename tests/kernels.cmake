@@ -29,7 +29,10 @@ foreach(isa ${_isas})
   llama3_golden_test(golden_${isa}_gqa_f16 ${_M}/gqa/gguf/model-f16.gguf ${_M}/gqa/golden-f16.safetensors --greedy)
   llama3_golden_test(golden_${isa}_gqa_bf16_kvf16 ${_M}/gqa/gguf/model-bf16.gguf ${_M}/gqa/golden-bf16.safetensors
                      --kv f16 --rel 2e-3 --argmax 0.95)
-  set(_tests golden_${isa}_gqa_f32 golden_${isa}_gqa_f16 golden_${isa}_gqa_bf16_kvf16)
+  # the Q8_0 KV cache: dot[L3_Q8_0] for keys, axpy_q8_0 for values (bound: tests/golden.cmake)
+  llama3_golden_test(golden_${isa}_gqa_bf16_kvq8_0 ${_M}/gqa/gguf/model-bf16.gguf ${_M}/gqa/golden-bf16.safetensors
+                     --kv q8_0 --rel 7e-3 --argmax 0.95)
+  set(_tests golden_${isa}_gqa_f32 golden_${isa}_gqa_f16 golden_${isa}_gqa_bf16_kvf16 golden_${isa}_gqa_bf16_kvq8_0)
   foreach(q q8_0 q4_0)
     llama3_golden_test(golden_${isa}_gqa_${q} ${_M}/gqa/gguf/model-${q}.gguf ${_M}/gqa/golden-${q}.safetensors
                        --modes prefill --rel 2e-2 --argmax 0.95)

@@ -8,6 +8,9 @@ foreach(m tok32/gguf/model-bf16 gqa/gguf/model-q8_0 gqa/gguf/model-bf16)
   add_test(NAME ${tname} COMMAND test_batch ${M}/${m}.gguf)
   set_tests_properties(${tname} PROPERTIES LABELS "server" TIMEOUT 300)
 endforeach()
+# ... with the Q8_0 KV cache (the store quantizes each row on its own, so still exact)
+add_test(NAME batch_gqa_bf16_kvq8_0 COMMAND test_batch ${M}/gqa/gguf/model-bf16.gguf q8_0)
+set_tests_properties(batch_gqa_bf16_kvq8_0 PROPERTIES LABELS "server;kv" TIMEOUT 300)
 
 # CLI-level tests: chat through a pipe, and the HTTP server driven by curl, by the official
 # `openai` npm client, by 8 concurrent clients and by 200 bad requests. They need bash, curl,

@@ -228,6 +228,20 @@ int main(int argc, char **argv) {
         expect_error("unknown --kv-type", "unknown KV type", a);
     }
     {
+        /* the Q8_0 KV cache needs whole 32-blocks per head: tok32's head_dim is 16,
+         * stories260K's 8 */
+        char tok32[1024], stories[1024];
+        snprintf(tok32, sizeof tok32, "%s/models/tok32/gguf/model-bf16.gguf", argv[2]);
+        snprintf(stories, sizeof stories, "%s/stories260K/stories260K.gguf", argv[2]);
+        const char *expect = "KV-cache type q8_0 needs head_dim a multiple of 32";
+        char *a[] = { (char *)cli, "run", "-m", tok32, "--prompt-ids", "1", "-n", "1", "--kv-type", "q8_0", NULL };
+        expect_error("--kv-type q8_0, head_dim 16 (run)", expect, a);
+        char *b[] = { (char *)cli, "info", "-m", tok32, "--kv-type", "q8_0", NULL };
+        expect_error("--kv-type q8_0, head_dim 16 (info)", expect, b);
+        char *c[] = { (char *)cli, "run", "-m", stories, "--prompt-ids", "1", "-n", "1", "--kv-type", "q8_0", NULL };
+        expect_error("--kv-type q8_0, head_dim 8 (run)", expect, c);
+    }
+    {
         char *a[] = { (char *)cli, "frobnicate", NULL };
         expect_error("unknown command", "unknown command", a);
     }

@@ -1,7 +1,7 @@
 /* Continuous batching: N sequences advanced together (joining at different steps, prompts
  * prefilled in chunks beside running decodes) yield exactly the ids each yields alone with
  * plain llama3_eval; a removed sequence frees its slot for a new one.
- * usage: test_batch MODEL.gguf */
+ * usage: test_batch MODEL.gguf [KV_TYPE] (f16 by default; f32, q8_0) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +12,7 @@
 #define N_GEN 24
 
 static int fails;
+static llama3_kv_type kv_type = LLAMA3_KV_F16;
 #define CHECK(c, ...) do { if (!(c)) { fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
     fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); fails++; } } while (0)
 
@@ -36,7 +37,8 @@ static llama3_sampler_params params_for(int k) {
 /* The reference: one sequence on its own, llama3_eval for the prompt then one id at a time. */
 static int run_alone(llama3_model *m, const int32_t *prompt, int n_prompt, llama3_sampler_params p, int32_t *out) {
     llama3_error err = { 0 };
-    llama3_session *s = llama3_session_new(m, &(llama3_session_options){ .n_ctx = 256, .n_slots = 1 }, &err);
+    llama3_session *s =
+        llama3_session_new(m, &(llama3_session_options){ .n_ctx = 256, .n_slots = 1, .kv_type = kv_type }, &err);
     if (!s) { fprintf(stderr, "%s\n", err.msg); return -1; }
     int vocab = llama3_model_args(m)->vocab_size, n = 0;
     float *logits = malloc((size_t)vocab * sizeof *logits);
@@ -57,7 +59,12 @@ static int run_alone(llama3_model *m, const int32_t *prompt, int n_prompt, llama
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2) { fprintf(stderr, "usage: test_batch MODEL\n"); return 2; }
+    if (argc != 2 && argc != 3) { fprintf(stderr, "usage: test_batch MODEL [KV_TYPE]\n"); return 2; }
+    if (argc == 3) {
+        int t = llama3_kv_type_from_name(argv[2]);
+        if (t < 0) { fprintf(stderr, "unknown KV type %s\n", argv[2]); return 2; }
+        kv_type = (llama3_kv_type)t;
+    }
     llama3_error err = { 0 };
     llama3_model *m = llama3_model_load(argv[1], NULL, &err);
     if (!m) { fprintf(stderr, "%s\n", err.msg); return 1; }
@@ -71,7 +78,8 @@ int main(int argc, char **argv) {
     }
 
     /* 4 slots for 6 sequences (+1 that is removed early): later ones wait for a free slot. */
-    llama3_session *s = llama3_session_new(m, &(llama3_session_options){ .n_ctx = 256, .n_slots = 4 }, &err);
+    llama3_session *s =
+        llama3_session_new(m, &(llama3_session_options){ .n_ctx = 256, .n_slots = 4, .kv_type = kv_type }, &err);
     llama3_batch *b = s ? llama3_batch_new(m, s, &(llama3_batch_options){ .prefill_chunk = 32 }, &err) : NULL;
     if (!b) { fprintf(stderr, "%s\n", err.msg); return 1; }
     CHECK(llama3_batch_capacity(b) == 4, "capacity %d", llama3_batch_capacity(b));
@@ -123,6 +131,7 @@ int main(int argc, char **argv) {
     llama3_batch_free(b);
     llama3_session_free(s);
     llama3_model_free(m);
-    printf("test_batch %s: %d sequences, %d steps: %s\n", argv[1], N_SEQ, steps, fails ? "FAILED" : "ok");
+    printf("test_batch %s (KV %s): %d sequences, %d steps: %s\n", argv[1], llama3_kv_type_name(kv_type), N_SEQ, steps,
+           fails ? "FAILED" : "ok");
     return fails ? 1 : 0;
 }

@@ -1,7 +1,7 @@
 /* Golden test: runs the llama3 CLI (`logits` in prefill and decode modes, greedy `run`) on a
  * model and compares with logits from Meta's reference model.py stored in a safetensors file.
  *
- * usage: test_golden CLI MODEL GOLDEN [--kv f32|f16] [--rel TOL] [--argmax FRAC] [--greedy]
+ * usage: test_golden CLI MODEL GOLDEN [--kv f32|f16|q8_0] [--rel TOL] [--argmax FRAC] [--greedy]
  *                    [--modes prefill,decode]
  * Prints one line per check and exits non-zero if any fails. */
 #include <math.h>

@@ -175,6 +175,38 @@ static void test_float_kernels(void) {
     }
 }
 
+/* axpy_q8_0 (values of a Q8_0 KV cache): y + a * dequant(x) in every set, to within one
+ * rounding of each term against a double reference; sets against the scalar one likewise. */
+static void test_axpy_q8_0(void) {
+    static const int64_t ns[] = { 32, 64, 128, 160, 1024 };
+    const l3_type_info *ti = l3_type_get(L3_Q8_0);
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+        const int64_t n = ns[k];
+        float *x = malloc((size_t)n * 4), *y0 = malloc((size_t)n * 4), *xd = malloc((size_t)n * 4);
+        float *yr = malloc((size_t)n * 4), *y1 = malloc((size_t)n * 4);
+        l3_block_q8_0 *q = malloc((size_t)(n / 32) * sizeof *q);
+        fill(x, n, 3);
+        fill(y0, n, 1);
+        ti->from_float(x, q, n);
+        ti->to_float(q, xd, n);
+        const float a = 0.37f;
+        memcpy(yr, y0, (size_t)n * 4);
+        sets[0]->axpy_q8_0(a, q, yr, n);
+        for (int s = 0; s < n_sets; s++) {
+            memcpy(y1, y0, (size_t)n * 4);
+            sets[s]->axpy_q8_0(a, q, y1, n);
+            for (int64_t i = 0; i < n; i++) {
+                const double ref = (double)y0[i] + (double)a * xd[i], tol = 1e-6 * (fabs(ref) + fabs(a * xd[i]) + 1e-30);
+                CHECK(fabs(y1[i] - ref) <= tol, "%s axpy_q8_0 n=%lld [%lld]: %g vs %g", names[s], (long long)n,
+                      (long long)i, y1[i], ref);
+                CHECK(fabsf(y1[i] - yr[i]) <= 1e-6f * (fabsf(yr[i]) + fabsf(a * xd[i])), "%s axpy_q8_0 vs scalar n=%lld [%lld]",
+                      names[s], (long long)n, (long long)i);
+            }
+        }
+        free(x); free(y0); free(xd); free(yr); free(y1); free(q);
+    }
+}
+
 static void test_gemm(void) {
     static const int64_t ns[] = { 1, 7, 100, 513 };
     for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++)
@@ -419,6 +451,7 @@ int main(void) {
     }
     test_grid();
     test_float_kernels();
+    test_axpy_q8_0();
     test_gemm();
     test_q8();
     l3_pool *pool = l3_pool_new(3);

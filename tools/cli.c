@@ -62,9 +62,9 @@ int cli_model_opt(cli_model_opts *o, int argc, char **argv, int *i, const char *
         o->n_threads = (int)n;
     } else if (!strcmp(a, "--kv-type")) {
         if (!(v = cli_value(argc, argv, i, cmd))) return -1;
-        if (!strcmp(v, "f32")) o->kv_type = LLAMA3_KV_F32;
-        else if (!strcmp(v, "f16")) o->kv_type = LLAMA3_KV_F16;
-        else return cli_error(cmd, "unknown KV type '%s' (expected f32 or f16)", v), -1;
+        int t = llama3_kv_type_from_name(v);
+        if (t < 0) return cli_error(cmd, "unknown KV type '%s' (expected f16, f32 or q8_0)", v), -1;
+        o->kv_type = (llama3_kv_type)t;
     } else if (!strcmp(a, "--mlock")) {
         o->mlock = true;
     } else if (!strcmp(a, "--max-alloc")) {

@@ -14,7 +14,7 @@ typedef struct cli_model_opts {
     const char *model;
     int n_ctx;                /* -c / --ctx */
     int n_threads;            /* -t / --threads */
-    llama3_kv_type kv_type;   /* --kv-type f32|f16 */
+    llama3_kv_type kv_type;   /* --kv-type f16|f32|q8_0 */
     bool mlock;
     unsigned long long max_alloc;  /* --max-alloc (0 = the library's default) */
 } cli_model_opts;
@@ -23,7 +23,8 @@ typedef struct cli_model_opts {
     "  -m, --model PATH      GGUF file, Hugging Face folder or Meta folder (required)\n"          \
     "  -c, --ctx N           context length (KV-cache positions, default 4096 or the model's)\n"  \
     "  -t, --threads N       threads (default: physical cores)\n"                                 \
-    "      --kv-type TYPE    KV-cache element type: f16 (default) or f32\n"                       \
+    "      --kv-type TYPE    KV-cache element type: f16 (default), f32 or q8_0 (8-bit blocks,\n" \
+    "                        about half of f16's memory; needs head_dim a multiple of 32)\n"     \
     "      --mlock           lock the weights in memory\n"                                     \
     "      --max-alloc BYTES cap on memory the loader allocates, e.g. 8G (default 64G)\n"
 

@@ -9,7 +9,8 @@
 int cmd_bench(int argc, char **argv);
 
 static const char *BENCH_HELP =
-    "usage: llama3 bench -m MODEL [-p N] [-n N] [-t N[,N...]] [-r REPS] [--json] [--kv-type f16|f32]\n"
+    "usage: llama3 bench -m MODEL [-p N] [-n N] [-t N[,N...]] [-r REPS] [--json]\n"
+    "                   [--kv-type f16|f32|q8_0]\n"
     "\n"
     "Measures like llama-bench:\n"
     "  ppN: one llama3_eval call with N random token ids on an empty slot (logits of the last);\n"
@@ -23,7 +24,7 @@ static const char *BENCH_HELP =
     "  -t, --threads LIST    thread counts, comma-separated (default: physical cores)\n"
     "  -r, --repetitions N   timed runs per test (default 5)\n"
     "  -c, --ctx N           KV-cache length (default: max(p, n), at least 16)\n"
-    "      --kv-type TYPE    f16 (default) or f32\n"
+    "      --kv-type TYPE    f16 (default), f32 or q8_0\n"
     "      --seed S          seed of the random ids (default 1)\n"
     "      --json            print a JSON array, one object per test, instead of the table\n";
 
@@ -174,7 +175,7 @@ int cmd_bench(int argc, char **argv) {
                     mo.model, llama3_model_format(m), llama3_model_weight_bytes(m) / 1048576.0,
                     (unsigned long long)llama3_model_weight_bytes(m), (unsigned long long)llama3_model_param_count(m),
                     llama3_session_kv_bytes(s) / 1048576.0, llama3_session_kv_bytes(s), mo.n_ctx,
-                    mo.kv_type == LLAMA3_KV_F32 ? "f32" : "f16", llama3_session_scratch_bytes(s) / 1048576.0,
+                    llama3_kv_type_name(mo.kv_type), llama3_session_scratch_bytes(s) / 1048576.0,
                     llama3_session_scratch_bytes(s));
         if (n_prompt > 0) {
             bench_result *r = &res[n_res++];
@@ -207,7 +208,7 @@ int cmd_bench(int argc, char **argv) {
                     else putchar(*p);
                 }
                 printf("\", \"weight_bytes\": %llu, \"kv_type\": \"%s\"}%s\n",
-                       (unsigned long long)llama3_model_weight_bytes(m), mo.kv_type == LLAMA3_KV_F32 ? "f32" : "f16",
+                       (unsigned long long)llama3_model_weight_bytes(m), llama3_kv_type_name(mo.kv_type),
                        i + 1 < n_res ? "," : "");
             }
             printf("]\n");

@@ -4,7 +4,7 @@
 #include "cli.h"
 
 static const char *INFO_HELP =
-    "usage: llama3 info -m MODEL [-c CTX] [--kv-type f16|f32]\n"
+    "usage: llama3 info -m MODEL [-c CTX] [--kv-type f16|f32|q8_0]\n"
     "\n"
     "Prints the model's ModelArgs (every field of Meta's dataclass), head_dim, parameter count,\n"
     "bytes of weights and KV-cache bytes per token (and for the whole -c context).\n";
@@ -24,8 +24,13 @@ int cmd_info(int argc, char **argv) {
     if (cli_open(&mo, cmd, &m, NULL, 1)) return 1;
     const llama3_args *a = llama3_model_args(m);
     int ctx = mo.n_ctx ? mo.n_ctx : (a->max_seq_len < 4096 ? a->max_seq_len : 4096);
-    size_t elem = mo.kv_type == LLAMA3_KV_F32 ? 4 : 2;
-    size_t kv_per_token = 2 * (size_t)a->n_layers * a->n_kv_heads * a->head_dim * elem;
+    llama3_error err = { 0 };
+    int64_t kv = llama3_kv_bytes_per_token(m, mo.kv_type, &err);
+    if (kv < 0) {
+        llama3_model_free(m);
+        return cli_error(cmd, "%s", err.msg);
+    }
+    size_t kv_per_token = (size_t)kv;
     printf("model:              %s\n", mo.model);
     printf("format:             %s\n", llama3_model_format(m));
     printf("dim:                %d\n", a->dim);
@@ -53,7 +58,7 @@ int cmd_info(int argc, char **argv) {
     printf("parameters:         %llu\n", (unsigned long long)llama3_model_param_count(m));
     printf("weight bytes:       %llu (%.2f MiB)\n", (unsigned long long)llama3_model_weight_bytes(m),
            llama3_model_weight_bytes(m) / 1048576.0);
-    printf("kv bytes per token: %zu (%s)\n", kv_per_token, elem == 4 ? "f32" : "f16");
+    printf("kv bytes per token: %zu (%s)\n", kv_per_token, llama3_kv_type_name(mo.kv_type));
     printf("kv bytes at -c %d: %zu (%.2f MiB)\n", ctx, kv_per_token * ctx, kv_per_token * ctx / 1048576.0);
     llama3_tokenizer *t = llama3_model_tokenizer(m);
     if (t) printf("tokenizer:          %d tokens\n", llama3_tokenizer_n_vocab(t));

@@ -144,7 +144,7 @@ int cmd_run(int argc, char **argv) {
     if (!seed_given && sp.temperature > 0) fprintf(stderr, "seed: %llu (pass --seed to repeat this run)\n", (unsigned long long)sp.seed);
     fprintf(stderr, "memory: weights %.1f MiB (mapped), KV cache %.1f MiB (%s), scratch %.1f MiB\n",
             llama3_model_weight_bytes(m) / 1048576.0, llama3_session_kv_bytes(s) / 1048576.0,
-            mo.kv_type == LLAMA3_KV_F32 ? "f32" : "f16", llama3_session_scratch_bytes(s) / 1048576.0);
+            llama3_kv_type_name(mo.kv_type), llama3_session_scratch_bytes(s) / 1048576.0);
     fprintf(stderr, "prompt: %d tokens, %.2f tokens/s | generation: %d tokens, %.2f tokens/s\n", n_prompt,
             n_prompt / (t1 - t0), n_gen, n_gen > 1 ? (n_gen - 1) / (t2 - t1) : 0.0);
     rc = 0;

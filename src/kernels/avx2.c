@@ -114,6 +114,17 @@ static void axpy_f16(float a, const uint16_t *x, float *y, int64_t n) {
     for (; i < n; i++) y[i] += a * el_f16(x, i);
 }
 
+/* as the scalar reference: s = a * scale per block, then y + s * q (fused here) */
+static void axpy_q8_0(float a, const void *x, float *y, int64_t n) {
+    const l3_block_q8_0 *b = x;
+    for (int64_t i = 0; i < n / 32; i++, y += 32) {
+        const __m256 s = _mm256_set1_ps(a * h2f(b[i].d));
+        L3_UNROLL for (int j = 0; j < 32; j += 8)
+            _mm256_storeu_ps(y + j, _mm256_fmadd_ps(s, cvt8(_mm_loadl_epi64((const __m128i *)(b[i].qs + j))),
+                                                    _mm256_loadu_ps(y + j)));
+    }
+}
+
 /* ---- tile product: 4 weight rows x 3 activation rows per micro-tile -------------------- */
 
 /* 12 accumulators + 3 activation vectors + 1 weight vector fill the 16 ymm registers.
@@ -177,6 +188,7 @@ int l3_kernels_init_avx2(l3_kernel_set *k) {
     k->axpy_f32 = axpy_f32;
     k->dot_f16_f32 = dot_f16_f32;
     k->axpy_f16 = axpy_f16;
+    k->axpy_q8_0 = axpy_q8_0;  /* the AVX-512 set keeps this one */
     k->gemm_f32 = gemm_f32;
     return 1;
 }

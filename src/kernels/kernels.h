@@ -24,6 +24,9 @@ typedef struct l3_kernel_set {
     /* attention over an f16 KV cache */
     float (*dot_f16_f32)(const uint16_t *a, const float *b, int64_t n);
     void (*axpy_f16)(float a, const uint16_t *x, float *y, int64_t n);
+    /* attention over a Q8_0 KV cache: keys through dot[L3_Q8_0]; values y += a * x for x a
+     * row of n / 32 l3_block_q8_0 (n a multiple of 32) */
+    void (*axpy_q8_0)(float a, const void *x, float *y, int64_t n);
     /* Tile product for prefill: y[j*ldy + i] += dot(w + i*ldw, x + j*ldx) over n elements,
      * for nw weight rows (already widened to f32) and nx activation rows (any counts). */
     void (*gemm_f32)(const float *w, int64_t ldw, int nw, const float *x, int64_t ldx, int nx,

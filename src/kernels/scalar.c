@@ -26,6 +26,15 @@ static void axpy_f16(float a, const uint16_t *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += a * l3_f16_to_f32(x[i]);
 }
 
+/* per block one product a * scale, then one multiply-add per value */
+static void axpy_q8_0(float a, const void *x, float *y, int64_t n) {
+    const l3_block_q8_0 *b = x;
+    for (int64_t i = 0; i < n / L3_QK8_0; i++, y += L3_QK8_0) {
+        const float s = a * l3_f16_to_f32(b[i].d);
+        for (int j = 0; j < L3_QK8_0; j++) y[j] += s * (float)b[i].qs[j];
+    }
+}
+
 static void gemm_f32(const float *w, int64_t ldw, int nw, const float *x, int64_t ldx, int nx,
                      float *y, int64_t ldy, int64_t n) {
     for (int j = 0; j < nx; j++)
@@ -212,6 +221,7 @@ void l3_kernels_init_scalar(l3_kernel_set *k) {
     k->axpy_f32 = axpy_f32;
     k->dot_f16_f32 = dot_f16_f32;
     k->axpy_f16 = axpy_f16;
+    k->axpy_q8_0 = axpy_q8_0;
     k->gemm_f32 = gemm_f32;
     /* the 8-bit paths' reference: tested against, not used by l3_matmul in this set */
     k->quantize_q8 = quantize_q8;
