@@ -52,13 +52,15 @@ static float silu(float x) { return x / (1.0f + expf(-x)); }
  * - 8-bit (quantized weight types with integer kernels in the current set): the activation
  *   rows are quantized once (per block of 32, kernels.h: a 16-bit value split into two int8
  *   levels, as accurate as f32 for the goldens, and the same numbers whether a row is decoded
- *   alone or in a batch), then decode takes one integer dot product per weight row (a few rows,
- *   T <= MM_DECODE_ROWS, with a dotn_q8 kernel: every activation row per weight row, the same
- *   bits as decoding each alone), and prefill unpacks a tile of MM_ROWS weight rows to 8-bit
- *   panel rows once and multiplies them with every activation row in the kernel set's
- *   register-blocked integer tile product.
+ *   alone or in a batch), then decode takes one integer dot product per weight row (dot_q8,
+ *   or for the K-quants dotn_q8 over a run of rows: independent accumulator chains), a few
+ *   rows (T <= MM_DECODE_ROWS, with a dotn_q8 kernel) multiply every activation row per weight
+ *   row in registers with the same bits as decoding each alone, and prefill unpacks a tile of
+ *   MM_ROWS weight rows to 8-bit panel rows once and multiplies them with every activation row
+ *   in the kernel set's register-blocked integer tile product.
  * - f32 (float weights, other types, the scalar reference set, LLAMA3_INT8=0): decode takes a
- *   dot product per row in the weight type; prefill walks a tile's columns in slices of
+ *   dot product per row in the weight type; a few rows take dotn (float weights widened once
+ *   in registers for every activation row); prefill walks a tile's columns in slices of
  *   MM_KC (a multiple of every block size, 256 for k-quants), widening the slice to f32 once
  *   (MM_ROWS x MM_KC floats = 32 KiB) for the f32 tile product, adding each slice's partial
  *   sums into Y. */
@@ -67,7 +69,7 @@ static float silu(float x) { return x / (1.0f + expf(-x)); }
  * weight row with every activation row in registers, with dot_q8's arithmetic (no panel);
  * past 8 rows the panel's tile product is as fast or faster (1B model, T = 16) */
 #define MM_DECODE_ROWS 8
-#define MM_DECODE_MR 4  /* weight rows per dotn_q8 call */
+#define MM_DECODE_RUN 24  /* weight rows per dotn_q8 / dotn call */
 #define MM_KC 512
 #define MM_PANEL (MM_ROWS * MM_KC)
 /* bytes of an 8-bit panel of MM_ROWS rows of n values: values, lane scales, sixteens' terms */
@@ -147,25 +149,29 @@ static void matmul_vec_q8(void *ctx, int64_t r0, int64_t r1, int thread) {
     }
 }
 
-/* batched decode (a few activation rows): MM_DECODE_MR weight rows at a time multiplied with
- * every activation row, the weights unpacked once in registers (dotn_q8, no panel), each
- * result bit-identical to dot_q8's: a row decoded in a batch gets the bits it gets alone */
+/* batched decode (a few activation rows): a run of weight rows per dotn_q8 call multiplied
+ * with every activation row, the weights unpacked once in registers (no panel; the kernel
+ * prefetches its weights), each result bit-identical to dot_q8's: a row decoded in a batch
+ * gets the bits it gets alone */
 static void matmul_vecn_q8(void *ctx, int64_t r0, int64_t r1, int thread) {
     (void)thread;
     const matmul_job *j = ctx;
-    const uint8_t *base = j->W->data;
     const l3_scratch *s = j->s;
-    const int64_t rows = j->W->rows;
-    for (int64_t r = r0; r < r1; r += MM_DECODE_MR) {
-        /* as in matmul_vec_q8: the weights after the next call's, ahead of the hardware
-         * prefetcher (measured: about 12% faster at T = 8) */
-        if (r + 2 * MM_DECODE_MR < r1)
-            for (size_t o = 0; o < MM_DECODE_MR * j->row_bytes; o += 64)
-                __builtin_prefetch(base + (r + 2 * MM_DECODE_MR) * j->row_bytes + o, 0, 0);
-        l3_kernels()->dotn_q8[j->W->type](base + r * j->row_bytes, j->row_bytes,
-                                          r1 - r < MM_DECODE_MR ? (int)(r1 - r) : MM_DECODE_MR, s->xq, s->xq2, s->xd,
-                                          s->xs, j->T, j->Y + r, rows, j->W->cols);
-    }
+    for (int64_t r = r0; r < r1; r += MM_DECODE_RUN)
+        l3_kernels()->dotn_q8[j->W->type]((const uint8_t *)j->W->data + r * j->row_bytes, j->row_bytes,
+                                          r1 - r < MM_DECODE_RUN ? (int)(r1 - r) : MM_DECODE_RUN, s->xq, s->xq2, s->xd,
+                                          s->xs, j->T, j->Y + r, j->W->rows, j->W->cols);
+}
+
+/* batched decode with float weights: MM_DECODE_RUN weight rows per dotn call, widened once in
+ * registers for every activation row (no f32 panel; the kernel prefetches its weights) */
+static void matmul_vecn(void *ctx, int64_t r0, int64_t r1, int thread) {
+    (void)thread;
+    const matmul_job *j = ctx;
+    for (int64_t r = r0; r < r1; r += MM_DECODE_RUN)
+        l3_kernels()->dotn[j->W->type]((const uint8_t *)j->W->data + r * j->row_bytes, j->row_bytes,
+                                       r1 - r < MM_DECODE_RUN ? (int)(r1 - r) : MM_DECODE_RUN, j->X, j->T, j->Y + r, j->W->rows,
+                                       j->W->cols);
 }
 
 static void matmul_tiles_q8(void *ctx, int64_t tile0, int64_t tile1, int thread) {
@@ -191,12 +197,14 @@ void l3_matmul(const l3_tensor *W, const float *X, int T, float *Y, l3_scratch *
     const int q8 = k->use_q8 && s->xq && W->cols % 32 == 0;
     if (T == 1 && q8 && k->dot_q8[W->type]) {
         quantize_rows(&j, 0, 1, 0);  /* once, shared by every thread */
-        l3_parallel_for(pool, W->rows, 8, matmul_vec_q8, &j);
+        l3_parallel_for(pool, W->rows, 8, k->dotn_q8_decode[W->type] ? matmul_vecn_q8 : matmul_vec_q8, &j);
     } else if (T == 1) {
         l3_parallel_for(pool, W->rows, 8, matmul_vec, &j);
     } else if (T <= MM_DECODE_ROWS && q8 && k->dotn_q8[W->type]) {
         l3_parallel_for(pool, T, 4, quantize_rows, &j);
         l3_parallel_for(pool, W->rows, 8, matmul_vecn_q8, &j);
+    } else if (T <= MM_DECODE_ROWS && k->dotn[W->type]) {
+        l3_parallel_for(pool, W->rows, 8, matmul_vecn, &j);
     } else if (q8 && k->to_panel[W->type]) {
         l3_parallel_for(pool, T, 4, quantize_rows, &j);
         l3_parallel_for(pool, (W->rows + MM_ROWS - 1) / MM_ROWS, 1, matmul_tiles_q8, &j);

@@ -207,6 +207,52 @@ static void test_axpy_q8_0(void) {
     }
 }
 
+/* Batched decode with float weights: every set's dotn against the scalar set's dot on the
+ * same rows, every (nw, nx) edge (nw past the kernels' runs of rows), odd lengths, nothing
+ * written outside the nw x nx results. */
+static void test_dotn_float(void) {
+    static const uint32_t ftypes[] = { L3_F32, L3_F16, L3_BF16 };
+    static const int64_t ns[] = { 1, 7, 100, 513 };
+    enum { NW = 29, NX = 9 };
+    for (size_t ti = 0; ti < sizeof ftypes / sizeof ftypes[0]; ti++)
+        for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+            const uint32_t t = ftypes[ti];
+            const l3_type_info *info = l3_type_get(t);
+            const int64_t n = ns[k];
+            const size_t rb = l3_row_bytes(t, n);
+            float *wf = malloc((size_t)(NW * n) * 4), *x = malloc((size_t)(NX * n) * 4), *wd = malloc((size_t)n * 4);
+            uint8_t *w = malloc(rb * NW);
+            float y[NW * NX], want[NW * NX];
+            fill(wf, NW * n, 1);
+            fill(x, NX * n, 1);
+            for (int i = 0; i < NW; i++) info->from_float(wf + i * n, w + i * rb, n);
+            for (int j = 0; j < NX; j++)
+                for (int i = 0; i < NW; i++) want[j * NW + i] = sets[0]->dot[t](w + i * rb, x + j * n, n);
+            for (int s = 1; s < n_sets; s++) {
+                if (!sets[s]->dotn[t]) continue;
+                for (int nw = 1; nw <= NW; nw += 4)
+                    for (int nx = 1; nx <= NX; nx++) {
+                        for (int e = 0; e < NW * NX; e++) y[e] = -1234.5f;
+                        sets[s]->dotn[t](w, rb, nw, x, nx, y, NW, n);
+                        for (int j = 0; j < NX; j++)
+                            for (int i = 0; i < NW; i++) {
+                                if (i >= nw || j >= nx) {
+                                    CHECK(y[j * NW + i] == -1234.5f, "%s dotn %s wrote outside", names[s], info->name);
+                                    continue;
+                                }
+                                double mag = 0;
+                                info->to_float(w + i * rb, wd, n);
+                                for (int64_t e = 0; e < n; e++) mag += fabs((double)wd[e] * x[j * n + e]);
+                                CHECK(close_to(y[j * NW + i], want[j * NW + i], mag, 1e-5),
+                                      "%s dotn %s n=%lld nw=%d nx=%d (%d,%d): %g vs %g", names[s], info->name,
+                                      (long long)n, nw, nx, i, j, y[j * NW + i], want[j * NW + i]);
+                            }
+                    }
+            }
+            free(wf); free(x); free(wd); free(w);
+        }
+}
+
 static void test_gemm(void) {
     static const int64_t ns[] = { 1, 7, 100, 513 };
     for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++)
@@ -453,6 +499,7 @@ int main(void) {
     test_float_kernels();
     test_axpy_q8_0();
     test_gemm();
+    test_dotn_float();
     test_q8();
     l3_pool *pool = l3_pool_new(3);
     test_matmul(pool);

@@ -99,14 +99,15 @@ static void gemm_q8_512(const uint8_t *u, const float *sc, const float *mn, int 
                         d + j * n / 32, s + j * n / 16, nx - j < 4 ? nx - j : 4, y + (int64_t)j * ldy + i, ldy, n);
 }
 
-/* Decode of a few rows (batched decode): DOTN_MR weight rows x up to 4 activation rows per pass,
- * each weight block unpacked once in registers and used for every activation row. The
+/* Batched decode (3 weight rows x up to 4 activation rows per pass) and decode (4 weight
+ * rows x 1 activation row: 4 independent accumulator chains), each weight block unpacked
+ * once in registers and used for every activation row. The
  * arithmetic of each (weight row, activation row) pair is dot_q8's: dot_q8 keeps even blocks
  * in one 256-bit accumulator and odd blocks in another; here they are the low and high
  * halves of one 512-bit accumulator (blocks b, b + 1 per step), with the same integer lane
  * sums, the same scale products and FMAs, and the same final reduction, so every result is
  * bit-identical to dot_q8 on the same inputs. */
-#define DOTN_MR 4  /* 16 accumulators; measured against 2 and 3 (T = 8, 1B q8_0/q4_0) */
+#define DOTN_PF_ROWS 6  /* prefetch distance in weight rows */
 static inline __m512 pair_ps(float lo, float hi) {
     return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(lo)), _mm256_set1_ps(hi), 1);
 }
@@ -142,24 +143,32 @@ static inline float hsum_pair(__m512 a) {
             s2[1] = _mm_shuffle_ps(h01, h23, _MM_SHUFFLE(3, 1, 3, 1));                              \
         }                                                                                           \
         (void)s2;                                                                                   \
+        __m512i uv[MR];                                                                             \
+        __m512 wv[MR];                                                                              \
         L3_UNROLL for (int i = 0; i < MR; i++) {                                                    \
+            /* the weights a later call reads, ahead of the hardware prefetcher (see fdotn_slice) */ \
+            _mm_prefetch((const char *)&wr[i][b] + DOTN_PF_ROWS * row_bytes, _MM_HINT_T0);           \
             const float w0 = h2f(wr[i][b].d), w1 = two ? h2f(wr[i][b1].d) : 0.0f;                   \
-            __m512i uv;                                                                             \
             if (TYPE == 0)                                                                          \
-                uv = _mm512_xor_si512(pair_si(ld32(wr[i][b].qs), ld32(wr[i][b1].qs)), k80);         \
+                uv[i] = _mm512_xor_si512(pair_si(ld32(wr[i][b].qs), ld32(wr[i][b1].qs)), k80);      \
             else                                                                                    \
-                uv = pair_si(nib16((const uint8_t *)wr[i][b].qs), nib16((const uint8_t *)wr[i][b1].qs));                             \
-            const __m512 wv = pair_ps(w0, w1);                                                      \
-            L3_UNROLL for (int j = 0; j < NR; j++) {                                                \
-                const __m512i hi = _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), uv, LDX(qp[j])), 8); \
-                __m512i v = _mm512_dpbusd_epi32(hi, uv, LDX(q2p[j]));                                    \
-                if (TYPE == 0) v = _mm512_sub_epi32(v, cq[j]);                                      \
-                acc[i][j] = two ? _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(wv, dv[j]), acc[i][j])           \
-                                : _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(wv, dv[j]), acc[i][j], mf); \
-            }                                                                                       \
+                uv[i] = pair_si(nib16((const uint8_t *)wr[i][b].qs), nib16((const uint8_t *)wr[i][b1].qs)); \
+            wv[i] = pair_ps(w0, w1);                                                                \
             if (TYPE == 1) { /* c + (w0 s(b) + w1 s(b+1)): dot_q8_q4_0_512's order */             \
                 const __m128 cb = _mm_mul_ps(_mm_set1_ps(w0), s2[0]);                               \
                 c[i] = _mm_add_ps(c[i], two ? _mm_add_ps(cb, _mm_mul_ps(_mm_set1_ps(w1), s2[1])) : cb); \
+            }                                                                                       \
+        }                                                                                           \
+        /* each activation vector loaded once and kept in a register for every weight row */       \
+        L3_UNROLL for (int j = 0; j < NR; j++) {                                                    \
+            __m512i xq = LDX(qp[j]), xq2 = LDX(q2p[j]);                                             \
+            __asm__("" : "+v"(xq), "+v"(xq2));                                                      \
+            L3_UNROLL for (int i = 0; i < MR; i++) {                                                \
+                const __m512i hi = _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), uv[i], xq), 8); \
+                __m512i v = _mm512_dpbusd_epi32(hi, uv[i], xq2);                                    \
+                if (TYPE == 0) v = _mm512_sub_epi32(v, cq[j]);                                      \
+                acc[i][j] = two ? _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(wv[i], dv[j]), acc[i][j])           \
+                                : _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(wv[i], dv[j]), acc[i][j], mf); \
             }                                                                                       \
         }
 
@@ -167,13 +176,13 @@ static inline float hsum_pair(__m512 a) {
  * exact integers as dot_q8_q8_0's sign trick), 1 = Q4_0 (nibbles; the offset 8 times the
  * activation sums accumulated per weight row in a vector with one lane per activation row,
  * each lane the scalar sum of dot_q8_q4_0 in its order, without FMA) */
-#define DOTN_BODY(TYPE, BT)                                                                         \
-    enum { MR = DOTN_MR, NR = 4 };                                                                        \
+#define DOTN_BODY(TYPE, BT, MRV, NRV)                                                               \
+    enum { MR = MRV, NR = NRV };                                                                    \
     const BT *wr[MR];                                                                               \
-    const int8_t *qp[NR], *q2p[NR];                                                                 \
-    const float *dp[NR], *sp[NR];                                                                   \
+    const int8_t *qp[4], *q2p[4];                                                                   \
+    const float *dp[4], *sp[4];                                                                     \
     for (int i = 0; i < MR; i++) wr[i] = (const BT *)((const uint8_t *)rows + (i < nw ? i : nw - 1) * row_bytes); \
-    for (int j = 0; j < NR; j++) {                                                                  \
+    for (int j = 0; j < 4; j++) {                                                                   \
         const int r = j < nx ? j : nx - 1;                                                          \
         qp[j] = q + r * n, q2p[j] = q2 + r * n, dp[j] = d + r * n / 32, sp[j] = s + r * n / 16;     \
     }                                                                                               \
@@ -198,26 +207,37 @@ static inline float hsum_pair(__m512 a) {
                 y[j * ldy + i] = TYPE == 1 ? hsum_pair(acc[i][j]) - 8 * cj[j] : hsum_pair(acc[i][j]); \
             }
 
-static void dotn4_q8_0(const void *rows, size_t row_bytes, int nw, const int8_t *q, const int8_t *q2, const float *d,
-                       const float *s, int nx, float *y, int64_t ldy, int64_t n) {
-    DOTN_BODY(0, l3_block_q8_0)
-}
-static void dotn4_q4_0(const void *rows, size_t row_bytes, int nw, const int8_t *q, const int8_t *q2, const float *d,
-                       const float *s, int nx, float *y, int64_t ldy, int64_t n) {
-    DOTN_BODY(1, l3_block_q4_0)
-}
-
-#define DOTN_WRAP(name)                                                                             \
+#define DOTN_KERNELS(name, TYPE, BT)                                                                \
+    static void dotn3x4_##name(const void *rows, size_t row_bytes, int nw, const int8_t *q, const int8_t *q2, \
+                               const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) { \
+        DOTN_BODY(TYPE, BT, 3, 4)                                                                   \
+    }                                                                                               \
+    static void dotn3x2_##name(const void *rows, size_t row_bytes, int nw, const int8_t *q, const int8_t *q2, \
+                               const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) { \
+        DOTN_BODY(TYPE, BT, 3, 2)                                                                   \
+    }                                                                                               \
+    static void dotn4x1_##name(const void *rows, size_t row_bytes, int nw, const int8_t *q, const int8_t *q2, \
+                               const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) { \
+        DOTN_BODY(TYPE, BT, 4, 1)                                                                   \
+    }                                                                                               \
     static void dotn_##name(const void *rows, size_t row_bytes, int nw, const int8_t *q, const int8_t *q2, \
                             const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) { \
-        for (int i = 0; i < nw; i += DOTN_MR)                                                       \
-            for (int j = 0; j < nx; j += 4)                                                         \
-                dotn4_##name((const uint8_t *)rows + i * row_bytes, row_bytes, nw - i < DOTN_MR ? nw - i : DOTN_MR, q + j * n, \
-                             q2 + j * n, d + j * n / 32, s + j * n / 16, nx - j < 4 ? nx - j : 4, y + (int64_t)j * ldy + i, \
-                             ldy, n);                                                               \
+        const uint8_t *r = rows;                                                                    \
+        if (nx == 1) { /* (decode keeps dot_q8 for these types: measured faster) */                \
+            for (int i = 0; i < nw; i += 4)                                                         \
+                dotn4x1_##name(r + i * row_bytes, row_bytes, nw - i < 4 ? nw - i : 4, q, q2, d, s, 1, y + i, ldy, n); \
+            return;                                                                                 \
+        }                                                                                           \
+        for (int i = 0; i < nw; i += 3)                                                             \
+            for (int j = 0; j < nx; j += 4) {                                                       \
+                const int64_t o = (int64_t)j * n;                                                   \
+                const int mw = nw - i < 3 ? nw - i : 3, mx = nx - j < 4 ? nx - j : 4;              \
+                (mx > 2 ? dotn3x4_##name : dotn3x2_##name)(r + i * row_bytes, row_bytes, mw, q + o, q2 + o, d + o / 32, \
+                                                          s + o / 16, mx, y + j * ldy + i, ldy, n); \
+            }                                                                                       \
     }
-DOTN_WRAP(q8_0)
-DOTN_WRAP(q4_0)
+DOTN_KERNELS(q8_0, 0, l3_block_q8_0)
+DOTN_KERNELS(q4_0, 1, l3_block_q4_0)
 
 /* Decode (T = 1) of one Q4_0 row: dotn_q4_0's arithmetic for one weight row and one
  * activation row (blocks b, b + 1 in the halves of one 512-bit accumulator; the offset term
@@ -268,6 +288,149 @@ static float dot_q8_q4_0_512(const void *row, const int8_t *q, const int8_t *q2,
     }
     return hsum_pair(acc) - 8 * c;
 }
+
+/* ---- K-quants: decode and batched decode ---------------------------------------------- *
+ * One body per family for MR weight rows x NR activation rows (constants after inlining);
+ * decode is the 1 x 1 case, and every (weight row, activation row) pair takes the same
+ * instructions in the same order whatever MR and NR are, so a row decoded in a batch gets
+ * the bits it gets alone. Each step covers 64 values (two blocks of 32 in the halves of a
+ * vector): two integer dots (the activation levels), a convert, the product of the weight
+ * and activation scales (permuted into place) and an FMA, with one accumulator per pair.
+ * The mins (Q4_K, Q5_K) and the offset 32 (Q6_K) times the activation sums are subtracted
+ * from the same accumulator once per super-block. A missing row aliases the last valid one
+ * and is not stored. */
+#define KQ_PF_ROWS 6  /* weight prefetch distance in rows (see fdotn_slice) */
+static const int32_t kq_sel2[4][16] = {  /* lanes 0-7: 2p, 8-15: 2p + 1 */
+    { 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1 }, { 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3 },
+    { 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5 }, { 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7 } };
+static const int32_t kq_sel4[4][16] = {  /* lanes 4c..4c+3: 4m + c */
+    { 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3 }, { 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7 },
+    { 8, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11 },
+    { 12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15 } };
+static inline __m512i kq_dot16(__m512i u, __m512i x, __m512i x2) {
+    return _mm512_dpbusd_epi32(_mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), u, x), 8), u, x2);
+}
+
+/* FAMILY: 0 = Q4_K, 1 = Q5_K (fifth bits in qh), 2 = Q6_K */
+static inline __attribute__((always_inline)) void kq_tile(const int FAMILY, const int MR, const int NR,
+                                                          const uint8_t *rows, size_t row_bytes, int nw,
+                                                          const int8_t *q, const int8_t *q2, const float *d,
+                                                          const float *s, int nx, float *y, int64_t ldy, int64_t n) {
+    const size_t bb = FAMILY == 0 ? sizeof(l3_block_q4_K) : FAMILY == 1 ? sizeof(l3_block_q5_K) : sizeof(l3_block_q6_K);
+    const uint8_t *wr[4];
+    const int8_t *qp[4], *q2p[4];
+    const float *dp[4], *sp[4];
+    for (int i = 0; i < MR; i++) wr[i] = rows + (i < nw ? i : nw - 1) * row_bytes;
+    for (int j = 0; j < NR; j++) {
+        const int r = j < nx ? j : nx - 1;
+        qp[j] = q + r * n, q2p[j] = q2 + r * n, dp[j] = d + r * n / 32, sp[j] = s + r * n / 16;
+    }
+    const __m512i m15 = _mm512_set1_epi8(15), b4 = _mm512_set1_epi8(0x10), m30 = _mm512_set1_epi8(0x30);
+    __m512 acc[4][4];
+    L3_UNROLL for (int i = 0; i < MR; i++)
+        L3_UNROLL for (int j = 0; j < NR; j++) acc[i][j] = _mm512_setzero_ps();
+    for (int64_t ib = 0; ib < n / L3_QK_K; ib++) {
+        /* per weight row: the scales (x d) of its sub-blocks, and the mins' term */
+        __m512 W[4];
+        L3_UNROLL for (int i = 0; i < MR; i++) {
+            const uint8_t *blk = wr[i] + ib * bb;
+            for (size_t o = 0; o < bb; o += 64) _mm_prefetch((const char *)blk + KQ_PF_ROWS * row_bytes + o, _MM_HINT_T0);
+            if (FAMILY == 2) {
+                const l3_block_q6_K *b6 = (const l3_block_q6_K *)blk;
+                W[i] = _mm512_mul_ps(_mm512_set1_ps(h2f(b6->d)),
+                                     _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b6->scales))));
+                /* offset 32 times the 16 sums of each activation row */
+                const __m512 W32 = _mm512_mul_ps(_mm512_set1_ps(32.0f), W[i]);
+                L3_UNROLL for (int j = 0; j < NR; j++)
+                    acc[i][j] = _mm512_fnmadd_ps(W32, _mm512_loadu_ps(sp[j] + 16 * ib), acc[i][j]);
+            } else {
+                uint16_t hd, hm;
+                memcpy(&hd, blk, 2), memcpy(&hm, blk + 2, 2);
+                uint64_t sc, m;
+                k4_scales_mins(blk + 4, &sc, &m);
+                W[i] = _mm512_zextps256_ps512(_mm256_mul_ps(
+                    _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc))), _mm256_set1_ps(h2f(hd))));
+                /* mins times pair sums of s: hadd gives pairs in order 0 1 4 5 2 3 6 7 */
+                const __m256 M = _mm256_mul_ps(
+                    _mm256_permutevar8x32_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)m))),
+                                             _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7)), _mm256_set1_ps(h2f(hm)));
+                L3_UNROLL for (int j = 0; j < NR; j++) {
+                    const __m256 P = _mm256_hadd_ps(_mm256_loadu_ps(sp[j] + 16 * ib), _mm256_loadu_ps(sp[j] + 16 * ib + 8));
+                    acc[i][j] = _mm512_fnmadd_ps(_mm512_zextps256_ps512(M), _mm512_zextps256_ps512(P), acc[i][j]);
+                }
+            }
+        }
+        L3_UNROLL for (int p = 0; p < 4; p++) {  /* values 64p .. 64p + 63 of the super-block */
+            const __m512i sel2 = _mm512_loadu_si512(kq_sel2[p]);
+            __m512i uv[4];
+            __m512 ws[4];
+            L3_UNROLL for (int i = 0; i < MR; i++) {
+                const uint8_t *blk = wr[i] + ib * bb;
+                if (FAMILY == 2) {  /* half h = p / 2: low (p even) or high nibbles of 64 ql bytes */
+                    const l3_block_q6_K *b6 = (const l3_block_q6_K *)blk;
+                    const __m512i L = _mm512_loadu_si512(b6->ql + 64 * (p / 2));
+                    __m512i QH = _mm512_broadcast_i64x4(ld32(b6->qh + 32 * (p / 2)));
+                    QH = _mm512_mask_srli_epi16(QH, (__mmask32)0xffff0000u, QH, 2);  /* quarters 1, 3: bits 2-3, 6-7 */
+                    uv[i] = p % 2 == 0 ? _mm512_or_si512(_mm512_and_si512(L, m15), _mm512_and_si512(_mm512_slli_epi16(QH, 4), m30))
+                                       : _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m15), _mm512_and_si512(QH, m30));
+                    ws[i] = _mm512_permutexvar_ps(_mm512_loadu_si512(kq_sel4[p]), W[i]);
+                } else {  /* byte group p: sub-block 2p in the low nibbles, 2p + 1 in the high */
+                    const uint8_t *qs = blk + 16 + (FAMILY == 1 ? 32 : 0);
+                    __m512i u = _mm512_broadcast_i64x4(ld32(qs + 32 * p));
+                    u = _mm512_and_si512(_mm512_mask_srli_epi16(u, (__mmask32)0xffff0000u, u, 4), m15);
+                    if (FAMILY == 1) { /* bit 2p of qh for the low half, 2p + 1 for the high half */
+                        const __m512i bit = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << 2 * p)),
+                                                               _mm256_set1_epi8((char)(1 << (2 * p + 1))), 1);
+                        const __m512i QH = _mm512_broadcast_i64x4(ld32(blk + 16));
+                        u = _mm512_or_si512(u, _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(QH, bit), b4));
+                    }
+                    uv[i] = u;
+                    ws[i] = _mm512_permutexvar_ps(sel2, W[i]);
+                }
+            }
+            L3_UNROLL for (int j = 0; j < NR; j++) {
+                __m512i x = _mm512_loadu_si512(qp[j] + 256 * ib + 64 * p), x2 = _mm512_loadu_si512(q2p[j] + 256 * ib + 64 * p);
+                __asm__("" : "+v"(x), "+v"(x2));  /* loaded once for every weight row */
+                const __m512 dv = _mm512_permutexvar_ps(sel2, _mm512_castps256_ps512(_mm256_loadu_ps(dp[j] + 8 * ib)));
+                L3_UNROLL for (int i = 0; i < MR; i++)
+                    acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(kq_dot16(uv[i], x, x2)), _mm512_mul_ps(ws[i], dv), acc[i][j]);
+            }
+        }
+    }
+    L3_UNROLL for (int j = 0; j < NR; j++)
+        L3_UNROLL for (int i = 0; i < MR; i++)
+            if (i < nw && j < nx) y[j * ldy + i] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+#define KQ_KERNELS(name, FAMILY)                                                                    \
+    static float dot_q8_##name##_512(const void *row, const int8_t *q, const int8_t *q2, const float *d, \
+                                     const float *s, int64_t n) {                                   \
+        float y;                                                                                    \
+        kq_tile(FAMILY, 1, 1, row, 0, 1, q, q2, d, s, 1, &y, 1, n);                                 \
+        return y;                                                                                   \
+    }                                                                                               \
+    static void dotn_##name(const void *rows, size_t row_bytes, int nw, const int8_t *q, const int8_t *q2, \
+                            const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) { \
+        const uint8_t *r = rows;                                                                    \
+        if (nx == 1) { /* decode: 4 weight rows per pass, 4 independent accumulator chains */      \
+            for (int i = 0; i < nw; i += 4)                                                         \
+                kq_tile(FAMILY, 4, 1, r + i * row_bytes, row_bytes, nw - i < 4 ? nw - i : 4, q, q2, d, s, 1, y + i, ldy, n); \
+            return;                                                                                 \
+        }                                                                                           \
+        for (int i = 0; i < nw; i += 3) {                                                           \
+            const int mw = nw - i < 3 ? nw - i : 3;                                                 \
+            for (int j = 0; j < nx; j += 4) {                                                       \
+                const int64_t o = (int64_t)j * n;                                                   \
+                const int mx = nx - j < 4 ? nx - j : 4;                                             \
+                if (mx >= 3) kq_tile(FAMILY, 3, 4, r + i * row_bytes, row_bytes, mw, q + o, q2 + o, d + o / 32, s + o / 16, mx, y + j * ldy + i, ldy, n); \
+                else if (mx == 2) kq_tile(FAMILY, 3, 2, r + i * row_bytes, row_bytes, mw, q + o, q2 + o, d + o / 32, s + o / 16, 2, y + j * ldy + i, ldy, n); \
+                else kq_tile(FAMILY, 3, 1, r + i * row_bytes, row_bytes, mw, q + o, q2 + o, d + o / 32, s + o / 16, 1, y + j * ldy + i, ldy, n); \
+            }                                                                                       \
+        }                                                                                           \
+    }
+KQ_KERNELS(q4_K, 0)
+KQ_KERNELS(q5_K, 1)
+KQ_KERNELS(q6_K, 2)
 
 /* ---- f32 / f16 / bf16 ----------------------------------------------------------------- */
 
@@ -336,6 +499,90 @@ static float dot_f16_f32(const uint16_t *a, const float *b, int64_t n) { return 
 FLOAT_AXPY(f32, float, ld_f32, ldm_f32)
 FLOAT_AXPY(f16, uint16_t, ld_f16, ldm_f16)
 
+/* ---- batched decode with float weights ----------------------------------------------- */
+
+static inline __m512 ld_w(int kind, const void *p, int64_t i) {
+    return kind == L3_F32 ? ld_f32(p, i) : kind == L3_F16 ? ld_f16(p, i) : ld_bf16(p, i);
+}
+static inline __m512 ldm_w(int kind, const void *p, int64_t i, __mmask16 m) {
+    return kind == L3_F32 ? ldm_f32(p, i, m) : kind == L3_F16 ? ldm_f16(p, i, m) : ldm_bf16(p, i, m);
+}
+/* FD_MR weight rows x NR activation rows (NR a constant after inlining: 8, 4, 2 or 1) over
+ * columns [k0, k1), the accumulators carried in acc between column slices; each 16 weights
+ * widened once per step. A missing weight row aliases the last valid one. */
+enum { FD_MR = 3, FD_ROWS = 24, FD_KC = 1 << 30, FD_PF_ROWS = 3 * FD_MR };
+static inline __attribute__((always_inline)) void fdotn_slice(int kind, const int NR, const uint8_t *const *wp,
+                                                              size_t row_bytes, const float *x, int64_t n, int64_t k0, int64_t k1,
+                                                              __m512 (*acc)[8]) {
+    __m512 a[FD_MR][8];
+    L3_UNROLL for (int i = 0; i < FD_MR; i++)
+        L3_UNROLL for (int j = 0; j < NR; j++) a[i][j] = acc[i][j];
+    int64_t k = k0;
+    const int64_t esz = kind == L3_F32 ? 4 : 2;
+    for (; k + 16 <= k1; k += 16) {
+        /* the same line FD_PF_ROWS rows on, in the weight rows a later call reads: the
+         * weights stream from memory, and the hardware prefetcher alone keeps too few
+         * lines in flight when there is this much arithmetic per byte */
+        if ((k * esz) % 64 == 0)
+            L3_UNROLL for (int i = 0; i < FD_MR; i++) _mm_prefetch((const char *)wp[i] + FD_PF_ROWS * row_bytes + k * esz, _MM_HINT_T0);
+        __m512 wv[FD_MR];
+        L3_UNROLL for (int i = 0; i < FD_MR; i++) wv[i] = ld_w(kind, wp[i], k);
+        L3_UNROLL for (int j = 0; j < NR; j++) {
+            __m512 xv = _mm512_loadu_ps(x + j * n + k);
+            __asm__("" : "+v"(xv));  /* one load per activation vector, not one per FMA */
+            L3_UNROLL for (int i = 0; i < FD_MR; i++) a[i][j] = _mm512_fmadd_ps(wv[i], xv, a[i][j]);
+        }
+    }
+    if (k < k1) {
+        const __mmask16 m = tail16(k1 - k);
+        __m512 wv[FD_MR];
+        L3_UNROLL for (int i = 0; i < FD_MR; i++) wv[i] = ldm_w(kind, wp[i], k, m);
+        L3_UNROLL for (int j = 0; j < NR; j++) {
+            const __m512 xv = _mm512_maskz_loadu_ps(m, x + j * n + k);
+            L3_UNROLL for (int i = 0; i < FD_MR; i++) a[i][j] = _mm512_fmadd_ps(wv[i], xv, a[i][j]);
+        }
+    }
+    L3_UNROLL for (int i = 0; i < FD_MR; i++)
+        L3_UNROLL for (int j = 0; j < NR; j++) acc[i][j] = a[i][j];
+}
+/* Up to FD_ROWS weight rows x NR activation rows: the columns in slices of FD_KC, each slice
+ * of the activation rows (16 KiB at NR = 8) kept in L1 while every group of weight rows
+ * passes over it */
+static inline __attribute__((always_inline)) void fdotn_rows(int kind, const int NR, const void *rows,
+                                                             size_t row_bytes, int nw, const float *x, float *y,
+                                                             int64_t ldy, int64_t n) {
+    __m512 acc[FD_ROWS / FD_MR][FD_MR][8];
+    const uint8_t *wp[FD_ROWS / FD_MR][FD_MR];
+    const int ng = (nw + FD_MR - 1) / FD_MR;
+    for (int g = 0; g < ng; g++)
+        for (int i = 0; i < FD_MR; i++) {
+            const int r = g * FD_MR + i < nw ? g * FD_MR + i : nw - 1;
+            wp[g][i] = (const uint8_t *)rows + r * row_bytes;
+            for (int j = 0; j < NR; j++) acc[g][i][j] = _mm512_setzero_ps();
+        }
+    for (int64_t k0 = 0; k0 < n; k0 += FD_KC)
+        for (int g = 0; g < ng; g++) fdotn_slice(kind, NR, wp[g], row_bytes, x, n, k0, n - k0 < FD_KC ? n : k0 + FD_KC, acc[g]);
+    for (int g = 0; g < ng; g++)
+        for (int j = 0; j < NR; j++)
+            for (int i = 0; i < FD_MR && g * FD_MR + i < nw; i++) y[j * ldy + g * FD_MR + i] = _mm512_reduce_add_ps(acc[g][i][j]);
+}
+#define FDOTN(name, KIND)                                                                          \
+    static void dotn_##name(const void *rows, size_t row_bytes, int nw, const float *x, int nx, float *y, \
+                            int64_t ldy, int64_t n) {                                               \
+        for (int i = 0; i < nw; i += FD_ROWS) {                                                     \
+            const uint8_t *r = (const uint8_t *)rows + i * row_bytes;                               \
+            const int mw = nw - i < FD_ROWS ? nw - i : FD_ROWS;                                     \
+            int j = 0;                                                                              \
+            for (; j + 8 <= nx; j += 8) fdotn_rows(KIND, 8, r, row_bytes, mw, x + j * n, y + j * ldy + i, ldy, n); \
+            if (nx - j >= 4) fdotn_rows(KIND, 4, r, row_bytes, mw, x + j * n, y + j * ldy + i, ldy, n), j += 4; \
+            if (nx - j >= 2) fdotn_rows(KIND, 2, r, row_bytes, mw, x + j * n, y + j * ldy + i, ldy, n), j += 2; \
+            if (nx - j >= 1) fdotn_rows(KIND, 1, r, row_bytes, mw, x + j * n, y + j * ldy + i, ldy, n);        \
+        }                                                                                           \
+    }
+FDOTN(f32w, L3_F32)
+FDOTN(f16w, L3_F16)
+FDOTN(bf16w, L3_BF16)
+
 /* ---- tile product: 4 weight rows x 6 activation rows per micro-tile -------------------- */
 
 /* 24 accumulators + 6 activation vectors + 1 weight vector of the 32 zmm registers. Missing
@@ -383,6 +630,9 @@ int l3_kernels_init_avx512(l3_kernel_set *k) {
     k->dot[L3_BF16] = dot_bf16w;
     k->to_float[L3_F16] = to_float_f16;
     k->to_float[L3_BF16] = to_float_bf16;
+    k->dotn[L3_F32] = dotn_f32w;
+    k->dotn[L3_F16] = dotn_f16w;
+    k->dotn[L3_BF16] = dotn_bf16w;
     install_quant_kernels(k);
     if (cpu->avx512vnni) {  /* else keep AVX2's */
         install_q8_kernels(k, 1);
@@ -390,6 +640,13 @@ int l3_kernels_init_avx512(l3_kernel_set *k) {
         k->dotn_q8[L3_Q8_0] = dotn_q8_0;
         k->dotn_q8[L3_Q4_0] = dotn_q4_0;
         k->dot_q8[L3_Q4_0] = dot_q8_q4_0_512;
+        k->dot_q8[L3_Q4_K] = dot_q8_q4_K_512;
+        k->dot_q8[L3_Q5_K] = dot_q8_q5_K_512;
+        k->dot_q8[L3_Q6_K] = dot_q8_q6_K_512;
+        k->dotn_q8[L3_Q4_K] = dotn_q4_K;
+        k->dotn_q8[L3_Q5_K] = dotn_q5_K;
+        k->dotn_q8[L3_Q6_K] = dotn_q6_K;
+        k->dotn_q8_decode[L3_Q4_K] = k->dotn_q8_decode[L3_Q5_K] = k->dotn_q8_decode[L3_Q6_K] = 1;
     }
     k->dot_f32 = dot_f32;
     k->axpy_f32 = axpy_f32;

@@ -32,6 +32,13 @@ typedef struct l3_kernel_set {
     void (*gemm_f32)(const float *w, int64_t ldw, int nw, const float *x, int64_t ldx, int nx,
                      float *y, int64_t ldy, int64_t n);
 
+    /* batched decode with float weights (F32, F16, BF16): y[j*ldy + i] = dot(weight row i,
+     * x + j*n) for nw weight rows (at rows + i*row_bytes) and nx f32 activation rows of n
+     * values, each 16 weights widened once in registers for every activation row. NULL: the
+     * tile path. */
+    void (*dotn[L3_TYPE_COUNT])(const void *rows, size_t row_bytes, int nw, const float *x, int nx, float *y,
+                                int64_t ldy, int64_t n);
+
     /* ---- 8-bit activations (integer dot products) ----
      * An activation row of n values (n a multiple of 32) quantized once per matmul, per block
      * of 32 with an f32 scale d[n/32]: q[n] int8 = round(x / d), d = amax / 127; or, with a
@@ -50,6 +57,9 @@ typedef struct l3_kernel_set {
      * NULL: l3_matmul calls dot_q8 per pair instead. */
     void (*dotn_q8[L3_TYPE_COUNT])(const void *rows, size_t row_bytes, int nw, const int8_t *q, const int8_t *q2,
                                    const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n);
+    /* 1: decode (T = 1) too calls dotn_q8 (with nx = 1, several weight rows per call, the
+     * same bits as dot_q8), for types whose dot_q8 alone is bound by one accumulator chain */
+    uint8_t dotn_q8_decode[L3_TYPE_COUNT];
     /* prefill: a weight row unpacked to a panel row: u[n] unsigned 8-bit values, sc[n/32 * 8]
      * the f32 scale of each of the 8 int32 lanes of a 32-value dot product (4 values per
      * lane), mn[n/16] what each 16's activation sum is multiplied by and subtracted:

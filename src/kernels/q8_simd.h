@@ -122,18 +122,24 @@ static float dot_q8_q4_0(const void *row, const int8_t *q, const int8_t *q2, con
     return hsum256(_mm256_add_ps(a0, a1)) - 8 * c;
 }
 
+/* The 6-bit scales and mins (l3_k4_scale_min) of all 8 sub-blocks of a Q4_K / Q5_K super-block
+ * at once, byte j of *sc (*m) for sub-block j, in registers (bytes stored one by one and
+ * reloaded as a vector stall store forwarding). */
+static inline void k4_scales_mins(const uint8_t *scales, uint64_t *sc, uint64_t *m) {
+    uint32_t a, bm, c;
+    memcpy(&a, scales, 4), memcpy(&bm, scales + 4, 4), memcpy(&c, scales + 8, 4);
+    *sc = (a & 0x3f3f3f3fu) | (uint64_t)((c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u)) << 32;
+    *m = (bm & 0x3f3f3f3fu) | (uint64_t)(((c >> 4) & 0x0f0f0f0fu) | ((bm >> 2) & 0x30303030u)) << 32;
+}
+
 /* Q4_K and Q5_K: byte pair p holds sub-blocks 2p (low nibbles) and 2p+1 (high). Scales,
  * mins and the activation scales are combined 8 at a time in vectors; lane j of S is the
  * scale of sub-block j. */
 static inline void dot_q8_k45(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh, float dd, float dmin,
                               const int8_t *q, const int8_t *q2, const float *d, const float *s, __m256 *acc,
                               __m256 *corr) {
-    /* the 6-bit scales and mins (l3_k4_scale_min) of all 8 sub-blocks at once, in registers
-     * (bytes stored one by one and reloaded as a vector stall store forwarding) */
-    uint32_t a, bm, c;
-    memcpy(&a, scales, 4), memcpy(&bm, scales + 4, 4), memcpy(&c, scales + 8, 4);
-    const uint64_t sc = (a & 0x3f3f3f3fu) | (uint64_t)((c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u)) << 32;
-    const uint64_t m = (bm & 0x3f3f3f3fu) | (uint64_t)(((c >> 4) & 0x0f0f0f0fu) | ((bm >> 2) & 0x30303030u)) << 32;
+    uint64_t sc, m;
+    k4_scales_mins(scales, &sc, &m);
     const __m256 S = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc))),
                                                  _mm256_set1_ps(dd)), _mm256_loadu_ps(d));
     /* mins times pair sums of s: hadd gives pairs in order 0 1 4 5 2 3 6 7 */
@@ -336,7 +342,7 @@ static void gemm_q8(const uint8_t *u, const float *sc, const float *mn, int nw, 
 
 /* Installs the 8-bit kernels; Q8_0's panel (values up to 255) only where dot8 is exact for them. */
 static void install_q8_kernels(l3_kernel_set *k, int wide_u8) {
-    for (int t = 0; t < L3_TYPE_COUNT; t++) k->dot_q8[t] = NULL, k->to_panel[t] = NULL, k->dotn_q8[t] = NULL;
+    for (int t = 0; t < L3_TYPE_COUNT; t++) k->dot_q8[t] = NULL, k->to_panel[t] = NULL, k->dotn_q8[t] = NULL, k->dotn_q8_decode[t] = 0;
     k->quantize_q8 = quantize_q8;
 #define SET(T, name) k->dot_q8[T] = dot_q8_##name, k->to_panel[T] = panel_##name
     SET(L3_Q8_0, q8_0); SET(L3_Q4_0, q4_0); SET(L3_Q4_K, q4_K); SET(L3_Q5_K, q5_K); SET(L3_Q6_K, q6_K);
