@@ -73,7 +73,8 @@ static float silu(float x) { return x / (1.0f + expf(-x)); }
 #define MM_KC 512
 #define MM_PANEL (MM_ROWS * MM_KC)
 /* bytes of an 8-bit panel of MM_ROWS rows of n values: values, lane scales, sixteens' terms */
-#define MM_PANEL8_BYTES(n) ((size_t)MM_ROWS * ((size_t)(n) + (size_t)(n) / 4 * sizeof(float) + (size_t)(n) / 16 * sizeof(float)))
+#define MM_PANEL8_BYTES(n) ((size_t)MM_ROWS * ((size_t)(n) + (size_t)(n) / 4 * sizeof(float) + (size_t)(n) / 16 * sizeof(float)) + \
+                            L3_PACK16_BYTES(n))
 
 typedef struct matmul_job {
     const l3_tensor *W;
@@ -187,7 +188,14 @@ static void matmul_tiles_q8(void *ctx, int64_t tile0, int64_t tile1, int thread)
         const int nw = (int)(rows - r0 < MM_ROWS ? rows - r0 : MM_ROWS);
         for (int i = 0; i < nw; i++)
             k->to_panel[j->W->type](base + (r0 + i) * j->row_bytes, u + i * cols, sc + i * cols / 4, mn + i * cols / 16, cols);
-        k->gemm_q8(u, sc, mn, nw, s->xq, s->xq2, s->xd, s->xs, j->T, j->Y + r0, rows, cols);
+        if (k->panel_pack) {  /* the kernel set's own tile layout, after the row panel */
+            uint8_t *pk = (uint8_t *)(mn + MM_ROWS * cols / 16);
+            k->panel_pack(u, sc, mn, nw, cols, pk);
+            k->gemm_q8(pk, (const float *)(pk + 16 * cols), (const float *)(pk + 16 * cols) + cols, nw, s->xq, s->xq2,
+                       s->xd, s->xs, j->T, j->Y + r0, rows, cols);
+        } else {
+            k->gemm_q8(u, sc, mn, nw, s->xq, s->xq2, s->xd, s->xs, j->T, j->Y + r0, rows, cols);
+        }
     }
 }
 

@@ -356,7 +356,7 @@ static void test_q8(void) {
             int8_t *q = malloc((size_t)(NX * n)), *q2 = malloc((size_t)(NX * n)), *qs = malloc((size_t)(NX * n)), *q2s = malloc((size_t)n);
             float *d = malloc((size_t)(NX * n / 32) * 4), *sm = malloc((size_t)(NX * n / 16) * 4);
             float *ds = malloc((size_t)(NX * n / 32) * 4), *sms = malloc((size_t)(NX * n / 16) * 4);
-            uint8_t *u = malloc((size_t)(NW * n)), *us = malloc((size_t)(NW * n));
+            uint8_t *u = malloc((size_t)(NW * n)), *us = malloc((size_t)(NW * n)), *pk = malloc(L3_PACK16_BYTES(n));
             float *sc = malloc((size_t)(NW * n / 4) * 4), *mn = malloc((size_t)(NW * n / 16) * 4);
             float *scs = malloc((size_t)(NW * n / 4) * 4), *mns = malloc((size_t)(NW * n / 16) * 4);
             float *y0 = malloc(NW * NX * 4), *y1 = malloc(NW * NX * 4);
@@ -458,7 +458,13 @@ static void test_q8(void) {
                 for (int nw = 1; k->to_panel[t] && nw <= NW; nw += 2)
                     for (int nx = 1; nx <= NX; nx++) {
                         for (int e = 0; e < NW * NX; e++) y1[e] = -1234.5f;
-                        k->gemm_q8(u, sc, mn, nw, q, q2, d, sm, nx, y1, NW, n);
+                        if (k->panel_pack) { /* the set's own tile layout */
+                            k->panel_pack(u, sc, mn, nw, n, pk);
+                            k->gemm_q8(pk, (const float *)(pk + 16 * n), (const float *)(pk + 16 * n) + n, nw, q, q2, d,
+                                       sm, nx, y1, NW, n);
+                        } else {
+                            k->gemm_q8(u, sc, mn, nw, q, q2, d, sm, nx, y1, NW, n);
+                        }
                         for (int j = 0; j < NX; j++)
                             for (int i = 0; i < NW; i++) {
                                 if (i >= nw || j >= nx) {
@@ -476,7 +482,7 @@ static void test_q8(void) {
             }
             free(q2r); free(qr); free(dr); free(smr); free(dd); free(smd);
             free(wf); free(x); free(wd); free(wq); free(q); free(q2); free(qs); free(q2s); free(d); free(sm); free(ds);
-            free(sms); free(u); free(us); free(sc); free(mn); free(scs); free(mns); free(y0); free(y1);
+            free(sms); free(u); free(us); free(pk); free(sc); free(mn); free(scs); free(mns); free(y0); free(y1);
         }
     }
 }

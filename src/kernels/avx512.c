@@ -30,74 +30,73 @@ static inline __m256i dot8acc(__m256i acc, __m256i u, __m256i x) { return _mm256
 #define Q8_NR 4
 #include "kernels/q8_simd.h"
 
-/* The prefill tile product on 512-bit registers: each vector holds two blocks of 32 (even
- * blocks in the low half), so every instruction covers 64 values; an odd last block is read
- * masked, its upper half zero. 4 panel rows x 4 activation rows: 16 accumulators, 8
- * activation vectors and 4 scale vectors of the 32 registers. Missing rows alias the last
- * valid one and are not stored. */
-static void q8_micro512(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q, const int8_t *q2,
-                        const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) {
-    enum { QMR = 4, QNR = 4 };
-    const uint8_t *up[QMR];
-    const float *scp[QMR], *mnp[QMR], *dp[QNR], *sp[QNR];
-    const int8_t *qp[QNR], *q2p[QNR];
-    for (int i = 0; i < QMR; i++) {
-        const int r = i < nw ? i : nw - 1;
-        up[i] = u + r * n, scp[i] = sc + r * n / 4, mnp[i] = mn + r * n / 16;
-    }
-    for (int j = 0; j < QNR; j++) {
+/* The prefill tile product on 512-bit registers, one vector lane per weight row: the tile's
+ * 16 panel rows are packed so that each 64-byte vector holds the same 4 values of all 16 rows
+ * (panel_pack16), and each activation row's 4 values are broadcast to all lanes, so one
+ * integer dot product advances 16 (row, activation row) pairs by 4 values and the scales are
+ * applied once per 16 values to 16 pairs at once (no horizontal sums; results are stored as
+ * vectors). Per 16 values and activation row: 8 dots (4 per level), a shift, a convert, the scale product, an FMA and the mins' term. */
+static void panel_pack16(const uint8_t *u, const float *sc, const float *mn, int nw, int64_t n, uint8_t *out) {
+    uint8_t *w = out;                                         /* [n/4][16 rows][4 values] */
+    float *sc16 = (float *)(out + 16 * n), *mn16 = sc16 + n;  /* [n/16][16 rows] */
+    for (int64_t g = 0; g < n / 4; g++)
+        for (int r = 0; r < 16; r++) {
+            if (r < nw) memcpy(w + 64 * g + 4 * r, u + r * n + 4 * g, 4);
+            else memset(w + 64 * g + 4 * r, 0, 4);
+        }
+    for (int64_t h = 0; h < n / 16; h++)
+        for (int r = 0; r < 16; r++) {
+            sc16[16 * h + r] = r < nw ? sc[r * (n / 4) + 4 * h] : 0.0f;  /* lane 4h: values 16h.. */
+            mn16[16 * h + r] = r < nw ? mn[r * (n / 16) + h] : 0.0f;
+        }
+}
+
+/* acc + the 16 lanes of u (4 unsigned bytes each) times the 4 int8 at p, broadcast to every
+ * lane: the broadcast folded into the instruction, which GCC does not do by itself here */
+typedef int32_t l3_i32_alias __attribute__((may_alias));
+static inline __m512i dpbusd_b4(__m512i acc, __m512i u, const int8_t *p) {
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(u), "m"(*(const l3_i32_alias *)p));
+    return acc;
+}
+/* RN activation rows (a constant after inlining); missing ones alias the last valid row */
+static inline __attribute__((always_inline)) void q8_rows16(const int RN, const uint8_t *w, const float *sc16,
+                                                            const float *mn16, int nw, const int8_t *q,
+                                                            const int8_t *q2, const float *d, const float *s, int nx,
+                                                            float *y, int64_t ldy, int64_t n) {
+    const int8_t *qp[8], *q2p[8];
+    const float *dp[8], *sp[8];
+    for (int j = 0; j < RN; j++) {
         const int r = j < nx ? j : nx - 1;
         qp[j] = q + r * n, q2p[j] = q2 + r * n, dp[j] = d + r * n / 32, sp[j] = s + r * n / 16;
     }
-    __m512 acc[QMR][QNR];
-    L3_UNROLL for (int i = 0; i < QMR; i++)
-        L3_UNROLL for (int j = 0; j < QNR; j++) acc[i][j] = _mm512_setzero_ps();
-    const __m512i dsel = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-    const int64_t nb = n / 32;
-    for (int64_t b = 0; b < nb; b += 2) {
-        const int two = b + 1 < nb;
-        const __mmask64 mb = two ? ~(__mmask64)0 : (__mmask64)0xffffffffu;
-        const __mmask16 mf = two ? (__mmask16)0xffff : (__mmask16)0x00ff;
-        /* the 4 panel rows' values and scales, then each activation row's two levels and
-         * scales loaded once into registers for all 4 (no spills: 16 + 8 + 3 registers) */
-        __m512i uv[QMR];
-        __m512 sv[QMR];
-        L3_UNROLL for (int i = 0; i < QMR; i++)
-            uv[i] = _mm512_maskz_loadu_epi8(mb, up[i] + 32 * b), sv[i] = _mm512_maskz_loadu_ps(mf, scp[i] + 8 * b);
-        L3_UNROLL for (int j = 0; j < QNR; j++) {
-            __m512i xv = _mm512_maskz_loadu_epi8(mb, qp[j] + 32 * b), xv2 = _mm512_maskz_loadu_epi8(mb, q2p[j] + 32 * b);
-            __m512 dv = _mm512_permutexvar_ps(dsel, _mm512_castps128_ps512(_mm_maskz_loadu_ps(two ? 3 : 1, dp[j] + b)));
-            __asm__("" : "+v"(xv), "+v"(xv2), "+v"(dv));
-            L3_UNROLL for (int i = 0; i < QMR; i++) {
-                const __m512i hi = _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), uv[i], xv), 8);
-                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(hi, uv[i], xv2)),
-                                            _mm512_mul_ps(sv[i], dv), acc[i][j]);
-            }
+    __m512 acc[8];
+    L3_UNROLL for (int j = 0; j < RN; j++) acc[j] = _mm512_setzero_ps();
+    for (int64_t h = 0; h < n / 16; h++) {
+        const __m512i *wv = (const __m512i *)(w + 256 * h);
+        const __m512i w0 = _mm512_loadu_si512(wv), w1 = _mm512_loadu_si512(wv + 1), w2 = _mm512_loadu_si512(wv + 2),
+                      w3 = _mm512_loadu_si512(wv + 3);
+        const __m512 sv = _mm512_loadu_ps(sc16 + 16 * h), mv = _mm512_loadu_ps(mn16 + 16 * h);
+        L3_UNROLL for (int j = 0; j < RN; j++) {
+            /* the first level's sums, times 256, then the second level added on */
+            const int8_t *x = qp[j] + 16 * h, *x2 = q2p[j] + 16 * h;
+            __m512i v = dpbusd_b4(dpbusd_b4(dpbusd_b4(dpbusd_b4(_mm512_setzero_si512(), w0, x), w1, x + 4), w2, x + 8), w3, x + 12);
+            v = _mm512_slli_epi32(v, 8);
+            v = dpbusd_b4(dpbusd_b4(dpbusd_b4(dpbusd_b4(v, w0, x2), w1, x2 + 4), w2, x2 + 8), w3, x2 + 12);
+            acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(sv, _mm512_set1_ps(dp[j][h / 2])), acc[j]);
+            acc[j] = _mm512_fnmadd_ps(mv, _mm512_set1_ps(sp[j][h]), acc[j]);
         }
     }
-    /* offsets and mins times the activation sums, 16 sixteens at a time */
-    int64_t k = 0;
-    for (; k + 16 <= n / 16; k += 16)
-        L3_UNROLL for (int i = 0; i < QMR; i++) {
-            const __m512 mv = _mm512_loadu_ps(mnp[i] + k);
-            L3_UNROLL for (int j = 0; j < QNR; j++) acc[i][j] = _mm512_fnmadd_ps(mv, _mm512_loadu_ps(sp[j] + k), acc[i][j]);
-        }
-    /* constant indices only (acc stays in registers), the edges' results not stored */
-    L3_UNROLL for (int j = 0; j < QNR; j++)
-        L3_UNROLL for (int i = 0; i < QMR; i++)
-            if (i < nw && j < nx) {
-                float c = 0;
-                for (int64_t t = k; t < n / 16; t++) c += mnp[i][t] * sp[j][t];
-                y[j * ldy + i] = _mm512_reduce_add_ps(acc[i][j]) - c;
-            }
+    const __mmask16 m = nw >= 16 ? (__mmask16)0xffff : tail16(nw);
+    L3_UNROLL for (int j = 0; j < RN; j++)
+        if (j < nx) _mm512_mask_storeu_ps(y + j * ldy, m, acc[j]);
 }
 
 static void gemm_q8_512(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q, const int8_t *q2,
                         const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) {
-    for (int j = 0; j < nx; j += 4)
-        for (int i = 0; i < nw; i += 4)
-            q8_micro512(u + i * n, sc + i * n / 4, mn + i * n / 16, nw - i < 4 ? nw - i : 4, q + j * n, q2 + j * n,
-                        d + j * n / 32, s + j * n / 16, nx - j < 4 ? nx - j : 4, y + (int64_t)j * ldy + i, ldy, n);
+    enum { RN = 4 };  /* activation rows per pass: measured against 6 and 8 (spills) */
+    for (int j = 0; j < nx; j += RN)
+        q8_rows16(RN, u, sc, mn, nw, q + j * n, q2 + j * n, d + j * n / 32, s + j * n / 16, nx - j < RN ? nx - j : RN,
+                  y + (int64_t)j * ldy, ldy, n);
 }
 
 /* Batched decode (3 weight rows x up to 4 activation rows per pass) and decode (4 weight
@@ -638,6 +637,7 @@ int l3_kernels_init_avx512(l3_kernel_set *k) {
     if (cpu->avx512vnni) {  /* else keep AVX2's */
         install_q8_kernels(k, 1);
         k->gemm_q8 = gemm_q8_512;
+        k->panel_pack = panel_pack16;
         k->dotn_q8[L3_Q8_0] = dotn_q8_0;
         k->dotn_q8[L3_Q4_0] = dotn_q4_0;
         k->dot_q8[L3_Q4_0] = dot_q8_q4_0_512;

@@ -65,15 +65,22 @@ typedef struct l3_kernel_set {
      * lane), mn[n/16] what each 16's activation sum is multiplied by and subtracted:
      * w[e] = sc[lane(e)] * u[e] - mn[e / 16]. NULL: no integer prefill for the type. */
     void (*to_panel[L3_TYPE_COUNT])(const void *row, uint8_t *u, float *sc, float *mn, int64_t n);
+    /* Optional (NULL: gemm_q8 reads the row panel): rearranges a tile of nw <= 16 panel rows
+     * (to_panel's layout) into out (L3_PACK16_BYTES(n)) for gemm_q8, which then gets
+     * u = out, sc = out + 16n bytes, mn = sc + n (see avx512.c). */
+    void (*panel_pack)(const uint8_t *u, const float *sc, const float *mn, int nw, int64_t n, uint8_t *out);
     /* y[j*ldy + i] = dot(panel row i, activation row j) for nw panel rows (rows of n values,
-     * stored at u + i*n, sc + i*n/4, mn + i*n/16) and nx two-level activation rows; only for
-     * panels of the types this set has to_panel for. */
+     * stored at u + i*n, sc + i*n/4, mn + i*n/16, or packed by panel_pack) and nx two-level
+     * activation rows; only for panels of the types this set has to_panel for. */
     void (*gemm_q8)(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q, const int8_t *q2,
                     const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n);
     /* whether l3_matmul takes the 8-bit paths (off in the scalar reference set, and with
      * LLAMA3_INT8=0) */
     int use_q8;
 } l3_kernel_set;
+
+/* bytes panel_pack writes for a tile of 16 rows of n values */
+#define L3_PACK16_BYTES(n) ((size_t)(n) * (16 + 2 * sizeof(float)))
 
 const l3_kernel_set *l3_kernels(void);
 /* Force a set by name; returns 0, or -1 if unknown or unsupported by this CPU. */

@@ -349,6 +349,7 @@ static void install_q8_kernels(l3_kernel_set *k, int wide_u8) {
 #undef SET
     if (!wide_u8) k->to_panel[L3_Q8_0] = NULL;
     k->gemm_q8 = gemm_q8;
+    k->panel_pack = NULL;
     k->use_q8 = 1;
 }
 
