@@ -247,6 +247,38 @@ static inline void kv_axpy(const l3_kernel_set *k, llama3_kv_type t, float p, co
     }
 }
 
+/* One (row, KV head) pair per item, for an f16 cache with the kernel set's grouped
+ * attention: the query heads that share the KV head go together, so each key and value row
+ * is read and widened once for all of them (4 heads per KV head in Llama 3). Same
+ * arithmetic otherwise: scores, softmax over positions 0..pos, weighted sum of values. */
+static void attention_items_grouped(void *ctx, int64_t i0, int64_t i1, int thread) {
+    const attention_job *j = ctx;
+    const llama3_args *a = &j->m->w.args;
+    const l3_kernel_set *k = l3_kernels();
+    const l3_kv_cache *kv = j->kv;
+    const int hd = a->head_dim, group = a->n_heads / a->n_kv_heads;
+    const float scale = 1.0f / sqrtf((float)hd);
+    float *scores = j->s->scores[thread];
+    const int64_t ld = kv->n_ctx, kst = (int64_t)(kv->row_bytes / sizeof(uint16_t));
+    for (int64_t item = i0; item < i1; item++) {
+        const int t = (int)(item / a->n_kv_heads), kvh = (int)(item % a->n_kv_heads);
+        const int np = j->pos[t] + 1, slot = j->slot[t];
+        const float *q = j->s->q + (int64_t)t * a->dim + kvh * group * hd;
+        float *out = j->s->att + (int64_t)t * a->dim + kvh * group * hd;
+        k->attn_scores_f16(l3_kv_head(kv, l3_kv_row(kv, kv->k, slot, j->layer, 0), kvh), kst, np, q, group, hd, scores, ld);
+        for (int g = 0; g < group; g++) {
+            float *sg = scores + g * ld, max = -INFINITY, sum = 0;
+            for (int p = 0; p < np; p++) {
+                sg[p] *= scale;
+                if (sg[p] > max) max = sg[p];
+            }
+            for (int p = 0; p < np; p++) sum += sg[p] = expf(sg[p] - max);
+            for (int p = 0; p < np; p++) sg[p] /= sum;
+        }
+        k->attn_values_f16(l3_kv_head(kv, l3_kv_row(kv, kv->v, slot, j->layer, 0), kvh), kst, np, scores, ld, group, hd, out);
+    }
+}
+
 /* One (row, head) pair per item: softmax(q . K^T / sqrt(head_dim)) . V over positions
  * 0..pos (the causal mask), reading this row's slot of the cache. */
 static void attention_items(void *ctx, int64_t i0, int64_t i1, int thread) {
@@ -327,7 +359,11 @@ void l3_forward(const llama3_model *m, l3_kv_cache *kv, l3_scratch *s, l3_pool *
         /* one (row, head) item costs about 2 x (pos + 1) x head_dim multiply-adds; small
          * jobs cost more to hand out than to do */
         int64_t work = 2LL * (fa->pos[T - 1] + 1) * hd;
-        l3_parallel_for(pool, (int64_t)T * a->n_heads, 16384 / work + 1, attention_items, &aj);
+        if (kv->type == LLAMA3_KV_F16 && hd % 16 == 0 && k->attn_scores_f16)
+            l3_parallel_for(pool, (int64_t)T * a->n_kv_heads, 16384 / (work * (a->n_heads / a->n_kv_heads)) + 1,
+                            attention_items_grouped, &aj);
+        else
+            l3_parallel_for(pool, (int64_t)T * a->n_heads, 16384 / work + 1, attention_items, &aj);
         l3_matmul(&L->wo, s->att, T, xb, s, pool);
         add_rows(x, xb, (int64_t)T * dim);
 
@@ -384,7 +420,7 @@ int l3_scratch_init(l3_scratch *s, const llama3_args *a, int max_rows, int n_ctx
     if (widest < MM_PANEL) widest = MM_PANEL;  /* row_buf also holds the prefill weight panel */
     for (int i = 0; i < n_threads; i++) {
         s->row_buf[i] = malloc((size_t)widest * sizeof(float));
-        s->scores[i] = malloc((size_t)n_ctx * sizeof(float));
+        s->scores[i] = malloc((size_t)n_ctx * (size_t)(a->n_heads / a->n_kv_heads) * sizeof(float));
         if (!s->row_buf[i] || !s->scores[i]) return -1;
     }
     return 0;
@@ -407,6 +443,6 @@ size_t l3_scratch_bytes(const l3_scratch *s, const llama3_args *a, int n_ctx) {
     size_t widest = (size_t)(a->dim > a->hidden_dim ? a->dim : a->hidden_dim), w8 = widest;
     if (widest < MM_PANEL) widest = MM_PANEL;
     return sizeof(float) * (R * (4 * (size_t)a->dim + 2 * kv_dim + 2 * (size_t)a->hidden_dim + (size_t)a->head_dim) +
-                            (size_t)s->n_threads * (widest + (size_t)n_ctx)) +
+                            (size_t)s->n_threads * (widest + (size_t)n_ctx * (size_t)(a->n_heads / a->n_kv_heads))) +
            R * w8 * (64 + sizeof(float) * 3) / 32 + (size_t)s->n_threads * MM_PANEL8_BYTES(w8);
 }

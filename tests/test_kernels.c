@@ -253,6 +253,57 @@ static void test_dotn_float(void) {
         }
 }
 
+/* Grouped attention over f16 keys and values: every set's kernels against f64 sums of the
+ * same f16 values, for head sizes 16..128, 1 to 5 query heads per KV head and position counts
+ * that are not multiples of 16. */
+static void test_attention(void) {
+    static const int hds[] = { 16, 64, 128 }, nps[] = { 1, 15, 16, 17, 70 };
+    for (size_t a = 0; a < sizeof hds / sizeof hds[0]; a++)
+        for (size_t b = 0; b < sizeof nps / sizeof nps[0]; b++)
+            for (int G = 1; G <= 5; G += 2) {
+                const int hd = hds[a], np = nps[b];
+                const int64_t kst = 3 * hd + 16, ld = np + 5;  /* other heads between rows */
+                uint16_t *kv = malloc((size_t)(np * kst) * 2);
+                float *q = malloc((size_t)(G * hd) * 4), *w = malloc((size_t)(G * ld) * 4), *s = malloc((size_t)(G * ld) * 4),
+                      *out = malloc((size_t)(G * hd) * 4);
+                for (int64_t i = 0; i < np * kst; i++) kv[i] = l3_f32_to_f16((float)nrand());
+                fill(q, G * hd, 1);
+                fill(w, G * ld, 1);
+                for (int si = 0; si < n_sets; si++) {
+                    const l3_kernel_set *k = sets[si];
+                    if (!k->attn_scores_f16) continue;
+                    for (int64_t i = 0; i < G * ld; i++) s[i] = -1234.5f;
+                    k->attn_scores_f16(kv, kst, np, q, G, hd, s, ld);
+                    k->attn_values_f16(kv, kst, np, w, ld, G, hd, out);
+                    for (int g = 0; g < G; g++) {
+                        for (int p = 0; p < ld; p++) {
+                            if (p >= np) {
+                                CHECK(s[g * ld + p] == -1234.5f, "%s attn_scores_f16 wrote past np", names[si]);
+                                continue;
+                            }
+                            double want = 0, mag = 0;
+                            for (int e = 0; e < hd; e++) {
+                                const double t = (double)q[g * hd + e] * l3_f16_to_f32(kv[p * kst + e]);
+                                want += t, mag += fabs(t);
+                            }
+                            CHECK(close_to(s[g * ld + p], want, mag, 1e-6), "%s attn_scores_f16 hd=%d np=%d G=%d (%d,%d): %g vs %g",
+                                  names[si], hd, np, G, g, p, s[g * ld + p], want);
+                        }
+                        for (int e = 0; e < hd; e++) {
+                            double want = 0, mag = 0;
+                            for (int p = 0; p < np; p++) {
+                                const double t = (double)w[g * ld + p] * l3_f16_to_f32(kv[p * kst + e]);
+                                want += t, mag += fabs(t);
+                            }
+                            CHECK(close_to(out[g * hd + e], want, mag, 1e-6), "%s attn_values_f16 hd=%d np=%d G=%d (%d,%d): %g vs %g",
+                                  names[si], hd, np, G, g, e, out[g * hd + e], want);
+                        }
+                    }
+                }
+                free(kv); free(q); free(w); free(s); free(out);
+            }
+}
+
 static void test_gemm(void) {
     static const int64_t ns[] = { 1, 7, 100, 513 };
     for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++)
@@ -506,6 +557,7 @@ int main(void) {
     test_axpy_q8_0();
     test_gemm();
     test_dotn_float();
+    test_attention();
     test_q8();
     l3_pool *pool = l3_pool_new(3);
     test_matmul(pool);

@@ -499,6 +499,73 @@ static float dot_f16_f32(const uint16_t *a, const float *b, int64_t n) { return 
 FLOAT_AXPY(f32, float, ld_f32, ldm_f32)
 FLOAT_AXPY(f16, uint16_t, ld_f16, ldm_f16)
 
+/* ---- attention over an f16 KV cache, the query heads of one KV head together ---------- */
+
+/* lane i of the result: the sum of the 16 lanes of v[i] */
+static inline __m512 hsum16x16(const __m512 *v) {
+    __m512 w[8], x[4];
+    for (int k = 0; k < 8; k++)  /* per 128-bit lane: pairs of vectors, lanes summed pairwise */
+        w[k] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * k], v[2 * k + 1]), _mm512_unpackhi_ps(v[2 * k], v[2 * k + 1]));
+    for (int k = 0; k < 4; k++)  /* per 128-bit lane: the 4 partial sums of vectors 4k .. 4k + 3 */
+        x[k] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(w[2 * k]), _mm512_castps_pd(w[2 * k + 1]))),
+                             _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(w[2 * k]), _mm512_castps_pd(w[2 * k + 1]))));
+    /* the four 128-bit lanes of each x[k] summed, x[k]'s total in 128-bit lane k */
+    const __m512 z01 = _mm512_add_ps(_mm512_shuffle_f32x4(x[0], x[1], 0x44), _mm512_shuffle_f32x4(x[0], x[1], 0xee));
+    const __m512 z23 = _mm512_add_ps(_mm512_shuffle_f32x4(x[2], x[3], 0x44), _mm512_shuffle_f32x4(x[2], x[3], 0xee));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(z01, z23, 0x88), _mm512_shuffle_f32x4(z01, z23, 0xdd));
+}
+
+/* 16 keys at a time widened once to f32 (on the stack), then per query head 16 dot products
+ * summed together by hsum16x16 */
+static void attn_scores_f16(const uint16_t *k, int64_t kst, int np, const float *q, int G, int hd, float *s, int64_t ld) {
+    float kf[16 * 256];
+    if (hd > 256) {  /* not a Llama 3 shape: one key at a time */
+        for (int g = 0; g < G; g++)
+            for (int p = 0; p < np; p++) s[g * ld + p] = dot_f16w(k + p * kst, q + g * hd, hd);
+        return;
+    }
+    for (int p0 = 0; p0 < np; p0 += 16) {
+        const int m = np - p0 < 16 ? np - p0 : 16;
+        for (int i = 0; i < 16; i++)
+            for (int e = 0; e < hd; e += 16)
+                _mm512_storeu_ps(kf + i * hd + e, i < m ? ld_f16(k + (p0 + i) * kst, e) : _mm512_setzero_ps());
+        for (int g = 0; g < G; g++) {
+            const float *qg = q + g * hd;
+            __m512 acc[16];
+            for (int i = 0; i < 16; i++) {
+                acc[i] = _mm512_mul_ps(_mm512_loadu_ps(qg), _mm512_loadu_ps(kf + i * hd));
+                for (int e = 16; e < hd; e += 16)
+                    acc[i] = _mm512_fmadd_ps(_mm512_loadu_ps(qg + e), _mm512_loadu_ps(kf + i * hd + e), acc[i]);
+            }
+            _mm512_mask_storeu_ps(s + g * ld + p0, tail16(m), hsum16x16(acc));
+        }
+    }
+}
+
+/* out_g += w_g[p] * v_p: each value row widened once for every query head, 64 (G <= 4) or 16
+ * columns of every head's output in registers per pass */
+static void attn_values_f16(const uint16_t *v, int64_t vst, int np, const float *w, int64_t ld, int G, int hd, float *out) {
+    for (int g0 = 0; g0 < G; g0 += 4) {
+        const int gn = G - g0 < 4 ? G - g0 : 4;
+        for (int e = 0; e < hd; e += 64) {
+            const int nc = hd - e < 64 ? (hd - e) / 16 : 4;  /* vectors of 16 columns */
+            __m512 acc[4][4];
+            for (int g = 0; g < 4; g++)
+                for (int c = 0; c < 4; c++) acc[g][c] = _mm512_setzero_ps();
+            for (int p = 0; p < np; p++) {
+                __m512 vv[4];
+                for (int c = 0; c < nc; c++) vv[c] = ld_f16(v + p * vst, e + 16 * c);
+                for (int g = 0; g < gn; g++) {
+                    const __m512 wg = _mm512_set1_ps(w[(g0 + g) * ld + p]);
+                    for (int c = 0; c < nc; c++) acc[g][c] = _mm512_fmadd_ps(wg, vv[c], acc[g][c]);
+                }
+            }
+            for (int g = 0; g < gn; g++)
+                for (int c = 0; c < nc; c++) _mm512_storeu_ps(out + (g0 + g) * hd + e + 16 * c, acc[g][c]);
+        }
+    }
+}
+
 /* ---- batched decode with float weights ----------------------------------------------- */
 
 static inline __m512 ld_w(int kind, const void *p, int64_t i) {
@@ -653,6 +720,8 @@ int l3_kernels_init_avx512(l3_kernel_set *k) {
     k->axpy_f32 = axpy_f32;
     k->dot_f16_f32 = dot_f16_f32;
     k->axpy_f16 = axpy_f16;
+    k->attn_scores_f16 = attn_scores_f16;
+    k->attn_values_f16 = attn_values_f16;
     k->gemm_f32 = gemm_f32;
     return 1;
 }

@@ -24,6 +24,14 @@ typedef struct l3_kernel_set {
     /* attention over an f16 KV cache */
     float (*dot_f16_f32)(const uint16_t *a, const float *b, int64_t n);
     void (*axpy_f16)(float a, const uint16_t *x, float *y, int64_t n);
+    /* attention over an f16 KV cache for the G query heads that share one KV head (head
+     * dimension hd a multiple of 16; NULL: per head through dot_f16_f32 and axpy_f16):
+     * scores: s[g*ld + p] = dot(q + g*hd, k + p*kst) for p < np;
+     * values: out[g*hd + e] = sum over p < np of w[g*ld + p] * v[p*vst + e] */
+    void (*attn_scores_f16)(const uint16_t *k, int64_t kst, int np, const float *q, int G, int hd, float *s,
+                            int64_t ld);
+    void (*attn_values_f16)(const uint16_t *v, int64_t vst, int np, const float *w, int64_t ld, int G, int hd,
+                            float *out);
     /* attention over a Q8_0 KV cache: keys through dot[L3_Q8_0]; values y += a * x for x a
      * row of n / 32 l3_block_q8_0 (n a multiple of 32) */
     void (*axpy_q8_0)(float a, const void *x, float *y, int64_t n);
