@@ -51,13 +51,11 @@ static void panel_pack16(const uint8_t *u, const float *sc, const float *mn, int
         }
 }
 
-/* acc + the 16 lanes of u (4 unsigned bytes each) times the 4 int8 at p, broadcast to every
- * lane: the broadcast folded into the instruction, which GCC does not do by itself here */
-typedef int32_t l3_i32_alias __attribute__((may_alias));
-static inline __m512i dpbusd_b4(__m512i acc, __m512i u, const int8_t *p) {
-    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(u), "m"(*(const l3_i32_alias *)p));
-    return acc;
-}
+/* the 16 bytes at p in every 128-bit lane; then bytes 4c..4c+3 in every 32-bit lane (dword c
+ * broadcast within the lanes). A broadcast load per 4 bytes (or a broadcast memory operand
+ * of vpdpbusd) runs at a third of this speed here (measured). */
+static inline __m512i lanes16(const int8_t *p) { return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)p)); }
+#define DWORD(v, c) _mm512_shuffle_epi32(v, (_MM_PERM_ENUM)((c) * 0x55))
 /* RN activation rows (a constant after inlining); missing ones alias the last valid row */
 static inline __attribute__((always_inline)) void q8_rows16(const int RN, const uint8_t *w, const float *sc16,
                                                             const float *mn16, int nw, const int8_t *q,
@@ -77,11 +75,14 @@ static inline __attribute__((always_inline)) void q8_rows16(const int RN, const 
                       w3 = _mm512_loadu_si512(wv + 3);
         const __m512 sv = _mm512_loadu_ps(sc16 + 16 * h), mv = _mm512_loadu_ps(mn16 + 16 * h);
         L3_UNROLL for (int j = 0; j < RN; j++) {
-            /* the first level's sums, times 256, then the second level added on */
-            const int8_t *x = qp[j] + 16 * h, *x2 = q2p[j] + 16 * h;
-            __m512i v = dpbusd_b4(dpbusd_b4(dpbusd_b4(dpbusd_b4(_mm512_setzero_si512(), w0, x), w1, x + 4), w2, x + 8), w3, x + 12);
-            v = _mm512_slli_epi32(v, 8);
-            v = dpbusd_b4(dpbusd_b4(dpbusd_b4(dpbusd_b4(v, w0, x2), w1, x2 + 4), w2, x2 + 8), w3, x2 + 12);
+            /* 256 x the first level's sums + the second level's, in four independent chains
+             * (one long chain per row waits on each dot's latency) */
+            const __m512i x = lanes16(qp[j] + 16 * h), x2 = lanes16(q2p[j] + 16 * h), z = _mm512_setzero_si512();
+            __m512i hi = _mm512_dpbusd_epi32(z, w0, DWORD(x, 0)), lo = _mm512_dpbusd_epi32(z, w0, DWORD(x2, 0));
+            hi = _mm512_dpbusd_epi32(hi, w1, DWORD(x, 1)), lo = _mm512_dpbusd_epi32(lo, w1, DWORD(x2, 1));
+            hi = _mm512_dpbusd_epi32(hi, w2, DWORD(x, 2)), lo = _mm512_dpbusd_epi32(lo, w2, DWORD(x2, 2));
+            hi = _mm512_dpbusd_epi32(hi, w3, DWORD(x, 3)), lo = _mm512_dpbusd_epi32(lo, w3, DWORD(x2, 3));
+            const __m512i v = _mm512_add_epi32(_mm512_slli_epi32(hi, 8), lo);
             acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(sv, _mm512_set1_ps(dp[j][h / 2])), acc[j]);
             acc[j] = _mm512_fnmadd_ps(mv, _mm512_set1_ps(sp[j][h]), acc[j]);
         }
