@@ -44,11 +44,14 @@ static void panel_pack16(const uint8_t *u, const float *sc, const float *mn, int
             if (r < nw) memcpy(w + 64 * g + 4 * r, u + r * n + 4 * g, 4);
             else memset(w + 64 * g + 4 * r, 0, 4);
         }
+    uint32_t same32 = 1;  /* whether both 16s of every block of 32 share their scale */
     for (int64_t h = 0; h < n / 16; h++)
         for (int r = 0; r < 16; r++) {
             sc16[16 * h + r] = r < nw ? sc[r * (n / 4) + 4 * h] : 0.0f;  /* lane 4h: values 16h.. */
             mn16[16 * h + r] = r < nw ? mn[r * (n / 16) + h] : 0.0f;
+            if (h % 2 == 1 && sc16[16 * h + r] != sc16[16 * (h - 1) + r]) same32 = 0;
         }
+    memcpy(mn16 + n, &same32, sizeof same32);
 }
 
 /* the 16 bytes at p in every 128-bit lane; then bytes 4c..4c+3 in every 32-bit lane (dword c
@@ -57,10 +60,10 @@ static void panel_pack16(const uint8_t *u, const float *sc, const float *mn, int
 static inline __m512i lanes16(const int8_t *p) { return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)p)); }
 #define DWORD(v, c) _mm512_shuffle_epi32(v, (_MM_PERM_ENUM)((c) * 0x55))
 /* RN activation rows (a constant after inlining); missing ones alias the last valid row */
-static inline __attribute__((always_inline)) void q8_rows16(const int RN, const uint8_t *w, const float *sc16,
-                                                            const float *mn16, int nw, const int8_t *q,
-                                                            const int8_t *q2, const float *d, const float *s, int nx,
-                                                            float *y, int64_t ldy, int64_t n) {
+static inline __attribute__((always_inline)) void q8_rows16(const int RN, const int STEP, const uint8_t *w,
+                                                            const float *sc16, const float *mn16, int nw,
+                                                            const int8_t *q, const int8_t *q2, const float *d,
+                                                            const float *s, int nx, float *y, int64_t ldy, int64_t n) {
     const int8_t *qp[8], *q2p[8];
     const float *dp[8], *sp[8];
     for (int j = 0; j < RN; j++) {
@@ -69,35 +72,42 @@ static inline __attribute__((always_inline)) void q8_rows16(const int RN, const 
     }
     __m512 acc[8];
     L3_UNROLL for (int j = 0; j < RN; j++) acc[j] = _mm512_setzero_ps();
-    for (int64_t h = 0; h < n / 16; h++) {
-        const __m512i *wv = (const __m512i *)(w + 256 * h);
-        const __m512i w0 = _mm512_loadu_si512(wv), w1 = _mm512_loadu_si512(wv + 1), w2 = _mm512_loadu_si512(wv + 2),
-                      w3 = _mm512_loadu_si512(wv + 3);
-        const __m512 sv = _mm512_loadu_ps(sc16 + 16 * h), mv = _mm512_loadu_ps(mn16 + 16 * h);
+    /* STEP values (16, or 32 where both 16s of each block share the scale) per scale product */
+    for (int64_t h = 0; h < n / 16; h += STEP / 16) {
+        __m512i wv[8];
+        L3_UNROLL for (int i = 0; i < STEP / 4; i++) wv[i] = _mm512_loadu_si512(w + 256 * h + 64 * i);
+        const __m512 sv = _mm512_loadu_ps(sc16 + 16 * h);
         L3_UNROLL for (int j = 0; j < RN; j++) {
-            /* 256 x the first level's sums + the second level's, in four independent chains
-             * (one long chain per row waits on each dot's latency) */
-            const __m512i x = lanes16(qp[j] + 16 * h), x2 = lanes16(q2p[j] + 16 * h), z = _mm512_setzero_si512();
-            __m512i hi = _mm512_dpbusd_epi32(z, w0, DWORD(x, 0)), lo = _mm512_dpbusd_epi32(z, w0, DWORD(x2, 0));
-            hi = _mm512_dpbusd_epi32(hi, w1, DWORD(x, 1)), lo = _mm512_dpbusd_epi32(lo, w1, DWORD(x2, 1));
-            hi = _mm512_dpbusd_epi32(hi, w2, DWORD(x, 2)), lo = _mm512_dpbusd_epi32(lo, w2, DWORD(x2, 2));
-            hi = _mm512_dpbusd_epi32(hi, w3, DWORD(x, 3)), lo = _mm512_dpbusd_epi32(lo, w3, DWORD(x2, 3));
+            /* 256 x the first level's sums + the second level's */
+            const __m512i z = _mm512_setzero_si512();
+            __m512i hi = z, lo = z;
+            L3_UNROLL for (int k = 0; k < STEP / 16; k++) {
+                const __m512i x = lanes16(qp[j] + 16 * (h + k)), x2 = lanes16(q2p[j] + 16 * (h + k));
+                L3_UNROLL for (int c = 0; c < 4; c++)
+                    hi = _mm512_dpbusd_epi32(hi, wv[4 * k + c], DWORD(x, c)), lo = _mm512_dpbusd_epi32(lo, wv[4 * k + c], DWORD(x2, c));
+            }
             const __m512i v = _mm512_add_epi32(_mm512_slli_epi32(hi, 8), lo);
             acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(sv, _mm512_set1_ps(dp[j][h / 2])), acc[j]);
-            acc[j] = _mm512_fnmadd_ps(mv, _mm512_set1_ps(sp[j][h]), acc[j]);
+            L3_UNROLL for (int k = 0; k < STEP / 16; k++)
+                acc[j] = _mm512_fnmadd_ps(_mm512_loadu_ps(mn16 + 16 * (h + k)), _mm512_set1_ps(sp[j][h + k]), acc[j]);
         }
     }
     const __mmask16 m = nw >= 16 ? (__mmask16)0xffff : tail16(nw);
     L3_UNROLL for (int j = 0; j < RN; j++)
         if (j < nx) _mm512_mask_storeu_ps(y + j * ldy, m, acc[j]);
 }
-
 static void gemm_q8_512(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q, const int8_t *q2,
                         const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) {
     enum { RN = 4 };  /* activation rows per pass: measured against 6 and 8 (spills) */
-    for (int j = 0; j < nx; j += RN)
-        q8_rows16(RN, u, sc, mn, nw, q + j * n, q2 + j * n, d + j * n / 32, s + j * n / 16, nx - j < RN ? nx - j : RN,
-                  y + (int64_t)j * ldy, ldy, n);
+    uint32_t same32;
+    memcpy(&same32, mn + n, sizeof same32);  /* panel_pack16's flag */
+    for (int j = 0; j < nx; j += RN) {
+        const int m = nx - j < RN ? nx - j : RN;
+        if (same32)
+            q8_rows16(RN, 32, u, sc, mn, nw, q + j * n, q2 + j * n, d + j * n / 32, s + j * n / 16, m, y + (int64_t)j * ldy, ldy, n);
+        else
+            q8_rows16(RN, 16, u, sc, mn, nw, q + j * n, q2 + j * n, d + j * n / 32, s + j * n / 16, m, y + (int64_t)j * ldy, ldy, n);
+    }
 }
 
 /* Batched decode (3 weight rows x up to 4 activation rows per pass) and decode (4 weight

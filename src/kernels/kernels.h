@@ -88,7 +88,7 @@ typedef struct l3_kernel_set {
 } l3_kernel_set;
 
 /* bytes panel_pack writes for a tile of 16 rows of n values */
-#define L3_PACK16_BYTES(n) ((size_t)(n) * (16 + 2 * sizeof(float)))
+#define L3_PACK16_BYTES(n) ((size_t)(n) * (16 + 2 * sizeof(float)) + 64)
 
 const l3_kernel_set *l3_kernels(void);
 /* Force a set by name; returns 0, or -1 if unknown or unsupported by this CPU. */
