@@ -83,8 +83,11 @@ static inline __attribute__((always_inline)) void q8_rows16(const int RN, const 
             __m512i hi = z, lo = z;
             L3_UNROLL for (int k = 0; k < STEP / 16; k++) {
                 const __m512i x = lanes16(qp[j] + 16 * (h + k)), x2 = lanes16(q2p[j] + 16 * (h + k));
-                L3_UNROLL for (int c = 0; c < 4; c++)
-                    hi = _mm512_dpbusd_epi32(hi, wv[4 * k + c], DWORD(x, c)), lo = _mm512_dpbusd_epi32(lo, wv[4 * k + c], DWORD(x2, c));
+                /* (the shuffle's immediate must be a literal for clang) */
+                hi = _mm512_dpbusd_epi32(hi, wv[4 * k], DWORD(x, 0)), lo = _mm512_dpbusd_epi32(lo, wv[4 * k], DWORD(x2, 0));
+                hi = _mm512_dpbusd_epi32(hi, wv[4 * k + 1], DWORD(x, 1)), lo = _mm512_dpbusd_epi32(lo, wv[4 * k + 1], DWORD(x2, 1));
+                hi = _mm512_dpbusd_epi32(hi, wv[4 * k + 2], DWORD(x, 2)), lo = _mm512_dpbusd_epi32(lo, wv[4 * k + 2], DWORD(x2, 2));
+                hi = _mm512_dpbusd_epi32(hi, wv[4 * k + 3], DWORD(x, 3)), lo = _mm512_dpbusd_epi32(lo, wv[4 * k + 3], DWORD(x2, 3));
             }
             const __m512i v = _mm512_add_epi32(_mm512_slli_epi32(hi, 8), lo);
             acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(sv, _mm512_set1_ps(dp[j][h / 2])), acc[j]);
