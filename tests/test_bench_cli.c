@@ -102,6 +102,20 @@ int main(int argc, char **argv) {
           out ? out : "");
     free(out);
 
+    /* batched decode: 3 sequences together, 4 steps, aggregate over 12 tokens */
+    snprintf(cmd, sizeof cmd, "'%s' bench -m '%s' -p 0 -n 4 -b 3 -r 1 --json", cli, model);
+    root = run(cmd, &out) == 0 && out ? json_loads(out, 0, &jerr) : NULL;
+    json_t *o = root && json_array_size(root) == 1 ? json_array_get(root, 0) : NULL;
+    CHECK(o && !strcmp(json_string_value(json_object_get(o, "test")) ? json_string_value(json_object_get(o, "test")) : "", "tg4x3") &&
+              json_integer_value(json_object_get(o, "n_tokens")) == 12 &&
+              json_number_value(json_object_get(o, "tokens_per_s")) > 0,
+          "bench -b 3: %s", out ? out : "");
+    json_decref(root);
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' bench -m '%s' -b 65 2>&1", cli, model);
+    CHECK(run(cmd, &out) != 0 && out && strstr(out, "invalid batch"), "bench -b 65: %s", out ? out : "");
+    free(out);
+
     if (vocab) {
         snprintf(model2, sizeof model2, "%s/synth-tiny-f16-vocab.gguf", dir);
         snprintf(cmd, sizeof cmd, "'%s' synth --shape tiny --type f16 --vocab '%s' -o '%s' --seed 7", cli, vocab, model2);

@@ -9,18 +9,22 @@
 int cmd_bench(int argc, char **argv);
 
 static const char *BENCH_HELP =
-    "usage: llama3 bench -m MODEL [-p N] [-n N] [-t N[,N...]] [-r REPS] [--json]\n"
+    "usage: llama3 bench -m MODEL [-p N] [-n N] [-b B] [-t N[,N...]] [-r REPS] [--json]\n"
     "                   [--kv-type f16|f32|q8_0]\n"
     "\n"
     "Measures like llama-bench:\n"
     "  ppN: one llama3_eval call with N random token ids on an empty slot (logits of the last);\n"
-    "  tgN: N single-token llama3_eval calls on an empty slot (logits of each).\n"
+    "  tgN: N single-token llama3_eval calls on an empty slot (logits of each);\n"
+    "  tgNxB (with -b B > 1): B sequences decoded together, N steps of one llama3_eval_batch\n"
+    "       call advancing each by a token (batched decode, as the server does); tokens/s is\n"
+    "       the aggregate, N x B tokens per run.\n"
     "Each test runs once to warm up, then REPS times; reported: median tokens/s and the standard\n"
     "deviation over the repetitions. Weight, KV-cache and scratch bytes go to stderr.\n"
     "\n"
     "  -m, --model PATH      model (GGUF file, Hugging Face or Meta folder)\n"
     "  -p, --n-prompt N      prompt length for ppN (default 512; 0 = skip)\n"
     "  -n, --n-gen N         tokens for tgN (default 128; 0 = skip)\n"
+    "  -b, --batch B         sequences decoded together in tgN (default 1; up to 64)\n"
     "  -t, --threads LIST    thread counts, comma-separated (default: physical cores)\n"
     "  -r, --repetitions N   timed runs per test (default 5)\n"
     "  -c, --ctx N           KV-cache length (default: max(p, n), at least 16)\n"
@@ -47,30 +51,39 @@ static uint64_t rng_next(uint64_t *s) {
     return z ^ (z >> 31);
 }
 
-/* One timed run: seconds, or < 0 after printing an error. */
-static double run_once(llama3_session *s, const int32_t *ids, int n, int gen, float *logits) {
+/* One timed run: seconds, or < 0 after printing an error. gen: n decode steps of `batch`
+ * sequences (slots 0..batch-1, the ids of slot b shifted by b), else one prompt of n ids. */
+static double run_once(llama3_session *s, const int32_t *ids, int n, int gen, int batch, float *logits) {
     llama3_error err = { 0 };
-    llama3_session_reset(s, 0, 0);
+    for (int b = 0; b < batch; b++) llama3_session_reset(s, b, 0);
     double t0 = l3_time_s();
     if (!gen) {
         if (llama3_eval(s, 0, ids, n, logits, 0, &err)) return cli_error("bench", "%s", err.msg), -1.0;
-    } else {
+    } else if (batch == 1) {
         for (int i = 0; i < n; i++)
             if (llama3_eval(s, 0, &ids[i], 1, logits, 0, &err)) return cli_error("bench", "%s", err.msg), -1.0;
+    } else {
+        int32_t step[64];
+        int slot_of[64];
+        for (int i = 0; i < n; i++) {
+            for (int b = 0; b < batch; b++) step[b] = ids[(i + b) % n], slot_of[b] = b;
+            if (llama3_eval_batch(s, step, slot_of, batch, logits, &err)) return cli_error("bench", "%s", err.msg), -1.0;
+        }
     }
     return l3_time_s() - t0;
 }
 
-static int run_test(llama3_session *s, const int32_t *ids, int n, int gen, int reps, float *logits, bench_result *r) {
+static int run_test(llama3_session *s, const int32_t *ids, int n, int gen, int batch, int reps, float *logits,
+                    bench_result *r) {
     r->samples = malloc((size_t)reps * sizeof(double));
     double *sorted = malloc((size_t)reps * sizeof(double));
     if (!r->samples || !sorted) { free(sorted); return cli_error("bench", "out of memory"); }
-    if (run_once(s, ids, n, gen, logits) < 0) { free(sorted); return 1; }  /* warm-up */
+    if (run_once(s, ids, n, gen, batch, logits) < 0) { free(sorted); return 1; }  /* warm-up */
     double sum = 0;
     for (int k = 0; k < reps; k++) {
-        double t = run_once(s, ids, n, gen, logits);
+        double t = run_once(s, ids, n, gen, batch, logits);
         if (t < 0) { free(sorted); return 1; }
-        r->samples[k] = n / (t > 1e-9 ? t : 1e-9);
+        r->samples[k] = (double)n * batch / (t > 1e-9 ? t : 1e-9);
         sum += r->samples[k];
     }
     memcpy(sorted, r->samples, (size_t)reps * sizeof(double));
@@ -81,7 +94,7 @@ static int run_test(llama3_session *s, const int32_t *ids, int n, int gen, int r
     for (int k = 0; k < reps; k++) var += (r->samples[k] - r->avg) * (r->samples[k] - r->avg);
     r->stddev = reps > 1 ? sqrt(var / (reps - 1)) : 0.0;
     r->reps = reps;
-    r->n_tokens = n;
+    r->n_tokens = n * batch;
     free(sorted);
     return 0;
 }
@@ -109,7 +122,7 @@ int cmd_bench(int argc, char **argv) {
     const char *cmd = "bench";
     cli_model_opts mo;
     cli_model_opts_init(&mo);
-    long n_prompt = 512, n_gen = 128, reps = 5;
+    long n_prompt = 512, n_gen = 128, reps = 5, batch = 1;
     int threads[16], n_threads = 0;
     bool json = false;
     uint64_t seed = 1;
@@ -131,6 +144,9 @@ int cmd_bench(int argc, char **argv) {
         } else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) {
             if (!(v = cli_value(argc, argv, &i, cmd))) return 1;
             if (!cli_parse_int(v, 0, 1 << 20, &n_gen)) return cli_error(cmd, "invalid generation length '%s'", v);
+        } else if (!strcmp(a, "-b") || !strcmp(a, "--batch")) {
+            if (!(v = cli_value(argc, argv, &i, cmd))) return 1;
+            if (!cli_parse_int(v, 1, 64, &batch)) return cli_error(cmd, "invalid batch '%s' (expected 1 to 64)", v);
         } else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) {
             if (!(v = cli_value(argc, argv, &i, cmd))) return 1;
             if (!cli_parse_int(v, 1, 1000, &reps)) return cli_error(cmd, "invalid repetition count '%s'", v);
@@ -157,7 +173,7 @@ int cmd_bench(int argc, char **argv) {
     if (!m) return cli_error(cmd, "%s", err.msg);
     const llama3_args *a = llama3_model_args(m);
     int32_t *ids = malloc((size_t)need * sizeof *ids);
-    float *logits = malloc((size_t)a->vocab_size * sizeof *logits);
+    float *logits = malloc((size_t)batch * (size_t)a->vocab_size * sizeof *logits);
     bench_result *res = calloc((size_t)n_threads * 2, sizeof *res);
     int n_res = 0, rc = 0;
     if (!ids || !logits || !res) rc = cli_error(cmd, "out of memory");
@@ -165,7 +181,8 @@ int cmd_bench(int argc, char **argv) {
     for (int i = 0; !rc && i < need; i++) ids[i] = (int32_t)(rng_next(&st) % (uint64_t)a->vocab_size);
 
     for (int ti = 0; !rc && ti < n_threads; ti++) {
-        llama3_session_options so = { .n_ctx = mo.n_ctx, .n_threads = threads[ti], .kv_type = mo.kv_type };
+        llama3_session_options so = { .n_ctx = mo.n_ctx, .n_threads = threads[ti], .kv_type = mo.kv_type,
+                                      .n_slots = (int)batch };
         llama3_session *s = llama3_session_new(m, &so, &err);
         if (!s) { rc = cli_error(cmd, "%s", err.msg); break; }
         int nth = threads[ti] ? threads[ti] : l3_physical_cores();  /* the session's default */
@@ -181,13 +198,14 @@ int cmd_bench(int argc, char **argv) {
             bench_result *r = &res[n_res++];
             snprintf(r->test, sizeof r->test, "pp%ld", n_prompt);
             r->threads = nth;
-            rc = run_test(s, ids, (int)n_prompt, 0, (int)reps, logits, r);
+            rc = run_test(s, ids, (int)n_prompt, 0, 1, (int)reps, logits, r);
         }
         if (!rc && n_gen > 0) {
             bench_result *r = &res[n_res++];
-            snprintf(r->test, sizeof r->test, "tg%ld", n_gen);
+            if (batch > 1) snprintf(r->test, sizeof r->test, "tg%dx%d", (int)n_gen, (int)batch);
+            else snprintf(r->test, sizeof r->test, "tg%ld", n_gen);
             r->threads = nth;
-            rc = run_test(s, ids, (int)n_gen, 1, (int)reps, logits, r);
+            rc = run_test(s, ids, (int)n_gen, 1, (int)batch, (int)reps, logits, r);
         }
         llama3_session_free(s);
     }
