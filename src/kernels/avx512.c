@@ -251,56 +251,99 @@ static inline float hsum_pair(__m512 a) {
             }                                                                                       \
     }
 DOTN_KERNELS(q8_0, 0, l3_block_q8_0)
-DOTN_KERNELS(q4_0, 1, l3_block_q4_0)
 
-/* Decode (T = 1) of one Q4_0 row: dotn_q4_0's arithmetic for one weight row and one
- * activation row (blocks b, b + 1 in the halves of one 512-bit accumulator; the offset term
- * summed per pair of blocks, so its dependency chain is one add per two blocks, not per
- * block), bit-identical to it. */
-static float dot_q8_q4_0_512(const void *row, const int8_t *q, const int8_t *q2, const float *d, const float *s,
-                             int64_t n) {
-    const l3_block_q4_0 *w = row;
+
+/* ---- Q4_0: decode and batched decode -------------------------------------------------- *
+ * One body for MR weight rows x NR activation rows (decode: 1 x 1 for dot_q8, 4 x 1 per
+ * dotn call; batches: 3 x 4 / 3 x 2), the same instructions per pair whatever MR and NR, so
+ * a row decoded in a batch gets the bits it gets alone. A step covers blocks b and b + 1 (64
+ * values): one 64-byte load holds both blocks (36 bytes), a byte permute lays out their 64
+ * nibbles and a word permute their two scales. The offset 8 is exact integer work: 8 times
+ * the activation's two-level sums (one pair of dots with a constant, per activation row),
+ * subtracted from each weight row's dots. */
+static const uint8_t q40_nib_idx[64] = {
+    2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
+    20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35 };
+static const uint16_t q40_d_idx[32] = { 0, 0, 0, 0, 0, 0, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9,
+                                        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+#define Q40_PF_ROWS 6  /* weight prefetch distance in rows */
+/* one step of q40_tile: blocks b and b + 1 (TWO), or block b alone */
+#define Q40_STEP(TWO)                                                                               \
+    const __mmask64 mw = TWO ? ((__mmask64)1 << 36) - 1 : ((__mmask64)1 << 18) - 1;                \
+    __m512i uv[8];                                                                                  \
+    __m512 wv[8];                                                                                   \
+    L3_UNROLL for (int i = 0; i < MR; i++) {                                                        \
+        const uint8_t *blk = wr[i] + 18 * b;                                                        \
+        if ((b & 3) == 0) { /* 72 bytes per 4 blocks: two lines cover them */                    \
+            _mm_prefetch((const char *)blk + Q40_PF_ROWS * row_bytes, _MM_HINT_T0);                 \
+            _mm_prefetch((const char *)blk + Q40_PF_ROWS * row_bytes + 64, _MM_HINT_T0);            \
+        }                                                                                           \
+        const __m512i raw = _mm512_maskz_loadu_epi8(mw, blk);                                       \
+        __m512i u = _mm512_permutexvar_epi8(nib_idx, raw);                                          \
+        uv[i] = _mm512_and_si512(_mm512_mask_srli_epi16(u, (__mmask32)0xff00ff00u, u, 4), m15);    \
+        wv[i] = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(d_idx, raw)));     \
+    }                                                                                               \
+    L3_UNROLL for (int j = 0; j < NR; j++) {                                                        \
+        __m512i x = TWO ? _mm512_loadu_si512(qp[j] + 32 * b) : _mm512_maskz_loadu_epi8(0xffffffffu, qp[j] + 32 * b); \
+        __m512i x2 = TWO ? _mm512_loadu_si512(q2p[j] + 32 * b) : _mm512_maskz_loadu_epi8(0xffffffffu, q2p[j] + 32 * b); \
+        __asm__("" : "+v"(x), "+v"(x2)); /* loaded once for every weight row */                    \
+        /* 8 x (256 x + x2) summed per lane: the offset's share of every weight row's dots */      \
+        const __m512i cq = _mm512_dpbusd_epi32(_mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), k8, x), 8), k8, x2); \
+        const __m512 dv = _mm512_permutexvar_ps(dsel, _mm512_castps128_ps512(_mm_maskz_loadu_ps(TWO ? 3 : 1, dp[j] + b))); \
+        L3_UNROLL for (int i = 0; i < MR; i++) {                                                    \
+            const __m512i hi = _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), uv[i], x), 8); \
+            const __m512i v = _mm512_sub_epi32(_mm512_dpbusd_epi32(hi, uv[i], x2), cq);             \
+            acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(wv[i], dv), acc[i][j]); \
+        }                                                                                           \
+    }
+static inline __attribute__((always_inline)) void q40_tile(const int MR, const int NR, const uint8_t *rows,
+                                                           size_t row_bytes, int nw, const int8_t *q, const int8_t *q2,
+                                                           const float *d, int nx, float *y, int64_t ldy, int64_t n) {
+    const uint8_t *wr[8];
+    const int8_t *qp[4], *q2p[4];
+    const float *dp[4];
+    for (int i = 0; i < MR; i++) wr[i] = rows + (i < nw ? i : nw - 1) * row_bytes;
+    for (int j = 0; j < NR; j++) {
+        const int r = j < nx ? j : nx - 1;
+        qp[j] = q + r * n, q2p[j] = q2 + r * n, dp[j] = d + r * n / 32;
+    }
+    const __m512i nib_idx = _mm512_loadu_si512(q40_nib_idx), d_idx = _mm512_loadu_si512(q40_d_idx);
+    const __m512i m15 = _mm512_set1_epi8(15), k8 = _mm512_set1_epi8(8);
     const __m512i dsel = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-    __m512 acc = _mm512_setzero_ps();
-    float c = 0;
+    __m512 acc[8][4];
+    L3_UNROLL for (int i = 0; i < MR; i++)
+        L3_UNROLL for (int j = 0; j < NR; j++) acc[i][j] = _mm512_setzero_ps();
     const int64_t nb = n / 32;
     int64_t b = 0;
-    const __m512i sel02 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2);
-    __m128 cv = _mm_setzero_ps();
-    for (; b + 1 < nb; b += 2) {
-        uint16_t h0, h1;
-        memcpy(&h0, &w[b].d, 2), memcpy(&h1, &w[b + 1].d, 2);
-        /* lanes 0 and 2: the two blocks' scales (the same floats as h2f) */
-        const __m128 wf = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)(h0 | (uint64_t)h1 << 32)));
-        /* nibbles: 128-bit lanes qs(b), qs(b) >> 4, qs(b+1), qs(b+1) >> 4, masked to 4 bits */
-        const __m256i q01 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)w[b].qs)),
-                                                    _mm_loadu_si128((const __m128i *)w[b + 1].qs), 1);
-        __m512i uv = _mm512_shuffle_i64x2(_mm512_castsi256_si512(q01), _mm512_castsi256_si512(q01), _MM_SHUFFLE(1, 1, 0, 0));
-        uv = _mm512_and_si512(_mm512_mask_srli_epi16(uv, (__mmask32)0xff00ff00u, uv, 4), _mm512_set1_epi8(15));
-        const __m512i hi = _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), uv, _mm512_loadu_si512(q + 32 * b)), 8);
-        const __m512i v = _mm512_dpbusd_epi32(hi, uv, _mm512_loadu_si512(q2 + 32 * b));
-        double d2bits;  /* two f32 block scales, not 8-byte aligned: load through memcpy */
-        memcpy(&d2bits, d + b, sizeof d2bits);
-        const __m128 d2 = _mm_castpd_ps(_mm_set_sd(d2bits));
-        const __m512 sc = _mm512_permutexvar_ps(sel02, _mm512_castps128_ps512(_mm_mul_ps(wf, _mm_unpacklo_ps(d2, d2))));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), sc, acc);
-        /* c += w0 (s0 + s1) + w1 (s2 + s3), in that order */
-        const __m128 sv = _mm_loadu_ps(s + 2 * b);
-        const __m128 p = _mm_mul_ps(wf, _mm_add_ps(sv, _mm_movehdup_ps(sv)));
-        cv = _mm_add_ss(cv, _mm_add_ss(p, _mm_movehl_ps(p, p)));
+    for (; b + 1 < nb; b += 2) { Q40_STEP(1) }
+    if (b < nb) { Q40_STEP(0) }  /* the last block alone: the upper halves stay zero */
+    L3_UNROLL for (int j = 0; j < NR; j++)
+        L3_UNROLL for (int i = 0; i < MR; i++)
+            if (i < nw && j < nx) y[j * ldy + i] = _mm512_reduce_add_ps(acc[i][j]);
+}
+static float dot_q8_q4_0_512(const void *row, const int8_t *q, const int8_t *q2, const float *d, const float *s,
+                             int64_t n) {
+    (void)s;
+    float y;
+    q40_tile(1, 1, row, 0, 1, q, q2, d, 1, &y, 1, n);
+    return y;
+}
+static void dotn_q4_0(const void *rows, size_t row_bytes, int nw, const int8_t *q, const int8_t *q2, const float *d,
+                      const float *s, int nx, float *y, int64_t ldy, int64_t n) {
+    (void)s;
+    const uint8_t *r = rows;
+    if (nx == 1) { /* decode: 4 weight rows per pass, 4 independent chains */
+        for (int i = 0; i < nw; i += 6)
+            q40_tile(6, 1, r + i * row_bytes, row_bytes, nw - i < 6 ? nw - i : 6, q, q2, d, 1, y + i, ldy, n);
+        return;
     }
-    c = _mm_cvtss_f32(cv);
-    if (b < nb) {
-        const __mmask64 mb = (__mmask64)0xffffffffu;
-        const float w0 = h2f(w[b].d);
-        const __m512i uv = pair_si(nib16(w[b].qs), nib16(w[b].qs));
-        const __m512i hi = _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), uv, _mm512_maskz_loadu_epi8(mb, q + 32 * b)), 8);
-        const __m512i v = _mm512_dpbusd_epi32(hi, uv, _mm512_maskz_loadu_epi8(mb, q2 + 32 * b));
-        const __m512 dv = _mm512_permutexvar_ps(dsel, _mm512_castps128_ps512(_mm_maskz_loadu_ps(1, d + b)));
-        acc = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(pair_ps(w0, 0.0f), dv), acc, (__mmask16)0x00ff);
-        c += w0 * (s[2 * b] + s[2 * b + 1]);
-    }
-    return hsum_pair(acc) - 8 * c;
+    for (int i = 0; i < nw; i += 3)
+        for (int j = 0; j < nx; j += 4) {
+            const int64_t o = (int64_t)j * n;
+            const int mw = nw - i < 3 ? nw - i : 3, mx = nx - j < 4 ? nx - j : 4;
+            if (mx > 2) q40_tile(3, 4, r + i * row_bytes, row_bytes, mw, q + o, q2 + o, d + o / 32, mx, y + j * ldy + i, ldy, n);
+            else q40_tile(3, 2, r + i * row_bytes, row_bytes, mw, q + o, q2 + o, d + o / 32, mx, y + j * ldy + i, ldy, n);
+        }
 }
 
 /* ---- K-quants: decode and batched decode ---------------------------------------------- *
@@ -720,8 +763,11 @@ int l3_kernels_init_avx512(l3_kernel_set *k) {
         k->gemm_q8 = gemm_q8_512;
         k->panel_pack = panel_pack16;
         k->dotn_q8[L3_Q8_0] = dotn_q8_0;
-        k->dotn_q8[L3_Q4_0] = dotn_q4_0;
-        k->dot_q8[L3_Q4_0] = dot_q8_q4_0_512;
+        if (cpu->avx512vbmi) { /* (byte permutes; else AVX2's Q4_0 kernels) */
+            k->dotn_q8[L3_Q4_0] = dotn_q4_0;
+            k->dot_q8[L3_Q4_0] = dot_q8_q4_0_512;
+            k->dotn_q8_decode[L3_Q4_0] = 1;
+        }
         k->dot_q8[L3_Q4_K] = dot_q8_q4_K_512;
         k->dot_q8[L3_Q5_K] = dot_q8_q5_K_512;
         k->dot_q8[L3_Q6_K] = dot_q8_q6_K_512;
