@@ -162,6 +162,7 @@ static inline float hsum_pair(__m512 a) {
         L3_UNROLL for (int i = 0; i < MR; i++) {                                                    \
             /* the weights a later call reads, ahead of the hardware prefetcher (see fdotn_slice) */ \
             _mm_prefetch((const char *)&wr[i][b] + DOTN_PF_ROWS * row_bytes, _MM_HINT_T0);           \
+            _mm_prefetch((const char *)&wr[i][b] + DOTN_PF_ROWS * row_bytes + 64, _MM_HINT_T0);      \
             const float w0 = h2f(wr[i][b].d), w1 = two ? h2f(wr[i][b1].d) : 0.0f;                   \
             if (TYPE == 0)                                                                          \
                 uv[i] = _mm512_xor_si512(pair_si(ld32(wr[i][b].qs), ld32(wr[i][b1].qs)), k80);      \
@@ -237,7 +238,7 @@ static inline float hsum_pair(__m512 a) {
     static void dotn_##name(const void *rows, size_t row_bytes, int nw, const int8_t *q, const int8_t *q2, \
                             const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) { \
         const uint8_t *r = rows;                                                                    \
-        if (nx == 1) { /* (decode keeps dot_q8 for these types: measured faster) */                \
+        if (nx == 1) { /* decode: 4 weight rows per pass */                                        \
             for (int i = 0; i < nw; i += 4)                                                         \
                 dotn4x1_##name(r + i * row_bytes, row_bytes, nw - i < 4 ? nw - i : 4, q, q2, d, s, 1, y + i, ldy, n); \
             return;                                                                                 \
@@ -763,6 +764,7 @@ int l3_kernels_init_avx512(l3_kernel_set *k) {
         k->gemm_q8 = gemm_q8_512;
         k->panel_pack = panel_pack16;
         k->dotn_q8[L3_Q8_0] = dotn_q8_0;
+        k->dotn_q8_decode[L3_Q8_0] = 1;
         if (cpu->avx512vbmi) { /* (byte permutes; else AVX2's Q4_0 kernels) */
             k->dotn_q8[L3_Q4_0] = dotn_q4_0;
             k->dot_q8[L3_Q4_0] = dot_q8_q4_0_512;
