@@ -113,15 +113,32 @@ static void gemm_q8_512(const uint8_t *u, const float *sc, const float *mn, int 
     }
 }
 
-/* Batched decode (3 weight rows x up to 4 activation rows per pass) and decode (4 weight
- * rows x 1 activation row: 4 independent accumulator chains), each weight block unpacked
- * once in registers and used for every activation row. The
- * arithmetic of each (weight row, activation row) pair is dot_q8's: dot_q8 keeps even blocks
- * in one 256-bit accumulator and odd blocks in another; here they are the low and high
- * halves of one 512-bit accumulator (blocks b, b + 1 per step), with the same integer lane
- * sums, the same scale products and FMAs, and the same final reduction, so every result is
- * bit-identical to dot_q8 on the same inputs. */
-#define DOTN_PF_ROWS 6  /* prefetch distance in weight rows */
+/* ---- multi-row decode: one body per type for MR weight rows x NR activation rows ---------
+ * Decode runs MR = 4-6 weight rows x 1 activation row per pass (independent accumulator
+ * chains, each activation vector loaded once), a step of batched decode 3 x 4 or 3 x 2; every
+ * (weight row, activation row) pair takes the same instructions in the same order whatever
+ * MR and NR are, so a row decoded in a batch gets the bits it gets alone, and dot_q8 is the
+ * 1 x 1 case (Q8_0: the AVX2-width dot_q8_q8_0, whose arithmetic the body repeats). The
+ * bodies prefetch the weights some rows ahead inside their loops (see fdotn_slice). */
+#define DOTN_ENTRY(name, TILE, DR)                                                                  \
+    static void dotn_##name(const void *rows, size_t row_bytes, int nw, const int8_t *q, const int8_t *q2, \
+                            const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) { \
+        const uint8_t *r = rows;                                                                    \
+        if (nx == 1) { /* decode */                                                                \
+            for (int i = 0; i < nw; i += DR)                                                        \
+                TILE(DR, 1, r + i * row_bytes, row_bytes, nw - i < DR ? nw - i : DR, q, q2, d, s, 1, y + i, ldy, n); \
+            return;                                                                                 \
+        }                                                                                           \
+        for (int i = 0; i < nw; i += 3)                                                             \
+            for (int j = 0; j < nx; j += 4) {                                                       \
+                const int64_t o = (int64_t)j * n;                                                   \
+                const int mw = nw - i < 3 ? nw - i : 3, mx = nx - j < 4 ? nx - j : 4;              \
+                if (mx > 2)                                                                         \
+                    TILE(3, 4, r + i * row_bytes, row_bytes, mw, q + o, q2 + o, d + o / 32, s + o / 16, mx, y + j * ldy + i, ldy, n); \
+                else                                                                                \
+                    TILE(3, 2, r + i * row_bytes, row_bytes, mw, q + o, q2 + o, d + o / 32, s + o / 16, mx, y + j * ldy + i, ldy, n); \
+            }                                                                                       \
+    }
 static inline __m512 pair_ps(float lo, float hi) {
     return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(lo)), _mm256_set1_ps(hi), 1);
 }
@@ -132,132 +149,65 @@ static inline float hsum_pair(__m512 a) {
     return hsum256(_mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1)));
 }
 
-#define LDX(p) (two ? _mm512_loadu_si512((p) + 32 * b) : _mm512_maskz_loadu_epi8(mb, (p) + 32 * b))
-/* one step of DOTN_BODY: blocks b and b + 1 (TWO) or the last block b alone */
-#define DOTN_STEP(TYPE, TWO)                                                                        \
-        const int two = TWO;                                                                 \
-        const int64_t b1 = two ? b + 1 : b;                                                         \
-        const __mmask64 mb = two ? ~(__mmask64)0 : (__mmask64)0xffffffffu;                         \
-        const __mmask16 mf = two ? (__mmask16)0xffff : (__mmask16)0x00ff;                           \
-        __m512i cq[NR];                                                            \
-        __m512 dv[NR];                                                                              \
-        L3_UNROLL for (int j = 0; j < NR; j++) {                                                    \
-            dv[j] = _mm512_permutexvar_ps(dsel, _mm512_castps128_ps512(_mm_maskz_loadu_ps(two ? 3 : 1, dp[j] + b))); \
-            if (TYPE == 0)                                                                          \
-                cq[j] = _mm512_dpbusd_epi32(_mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), k80, LDX(qp[j])), 8), \
-                                            k80, LDX(q2p[j]));                                          \
-        }                                                                                           \
-        /* Q4_0: lane j of s2[0] (s2[1]) = s[2b] + s[2b+1] (block b + 1's) of activation row j */  \
-        __m128 s2[2] = { _mm_setzero_ps(), _mm_setzero_ps() };                                      \
-        if (TYPE == 1) {                                                                            \
-            const __mmask8 m4 = two ? 0xf : 0x3;                                                    \
-            const __m128 h01 = _mm_hadd_ps(_mm_maskz_loadu_ps(m4, sp[0] + 2 * b), _mm_maskz_loadu_ps(m4, sp[1] + 2 * b)); \
-            const __m128 h23 = _mm_hadd_ps(_mm_maskz_loadu_ps(m4, sp[2] + 2 * b), _mm_maskz_loadu_ps(m4, sp[3] + 2 * b)); \
-            s2[0] = _mm_shuffle_ps(h01, h23, _MM_SHUFFLE(2, 0, 2, 0));                              \
-            s2[1] = _mm_shuffle_ps(h01, h23, _MM_SHUFFLE(3, 1, 3, 1));                              \
-        }                                                                                           \
-        (void)s2;                                                                                   \
-        __m512i uv[MR];                                                                             \
-        __m512 wv[MR];                                                                              \
-        L3_UNROLL for (int i = 0; i < MR; i++) {                                                    \
-            /* the weights a later call reads, ahead of the hardware prefetcher (see fdotn_slice) */ \
-            _mm_prefetch((const char *)&wr[i][b] + DOTN_PF_ROWS * row_bytes, _MM_HINT_T0);           \
-            _mm_prefetch((const char *)&wr[i][b] + DOTN_PF_ROWS * row_bytes + 64, _MM_HINT_T0);      \
-            const float w0 = h2f(wr[i][b].d), w1 = two ? h2f(wr[i][b1].d) : 0.0f;                   \
-            if (TYPE == 0)                                                                          \
-                uv[i] = _mm512_xor_si512(pair_si(ld32(wr[i][b].qs), ld32(wr[i][b1].qs)), k80);      \
-            else                                                                                    \
-                uv[i] = pair_si(nib16((const uint8_t *)wr[i][b].qs), nib16((const uint8_t *)wr[i][b1].qs)); \
-            wv[i] = pair_ps(w0, w1);                                                                \
-            if (TYPE == 1) { /* c + (w0 s(b) + w1 s(b+1)): dot_q8_q4_0_512's order */             \
-                const __m128 cb = _mm_mul_ps(_mm_set1_ps(w0), s2[0]);                               \
-                c[i] = _mm_add_ps(c[i], two ? _mm_add_ps(cb, _mm_mul_ps(_mm_set1_ps(w1), s2[1])) : cb); \
-            }                                                                                       \
-        }                                                                                           \
-        /* each activation vector loaded once and kept in a register for every weight row */       \
-        L3_UNROLL for (int j = 0; j < NR; j++) {                                                    \
-            __m512i xq = LDX(qp[j]), xq2 = LDX(q2p[j]);                                             \
-            __asm__("" : "+v"(xq), "+v"(xq2));                                                      \
-            L3_UNROLL for (int i = 0; i < MR; i++) {                                                \
-                const __m512i hi = _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), uv[i], xq), 8); \
-                __m512i v = _mm512_dpbusd_epi32(hi, uv[i], xq2);                                    \
-                if (TYPE == 0) v = _mm512_sub_epi32(v, cq[j]);                                      \
-                acc[i][j] = two ? _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(wv[i], dv[j]), acc[i][j])           \
-                                : _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(wv[i], dv[j]), acc[i][j], mf); \
-            }                                                                                       \
-        }
-
-/* TYPE: 0 = Q8_0 (w + 128 as unsigned, minus 128 times the activation lane sums: the same
- * exact integers as dot_q8_q8_0's sign trick), 1 = Q4_0 (nibbles; the offset 8 times the
- * activation sums accumulated per weight row in a vector with one lane per activation row,
- * each lane the scalar sum of dot_q8_q4_0 in its order, without FMA) */
-#define DOTN_BODY(TYPE, BT, MRV, NRV)                                                               \
-    enum { MR = MRV, NR = NRV };                                                                    \
-    const BT *wr[MR];                                                                               \
-    const int8_t *qp[4], *q2p[4];                                                                   \
-    const float *dp[4], *sp[4];                                                                     \
-    for (int i = 0; i < MR; i++) wr[i] = (const BT *)((const uint8_t *)rows + (i < nw ? i : nw - 1) * row_bytes); \
-    for (int j = 0; j < 4; j++) {                                                                   \
-        const int r = j < nx ? j : nx - 1;                                                          \
-        qp[j] = q + r * n, q2p[j] = q2 + r * n, dp[j] = d + r * n / 32, sp[j] = s + r * n / 16;     \
-    }                                                                                               \
-    __m512 acc[MR][NR];                                                                             \
-    __m128 c[MR]; /* lane j: activation row j's scalar sum, in dot_q8_q4_0's order */              \
+/* ---- Q8_0: dot_q8_q8_0's arithmetic with its even blocks in the low and its odd blocks in
+ * the high half of one accumulator (blocks b, b + 1 per step); the weights as w + 128
+ * unsigned, minus 128 times the activation lane sums: the same exact integers as its sign
+ * trick, the same scale products, FMAs and final sum. */
+#define Q80_PF_ROWS 6  /* weight prefetch distance in rows */
+#define Q80_STEP(TWO)                                                                               \
+    const __mmask64 mb = TWO ? ~(__mmask64)0 : (__mmask64)0xffffffffu;                             \
+    const int64_t b1 = TWO ? b + 1 : b;                                                             \
+    __m512i uv[4];                                                                                  \
+    __m512 wv[4];                                                                                   \
     L3_UNROLL for (int i = 0; i < MR; i++) {                                                        \
-        c[i] = _mm_setzero_ps();                                                                    \
-        L3_UNROLL for (int j = 0; j < NR; j++) acc[i][j] = _mm512_setzero_ps();                     \
+        _mm_prefetch((const char *)&wr[i][b] + Q80_PF_ROWS * row_bytes, _MM_HINT_T0);               \
+        _mm_prefetch((const char *)&wr[i][b] + Q80_PF_ROWS * row_bytes + 64, _MM_HINT_T0);          \
+        uv[i] = _mm512_xor_si512(pair_si(ld32(wr[i][b].qs), ld32(wr[i][b1].qs)), k80);              \
+        wv[i] = pair_ps(h2f(wr[i][b].d), TWO ? h2f(wr[i][b1].d) : 0.0f);                            \
     }                                                                                               \
-    const __m512i dsel = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);       \
-    const __m512i k80 = _mm512_set1_epi8((char)0x80);                                               \
-    (void)k80; (void)c;                                                                             \
-    const int64_t nb = n / 32;                                                                      \
-    int64_t b = 0;                                                                                  \
-    for (; b + 1 < nb; b += 2) { DOTN_STEP(TYPE, 1) }                                               \
-    if (b < nb) { DOTN_STEP(TYPE, 0) }                                                              \
-    L3_UNROLL for (int j = 0; j < NR; j++)                                                          \
-        L3_UNROLL for (int i = 0; i < MR; i++)                                                      \
-            if (i < nw && j < nx) {                                                                  \
-                float cj[4];                                                                        \
-                _mm_storeu_ps(cj, c[i]);                                                            \
-                y[j * ldy + i] = TYPE == 1 ? hsum_pair(acc[i][j]) - 8 * cj[j] : hsum_pair(acc[i][j]); \
-            }
-
-#define DOTN_KERNELS(name, TYPE, BT)                                                                \
-    static void dotn3x4_##name(const void *rows, size_t row_bytes, int nw, const int8_t *q, const int8_t *q2, \
-                               const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) { \
-        DOTN_BODY(TYPE, BT, 3, 4)                                                                   \
-    }                                                                                               \
-    static void dotn3x2_##name(const void *rows, size_t row_bytes, int nw, const int8_t *q, const int8_t *q2, \
-                               const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) { \
-        DOTN_BODY(TYPE, BT, 3, 2)                                                                   \
-    }                                                                                               \
-    static void dotn4x1_##name(const void *rows, size_t row_bytes, int nw, const int8_t *q, const int8_t *q2, \
-                               const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) { \
-        DOTN_BODY(TYPE, BT, 4, 1)                                                                   \
-    }                                                                                               \
-    static void dotn_##name(const void *rows, size_t row_bytes, int nw, const int8_t *q, const int8_t *q2, \
-                            const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) { \
-        const uint8_t *r = rows;                                                                    \
-        if (nx == 1) { /* decode: 4 weight rows per pass */                                        \
-            for (int i = 0; i < nw; i += 4)                                                         \
-                dotn4x1_##name(r + i * row_bytes, row_bytes, nw - i < 4 ? nw - i : 4, q, q2, d, s, 1, y + i, ldy, n); \
-            return;                                                                                 \
+    L3_UNROLL for (int j = 0; j < NR; j++) {                                                        \
+        __m512i x = TWO ? _mm512_loadu_si512(qp[j] + 32 * b) : _mm512_maskz_loadu_epi8(mb, qp[j] + 32 * b); \
+        __m512i x2 = TWO ? _mm512_loadu_si512(q2p[j] + 32 * b) : _mm512_maskz_loadu_epi8(mb, q2p[j] + 32 * b); \
+        __asm__("" : "+v"(x), "+v"(x2)); /* loaded once for every weight row */                    \
+        const __m512i cq = _mm512_dpbusd_epi32(_mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), k80, x), 8), k80, x2); \
+        const __m512 dv = _mm512_permutexvar_ps(dsel, _mm512_castps128_ps512(_mm_maskz_loadu_ps(TWO ? 3 : 1, dp[j] + b))); \
+        L3_UNROLL for (int i = 0; i < MR; i++) {                                                    \
+            const __m512i hi = _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), uv[i], x), 8); \
+            const __m512i v = _mm512_sub_epi32(_mm512_dpbusd_epi32(hi, uv[i], x2), cq);             \
+            acc[i][j] = TWO ? _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(wv[i], dv), acc[i][j]) \
+                            : _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(wv[i], dv), acc[i][j], 0x00ff); \
         }                                                                                           \
-        for (int i = 0; i < nw; i += 3)                                                             \
-            for (int j = 0; j < nx; j += 4) {                                                       \
-                const int64_t o = (int64_t)j * n;                                                   \
-                const int mw = nw - i < 3 ? nw - i : 3, mx = nx - j < 4 ? nx - j : 4;              \
-                (mx > 2 ? dotn3x4_##name : dotn3x2_##name)(r + i * row_bytes, row_bytes, mw, q + o, q2 + o, d + o / 32, \
-                                                          s + o / 16, mx, y + j * ldy + i, ldy, n); \
-            }                                                                                       \
     }
-DOTN_KERNELS(q8_0, 0, l3_block_q8_0)
+static inline __attribute__((always_inline)) void q80_tile(const int MR, const int NR, const uint8_t *rows,
+                                                           size_t row_bytes, int nw, const int8_t *q, const int8_t *q2,
+                                                           const float *d, const float *s, int nx, float *y,
+                                                           int64_t ldy, int64_t n) {
+    (void)s;
+    const l3_block_q8_0 *wr[4];
+    const int8_t *qp[4], *q2p[4];
+    const float *dp[4];
+    for (int i = 0; i < MR; i++) wr[i] = (const l3_block_q8_0 *)(rows + (i < nw ? i : nw - 1) * row_bytes);
+    for (int j = 0; j < NR; j++) {
+        const int r = j < nx ? j : nx - 1;
+        qp[j] = q + r * n, q2p[j] = q2 + r * n, dp[j] = d + r * n / 32;
+    }
+    const __m512i dsel = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    const __m512i k80 = _mm512_set1_epi8((char)0x80);
+    __m512 acc[4][4];
+    L3_UNROLL for (int i = 0; i < MR; i++)
+        L3_UNROLL for (int j = 0; j < NR; j++) acc[i][j] = _mm512_setzero_ps();
+    const int64_t nb = n / 32;
+    int64_t b = 0;
+    for (; b + 1 < nb; b += 2) { Q80_STEP(1) }
+    if (b < nb) { Q80_STEP(0) }
+    L3_UNROLL for (int j = 0; j < NR; j++)
+        L3_UNROLL for (int i = 0; i < MR; i++)
+            if (i < nw && j < nx) y[j * ldy + i] = hsum_pair(acc[i][j]);
+}
+DOTN_ENTRY(q8_0, q80_tile, 4)
 
 
-/* ---- Q4_0: decode and batched decode -------------------------------------------------- *
- * One body for MR weight rows x NR activation rows (decode: 1 x 1 for dot_q8, 4 x 1 per
- * dotn call; batches: 3 x 4 / 3 x 2), the same instructions per pair whatever MR and NR, so
- * a row decoded in a batch gets the bits it gets alone. A step covers blocks b and b + 1 (64
+/* ---- Q4_0 (see the multi-row section above). A step covers blocks b and b + 1 (64
  * values): one 64-byte load holds both blocks (36 bytes), a byte permute lays out their 64
  * nibbles and a word permute their two scales. The offset 8 is exact integer work: 8 times
  * the activation's two-level sums (one pair of dots with a constant, per activation row),
@@ -299,7 +249,9 @@ static const uint16_t q40_d_idx[32] = { 0, 0, 0, 0, 0, 0, 0, 0, 9, 9, 9, 9, 9, 9
     }
 static inline __attribute__((always_inline)) void q40_tile(const int MR, const int NR, const uint8_t *rows,
                                                            size_t row_bytes, int nw, const int8_t *q, const int8_t *q2,
-                                                           const float *d, int nx, float *y, int64_t ldy, int64_t n) {
+                                                           const float *d, const float *s, int nx, float *y,
+                                                           int64_t ldy, int64_t n) {
+    (void)s;
     const uint8_t *wr[8];
     const int8_t *qp[4], *q2p[4];
     const float *dp[4];
@@ -324,28 +276,11 @@ static inline __attribute__((always_inline)) void q40_tile(const int MR, const i
 }
 static float dot_q8_q4_0_512(const void *row, const int8_t *q, const int8_t *q2, const float *d, const float *s,
                              int64_t n) {
-    (void)s;
     float y;
-    q40_tile(1, 1, row, 0, 1, q, q2, d, 1, &y, 1, n);
+    q40_tile(1, 1, row, 0, 1, q, q2, d, s, 1, &y, 1, n);
     return y;
 }
-static void dotn_q4_0(const void *rows, size_t row_bytes, int nw, const int8_t *q, const int8_t *q2, const float *d,
-                      const float *s, int nx, float *y, int64_t ldy, int64_t n) {
-    (void)s;
-    const uint8_t *r = rows;
-    if (nx == 1) { /* decode: 4 weight rows per pass, 4 independent chains */
-        for (int i = 0; i < nw; i += 6)
-            q40_tile(6, 1, r + i * row_bytes, row_bytes, nw - i < 6 ? nw - i : 6, q, q2, d, 1, y + i, ldy, n);
-        return;
-    }
-    for (int i = 0; i < nw; i += 3)
-        for (int j = 0; j < nx; j += 4) {
-            const int64_t o = (int64_t)j * n;
-            const int mw = nw - i < 3 ? nw - i : 3, mx = nx - j < 4 ? nx - j : 4;
-            if (mx > 2) q40_tile(3, 4, r + i * row_bytes, row_bytes, mw, q + o, q2 + o, d + o / 32, mx, y + j * ldy + i, ldy, n);
-            else q40_tile(3, 2, r + i * row_bytes, row_bytes, mw, q + o, q2 + o, d + o / 32, mx, y + j * ldy + i, ldy, n);
-        }
-}
+DOTN_ENTRY(q4_0, q40_tile, 6)
 
 /* ---- K-quants: decode and batched decode ---------------------------------------------- *
  * One body per family for MR weight rows x NR activation rows (constants after inlining);
@@ -461,31 +396,18 @@ static inline __attribute__((always_inline)) void kq_tile(const int FAMILY, cons
 }
 
 #define KQ_KERNELS(name, FAMILY)                                                                    \
+    static inline __attribute__((always_inline)) void name##_tile(const int MR, const int NR, const uint8_t *rows, \
+        size_t row_bytes, int nw, const int8_t *q, const int8_t *q2, const float *d, const float *s, int nx, float *y, \
+        int64_t ldy, int64_t n) {                                                                   \
+        kq_tile(FAMILY, MR, NR, rows, row_bytes, nw, q, q2, d, s, nx, y, ldy, n);                   \
+    }                                                                                               \
     static float dot_q8_##name##_512(const void *row, const int8_t *q, const int8_t *q2, const float *d, \
                                      const float *s, int64_t n) {                                   \
         float y;                                                                                    \
-        kq_tile(FAMILY, 1, 1, row, 0, 1, q, q2, d, s, 1, &y, 1, n);                                 \
+        name##_tile(1, 1, row, 0, 1, q, q2, d, s, 1, &y, 1, n);                                     \
         return y;                                                                                   \
     }                                                                                               \
-    static void dotn_##name(const void *rows, size_t row_bytes, int nw, const int8_t *q, const int8_t *q2, \
-                            const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) { \
-        const uint8_t *r = rows;                                                                    \
-        if (nx == 1) { /* decode: 4 weight rows per pass, 4 independent accumulator chains */      \
-            for (int i = 0; i < nw; i += 4)                                                         \
-                kq_tile(FAMILY, 4, 1, r + i * row_bytes, row_bytes, nw - i < 4 ? nw - i : 4, q, q2, d, s, 1, y + i, ldy, n); \
-            return;                                                                                 \
-        }                                                                                           \
-        for (int i = 0; i < nw; i += 3) {                                                           \
-            const int mw = nw - i < 3 ? nw - i : 3;                                                 \
-            for (int j = 0; j < nx; j += 4) {                                                       \
-                const int64_t o = (int64_t)j * n;                                                   \
-                const int mx = nx - j < 4 ? nx - j : 4;                                             \
-                if (mx >= 3) kq_tile(FAMILY, 3, 4, r + i * row_bytes, row_bytes, mw, q + o, q2 + o, d + o / 32, s + o / 16, mx, y + j * ldy + i, ldy, n); \
-                else if (mx == 2) kq_tile(FAMILY, 3, 2, r + i * row_bytes, row_bytes, mw, q + o, q2 + o, d + o / 32, s + o / 16, 2, y + j * ldy + i, ldy, n); \
-                else kq_tile(FAMILY, 3, 1, r + i * row_bytes, row_bytes, mw, q + o, q2 + o, d + o / 32, s + o / 16, 1, y + j * ldy + i, ldy, n); \
-            }                                                                                       \
-        }                                                                                           \
-    }
+    DOTN_ENTRY(name, name##_tile, 4)
 KQ_KERNELS(q4_K, 0)
 KQ_KERNELS(q5_K, 1)
 KQ_KERNELS(q6_K, 2)
@@ -764,7 +686,7 @@ int l3_kernels_init_avx512(l3_kernel_set *k) {
         k->gemm_q8 = gemm_q8_512;
         k->panel_pack = panel_pack16;
         k->dotn_q8[L3_Q8_0] = dotn_q8_0;
-        k->dotn_q8_decode[L3_Q8_0] = 1;
+        k->dotn_q8_decode[L3_Q8_0] = 1;  /* (dot_q8 stays AVX2's dot_q8_q8_0: the same bits) */
         if (cpu->avx512vbmi) { /* (byte permutes; else AVX2's Q4_0 kernels) */
             k->dotn_q8[L3_Q4_0] = dotn_q4_0;
             k->dot_q8[L3_Q4_0] = dot_q8_q4_0_512;
