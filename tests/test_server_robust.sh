@@ -94,6 +94,16 @@ for i in $(seq 12); do
     pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p"; done
+# Their slots free at the next token boundary; wait for that (up to 5 s, the same bound as the
+# leak check at the end) so that the overload below starts from an idle server even on a busy
+# machine (the suite once failed here under load, cause not captured).
+wait_idle() {
+    for _ in $(seq 50); do
+        [ "$(curl -s -m 5 "$BASE/health" | jq '.slots_processing + .queued')" = 0 ] && return
+        sleep 0.1
+    done
+}
+wait_idle
 # A request with more than queue + slots waiting: the excess gets 503, never a hang.
 pids=()
 for i in $(seq 10); do
@@ -118,10 +128,7 @@ timeout 10 cat <&3 >/dev/null
 exec 3>&- 3<&-
 
 # Still serving; no slot left busy.
-for _ in $(seq 50); do
-    [ "$(curl -s -m 5 "$BASE/health" | jq '.slots_processing + .queued')" = 0 ] && break
-    sleep 0.1
-done
+wait_idle
 health=$(curl -s -m 5 "$BASE/health")
 [ "$(jq '.slots_processing == 0 and .queued == 0' <<<"$health")" = true ] || fail "leaked slot: $health"
 post /v1/chat/completions '{"messages":[{"role":"user","content":"Hello"}],"max_tokens":4,"temperature":0}' >/dev/null; body=$BODY
