@@ -119,7 +119,7 @@ static void gemm_q8_512(const uint8_t *u, const float *sc, const float *mn, int 
  * (weight row, activation row) pair takes the same instructions in the same order whatever
  * MR and NR are, so a row decoded in a batch gets the bits it gets alone, and dot_q8 is the
  * 1 x 1 case (Q8_0: the AVX2-width dot_q8_q8_0, whose arithmetic the body repeats). The
- * bodies prefetch the weights some rows ahead inside their loops (see fdotn_slice). */
+ * bodies prefetch the weights some rows ahead inside their loops (see fdotn_tile). */
 #define DOTN_ENTRY(name, TILE, DR)                                                                  \
     static void dotn_##name(const void *rows, size_t row_bytes, int nw, const int8_t *q, const int8_t *q2, \
                             const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) { \
@@ -292,7 +292,7 @@ DOTN_ENTRY(q4_0, q40_tile, 6)
  * The mins (Q4_K, Q5_K) and the offset 32 (Q6_K) times the activation sums are subtracted
  * from the same accumulator once per super-block. A missing row aliases the last valid one
  * and is not stored. */
-#define KQ_PF_ROWS 6  /* weight prefetch distance in rows (see fdotn_slice) */
+#define KQ_PF_ROWS 6  /* weight prefetch distance in rows (see fdotn_tile) */
 static const int32_t kq_sel2[4][16] = {  /* lanes 0-7: 2p, 8-15: 2p + 1 */
     { 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1 }, { 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3 },
     { 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5 }, { 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7 } };
@@ -554,20 +554,23 @@ static inline __m512 ld_w(int kind, const void *p, int64_t i) {
 static inline __m512 ldm_w(int kind, const void *p, int64_t i, __mmask16 m) {
     return kind == L3_F32 ? ldm_f32(p, i, m) : kind == L3_F16 ? ldm_f16(p, i, m) : ldm_bf16(p, i, m);
 }
-/* FD_MR weight rows x NR activation rows (NR a constant after inlining: 8, 4, 2 or 1) over
- * columns [k0, k1), the accumulators carried in acc between column slices; each 16 weights
- * widened once per step. A missing weight row aliases the last valid one. */
-enum { FD_MR = 3, FD_ROWS = 24, FD_KC = 1 << 30, FD_PF_ROWS = 3 * FD_MR };
-static inline __attribute__((always_inline)) void fdotn_slice(int kind, const int NR, const uint8_t *const *wp,
-                                                              size_t row_bytes, const float *x, int64_t n, int64_t k0, int64_t k1,
-                                                              __m512 (*acc)[8]) {
+/* FD_MR weight rows x NR activation rows (NR a constant after inlining: 8, 4, 2 or 1), each
+ * 16 weights widened once per step for every activation row (24 accumulators at NR = 8). A
+ * missing weight row aliases the last valid one and is not stored. (Tried and dropped:
+ * column slices to keep the activation rows in L1; with 24 weight rows streaming at once the
+ * prefetch streams suffered more than L1 gained.) */
+enum { FD_MR = 3, FD_PF_ROWS = 3 * FD_MR };
+static inline __attribute__((always_inline)) void fdotn_tile(int kind, const int NR, const void *rows, size_t row_bytes,
+                                                             int nw, const float *x, float *y, int64_t ldy, int64_t n) {
+    const uint8_t *wp[FD_MR];
+    for (int i = 0; i < FD_MR; i++) wp[i] = (const uint8_t *)rows + (i < nw ? i : nw - 1) * row_bytes;
     __m512 a[FD_MR][8];
     L3_UNROLL for (int i = 0; i < FD_MR; i++)
-        L3_UNROLL for (int j = 0; j < NR; j++) a[i][j] = acc[i][j];
-    int64_t k = k0;
+        L3_UNROLL for (int j = 0; j < NR; j++) a[i][j] = _mm512_setzero_ps();
     const int64_t esz = kind == L3_F32 ? 4 : 2;
-    for (; k + 16 <= k1; k += 16) {
-        /* the same line FD_PF_ROWS rows on, in the weight rows a later call reads: the
+    int64_t k = 0;
+    for (; k + 16 <= n; k += 16) {
+        /* the same line FD_PF_ROWS rows on, in the weight rows a later pass reads: the
          * weights stream from memory, and the hardware prefetcher alone keeps too few
          * lines in flight when there is this much arithmetic per byte */
         if ((k * esz) % 64 == 0)
@@ -580,8 +583,8 @@ static inline __attribute__((always_inline)) void fdotn_slice(int kind, const in
             L3_UNROLL for (int i = 0; i < FD_MR; i++) a[i][j] = _mm512_fmadd_ps(wv[i], xv, a[i][j]);
         }
     }
-    if (k < k1) {
-        const __mmask16 m = tail16(k1 - k);
+    if (k < n) {
+        const __mmask16 m = tail16(n - k);
         __m512 wv[FD_MR];
         L3_UNROLL for (int i = 0; i < FD_MR; i++) wv[i] = ldm_w(kind, wp[i], k, m);
         L3_UNROLL for (int j = 0; j < NR; j++) {
@@ -589,41 +592,21 @@ static inline __attribute__((always_inline)) void fdotn_slice(int kind, const in
             L3_UNROLL for (int i = 0; i < FD_MR; i++) a[i][j] = _mm512_fmadd_ps(wv[i], xv, a[i][j]);
         }
     }
-    L3_UNROLL for (int i = 0; i < FD_MR; i++)
-        L3_UNROLL for (int j = 0; j < NR; j++) acc[i][j] = a[i][j];
-}
-/* Up to FD_ROWS weight rows x NR activation rows: the columns in slices of FD_KC, each slice
- * of the activation rows (16 KiB at NR = 8) kept in L1 while every group of weight rows
- * passes over it */
-static inline __attribute__((always_inline)) void fdotn_rows(int kind, const int NR, const void *rows,
-                                                             size_t row_bytes, int nw, const float *x, float *y,
-                                                             int64_t ldy, int64_t n) {
-    __m512 acc[FD_ROWS / FD_MR][FD_MR][8];
-    const uint8_t *wp[FD_ROWS / FD_MR][FD_MR];
-    const int ng = (nw + FD_MR - 1) / FD_MR;
-    for (int g = 0; g < ng; g++)
-        for (int i = 0; i < FD_MR; i++) {
-            const int r = g * FD_MR + i < nw ? g * FD_MR + i : nw - 1;
-            wp[g][i] = (const uint8_t *)rows + r * row_bytes;
-            for (int j = 0; j < NR; j++) acc[g][i][j] = _mm512_setzero_ps();
-        }
-    for (int64_t k0 = 0; k0 < n; k0 += FD_KC)
-        for (int g = 0; g < ng; g++) fdotn_slice(kind, NR, wp[g], row_bytes, x, n, k0, n - k0 < FD_KC ? n : k0 + FD_KC, acc[g]);
-    for (int g = 0; g < ng; g++)
-        for (int j = 0; j < NR; j++)
-            for (int i = 0; i < FD_MR && g * FD_MR + i < nw; i++) y[j * ldy + g * FD_MR + i] = _mm512_reduce_add_ps(acc[g][i][j]);
+    L3_UNROLL for (int j = 0; j < NR; j++)
+        L3_UNROLL for (int i = 0; i < FD_MR; i++)
+            if (i < nw) y[j * ldy + i] = _mm512_reduce_add_ps(a[i][j]);
 }
 #define FDOTN(name, KIND)                                                                          \
     static void dotn_##name(const void *rows, size_t row_bytes, int nw, const float *x, int nx, float *y, \
                             int64_t ldy, int64_t n) {                                               \
-        for (int i = 0; i < nw; i += FD_ROWS) {                                                     \
+        for (int i = 0; i < nw; i += FD_MR) {                                                       \
             const uint8_t *r = (const uint8_t *)rows + i * row_bytes;                               \
-            const int mw = nw - i < FD_ROWS ? nw - i : FD_ROWS;                                     \
+            const int mw = nw - i < FD_MR ? nw - i : FD_MR;                                         \
             int j = 0;                                                                              \
-            for (; j + 8 <= nx; j += 8) fdotn_rows(KIND, 8, r, row_bytes, mw, x + j * n, y + j * ldy + i, ldy, n); \
-            if (nx - j >= 4) fdotn_rows(KIND, 4, r, row_bytes, mw, x + j * n, y + j * ldy + i, ldy, n), j += 4; \
-            if (nx - j >= 2) fdotn_rows(KIND, 2, r, row_bytes, mw, x + j * n, y + j * ldy + i, ldy, n), j += 2; \
-            if (nx - j >= 1) fdotn_rows(KIND, 1, r, row_bytes, mw, x + j * n, y + j * ldy + i, ldy, n);        \
+            for (; j + 8 <= nx; j += 8) fdotn_tile(KIND, 8, r, row_bytes, mw, x + j * n, y + j * ldy + i, ldy, n); \
+            if (nx - j >= 4) fdotn_tile(KIND, 4, r, row_bytes, mw, x + j * n, y + j * ldy + i, ldy, n), j += 4; \
+            if (nx - j >= 2) fdotn_tile(KIND, 2, r, row_bytes, mw, x + j * n, y + j * ldy + i, ldy, n), j += 2; \
+            if (nx - j >= 1) fdotn_tile(KIND, 1, r, row_bytes, mw, x + j * n, y + j * ldy + i, ldy, n);        \
         }                                                                                           \
     }
 FDOTN(f32w, L3_F32)
