@@ -205,7 +205,7 @@ void l3_matmul(const l3_tensor *W, const float *X, int T, float *Y, l3_scratch *
     const int q8 = k->use_q8 && s->xq && W->cols % 32 == 0;
     if (T == 1 && q8 && k->dot_q8[W->type]) {
         quantize_rows(&j, 0, 1, 0);  /* once, shared by every thread */
-        l3_parallel_for(pool, W->rows, 8, k->dotn_q8_decode[W->type] ? matmul_vecn_q8 : matmul_vec_q8, &j);
+        l3_parallel_for(pool, W->rows, 8, k->dotn_q8[W->type] ? matmul_vecn_q8 : matmul_vec_q8, &j);
     } else if (T == 1) {
         l3_parallel_for(pool, W->rows, 8, matmul_vec, &j);  /* (float dotn for one row measured slower) */
     } else if (T <= MM_DECODE_ROWS && q8 && k->dotn_q8[W->type]) {

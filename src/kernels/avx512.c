@@ -669,11 +669,10 @@ int l3_kernels_init_avx512(l3_kernel_set *k) {
         k->gemm_q8 = gemm_q8_512;
         k->panel_pack = panel_pack16;
         k->dotn_q8[L3_Q8_0] = dotn_q8_0;
-        k->dotn_q8_decode[L3_Q8_0] = 1;  /* (dot_q8 stays AVX2's dot_q8_q8_0: the same bits) */
+        /* (dot_q8 stays AVX2's dot_q8_q8_0: dotn_q8_0 gives the same bits) */
         if (cpu->avx512vbmi) { /* (byte permutes; else AVX2's Q4_0 kernels) */
             k->dotn_q8[L3_Q4_0] = dotn_q4_0;
             k->dot_q8[L3_Q4_0] = dot_q8_q4_0_512;
-            k->dotn_q8_decode[L3_Q4_0] = 1;
         }
         k->dot_q8[L3_Q4_K] = dot_q8_q4_K_512;
         k->dot_q8[L3_Q5_K] = dot_q8_q5_K_512;
@@ -681,7 +680,6 @@ int l3_kernels_init_avx512(l3_kernel_set *k) {
         k->dotn_q8[L3_Q4_K] = dotn_q4_K;
         k->dotn_q8[L3_Q5_K] = dotn_q5_K;
         k->dotn_q8[L3_Q6_K] = dotn_q6_K;
-        k->dotn_q8_decode[L3_Q4_K] = k->dotn_q8_decode[L3_Q5_K] = k->dotn_q8_decode[L3_Q6_K] = 1;
     }
     k->dot_f32 = dot_f32;
     k->axpy_f32 = axpy_f32;

@@ -62,12 +62,11 @@ typedef struct l3_kernel_set {
     /* batched decode: y[j*ldy + i] = dot_q8[t](weight row i, activation row j) for nw weight rows
      * (at rows + i*row_bytes) and nx two-level activation rows (the layout above), each
      * result bit-identical to dot_q8's, the weights unpacked once for all activation rows.
-     * NULL: l3_matmul calls dot_q8 per pair instead. */
+     * Decode (nx = 1) goes through it too where it exists (several weight rows per call:
+     * independent accumulator chains). NULL: dot_q8 per row, and the panel tile product for
+     * a few rows. */
     void (*dotn_q8[L3_TYPE_COUNT])(const void *rows, size_t row_bytes, int nw, const int8_t *q, const int8_t *q2,
                                    const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n);
-    /* 1: decode (T = 1) too calls dotn_q8 (with nx = 1, several weight rows per call, the
-     * same bits as dot_q8), for types whose dot_q8 alone is bound by one accumulator chain */
-    uint8_t dotn_q8_decode[L3_TYPE_COUNT];
     /* prefill: a weight row unpacked to a panel row: u[n] unsigned 8-bit values, sc[n/32 * 8]
      * the f32 scale of each of the 8 int32 lanes of a 32-value dot product (4 values per
      * lane), mn[n/16] what each 16's activation sum is multiplied by and subtracted:
