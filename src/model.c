@@ -247,6 +247,17 @@ static inline void kv_axpy(const l3_kernel_set *k, llama3_kv_type t, float p, co
     }
 }
 
+/* s = softmax(s * scale) over n positions, in place (the causal mask is n = pos + 1) */
+static void softmax_scaled(float *s, int n, float scale) {
+    float max = -INFINITY, sum = 0;
+    for (int p = 0; p < n; p++) {
+        s[p] *= scale;
+        if (s[p] > max) max = s[p];
+    }
+    for (int p = 0; p < n; p++) sum += s[p] = expf(s[p] - max);
+    for (int p = 0; p < n; p++) s[p] /= sum;
+}
+
 /* One (row, KV head) pair per item, for an f16 cache with the kernel set's grouped
  * attention: the query heads that share the KV head go together, so each key and value row
  * is read and widened once for all of them (4 heads per KV head in Llama 3). Same
@@ -266,15 +277,7 @@ static void attention_items_grouped(void *ctx, int64_t i0, int64_t i1, int threa
         const float *q = j->s->q + (int64_t)t * a->dim + kvh * group * hd;
         float *out = j->s->att + (int64_t)t * a->dim + kvh * group * hd;
         k->attn_scores_f16(l3_kv_head(kv, l3_kv_row(kv, kv->k, slot, j->layer, 0), kvh), kst, np, q, group, hd, scores, ld);
-        for (int g = 0; g < group; g++) {
-            float *sg = scores + g * ld, max = -INFINITY, sum = 0;
-            for (int p = 0; p < np; p++) {
-                sg[p] *= scale;
-                if (sg[p] > max) max = sg[p];
-            }
-            for (int p = 0; p < np; p++) sum += sg[p] = expf(sg[p] - max);
-            for (int p = 0; p < np; p++) sg[p] /= sum;
-        }
+        for (int g = 0; g < group; g++) softmax_scaled(scores + g * ld, np, scale);
         k->attn_values_f16(l3_kv_head(kv, l3_kv_row(kv, kv->v, slot, j->layer, 0), kvh), kst, np, scores, ld, group, hd, out);
     }
 }
@@ -294,22 +297,12 @@ static void attention_items(void *ctx, int64_t i0, int64_t i1, int thread) {
         int pos = j->pos[t], slot = j->slot[t];
         const float *q = j->s->q + (int64_t)t * a->dim + h * hd;
         float *out = j->s->att + (int64_t)t * a->dim + h * hd;
-        float max = -INFINITY;
-        for (int p = 0; p <= pos; p++) {
-            const void *key = l3_kv_head(kv, l3_kv_row(kv, kv->k, slot, j->layer, p), kvh);
-            scores[p] = kv_dot(k, kv->type, key, q, hd) * scale;
-            if (scores[p] > max) max = scores[p];
-        }
-        float sum = 0;
-        for (int p = 0; p <= pos; p++) {
-            scores[p] = expf(scores[p] - max);
-            sum += scores[p];
-        }
+        for (int p = 0; p <= pos; p++)
+            scores[p] = kv_dot(k, kv->type, l3_kv_head(kv, l3_kv_row(kv, kv->k, slot, j->layer, p), kvh), q, hd);
+        softmax_scaled(scores, pos + 1, scale);
         memset(out, 0, (size_t)hd * sizeof *out);
-        for (int p = 0; p <= pos; p++) {
-            const void *val = l3_kv_head(kv, l3_kv_row(kv, kv->v, slot, j->layer, p), kvh);
-            kv_axpy(k, kv->type, scores[p] / sum, val, out, hd);
-        }
+        for (int p = 0; p <= pos; p++)
+            kv_axpy(k, kv->type, scores[p], l3_kv_head(kv, l3_kv_row(kv, kv->v, slot, j->layer, p), kvh), out, hd);
     }
 }
 
