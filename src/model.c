@@ -52,10 +52,10 @@ static float silu(float x) { return x / (1.0f + expf(-x)); }
  * - 8-bit (quantized weight types with integer kernels in the current set): the activation
  *   rows are quantized once (per block of 32, kernels.h: a 16-bit value split into two int8
  *   levels, as accurate as f32 for the goldens, and the same numbers whether a row is decoded
- *   alone or in a batch), then decode takes one integer dot product per weight row (dot_q8,
- *   or for the K-quants dotn_q8 over a run of rows: independent accumulator chains), a few
- *   rows (T <= MM_DECODE_ROWS, with a dotn_q8 kernel) multiply every activation row per weight
- *   row in registers with the same bits as decoding each alone, and prefill unpacks a tile of
+ *   alone or in a batch), then decode and a few rows (T <= MM_DECODE_ROWS) take the kernel
+ *   set's dotn_q8 over runs of weight rows (every activation row per weight row in registers,
+ *   independent accumulator chains, the same bits as decoding each alone; dot_q8 per row
+ *   where a type has none), and prefill unpacks a tile of
  *   MM_ROWS weight rows to 8-bit panel rows once and multiplies them with every activation row
  *   in the kernel set's register-blocked integer tile product.
  * - f32 (float weights, other types, the scalar reference set, LLAMA3_INT8=0): decode takes a
@@ -150,8 +150,8 @@ static void matmul_vec_q8(void *ctx, int64_t r0, int64_t r1, int thread) {
     }
 }
 
-/* batched decode (a few activation rows): a run of weight rows per dotn_q8 call multiplied
- * with every activation row, the weights unpacked once in registers (no panel; the kernel
+/* decode and batched decode (a few activation rows): a run of weight rows per dotn_q8 call
+ * multiplied with every activation row, the weights unpacked once in registers (no panel; the kernel
  * prefetches its weights), each result bit-identical to dot_q8's: a row decoded in a batch
  * gets the bits it gets alone */
 static void matmul_vecn_q8(void *ctx, int64_t r0, int64_t r1, int thread) {
