@@ -61,17 +61,18 @@ static float silu(float x) { return x / (1.0f + expf(-x)); }
  * - f32 (float weights, other types, the scalar reference set, LLAMA3_INT8=0): decode takes a
  *   dot product per row in the weight type; a few rows take dotn (float weights widened once
  *   in registers for every activation row); prefill walks a tile's columns in slices of
- *   MM_KC (a multiple of every block size, 256 for k-quants), widening the slice to f32 once
- *   (MM_ROWS x MM_KC floats = 32 KiB) for the f32 tile product, adding each slice's partial
- *   sums into Y. */
+ *   MM_KC (a multiple of every block size, 256 for k-quants), widening a tile of MM_FROWS
+ *   rows' slice to f32 once for the f32 tile product (through the kernel set's own panel
+ *   layout where it has one), adding each slice's partial sums into Y. */
 #define MM_ROWS 16
 /* up to this many rows (a step of batched decode), types with a dotn_q8 kernel multiply each
  * weight row with every activation row in registers, with dot_q8's arithmetic (no panel);
  * past 8 rows the panel's tile product is as fast or faster (1B model, T = 16) */
 #define MM_DECODE_ROWS 8
 #define MM_DECODE_RUN 24  /* weight rows per dotn_q8 / dotn call */
-#define MM_KC 512
-#define MM_PANEL (MM_ROWS * MM_KC)
+#define MM_KC 2048    /* long slices: the AVX-512 f32 tile product runs faster the longer its panel */
+#define MM_FROWS L3_PACK_F32_ROWS
+#define MM_PANEL (2 * MM_FROWS * MM_KC)  /* the widened rows, then the kernel set's packed panel */
 /* bytes of an 8-bit panel of MM_ROWS rows of n values: values, lane scales, sixteens' terms */
 #define MM_PANEL8_BYTES(n) ((size_t)MM_ROWS * ((size_t)(n) + (size_t)(n) / 4 * sizeof(float) + (size_t)(n) / 16 * sizeof(float)) + \
                             L3_PACK16_BYTES(n))
@@ -94,7 +95,7 @@ static void matmul_vec(void *ctx, int64_t r0, int64_t r1, int thread) {
     for (int64_t r = r0; r < r1; r++) j->Y[r] = k->dot[j->W->type](base + r * j->row_bytes, j->X, j->W->cols);
 }
 
-/* prefill: tiles [tile0, tile1) of MM_ROWS weight rows */
+/* prefill: tiles [tile0, tile1) of MM_FROWS weight rows */
 static void matmul_tiles(void *ctx, int64_t tile0, int64_t tile1, int thread) {
     const matmul_job *j = ctx;
     const l3_kernel_set *k = l3_kernels();
@@ -103,8 +104,8 @@ static void matmul_tiles(void *ctx, int64_t tile0, int64_t tile1, int thread) {
     const uint8_t *base = j->W->data;
     float *panel = j->s->row_buf[thread];
     for (int64_t tile = tile0; tile < tile1; tile++) {
-        const int64_t r0 = tile * MM_ROWS;
-        const int nw = (int)(rows - r0 < MM_ROWS ? rows - r0 : MM_ROWS);
+        const int64_t r0 = tile * MM_FROWS;
+        const int nw = (int)(rows - r0 < MM_FROWS ? rows - r0 : MM_FROWS);
         for (int t = 0; t < j->T; t++) memset(j->Y + (int64_t)t * rows + r0, 0, (size_t)nw * sizeof(float));
         for (int64_t k0 = 0; k0 < cols; k0 += MM_KC) {
             const int64_t kc = cols - k0 < MM_KC ? cols - k0 : MM_KC;
@@ -120,7 +121,13 @@ static void matmul_tiles(void *ctx, int64_t tile0, int64_t tile1, int thread) {
                 w = panel;
                 ldw = kc;
             }
-            k->gemm_f32(w, ldw, nw, j->X + k0, cols, j->T, j->Y + r0, rows, kc);
+            if (k->pack_f32) {
+                float *packed = panel + MM_FROWS * MM_KC;
+                k->pack_f32(w, ldw, nw, kc, packed);
+                k->gemm_f32_packed(packed, nw, j->X + k0, cols, j->T, j->Y + r0, rows, kc);
+            } else {
+                k->gemm_f32(w, ldw, nw, j->X + k0, cols, j->T, j->Y + r0, rows, kc);
+            }
         }
     }
 }
@@ -217,7 +224,7 @@ void l3_matmul(const l3_tensor *W, const float *X, int T, float *Y, l3_scratch *
         l3_parallel_for(pool, T, 4, quantize_rows, &j);
         l3_parallel_for(pool, (W->rows + MM_ROWS - 1) / MM_ROWS, 1, matmul_tiles_q8, &j);
     } else {
-        l3_parallel_for(pool, (W->rows + MM_ROWS - 1) / MM_ROWS, 1, matmul_tiles, &j);
+        l3_parallel_for(pool, (W->rows + MM_FROWS - 1) / MM_FROWS, 1, matmul_tiles, &j);
     }
 }
 

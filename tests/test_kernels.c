@@ -307,8 +307,8 @@ static void test_attention(void) {
 static void test_gemm(void) {
     static const int64_t ns[] = { 1, 7, 100, 513 };
     for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++)
-        for (int nw = 1; nw <= 17; nw += 3)
-            for (int nx = 1; nx <= 14; nx += 4) {
+        for (int nw = 1; nw <= 37; nw += 3)
+            for (int nx = 1; nx <= 30; nx += nx < 14 ? 4 : 3) {
                 const int64_t n = ns[k], ldw = n + 3, ldx = n + 5, ldy = nw + 2;
                 float *w = malloc((size_t)(nw * ldw) * 4), *x = malloc((size_t)(nx * ldx) * 4);
                 float *y0 = malloc((size_t)(nx * ldy) * 4), *y1 = malloc((size_t)(nx * ldy) * 4);

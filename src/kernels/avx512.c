@@ -613,41 +613,99 @@ FDOTN(f32w, L3_F32)
 FDOTN(f16w, L3_F16)
 FDOTN(bf16w, L3_BF16)
 
-/* ---- tile product: 4 weight rows x 6 activation rows per micro-tile -------------------- */
+/* ---- tile product: 32 weight rows x 8 activation rows per micro-tile -------------------- */
 
-/* 24 accumulators + 6 activation vectors + 1 weight vector of the 32 zmm registers. Missing
- * rows at the edges alias the last valid row; their results are not stored. */
-enum { MR = 4, NR = 6 };
-static void micro(const float *w, int64_t ldw, int nw, const float *x, int64_t ldx, int nx,
-                  float *y, int64_t ldy, int64_t n) {
-    const float *wp[MR], *xp[NR];
-    for (int i = 0; i < MR; i++) wp[i] = w + (i < nw ? i : nw - 1) * ldw;
-    for (int j = 0; j < NR; j++) xp[j] = x + (j < nx ? j : nx - 1) * ldx;
-    __m512 acc[MR][NR];
-    L3_UNROLL for (int i = 0; i < MR; i++)
-        L3_UNROLL for (int j = 0; j < NR; j++) acc[i][j] = _mm512_setzero_ps();
-    for (int64_t k = 0; k < n; k += 16) {
-        __mmask16 m = n - k >= 16 ? (__mmask16)0xffff : tail16(n - k);
-        __m512 xv[NR];
-        L3_UNROLL for (int j = 0; j < NR; j++) xv[j] = _mm512_maskz_loadu_ps(m, xp[j] + k);
-        L3_UNROLL for (int i = 0; i < MR; i++) {
-            __m512 wv = _mm512_maskz_loadu_ps(m, wp[i] + k);
-            L3_UNROLL for (int j = 0; j < NR; j++) acc[i][j] = _mm512_fmadd_ps(wv, xv[j], acc[i][j]);
+/* The weight rows are transposed into a panel whose column k holds the 32 rows' values at k
+ * (two vectors), so the product is a sum of outer products: per k, two weight vectors times
+ * 8 broadcast activation values into 16 accumulators that each hold 16 finished dot
+ * products (no horizontal sums). Measured on the 1B shape (prefill, f16 weights): 8
+ * activation rows beat 12 (the 12 row pointers spill) and 3 weight vectors; the longer the
+ * panel the better (2048 columns: 256 KiB, in L2), so l3_matmul packs whole slices. */
+enum { GF_MV = L3_PACK_F32_ROWS / 16, GF_NR = 8, GF_KC = 256 /* gemm_f32's own slices, on the stack */ };
+
+static inline void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int g = 0; g < 16; g += 4) {  /* rows 4g'..: per 128-bit lane L, column 4L + c in u[g + c] */
+        const __m512d t0 = _mm512_castps_pd(t[g]), t1 = _mm512_castps_pd(t[g + 1]);
+        const __m512d t2 = _mm512_castps_pd(t[g + 2]), t3 = _mm512_castps_pd(t[g + 3]);
+        r[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+        r[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+        r[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+        r[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+    }
+    for (int c = 0; c < 4; c++) {  /* gather lane L of the four row groups: column 4L + c */
+        const __m512 v = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88), w = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xdd);
+        const __m512 v2 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88), w2 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xdd);
+        t[c] = _mm512_shuffle_f32x4(v, v2, 0x88);
+        t[8 + c] = _mm512_shuffle_f32x4(v, v2, 0xdd);
+        t[4 + c] = _mm512_shuffle_f32x4(w, w2, 0x88);
+        t[12 + c] = _mm512_shuffle_f32x4(w, w2, 0xdd);
+    }
+    for (int i = 0; i < 16; i++) r[i] = t[i];
+}
+
+/* panel[k*L3_PACK_F32_ROWS + i] = w[i*ldw + k] for k < kc, rows past nw zero */
+static void pack_f32(const float *w, int64_t ldw, int nw, int64_t kc, float *panel) {
+    for (int h = 0; h < L3_PACK_F32_ROWS; h += 16)
+        for (int64_t k = 0; k < kc; k += 16) {
+            const __mmask16 m = kc - k >= 16 ? (__mmask16)0xffff : tail16(kc - k);
+            __m512 r[16];
+            for (int i = 0; i < 16; i++) r[i] = h + i < nw ? _mm512_maskz_loadu_ps(m, w + (h + i) * ldw + k) : _mm512_setzero_ps();
+            transpose16(r);
+            for (int c = 0; c < 16 && k + c < kc; c++) _mm512_storeu_ps(panel + (k + c) * L3_PACK_F32_ROWS + h, r[c]);
+        }
+}
+
+/* y[j*ldy + i] += sum over k of panel[k][i] * x[j*ldx + k] for i < 32 (stored under the
+ * masks m0, m1) and j < NR */
+static inline __attribute__((always_inline)) void gf_micro(const int NR, const float *panel, const float *x, int64_t ldx,
+                                                           float *y, int64_t ldy, const __mmask16 *m, int64_t kc) {
+    __m512 acc[GF_NR][GF_MV];
+    const float *xp[GF_NR];
+    L3_UNROLL for (int j = 0; j < NR; j++) {
+        xp[j] = x + j * ldx;
+        L3_UNROLL for (int v = 0; v < GF_MV; v++) acc[j][v] = _mm512_setzero_ps();
+    }
+    for (int64_t k = 0; k < kc; k++) {
+        __m512 w[GF_MV];
+        L3_UNROLL for (int v = 0; v < GF_MV; v++) w[v] = _mm512_loadu_ps(panel + k * L3_PACK_F32_ROWS + 16 * v);
+        L3_UNROLL for (int j = 0; j < NR; j++) {
+            const __m512 b = _mm512_set1_ps(xp[j][k]);
+            L3_UNROLL for (int v = 0; v < GF_MV; v++) acc[j][v] = _mm512_fmadd_ps(w[v], b, acc[j][v]);
         }
     }
-    /* constant indices only (acc stays in registers), the edges' results not stored */
     L3_UNROLL for (int j = 0; j < NR; j++)
-        L3_UNROLL for (int i = 0; i < MR; i++)
-            if (i < nw && j < nx) y[j * ldy + i] += _mm512_reduce_add_ps(acc[i][j]);
+        L3_UNROLL for (int v = 0; v < GF_MV; v++) {
+            float *yj = y + j * ldy + 16 * v;
+            _mm512_mask_storeu_ps(yj, m[v], _mm512_add_ps(_mm512_maskz_loadu_ps(m[v], yj), acc[j][v]));
+        }
+}
+
+static void gemm_f32_packed(const float *panel, int nw, const float *x, int64_t ldx, int nx, float *y, int64_t ldy,
+                            int64_t n) {
+    __mmask16 m[GF_MV];
+    for (int v = 0; v < GF_MV; v++) m[v] = nw - 16 * v >= 16 ? (__mmask16)0xffff : nw > 16 * v ? tail16(nw - 16 * v) : 0;
+    int j = 0;
+    for (; j + GF_NR <= nx; j += GF_NR) gf_micro(GF_NR, panel, x + j * ldx, ldx, y + j * ldy, ldy, m, n);
+    if (nx - j >= 4) gf_micro(4, panel, x + j * ldx, ldx, y + j * ldy, ldy, m, n), j += 4;
+    for (; j < nx; j++) gf_micro(1, panel, x + j * ldx, ldx, y + j * ldy, ldy, m, n);
 }
 
 static void gemm_f32(const float *w, int64_t ldw, int nw, const float *x, int64_t ldx, int nx,
                      float *y, int64_t ldy, int64_t n) {
-    /* activation block outermost: its rows stay in L1 while the weight panel streams */
-    for (int j = 0; j < nx; j += NR)
-        for (int i = 0; i < nw; i += MR)
-            micro(w + i * ldw, ldw, nw - i < MR ? nw - i : MR, x + j * ldx, ldx, nx - j < NR ? nx - j : NR,
-                  y + (int64_t)j * ldy + i, ldy, n);
+    float panel[L3_PACK_F32_ROWS * GF_KC];
+    for (int i0 = 0; i0 < nw; i0 += L3_PACK_F32_ROWS) {
+        const int mw = nw - i0 < L3_PACK_F32_ROWS ? nw - i0 : L3_PACK_F32_ROWS;
+        for (int64_t k0 = 0; k0 < n; k0 += GF_KC) {
+            const int64_t kc = n - k0 < GF_KC ? n - k0 : GF_KC;
+            pack_f32(w + i0 * ldw + k0, ldw, mw, kc, panel);
+            gemm_f32_packed(panel, mw, x + k0, ldx, nx, y + i0, ldy, kc);
+        }
+    }
 }
 
 int l3_kernels_init_avx512(l3_kernel_set *k) {
@@ -688,5 +746,7 @@ int l3_kernels_init_avx512(l3_kernel_set *k) {
     k->attn_scores_f16 = attn_scores_f16;
     k->attn_values_f16 = attn_values_f16;
     k->gemm_f32 = gemm_f32;
+    k->pack_f32 = pack_f32;
+    k->gemm_f32_packed = gemm_f32_packed;
     return 1;
 }

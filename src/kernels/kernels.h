@@ -39,6 +39,13 @@ typedef struct l3_kernel_set {
      * for nw weight rows (already widened to f32) and nx activation rows (any counts). */
     void (*gemm_f32)(const float *w, int64_t ldw, int nw, const float *x, int64_t ldx, int nx,
                      float *y, int64_t ldy, int64_t n);
+    /* Optional (NULL: gemm_f32 on the rows): the set's own prefill layout for f32 rows.
+     * pack_f32 rearranges nw <= L3_PACK_F32_ROWS rows of n values (row i at w + i*ldw) into
+     * out (L3_PACK_F32_ROWS * n floats); gemm_f32_packed then adds what gemm_f32 adds
+     * (y[j*ldy + i] += dot(row i, x + j*ldx) over n, for i < nw and j < nx) from that panel. */
+    void (*pack_f32)(const float *w, int64_t ldw, int nw, int64_t n, float *out);
+    void (*gemm_f32_packed)(const float *panel, int nw, const float *x, int64_t ldx, int nx, float *y, int64_t ldy,
+                            int64_t n);
 
     /* batched decode with float weights (F32, F16, BF16): y[j*ldy + i] = dot(weight row i,
      * x + j*n) for nw weight rows (at rows + i*row_bytes) and nx f32 activation rows of n
@@ -86,6 +93,8 @@ typedef struct l3_kernel_set {
     int use_q8;
 } l3_kernel_set;
 
+/* rows in a pack_f32 panel */
+#define L3_PACK_F32_ROWS 32
 /* bytes panel_pack writes for a tile of 16 rows of n values */
 #define L3_PACK16_BYTES(n) ((size_t)(n) * (16 + 2 * sizeof(float)) + 64)
 
