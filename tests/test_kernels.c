@@ -342,8 +342,9 @@ static void test_matmul(l3_pool *pool) {
     for (int ti = 0; ti < N_TYPES; ti++) {
         const uint32_t t = TYPES[ti];
         const l3_type_info *info = l3_type_get(t);
-        /* 40 rows: not a multiple of the 16-row tile; cols: two column slices, odd for floats */
-        const int64_t rows = 40, cols = info->block == 1 ? 600 : info->block == 32 ? 608 : 768;
+        /* 40 rows: not a multiple of the 16- and 32-row tiles; cols: two column slices of
+         * l3_matmul (MM_KC 2048), even-but-not-16 for floats */
+        const int64_t rows = 40, cols = info->block == 1 ? 2100 : info->block == 32 ? 2112 : 2304;
         float *wf = malloc((size_t)(rows * cols) * 4);
         fill(wf, rows * cols, 0.5f);
         size_t rb = l3_row_bytes(t, cols);

@@ -648,16 +648,26 @@ static inline void transpose16(__m512 r[16]) {
     for (int i = 0; i < 16; i++) r[i] = t[i];
 }
 
-/* panel[k*L3_PACK_F32_ROWS + i] = w[i*ldw + k] for k < kc, rows past nw zero */
-static void pack_f32(const float *w, int64_t ldw, int nw, int64_t kc, float *panel) {
+/* panel[k*L3_PACK_F32_ROWS + i] = row i's value k as f32 for k < kc (row i of type KIND at
+ * w + i*ldw bytes), rows past nw zero */
+static inline __attribute__((always_inline)) void pack_rows(const int kind, const void *w, size_t ldw, int nw, int64_t kc,
+                                                            float *panel) {
     for (int h = 0; h < L3_PACK_F32_ROWS; h += 16)
         for (int64_t k = 0; k < kc; k += 16) {
             const __mmask16 m = kc - k >= 16 ? (__mmask16)0xffff : tail16(kc - k);
             __m512 r[16];
-            for (int i = 0; i < 16; i++) r[i] = h + i < nw ? _mm512_maskz_loadu_ps(m, w + (h + i) * ldw + k) : _mm512_setzero_ps();
+            for (int i = 0; i < 16; i++)
+                r[i] = h + i < nw ? ldm_w(kind, (const uint8_t *)w + (h + i) * ldw, k, m) : _mm512_setzero_ps();
             transpose16(r);
             for (int c = 0; c < 16 && k + c < kc; c++) _mm512_storeu_ps(panel + (k + c) * L3_PACK_F32_ROWS + h, r[c]);
         }
+}
+static void pack_f32(int type, const void *w, size_t ldw, int nw, int64_t kc, float *panel) {
+    switch (type) {
+    case L3_F16: pack_rows(L3_F16, w, ldw, nw, kc, panel); break;
+    case L3_BF16: pack_rows(L3_BF16, w, ldw, nw, kc, panel); break;
+    default: pack_rows(L3_F32, w, ldw, nw, kc, panel); break;
+    }
 }
 
 /* y[j*ldy + i] += sum over k of panel[k][i] * x[j*ldx + k] for i < 32 (stored under the
@@ -702,7 +712,7 @@ static void gemm_f32(const float *w, int64_t ldw, int nw, const float *x, int64_
         const int mw = nw - i0 < L3_PACK_F32_ROWS ? nw - i0 : L3_PACK_F32_ROWS;
         for (int64_t k0 = 0; k0 < n; k0 += GF_KC) {
             const int64_t kc = n - k0 < GF_KC ? n - k0 : GF_KC;
-            pack_f32(w + i0 * ldw + k0, ldw, mw, kc, panel);
+            pack_f32(L3_F32, w + i0 * ldw + k0, (size_t)ldw * sizeof(float), mw, kc, panel);
             gemm_f32_packed(panel, mw, x + k0, ldx, nx, y + i0, ldy, kc);
         }
     }

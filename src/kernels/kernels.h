@@ -39,11 +39,12 @@ typedef struct l3_kernel_set {
      * for nw weight rows (already widened to f32) and nx activation rows (any counts). */
     void (*gemm_f32)(const float *w, int64_t ldw, int nw, const float *x, int64_t ldx, int nx,
                      float *y, int64_t ldy, int64_t n);
-    /* Optional (NULL: gemm_f32 on the rows): the set's own prefill layout for f32 rows.
-     * pack_f32 rearranges nw <= L3_PACK_F32_ROWS rows of n values (row i at w + i*ldw) into
-     * out (L3_PACK_F32_ROWS * n floats); gemm_f32_packed then adds what gemm_f32 adds
-     * (y[j*ldy + i] += dot(row i, x + j*ldx) over n, for i < nw and j < nx) from that panel. */
-    void (*pack_f32)(const float *w, int64_t ldw, int nw, int64_t n, float *out);
+    /* Optional (NULL: gemm_f32 on the rows): the set's own prefill layout for float rows.
+     * pack_f32 widens and rearranges nw <= L3_PACK_F32_ROWS rows of n values of type t
+     * (L3_F32, L3_F16 or L3_BF16; row i at w + i*ldw bytes) into out (L3_PACK_F32_ROWS * n
+     * floats); gemm_f32_packed then adds what gemm_f32 adds (y[j*ldy + i] += dot(row i,
+     * x + j*ldx) over n, for i < nw and j < nx) from that panel. */
+    void (*pack_f32)(int t, const void *w, size_t ldw, int nw, int64_t n, float *out);
     void (*gemm_f32_packed)(const float *panel, int nw, const float *x, int64_t ldx, int nx, float *y, int64_t ldy,
                             int64_t n);
 
