@@ -264,17 +264,6 @@ static inline void kv_axpy(const l3_kernel_set *k, llama3_kv_type t, float p, co
     }
 }
 
-/* s = softmax(s * scale) over n positions, in place (the causal mask is n = pos + 1) */
-static void softmax_scaled(float *s, int n, float scale) {
-    float max = -INFINITY, sum = 0;
-    for (int p = 0; p < n; p++) {
-        s[p] *= scale;
-        if (s[p] > max) max = s[p];
-    }
-    for (int p = 0; p < n; p++) sum += s[p] = expf(s[p] - max);
-    for (int p = 0; p < n; p++) s[p] /= sum;
-}
-
 /* One (row, KV head) pair per item, for an f16 cache with the kernel set's grouped
  * attention: the query heads that share the KV head go together, so each key and value row
  * is read and widened once for all of them (4 heads per KV head in Llama 3). Same
@@ -294,7 +283,7 @@ static void attention_items_grouped(void *ctx, int64_t i0, int64_t i1, int threa
         const float *q = j->s->q + (int64_t)t * a->dim + kvh * group * hd;
         float *out = j->s->att + (int64_t)t * a->dim + kvh * group * hd;
         k->attn_scores_f16(l3_kv_head(kv, l3_kv_row(kv, kv->k, slot, j->layer, 0), kvh), kst, np, q, group, hd, scores, ld);
-        for (int g = 0; g < group; g++) softmax_scaled(scores + g * ld, np, scale);
+        for (int g = 0; g < group; g++) k->softmax(scores + g * ld, np, scale);  /* (the causal mask is np = pos + 1) */
         k->attn_values_f16(l3_kv_head(kv, l3_kv_row(kv, kv->v, slot, j->layer, 0), kvh), kst, np, scores, ld, group, hd, out);
     }
 }
@@ -316,7 +305,7 @@ static void attention_items(void *ctx, int64_t i0, int64_t i1, int thread) {
         float *out = j->s->att + (int64_t)t * a->dim + h * hd;
         for (int p = 0; p <= pos; p++)
             scores[p] = kv_dot(k, kv->type, l3_kv_head(kv, l3_kv_row(kv, kv->k, slot, j->layer, p), kvh), q, hd);
-        softmax_scaled(scores, pos + 1, scale);
+        k->softmax(scores, pos + 1, scale);
         memset(out, 0, (size_t)hd * sizeof *out);
         for (int p = 0; p <= pos; p++)
             kv_axpy(k, kv->type, scores[p], l3_kv_head(kv, l3_kv_row(kv, kv->v, slot, j->layer, p), kvh), out, hd);

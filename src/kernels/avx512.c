@@ -1,6 +1,7 @@
 /* AVX-512 (F, BW, VL, DQ) kernel set: 16 lanes per vector, mask registers for tails and for
  * Q5's fifth bits; quantized weights are widened in registers (quant_simd.h). */
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "kernels/cpu_features.h"
@@ -546,6 +547,46 @@ static void attn_values_f16(const uint16_t *v, int64_t vst, int np, const float 
     }
 }
 
+/* e^x within about 1 ulp: x = n ln2 + r with |r| <= ln2 / 2 (ln2 in two parts, so r is
+ * exact), e^r by its Taylor polynomial to r^7 (truncation < 1e-8 relative), times 2^n by
+ * scalef (which also flushes what underflows). x is clamped at -104, where e^x is 0 in f32
+ * (and -inf would give inf - inf); NaN stays NaN. */
+static inline __m512 exp16(__m512 x) {
+    x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x);
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145752f), x);  /* ln2's high part: 12 bits, n * it exact */
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860677e-6f), r);
+    static const float c[] = { 1.0f / 5040, 1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f };
+    __m512 p = _mm512_set1_ps(c[0]);
+    for (int i = 1; i < 8; i++) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c[i]));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* the scalar set's three passes (scale and max, exponentials and their sum, normalize), 16
+ * positions at a time */
+static void softmax(float *s, int n, float scale) {
+    const __m512 vs = _mm512_set1_ps(scale);
+    __m512 vmax = _mm512_set1_ps(-INFINITY), vsum = _mm512_setzero_ps();
+    for (int p = 0; p < n; p += 16) {
+        const __mmask16 m = n - p >= 16 ? (__mmask16)0xffff : tail16(n - p);
+        const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, s + p), vs);
+        _mm512_mask_storeu_ps(s + p, m, v);
+        vmax = _mm512_mask_max_ps(vmax, m, vmax, v);
+    }
+    const __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
+    for (int p = 0; p < n; p += 16) {
+        const __mmask16 m = n - p >= 16 ? (__mmask16)0xffff : tail16(n - p);
+        const __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + p), max));
+        _mm512_mask_storeu_ps(s + p, m, e);
+        vsum = _mm512_mask_add_ps(vsum, m, vsum, e);
+    }
+    const __m512 sum = _mm512_set1_ps(_mm512_reduce_add_ps(vsum));
+    for (int p = 0; p < n; p += 16) {
+        const __mmask16 m = n - p >= 16 ? (__mmask16)0xffff : tail16(n - p);
+        _mm512_mask_storeu_ps(s + p, m, _mm512_div_ps(_mm512_maskz_loadu_ps(m, s + p), sum));
+    }
+}
+
 /* ---- batched decode with float weights ----------------------------------------------- */
 
 static inline __m512 ld_w(int kind, const void *p, int64_t i) {
@@ -755,6 +796,7 @@ int l3_kernels_init_avx512(l3_kernel_set *k) {
     k->axpy_f16 = axpy_f16;
     k->attn_scores_f16 = attn_scores_f16;
     k->attn_values_f16 = attn_values_f16;
+    k->softmax = softmax;
     k->gemm_f32 = gemm_f32;
     k->pack_f32 = pack_f32;
     k->gemm_f32_packed = gemm_f32_packed;

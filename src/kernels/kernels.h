@@ -32,6 +32,8 @@ typedef struct l3_kernel_set {
                             int64_t ld);
     void (*attn_values_f16)(const uint16_t *v, int64_t vst, int np, const float *w, int64_t ld, int G, int hd,
                             float *out);
+    /* s = softmax(s * scale) over n positions, in place (attention weights) */
+    void (*softmax)(float *s, int n, float scale);
     /* attention over a Q8_0 KV cache: keys through dot[L3_Q8_0]; values y += a * x for x a
      * row of n / 32 l3_block_q8_0 (n a multiple of 32) */
     void (*axpy_q8_0)(float a, const void *x, float *y, int64_t n);

@@ -35,6 +35,16 @@ static void axpy_q8_0(float a, const void *x, float *y, int64_t n) {
     }
 }
 
+static void softmax(float *s, int n, float scale) {
+    float max = -INFINITY, sum = 0;
+    for (int p = 0; p < n; p++) {
+        s[p] *= scale;
+        if (s[p] > max) max = s[p];
+    }
+    for (int p = 0; p < n; p++) sum += s[p] = expf(s[p] - max);
+    for (int p = 0; p < n; p++) s[p] /= sum;
+}
+
 static void gemm_f32(const float *w, int64_t ldw, int nw, const float *x, int64_t ldx, int nx,
                      float *y, int64_t ldy, int64_t n) {
     for (int j = 0; j < nx; j++)
@@ -223,6 +233,7 @@ void l3_kernels_init_scalar(l3_kernel_set *k) {
     k->axpy_f16 = axpy_f16;
     k->axpy_q8_0 = axpy_q8_0;
     k->gemm_f32 = gemm_f32;
+    k->softmax = softmax;
     /* the 8-bit paths' reference: tested against, not used by l3_matmul in this set */
     k->quantize_q8 = quantize_q8;
 #define SET(T, name) k->dot_q8[T] = dot_q8_##name, k->to_panel[T] = panel_##name
