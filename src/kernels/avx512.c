@@ -664,7 +664,7 @@ FDOTN(bf16w, L3_BF16)
  * panel the better (2048 columns: 256 KiB, in L2), so l3_matmul packs whole slices. */
 enum { GF_MV = L3_PACK_F32_ROWS / 16, GF_NR = 8, GF_KC = 256 /* gemm_f32's own slices, on the stack */ };
 
-static inline void transpose16(__m512 r[16]) {
+static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
     __m512 t[16];
     for (int i = 0; i < 16; i += 2) {
         t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
