@@ -150,6 +150,23 @@ static inline float hsum_pair(__m512 a) {
     return hsum256(_mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1)));
 }
 
+/* per int32 lane: the dot product of unsigned weight bytes u with a two-level activation
+ * (256 x + x2, kernels.h), 4 bytes per lane */
+static inline __m512i dot2_16(__m512i u, __m512i x, __m512i x2) {
+    return _mm512_dpbusd_epi32(_mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), u, x), 8), u, x2);
+}
+/* the NR activation rows of a multi-row tile (kernels.h layout); missing rows (j >= nx) alias
+ * the last valid one, and their results are not stored. sp may be NULL (types without mins). */
+static inline __attribute__((always_inline)) void act_rows(const int NR, int nx, const int8_t *q, const int8_t *q2,
+                                                           const float *d, const float *s, int64_t n, const int8_t **qp,
+                                                           const int8_t **q2p, const float **dp, const float **sp) {
+    for (int j = 0; j < NR; j++) {
+        const int r = j < nx ? j : nx - 1;
+        qp[j] = q + r * n, q2p[j] = q2 + r * n, dp[j] = d + r * n / 32;
+        if (sp) sp[j] = s + r * n / 16;
+    }
+}
+
 /* ---- Q8_0: dot_q8_q8_0's arithmetic with its even blocks in the low and its odd blocks in
  * the high half of one accumulator (blocks b, b + 1 per step); the weights as w + 128
  * unsigned, minus 128 times the activation lane sums: the same exact integers as its sign
@@ -170,11 +187,10 @@ static inline float hsum_pair(__m512 a) {
         __m512i x = TWO ? _mm512_loadu_si512(qp[j] + 32 * b) : _mm512_maskz_loadu_epi8(mb, qp[j] + 32 * b); \
         __m512i x2 = TWO ? _mm512_loadu_si512(q2p[j] + 32 * b) : _mm512_maskz_loadu_epi8(mb, q2p[j] + 32 * b); \
         __asm__("" : "+v"(x), "+v"(x2)); /* loaded once for every weight row */                    \
-        const __m512i cq = _mm512_dpbusd_epi32(_mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), k80, x), 8), k80, x2); \
+        const __m512i cq = dot2_16(k80, x, x2); \
         const __m512 dv = _mm512_permutexvar_ps(dsel, _mm512_castps128_ps512(_mm_maskz_loadu_ps(TWO ? 3 : 1, dp[j] + b))); \
         L3_UNROLL for (int i = 0; i < MR; i++) {                                                    \
-            const __m512i hi = _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), uv[i], x), 8); \
-            const __m512i v = _mm512_sub_epi32(_mm512_dpbusd_epi32(hi, uv[i], x2), cq);             \
+            const __m512i v = _mm512_sub_epi32(dot2_16(uv[i], x, x2), cq);                        \
             acc[i][j] = TWO ? _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(wv[i], dv), acc[i][j]) \
                             : _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(wv[i], dv), acc[i][j], 0x00ff); \
         }                                                                                           \
@@ -188,10 +204,7 @@ static inline __attribute__((always_inline)) void q80_tile(const int MR, const i
     const int8_t *qp[4], *q2p[4];
     const float *dp[4];
     for (int i = 0; i < MR; i++) wr[i] = (const l3_block_q8_0 *)(rows + (i < nw ? i : nw - 1) * row_bytes);
-    for (int j = 0; j < NR; j++) {
-        const int r = j < nx ? j : nx - 1;
-        qp[j] = q + r * n, q2p[j] = q2 + r * n, dp[j] = d + r * n / 32;
-    }
+    act_rows(NR, nx, q, q2, d, NULL, n, qp, q2p, dp, NULL);
     const __m512i dsel = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
     const __m512i k80 = _mm512_set1_epi8((char)0x80);
     __m512 acc[4][4];
@@ -240,11 +253,10 @@ static const uint16_t q40_d_idx[32] = { 0, 0, 0, 0, 0, 0, 0, 0, 9, 9, 9, 9, 9, 9
         __m512i x2 = TWO ? _mm512_loadu_si512(q2p[j] + 32 * b) : _mm512_maskz_loadu_epi8(0xffffffffu, q2p[j] + 32 * b); \
         __asm__("" : "+v"(x), "+v"(x2)); /* loaded once for every weight row */                    \
         /* 8 x (256 x + x2) summed per lane: the offset's share of every weight row's dots */      \
-        const __m512i cq = _mm512_dpbusd_epi32(_mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), k8, x), 8), k8, x2); \
+        const __m512i cq = dot2_16(k8, x, x2); \
         const __m512 dv = _mm512_permutexvar_ps(dsel, _mm512_castps128_ps512(_mm_maskz_loadu_ps(TWO ? 3 : 1, dp[j] + b))); \
         L3_UNROLL for (int i = 0; i < MR; i++) {                                                    \
-            const __m512i hi = _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), uv[i], x), 8); \
-            const __m512i v = _mm512_sub_epi32(_mm512_dpbusd_epi32(hi, uv[i], x2), cq);             \
+            const __m512i v = _mm512_sub_epi32(dot2_16(uv[i], x, x2), cq);                        \
             acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(wv[i], dv), acc[i][j]); \
         }                                                                                           \
     }
@@ -257,10 +269,7 @@ static inline __attribute__((always_inline)) void q40_tile(const int MR, const i
     const int8_t *qp[4], *q2p[4];
     const float *dp[4];
     for (int i = 0; i < MR; i++) wr[i] = rows + (i < nw ? i : nw - 1) * row_bytes;
-    for (int j = 0; j < NR; j++) {
-        const int r = j < nx ? j : nx - 1;
-        qp[j] = q + r * n, q2p[j] = q2 + r * n, dp[j] = d + r * n / 32;
-    }
+    act_rows(NR, nx, q, q2, d, NULL, n, qp, q2p, dp, NULL);
     const __m512i nib_idx = _mm512_loadu_si512(q40_nib_idx), d_idx = _mm512_loadu_si512(q40_d_idx);
     const __m512i m15 = _mm512_set1_epi8(15), k8 = _mm512_set1_epi8(8);
     const __m512i dsel = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
@@ -301,9 +310,6 @@ static const int32_t kq_sel4[4][16] = {  /* lanes 4c..4c+3: 4m + c */
     { 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3 }, { 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7 },
     { 8, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11 },
     { 12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15 } };
-static inline __m512i kq_dot16(__m512i u, __m512i x, __m512i x2) {
-    return _mm512_dpbusd_epi32(_mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), u, x), 8), u, x2);
-}
 
 /* FAMILY: 0 = Q4_K, 1 = Q5_K (fifth bits in qh), 2 = Q6_K */
 static inline __attribute__((always_inline)) void kq_tile(const int FAMILY, const int MR, const int NR,
@@ -315,10 +321,7 @@ static inline __attribute__((always_inline)) void kq_tile(const int FAMILY, cons
     const int8_t *qp[4], *q2p[4];
     const float *dp[4], *sp[4];
     for (int i = 0; i < MR; i++) wr[i] = rows + (i < nw ? i : nw - 1) * row_bytes;
-    for (int j = 0; j < NR; j++) {
-        const int r = j < nx ? j : nx - 1;
-        qp[j] = q + r * n, q2p[j] = q2 + r * n, dp[j] = d + r * n / 32, sp[j] = s + r * n / 16;
-    }
+    act_rows(NR, nx, q, q2, d, s, n, qp, q2p, dp, sp);
     const __m512i m15 = _mm512_set1_epi8(15), b4 = _mm512_set1_epi8(0x10), m30 = _mm512_set1_epi8(0x30);
     __m512 acc[4][4];
     L3_UNROLL for (int i = 0; i < MR; i++)
@@ -387,7 +390,7 @@ static inline __attribute__((always_inline)) void kq_tile(const int FAMILY, cons
                 __asm__("" : "+v"(x), "+v"(x2));  /* loaded once for every weight row */
                 const __m512 dv = _mm512_permutexvar_ps(sel2, _mm512_castps256_ps512(_mm256_loadu_ps(dp[j] + 8 * ib)));
                 L3_UNROLL for (int i = 0; i < MR; i++)
-                    acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(kq_dot16(uv[i], x, x2)), _mm512_mul_ps(ws[i], dv), acc[i][j]);
+                    acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot2_16(uv[i], x, x2)), _mm512_mul_ps(ws[i], dv), acc[i][j]);
             }
         }
     }
