@@ -253,6 +253,17 @@ static void test_dotn_float(void) {
         }
 }
 
+/* sum over i < n of a[i] * f16 b[i*bst] in double, and (in *mag) the sum of the terms' magnitudes */
+static double ref_dot_f16(const float *a, const uint16_t *b, int64_t bst, int n, double *mag) {
+    double sum = 0;
+    *mag = 0;
+    for (int i = 0; i < n; i++) {
+        const double t = (double)a[i] * l3_f16_to_f32(b[i * bst]);
+        sum += t, *mag += fabs(t);
+    }
+    return sum;
+}
+
 /* Grouped attention over f16 keys and values: every set's kernels against f64 sums of the
  * same f16 values, for head sizes 16..128, 1 to 5 query heads per KV head and position counts
  * that are not multiples of 16. */
@@ -281,20 +292,14 @@ static void test_attention(void) {
                                 CHECK(s[g * ld + p] == -1234.5f, "%s attn_scores_f16 wrote past np", names[si]);
                                 continue;
                             }
-                            double want = 0, mag = 0;
-                            for (int e = 0; e < hd; e++) {
-                                const double t = (double)q[g * hd + e] * l3_f16_to_f32(kv[p * kst + e]);
-                                want += t, mag += fabs(t);
-                            }
+                            double mag;
+                            const double want = ref_dot_f16(q + g * hd, kv + p * kst, 1, hd, &mag);
                             CHECK(close_to(s[g * ld + p], want, mag, 1e-6), "%s attn_scores_f16 hd=%d np=%d G=%d (%d,%d): %g vs %g",
                                   names[si], hd, np, G, g, p, s[g * ld + p], want);
                         }
                         for (int e = 0; e < hd; e++) {
-                            double want = 0, mag = 0;
-                            for (int p = 0; p < np; p++) {
-                                const double t = (double)w[g * ld + p] * l3_f16_to_f32(kv[p * kst + e]);
-                                want += t, mag += fabs(t);
-                            }
+                            double mag;
+                            const double want = ref_dot_f16(w + g * ld, kv + e, kst, np, &mag);
                             CHECK(close_to(out[g * hd + e], want, mag, 1e-6), "%s attn_values_f16 hd=%d np=%d G=%d (%d,%d): %g vs %g",
                                   names[si], hd, np, G, g, e, out[g * hd + e], want);
                         }
