@@ -107,7 +107,8 @@ static void matmul_tiles(void *ctx, int64_t tile0, int64_t tile1, int thread) {
     const l3_type_info *ti = l3_type_get(j->W->type);
     const int64_t cols = j->W->cols, rows = j->W->rows;
     const uint8_t *base = j->W->data;
-    const int is_float = j->W->type == L3_F32 || j->W->type == L3_F16 || j->W->type == L3_BF16;
+    /* pack_f32 widens F16/BF16 rows itself; other types are widened to f32 rows first */
+    const int widen = j->W->type != L3_F32 && !(k->pack_f32 && (j->W->type == L3_F16 || j->W->type == L3_BF16));
     float *panel = j->s->row_buf[thread], *packed = panel + MM_FROWS * MM_KC;
     for (int64_t tile = tile0; tile < tile1; tile++) {
         const int64_t r0 = tile * MM_FROWS;
@@ -116,27 +117,18 @@ static void matmul_tiles(void *ctx, int64_t tile0, int64_t tile1, int thread) {
         for (int64_t k0 = 0; k0 < cols; k0 += MM_KC) {
             const int64_t kc = cols - k0 < MM_KC ? cols - k0 : MM_KC;
             const size_t off = (size_t)(k0 / ti->block) * ti->block_bytes;
-            if (k->pack_f32 && is_float) {  /* widened while packed */
-                k->pack_f32(j->W->type, base + r0 * j->row_bytes + off, j->row_bytes, nw, kc, packed);
-                k->gemm_f32_packed(packed, nw, j->X + k0, cols, j->T, j->Y + r0, rows, kc);
-                continue;
-            }
-            const float *w;
-            int64_t ldw;
-            if (j->W->type == L3_F32) {  /* already f32: multiply in place */
-                w = (const float *)base + r0 * cols + k0;
-                ldw = cols;
-            } else {
-                for (int i = 0; i < nw; i++)
-                    k->to_float[j->W->type](base + (r0 + i) * j->row_bytes + off, panel + i * kc, kc);
-                w = panel;
-                ldw = kc;
+            const void *w = base + r0 * j->row_bytes + off;  /* nw rows of kc values, ldw bytes apart */
+            size_t ldw = j->row_bytes;
+            uint32_t type = j->W->type;
+            if (widen) {
+                for (int i = 0; i < nw; i++) k->to_float[type](base + (r0 + i) * j->row_bytes + off, panel + i * kc, kc);
+                w = panel, ldw = (size_t)kc * sizeof(float), type = L3_F32;
             }
             if (k->pack_f32) {
-                k->pack_f32(L3_F32, w, (size_t)ldw * sizeof(float), nw, kc, packed);
+                k->pack_f32(type, w, ldw, nw, kc, packed);
                 k->gemm_f32_packed(packed, nw, j->X + k0, cols, j->T, j->Y + r0, rows, kc);
             } else {
-                k->gemm_f32(w, ldw, nw, j->X + k0, cols, j->T, j->Y + r0, rows, kc);
+                k->gemm_f32(w, (int64_t)(ldw / sizeof(float)), nw, j->X + k0, cols, j->T, j->Y + r0, rows, kc);
             }
         }
     }
