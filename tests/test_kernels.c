@@ -347,21 +347,32 @@ static void test_gemm(void) {
                 fill(y0, nx * ldy, 1);
                 memcpy(y1, y0, (size_t)(nx * ldy) * 4);
                 sets[0]->gemm_f32(w, ldw, nw, x, ldx, nx, y0, ldy, n);
-                for (int s = 1; s < n_sets; s++) {
-                    float *y = malloc((size_t)(nx * ldy) * 4);
-                    memcpy(y, y1, (size_t)(nx * ldy) * 4);
-                    sets[s]->gemm_f32(w, ldw, nw, x, ldx, nx, y, ldy, n);
-                    for (int j = 0; j < nx; j++)
-                        for (int i = 0; i < ldy; i++) {
-                            double mag = 1;
-                            if (i < nw)
-                                for (int64_t e = 0; e < n; e++) mag += fabs((double)w[i * ldw + e] * x[j * ldx + e]);
-                            /* entries outside the nw x nx tile must be untouched */
-                            CHECK(close_to(y[j * ldy + i], y0[j * ldy + i], mag, 1e-5), "%s gemm n=%lld nw=%d nx=%d (%d,%d)",
-                                  names[s], (long long)n, nw, nx, i, j);
+                for (int s = 1; s < n_sets; s++)
+                    for (int packed = 0; packed <= (sets[s]->pack_f32 != NULL); packed++) {
+                        float *y = malloc((size_t)(nx * ldy) * 4);
+                        memcpy(y, y1, (size_t)(nx * ldy) * 4);
+                        if (packed) {  /* as l3_matmul: through the set's own panel, L3_PACK_F32_ROWS rows at a time */
+                            float *panel = malloc((size_t)(L3_PACK_F32_ROWS * n) * 4);
+                            for (int i0 = 0; i0 < nw; i0 += L3_PACK_F32_ROWS) {
+                                const int mw = nw - i0 < L3_PACK_F32_ROWS ? nw - i0 : L3_PACK_F32_ROWS;
+                                sets[s]->pack_f32(L3_F32, w + i0 * ldw, (size_t)ldw * 4, mw, n, panel);
+                                sets[s]->gemm_f32_packed(panel, mw, x, ldx, nx, y + i0, ldy, n);
+                            }
+                            free(panel);
+                        } else {
+                            sets[s]->gemm_f32(w, ldw, nw, x, ldx, nx, y, ldy, n);
                         }
-                    free(y);
-                }
+                        for (int j = 0; j < nx; j++)
+                            for (int i = 0; i < ldy; i++) {
+                                double mag = 1;
+                                if (i < nw)
+                                    for (int64_t e = 0; e < n; e++) mag += fabs((double)w[i * ldw + e] * x[j * ldx + e]);
+                                /* entries outside the nw x nx tile must be untouched */
+                                CHECK(close_to(y[j * ldy + i], y0[j * ldy + i], mag, 1e-5), "%s gemm%s n=%lld nw=%d nx=%d (%d,%d)",
+                                      names[s], packed ? " (packed)" : "", (long long)n, nw, nx, i, j);
+                            }
+                        free(y);
+                    }
                 free(w); free(x); free(y0); free(y1);
             }
 }

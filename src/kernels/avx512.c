@@ -665,7 +665,7 @@ FDOTN(bf16w, L3_BF16)
  * products (no horizontal sums). Measured on the 1B shape (prefill, f16 weights): 8
  * activation rows beat 12 (the 12 row pointers spill) and 3 weight vectors; the longer the
  * panel the better (2048 columns: 256 KiB, in L2), so l3_matmul packs whole slices. */
-enum { GF_MV = L3_PACK_F32_ROWS / 16, GF_NR = 8, GF_KC = 256 /* gemm_f32's own slices, on the stack */ };
+enum { GF_MV = L3_PACK_F32_ROWS / 16, GF_NR = 8 };
 
 static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
     __m512 t[16];
@@ -749,19 +749,6 @@ static void gemm_f32_packed(const float *panel, int nw, const float *x, int64_t 
     for (; j < nx; j++) gf_micro(1, panel, x + j * ldx, ldx, y + j * ldy, ldy, m, n);
 }
 
-static void gemm_f32(const float *w, int64_t ldw, int nw, const float *x, int64_t ldx, int nx,
-                     float *y, int64_t ldy, int64_t n) {
-    float panel[L3_PACK_F32_ROWS * GF_KC];
-    for (int i0 = 0; i0 < nw; i0 += L3_PACK_F32_ROWS) {
-        const int mw = nw - i0 < L3_PACK_F32_ROWS ? nw - i0 : L3_PACK_F32_ROWS;
-        for (int64_t k0 = 0; k0 < n; k0 += GF_KC) {
-            const int64_t kc = n - k0 < GF_KC ? n - k0 : GF_KC;
-            pack_f32(L3_F32, w + i0 * ldw + k0, (size_t)ldw * sizeof(float), mw, kc, panel);
-            gemm_f32_packed(panel, mw, x + k0, ldx, nx, y + i0, ldy, kc);
-        }
-    }
-}
-
 int l3_kernels_init_avx512(l3_kernel_set *k) {
     const l3_cpu_features *cpu = l3_cpu();
     if (!cpu->avx512f || !cpu->avx512bw || !cpu->avx512vl || !cpu->avx512dq || !cpu->avx2 || !cpu->fma || !cpu->f16c)
@@ -800,8 +787,7 @@ int l3_kernels_init_avx512(l3_kernel_set *k) {
     k->attn_scores_f16 = attn_scores_f16;
     k->attn_values_f16 = attn_values_f16;
     k->softmax = softmax;
-    k->gemm_f32 = gemm_f32;
-    k->pack_f32 = pack_f32;
+    k->pack_f32 = pack_f32;  /* l3_matmul takes these two instead of gemm_f32 */
     k->gemm_f32_packed = gemm_f32_packed;
     return 1;
 }
