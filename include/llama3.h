@@ -102,6 +102,11 @@ typedef struct llama3_session_options {
     int n_slots;               /* independent sequences (0 = 1) */
     int n_threads;             /* 0 = number of physical cores */
     llama3_kv_type kv_type;    /* default F16 */
+    /* 8-bit activation levels of prompt rows with quantized weights (on CPUs with an integer
+     * prefill kernel): 0 or 1 = one level, llama.cpp's precision (about 1.3e-2 relative
+     * error in the logits) at half the integer work of 2 = two levels, decode's precision
+     * (about 5e-5). Decoded tokens always take two levels. */
+    int prompt_int8_levels;
 } llama3_session_options;
 
 llama3_session *llama3_session_new(llama3_model *m, const llama3_session_options *opt,
@@ -121,13 +126,14 @@ size_t llama3_session_scratch_bytes(const llama3_session *s);
 
 /* Feed n ids to one slot, appending to its history, in one batched pass.
  * logits: if all_logits, [n x vocab] (row i predicts the token after ids[i]); otherwise
- * [vocab] for the last id only. May be NULL. */
+ * [vocab] for the last id only. May be NULL. n > 1 ids are a prompt (prompt_int8_levels). */
 int llama3_eval(llama3_session *s, int slot, const int32_t *ids, int n, float *logits,
                 int all_logits, llama3_error *err);
 
 /* Advance several slots together in one pass: slot_of[i] is the slot of ids[i]; each slot's
  * rows must be contiguous and in order. logits receives one row per *slot group* end
- * (the last row of each run of equal slots), in order of appearance. */
+ * (the last row of each run of equal slots), in order of appearance. The rows of a slot with
+ * more than one row are a prompt (prompt_int8_levels), a slot's single row a decoded token. */
 int llama3_eval_batch(llama3_session *s, const int32_t *ids, const int *slot_of, int n,
                       float *logits, llama3_error *err);
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "llama3.h"
+#include "session.h"
 #include "util.h"
 
 /* llama3_eval_batch's cap on rows per call (session.c's micro-batch). */
@@ -28,6 +29,7 @@ struct llama3_batch {
     l3_seq *seq;
     int32_t *ids;           /* [max_rows] */
     int *slot_of;           /* [max_rows] */
+    uint8_t *prompt;        /* [max_rows]: a prompt row (as llama3_eval treats a prompt) */
     int *group_slot;        /* [n_slots]: slot of each row group, in order */
     int *group_rows;        /* [n_slots]: rows of each group */
     float *logits;          /* [n_slots x vocab] */
@@ -61,10 +63,11 @@ llama3_batch *llama3_batch_new(llama3_model *m, llama3_session *s, const llama3_
     b->seq = calloc((size_t)b->n_slots, sizeof *b->seq);
     b->ids = malloc((size_t)b->max_rows * sizeof *b->ids);
     b->slot_of = malloc((size_t)b->max_rows * sizeof *b->slot_of);
+    b->prompt = malloc((size_t)b->max_rows);
     b->group_slot = malloc((size_t)b->n_slots * sizeof *b->group_slot);
     b->group_rows = malloc((size_t)b->n_slots * sizeof *b->group_rows);
     b->logits = malloc((size_t)b->n_slots * b->vocab * sizeof *b->logits);
-    if (!b->seq || !b->ids || !b->slot_of || !b->group_slot || !b->group_rows || !b->logits) {
+    if (!b->seq || !b->ids || !b->slot_of || !b->prompt || !b->group_slot || !b->group_rows || !b->logits) {
         llama3_batch_free(b);
         l3_fail(err, LLAMA3_ERR_MEMORY, "cannot allocate the batch");
         return NULL;
@@ -78,6 +81,7 @@ void llama3_batch_free(llama3_batch *b) {
     free(b->seq);
     free(b->ids);
     free(b->slot_of);
+    free(b->prompt);
     free(b->group_slot);
     free(b->group_rows);
     free(b->logits);
@@ -135,6 +139,7 @@ int llama3_batch_step(llama3_batch *b, llama3_batch_event *ev, int cap, llama3_e
         l3_seq *q = &b->seq[i];
         if (!q->active || !q->decoding) continue;
         b->ids[n] = q->next;
+        b->prompt[n] = 0;
         b->slot_of[n++] = i;
         b->group_slot[n_groups] = i;
         b->group_rows[n_groups++] = 1;
@@ -148,14 +153,15 @@ int llama3_batch_step(llama3_batch *b, llama3_batch_event *ev, int cap, llama3_e
         if (len > b->chunk) len = b->chunk;
         if (len > b->max_rows - n) len = b->max_rows - n;
         memcpy(b->ids + n, q->prompt + q->n_fed, (size_t)len * sizeof *b->ids);
-        for (int r = 0; r < len; r++) b->slot_of[n + r] = i;
+        /* prompt rows however the prompt is chunked (llama3_eval: a call of 2+ ids) */
+        for (int r = 0; r < len; r++) b->slot_of[n + r] = i, b->prompt[n + r] = q->n_prompt > 1;
         n += len;
         b->group_slot[n_groups] = i;
         b->group_rows[n_groups++] = len;
     }
     if (n_groups > 0) b->rr = (b->rr + 1) % b->n_slots;
     if (n == 0) return 0;
-    int rc = llama3_eval_batch(b->s, b->ids, b->slot_of, n, b->logits, err);
+    int rc = l3_eval_rows(b->s, b->ids, b->slot_of, b->prompt, n, b->logits, err);
     if (rc) return rc;
 
     int n_ev = 0;

@@ -52,7 +52,9 @@ static float silu(float x) { return x / (1.0f + expf(-x)); }
  * - 8-bit (quantized weight types with integer kernels in the current set): the activation
  *   rows are quantized once (per block of 32, kernels.h: a 16-bit value split into two int8
  *   levels, as accurate as f32 for the goldens, and the same numbers whether a row is decoded
- *   alone or in a batch), then decode and a few rows (T <= MM_DECODE_ROWS) take the kernel
+ *   alone or in a batch; prompt rows flagged one_level keep the first level only, with a zero
+ *   second level where they share a product with two-level rows, the same numbers either
+ *   way, and a product of only such rows takes the kernels' one-level body), then decode and a few rows (T <= MM_DECODE_ROWS) take the kernel
  *   set's dotn_q8 over runs of weight rows (every activation row per weight row in registers,
  *   independent accumulator chains, the same bits as decoding each alone; dot_q8 per row
  *   where a type has none), and prefill unpacks a tile of
@@ -86,6 +88,8 @@ typedef struct matmul_job {
     const l3_tensor *W;
     const float *X;
     int T;
+    const uint8_t *one_level;  /* per row (or NULL) */
+    int all_one;               /* every row one-level: q2 is not written, and NULL for gemm_q8 */
     float *Y;
     l3_scratch *s;
     size_t row_bytes;
@@ -134,14 +138,21 @@ static void matmul_tiles(void *ctx, int64_t tile0, int64_t tile1, int thread) {
     }
 }
 
-/* 8-bit: quantize activation rows [t0, t1) to two int8 levels (kernels.h) */
+/* 8-bit: quantize activation rows [t0, t1) to two int8 levels, or the first alone (kernels.h) */
 static void quantize_rows(void *ctx, int64_t t0, int64_t t1, int thread) {
     (void)thread;
     const matmul_job *j = ctx;
     const int64_t n = j->W->cols;
-    for (int64_t t = t0; t < t1; t++)
-        l3_kernels()->quantize_q8(j->X + t * n, j->s->xq + t * n, j->s->xq2 + t * n, j->s->xd + t * n / 32,
-                                  j->s->xs + t * n / 16, n);
+    for (int64_t t = t0; t < t1; t++) {
+        const int one = j->one_level && j->one_level[t];
+        int8_t *q2 = j->s->xq2 + t * n;
+        float *d = j->s->xd + t * n / 32;
+        l3_kernels()->quantize_q8(j->X + t * n, j->s->xq + t * n, one ? NULL : q2, d, j->s->xs + t * n / 16, n);
+        if (one && !j->all_one) {  /* as a two-level row: a zero second level, d per unit of it */
+            memset(q2, 0, (size_t)n);
+            for (int64_t b = 0; b < n / 32; b++) d[b] /= 256.0f;  /* exact: the sums s stay as they are */
+        }
+    }
 }
 
 static void matmul_vec_q8(void *ctx, int64_t r0, int64_t r1, int thread) {
@@ -192,6 +203,7 @@ static void matmul_tiles_q8(void *ctx, int64_t tile0, int64_t tile1, int thread)
     const l3_scratch *s = j->s;
     uint8_t *u = s->panel8[thread];
     float *sc = (float *)(u + MM_ROWS * cols), *mn = sc + MM_ROWS * cols / 4;
+    const int8_t *q2 = j->all_one ? NULL : s->xq2;
     for (int64_t tile = tile0; tile < tile1; tile++) {
         const int64_t r0 = tile * MM_ROWS;
         const int nw = (int)(rows - r0 < MM_ROWS ? rows - r0 : MM_ROWS);
@@ -200,17 +212,18 @@ static void matmul_tiles_q8(void *ctx, int64_t tile0, int64_t tile1, int thread)
         if (k->panel_pack) {  /* the kernel set's own tile layout, after the row panel */
             uint8_t *pk = (uint8_t *)(mn + MM_ROWS * cols / 16);
             k->panel_pack(u, sc, mn, nw, cols, pk);
-            k->gemm_q8(pk, (const float *)(pk + 16 * cols), (const float *)(pk + 16 * cols) + cols, nw, s->xq, s->xq2,
+            k->gemm_q8(pk, (const float *)(pk + 16 * cols), (const float *)(pk + 16 * cols) + cols, nw, s->xq, q2,
                        s->xd, s->xs, j->T, j->Y + r0, rows, cols);
         } else {
-            k->gemm_q8(u, sc, mn, nw, s->xq, s->xq2, s->xd, s->xs, j->T, j->Y + r0, rows, cols);
+            k->gemm_q8(u, sc, mn, nw, s->xq, q2, s->xd, s->xs, j->T, j->Y + r0, rows, cols);
         }
     }
 }
 
-void l3_matmul(const l3_tensor *W, const float *X, int T, float *Y, l3_scratch *s, l3_pool *pool) {
+void l3_matmul(const l3_tensor *W, const float *X, int T, const uint8_t *one_level, float *Y, l3_scratch *s,
+               l3_pool *pool) {
     const l3_kernel_set *k = l3_kernels();
-    matmul_job j = { W, X, T, Y, s, l3_row_bytes(W->type, W->cols) };
+    matmul_job j = { W, X, T, one_level, 0, Y, s, l3_row_bytes(W->type, W->cols) };
     const int q8 = k->use_q8 && s->xq && W->cols % 32 == 0;
     if (T == 1 && q8 && k->dot_q8[W->type]) {
         quantize_rows(&j, 0, 1, 0);  /* once, shared by every thread */
@@ -223,6 +236,8 @@ void l3_matmul(const l3_tensor *W, const float *X, int T, float *Y, l3_scratch *
     } else if (T <= MM_DOTN_ROWS && k->dotn[W->type]) {
         l3_parallel_for(pool, W->rows, 8, matmul_vecn, &j);
     } else if (q8 && k->to_panel[W->type]) {
+        j.all_one = one_level != NULL;  /* the panel product's one-level body, if every row allows it */
+        for (int t = 0; j.all_one && t < T; t++) j.all_one = one_level[t] != 0;
         l3_parallel_for(pool, T, 4, quantize_rows, &j);
         l3_parallel_for(pool, (W->rows + MM_ROWS - 1) / MM_ROWS, 1, matmul_tiles_q8, &j);
     } else {
@@ -337,9 +352,9 @@ void l3_forward(const llama3_model *m, l3_kv_cache *kv, l3_scratch *s, l3_pool *
         /* h = x + attention(attention_norm(x)) */
         norm_job nj = { xb, x, m->attention_norm + (int64_t)l * dim, dim, a->norm_eps };
         l3_parallel_for(pool, T, 4, norm_rows, &nj);
-        l3_matmul(&L->wq, xb, T, s->q, s, pool);
-        l3_matmul(&L->wk, xb, T, s->k, s, pool);
-        l3_matmul(&L->wv, xb, T, s->v, s, pool);
+        l3_matmul(&L->wq, xb, T, fa->one_level, s->q, s, pool);
+        l3_matmul(&L->wk, xb, T, fa->one_level, s->k, s, pool);
+        l3_matmul(&L->wv, xb, T, fa->one_level, s->v, s, pool);
         for (int t = 0; t < T; t++) {
             rope(s->q + (int64_t)t * dim, a->n_heads, hd, s->rope_cs + (int64_t)t * hd, w->rope_layout);
             rope(s->k + (int64_t)t * kv_dim, a->n_kv_heads, hd, s->rope_cs + (int64_t)t * hd, w->rope_layout);
@@ -355,26 +370,28 @@ void l3_forward(const llama3_model *m, l3_kv_cache *kv, l3_scratch *s, l3_pool *
                             attention_items_grouped, &aj);
         else
             l3_parallel_for(pool, (int64_t)T * a->n_heads, 16384 / work + 1, attention_items, &aj);
-        l3_matmul(&L->wo, s->att, T, xb, s, pool);
+        l3_matmul(&L->wo, s->att, T, fa->one_level, xb, s, pool);
         add_rows(x, xb, (int64_t)T * dim);
 
         /* out = h + feed_forward(ffn_norm(h)), feed_forward = w2(silu(w1(x)) * w3(x)) */
         norm_job fj = { xb, x, m->ffn_norm + (int64_t)l * dim, dim, a->norm_eps };
         l3_parallel_for(pool, T, 4, norm_rows, &fj);
-        l3_matmul(&L->w1, xb, T, s->h1, s, pool);
-        l3_matmul(&L->w3, xb, T, s->h3, s, pool);
+        l3_matmul(&L->w1, xb, T, fa->one_level, s->h1, s, pool);
+        l3_matmul(&L->w3, xb, T, fa->one_level, s->h3, s, pool);
         for (int64_t i = 0; i < (int64_t)T * hidden; i++) s->h1[i] = silu(s->h1[i]) * s->h3[i];
-        l3_matmul(&L->w2, s->h1, T, xb, s, pool);
+        l3_matmul(&L->w2, s->h1, T, fa->one_level, xb, s, pool);
         add_rows(x, xb, (int64_t)T * dim);
     }
 
     /* logits = output(norm(h)), only for the rows asked for */
-    for (int i = 0; i < fa->n_out; i++)
+    for (int i = 0; i < fa->n_out; i++) {
         rmsnorm(xb + (int64_t)i * dim, x + (int64_t)fa->out_rows[i] * dim, m->norm, dim, a->norm_eps);
+        s->out_one_level[i] = fa->one_level && fa->one_level[fa->out_rows[i]];
+    }
     if (fa->n_out > 0) {
         /* logits rows for n_out activations: run as one product, rows of the output matrix
          * parallel, writing [n_out x vocab]. */
-        l3_matmul(&w->output, xb, fa->n_out, fa->logits, s, pool);
+        l3_matmul(&w->output, xb, fa->n_out, fa->one_level ? s->out_one_level : NULL, fa->logits, s, pool);
     }
 }
 
@@ -397,7 +414,8 @@ int l3_scratch_init(l3_scratch *s, const llama3_args *a, int max_rows, int n_ctx
     s->row_buf = calloc((size_t)n_threads, sizeof *s->row_buf);
     s->scores = calloc((size_t)n_threads, sizeof *s->scores);
     s->panel8 = calloc((size_t)n_threads, sizeof *s->panel8);
-    if (!s->x || !s->xb || !s->q || !s->k || !s->v || !s->att || !s->h1 || !s->h3 || !s->rope_cs || !s->row_buf || !s->scores ||
+    s->out_one_level = malloc(R);
+    if (!s->out_one_level || !s->x || !s->xb || !s->q || !s->k || !s->v || !s->att || !s->h1 || !s->h3 || !s->rope_cs || !s->row_buf || !s->scores ||
         !s->panel8)
         return -1;
     int widest = a->dim > a->hidden_dim ? a->dim : a->hidden_dim;
@@ -423,6 +441,7 @@ void l3_scratch_free(l3_scratch *s) {
     for (int i = 0; s->scores && i < s->n_threads; i++) free(s->scores[i]);
     for (int i = 0; s->panel8 && i < s->n_threads; i++) free(s->panel8[i]);
     free(s->panel8);
+    free(s->out_one_level);
     free(s->xq); free(s->xq2); free(s->xd); free(s->xs);
     free(s->row_buf);
     free(s->scores);
@@ -435,5 +454,5 @@ size_t l3_scratch_bytes(const l3_scratch *s, const llama3_args *a, int n_ctx) {
     if (widest < MM_PANEL) widest = MM_PANEL;
     return sizeof(float) * (R * (4 * (size_t)a->dim + 2 * kv_dim + 2 * (size_t)a->hidden_dim + (size_t)a->head_dim) +
                             (size_t)s->n_threads * (widest + (size_t)n_ctx * (size_t)(a->n_heads / a->n_kv_heads))) +
-           R * w8 * (64 + sizeof(float) * 3) / 32 + (size_t)s->n_threads * MM_PANEL8_BYTES(w8);
+           R * w8 * (64 + sizeof(float) * 3) / 32 + (size_t)s->n_threads * MM_PANEL8_BYTES(w8) + R /* out_one_level */;
 }

@@ -29,6 +29,7 @@ typedef struct l3_scratch {
     int8_t *xq, *xq2;  /* the two levels */
     float *xd, *xs;
     uint8_t **panel8;  /* per thread: a prefill tile of weight rows unpacked to 8 bits */
+    uint8_t *out_one_level;  /* the one_level flags of the logits rows */
 } l3_scratch;
 
 int l3_scratch_init(l3_scratch *s, const llama3_args *a, int max_rows, int n_ctx, int n_threads);
@@ -46,12 +47,17 @@ typedef struct l3_forward_args {
     const int *out_rows;
     int n_out;
     float *logits;
+    const uint8_t *one_level;  /* per row, or NULL: nonzero = a prompt row whose 8-bit
+                                * activations take one level (l3_matmul) */
 } l3_forward_args;
 
 void l3_forward(const llama3_model *m, l3_kv_cache *kv, l3_scratch *s, l3_pool *pool,
                 const l3_forward_args *fa);
 
-/* Y[t x W.rows] = X[t x W.cols] . W^T, any weight type (threads over rows of W). */
-void l3_matmul(const l3_tensor *W, const float *X, int T, float *Y, l3_scratch *s, l3_pool *pool);
+/* Y[t x W.rows] = X[t x W.cols] . W^T, any weight type (threads over rows of W). one_level
+ * (per row, or NULL): rows whose 8-bit activations keep only the first level (kernels.h);
+ * a row gets the same numbers whichever other rows share the call. */
+void l3_matmul(const l3_tensor *W, const float *X, int T, const uint8_t *one_level, float *Y, l3_scratch *s,
+               l3_pool *pool);
 
 #endif

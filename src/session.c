@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "session.h"
 
 /* Rows per forward pass (llama.cpp's default micro-batch too): bounds scratch memory while
  * keeping prefill matrix-matrix; pages of scratch that a short input never touches cost no RAM. */
@@ -17,6 +18,8 @@ struct llama3_session {
     int n_ctx, n_slots;
     int *slot_pos;          /* tokens in each slot */
     int *pos_buf, *slot_buf, *out_buf;
+    uint8_t *one_level_buf; /* per row: a prompt row with one 8-bit level */
+    int prompt_levels;      /* 1 or 2 (llama3_session_options.prompt_int8_levels) */
 };
 
 llama3_session *llama3_session_new(llama3_model *m, const llama3_session_options *opt, llama3_error *err) {
@@ -24,6 +27,10 @@ llama3_session *llama3_session_new(llama3_model *m, const llama3_session_options
     const llama3_args *a = &m->w.args;
     if (o.n_ctx < 0 || o.n_slots < 0 || o.n_threads < 0) {
         l3_fail(err, LLAMA3_ERR_ARG, "negative context, slot or thread count");
+        return NULL;
+    }
+    if (o.prompt_int8_levels < 0 || o.prompt_int8_levels > 2) {
+        l3_fail(err, LLAMA3_ERR_ARG, "prompt_int8_levels %d (expected 0, 1 or 2)", o.prompt_int8_levels);
         return NULL;
     }
     if (o.n_ctx == 0) o.n_ctx = a->max_seq_len < 4096 ? a->max_seq_len : 4096;
@@ -44,6 +51,7 @@ llama3_session *llama3_session_new(llama3_model *m, const llama3_session_options
     s->m = m;
     s->n_ctx = o.n_ctx;
     s->n_slots = o.n_slots;
+    s->prompt_levels = o.prompt_int8_levels == 2 ? 2 : 1;
     if (l3_kv_init(&s->kv, o.kv_type, o.n_slots, a->n_layers, o.n_ctx, a->n_kv_heads, a->head_dim, err)) {
         free(s);
         return NULL;
@@ -52,8 +60,9 @@ llama3_session *llama3_session_new(llama3_model *m, const llama3_session_options
     s->pos_buf = malloc(L3_UBATCH * sizeof(int));
     s->slot_buf = malloc(L3_UBATCH * sizeof(int));
     s->out_buf = malloc(L3_UBATCH * sizeof(int));
+    s->one_level_buf = malloc(L3_UBATCH);
     s->pool = l3_pool_new(o.n_threads);
-    if (!s->slot_pos || !s->pos_buf || !s->slot_buf || !s->out_buf || !s->pool ||
+    if (!s->slot_pos || !s->pos_buf || !s->slot_buf || !s->out_buf || !s->one_level_buf || !s->pool ||
         l3_scratch_init(&s->scratch, a, L3_UBATCH, o.n_ctx, l3_pool_size(s->pool)) != 0) {
         l3_fail(err, LLAMA3_ERR_MEMORY, "cannot allocate session buffers");
         llama3_session_free(s);
@@ -71,6 +80,7 @@ void llama3_session_free(llama3_session *s) {
     free(s->pos_buf);
     free(s->slot_buf);
     free(s->out_buf);
+    free(s->one_level_buf);
     free(s);
 }
 
@@ -112,6 +122,8 @@ int llama3_eval(llama3_session *s, int slot, const int32_t *ids, int n, float *l
         return l3_fail(err, LLAMA3_ERR_CONTEXT, "%d tokens do not fit the context: %d of %d positions are free (raise -c)",
                        n, s->n_ctx - s->slot_pos[slot], s->n_ctx);
     int vocab = s->m->w.args.vocab_size;
+    /* more than one id: a prompt (the whole call, whatever its passes) */
+    memset(s->one_level_buf, n > 1 && s->prompt_levels == 1, L3_UBATCH);
     for (int done = 0; done < n;) {
         int T = n - done < L3_UBATCH ? n - done : L3_UBATCH;
         int n_out = 0;
@@ -121,7 +133,7 @@ int llama3_eval(llama3_session *s, int slot, const int32_t *ids, int n, float *l
             if (logits && (all_logits || done + t == n - 1)) s->out_buf[n_out++] = t;
         }
         l3_forward_args fa = { ids + done, s->pos_buf, s->slot_buf, T, s->out_buf, n_out,
-                               logits ? logits + (all_logits ? (size_t)done * vocab : 0) : NULL };
+                               logits ? logits + (all_logits ? (size_t)done * vocab : 0) : NULL, s->one_level_buf };
         l3_forward(s->m, &s->kv, &s->scratch, s->pool, &fa);
         s->slot_pos[slot] += T;
         done += T;
@@ -131,6 +143,11 @@ int llama3_eval(llama3_session *s, int slot, const int32_t *ids, int n, float *l
 
 int llama3_eval_batch(llama3_session *s, const int32_t *ids, const int *slot_of, int n, float *logits,
                       llama3_error *err) {
+    return l3_eval_rows(s, ids, slot_of, NULL, n, logits, err);
+}
+
+int l3_eval_rows(llama3_session *s, const int32_t *ids, const int *slot_of, const uint8_t *prompt, int n,
+                 float *logits, llama3_error *err) {
     if (n <= 0 || n > L3_UBATCH)
         return l3_fail(err, LLAMA3_ERR_ARG, "batch of %d rows (expected 1..%d)", n, L3_UBATCH);
     int rc = check_ids(s, ids, n, err);
@@ -155,8 +172,12 @@ int llama3_eval_batch(llama3_session *s, const int32_t *ids, const int *slot_of,
         s->pos_buf[i] = s->slot_pos[slot];
         s->slot_pos[slot]++;
         if (i == n - 1 || slot_of[i + 1] != slot) s->out_buf[n_out++] = i;
+        /* without flags: a slot with more than one row feeds a prompt */
+        int is_prompt = prompt ? prompt[i] != 0
+                               : (i > 0 && slot_of[i - 1] == slot) || (i + 1 < n && slot_of[i + 1] == slot);
+        s->one_level_buf[i] = is_prompt && s->prompt_levels == 1;
     }
-    l3_forward_args fa = { ids, s->pos_buf, s->slot_buf, n, s->out_buf, logits ? n_out : 0, logits };
+    l3_forward_args fa = { ids, s->pos_buf, s->slot_buf, n, s->out_buf, logits ? n_out : 0, logits, s->one_level_buf };
     l3_forward(s->m, &s->kv, &s->scratch, s->pool, &fa);
     return 0;
 }

@@ -38,7 +38,10 @@ foreach(isa ${_isas})
                        --modes prefill --rel 2e-2 --argmax 0.95)
     llama3_golden_test(golden_${isa}_gqa_${q}_decode ${_M}/gqa/gguf/model-${q}.gguf ${_M}/gqa/golden-${q}.safetensors
                        --modes decode --rel 5e-3 --argmax 0.95)
-    list(APPEND _tests golden_${isa}_gqa_${q} golden_${isa}_gqa_${q}_decode)
+    # prompts with two 8-bit levels (--prompt-int8 2): decode's bound
+    llama3_golden_test(golden_${isa}_gqa_${q}_prompt2 ${_M}/gqa/gguf/model-${q}.gguf ${_M}/gqa/golden-${q}.safetensors
+                       --modes prefill --prompt-int8 2 --rel 5e-3 --argmax 0.95)
+    list(APPEND _tests golden_${isa}_gqa_${q} golden_${isa}_gqa_${q}_decode golden_${isa}_gqa_${q}_prompt2)
   endforeach()
   add_test(NAME stories260K_greedy_${isa} COMMAND test_stories $<TARGET_FILE:llama3-cli> ${LLAMA3_FIXTURES}/stories260K)
   list(APPEND _tests stories260K_greedy_${isa})

@@ -2,6 +2,7 @@
  * model and compares with logits from Meta's reference model.py stored in a safetensors file.
  *
  * usage: test_golden CLI MODEL GOLDEN [--kv f32|f16|q8_0] [--rel TOL] [--argmax FRAC] [--greedy]
+ *                    [--prompt-int8 1|2]
  *                    [--modes prefill,decode]
  * Prints one line per check and exits non-zero if any fails. */
 #include <math.h>
@@ -51,7 +52,7 @@ static int argmax(const float *x, int n) {
 
 int main(int argc, char **argv) {
     if (argc < 4) { fprintf(stderr, "usage: test_golden CLI MODEL GOLDEN [options]\n"); return 2; }
-    const char *cli = argv[1], *model = argv[2], *golden = argv[3], *kv = "f32", *modes = "prefill,decode";
+    const char *cli = argv[1], *model = argv[2], *golden = argv[3], *kv = "f32", *modes = "prefill,decode", *levels = "1";
     double rel_tol = 1e-4, argmax_min = 1.0;
     int greedy = 0;
     for (int i = 4; i < argc; i++) {
@@ -60,6 +61,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--argmax") && i + 1 < argc) argmax_min = atof(argv[++i]);
         else if (!strcmp(argv[i], "--modes") && i + 1 < argc) modes = argv[++i];
         else if (!strcmp(argv[i], "--greedy")) greedy = 1;
+        else if (!strcmp(argv[i], "--prompt-int8") && i + 1 < argc) levels = argv[++i];
         else { fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
     }
     llama3_error err = { 0 };
@@ -89,8 +91,8 @@ int main(int argc, char **argv) {
     const char *mode_list[] = { "prefill", "decode" };
     for (int mi = 0; mi < 2; mi++) {
         if (!strstr(modes, mode_list[mi])) continue;
-        snprintf(cmd, sizeof cmd, "'%s' logits -m '%s' --ids '%s' -o '%s' --mode %s --kv-type %s", cli, model, ids_path,
-                 out_path, mode_list[mi], kv);
+        snprintf(cmd, sizeof cmd, "'%s' logits -m '%s' --ids '%s' -o '%s' --mode %s --kv-type %s --prompt-int8 %s", cli,
+                 model, ids_path, out_path, mode_list[mi], kv, levels);
         int rc = system(cmd);
         check(rc == 0, "%s: llama3 logits exits 0", mode_list[mi]);
         if (rc) continue;

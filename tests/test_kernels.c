@@ -400,15 +400,18 @@ static void test_matmul(l3_pool *pool) {
         l3_scratch s;
         CHECK(l3_scratch_init(&s, &a, 64, 16, l3_pool_size(pool)) == 0, "scratch");
         float *X = malloc((size_t)(64 * cols) * 4), *Y0 = malloc((size_t)(64 * rows) * 4), *Y1 = malloc((size_t)(64 * rows) * 4);
+        float *Y2 = malloc((size_t)(64 * rows) * 4);
         fill(X, 64 * cols, 1);
+        uint8_t all_one[64], mixed[64];
+        for (int r = 0; r < 64; r++) all_one[r] = 1, mixed[r] = r % 3 != 1;
         for (size_t k = 0; k < sizeof Ts / sizeof Ts[0]; k++) {
             const int T = Ts[k];
             l3_kernels_select("scalar");
-            l3_matmul(&W, X, T, Y0, &s, pool);
+            l3_matmul(&W, X, T, NULL, Y0, &s, pool);
             for (int si = 1; si < n_sets; si++) {
                 l3_kernels_select(names[si]);
                 memset(Y1, 0, (size_t)(T * rows) * 4);
-                l3_matmul(&W, X, T, Y1, &s, pool);
+                l3_matmul(&W, X, T, NULL, Y1, &s, pool);
                 double e2 = 0, r2 = 0;
                 for (int64_t i = 0; i < T * rows; i++) {
                     e2 += (Y1[i] - Y0[i]) * (double)(Y1[i] - Y0[i]);
@@ -421,11 +424,31 @@ static void test_matmul(l3_pool *pool) {
                 if (getenv("KT_VERBOSE")) printf("%s matmul %s T=%d rel L2 %.3g\n", names[si], info->name, T, sqrt(e2 / r2));
                 CHECK(sqrt(e2 / r2) <= bound, "%s matmul %s T=%d rel L2 %.3g > %.3g", names[si], info->name, T,
                       sqrt(e2 / r2), bound);
+                /* one-level rows (prompts): one int8 level, about llama.cpp's 1e-2 (8 bits); a
+                 * row's numbers do not depend on the other rows' levels (the two-level body
+                 * with a zero second level, or the one-level body: the same products) */
+                memset(Y2, 0, (size_t)(T * rows) * 4);
+                l3_matmul(&W, X, T, all_one, Y2, &s, pool);
+                e2 = 0;
+                for (int64_t i = 0; i < T * rows; i++) e2 += (Y2[i] - Y0[i]) * (double)(Y2[i] - Y0[i]);
+                if (getenv("KT_VERBOSE")) printf("%s matmul %s T=%d one level rel L2 %.3g\n", names[si], info->name, T, sqrt(e2 / r2));
+                CHECK(sqrt(e2 / r2) <= (q8 ? 1e-2 : 1e-5) && (!q8 || sqrt(e2 / r2) > 1e-4), "%s matmul %s T=%d one level rel L2 %.3g",
+                      names[si], info->name, T, sqrt(e2 / r2));
+                memset(Y1, 0, (size_t)(T * rows) * 4);
+                float *Yn = malloc((size_t)(T * rows) * 4);
+                l3_matmul(&W, X, T, NULL, Yn, &s, pool);
+                l3_matmul(&W, X, T, mixed, Y1, &s, pool);
+                for (int t2 = 0; t2 < T; t2++) {
+                    const float *want = (mixed[t2] ? Y2 : Yn) + (int64_t)t2 * rows;
+                    CHECK(memcmp(Y1 + (int64_t)t2 * rows, want, (size_t)rows * 4) == 0,
+                          "%s matmul %s T=%d: row %d with mixed levels differs from its level alone", names[si], info->name, T, t2);
+                }
+                free(Yn);
             }
         }
         l3_kernels_select(names[n_sets - 1]);
         l3_scratch_free(&s);
-        free(wf); free(wq); free(X); free(Y0); free(Y1);
+        free(wf); free(wq); free(X); free(Y0); free(Y1); free(Y2);
     }
 }
 
@@ -473,6 +496,11 @@ static void test_q8(void) {
                 }
             }
             CHECK(sqrt(e2 / r2) <= 2e-4, "q8 %s n=%lld gemm rel L2 %.3g", info->name, (long long)n, sqrt(e2 / r2));
+            /* one-level rows (prompts): the reference's own q2 NULL case */
+            int8_t *q1 = malloc((size_t)(NX * n));
+            float *d1 = malloc((size_t)(NX * n / 32) * 4), *s1 = malloc((size_t)(NX * n / 16) * 4), *y0one = malloc(NW * NX * 4);
+            for (int j = 0; j < NX; j++) ref->quantize_q8(x + j * n, q1 + j * n, NULL, d1 + j * n / 32, s1 + j * n / 16, n);
+            ref->gemm_q8(u, sc, mn, NW, q1, NULL, d1, s1, NX, y0one, NW, n);
             /* two-level decode reference: every row against f32 */
             int8_t *q2r = malloc((size_t)n), *qr = malloc((size_t)n);
             float *dr = malloc((size_t)(n / 32) * 4), *smr = malloc((size_t)(n / 16) * 4), *dd = malloc((size_t)(n / 32) * 4),
@@ -550,13 +578,16 @@ static void test_q8(void) {
                  * the types whose panels this set makes: AVX2's maddubs needs u <= 128) */
                 for (int nw = 1; k->to_panel[t] && nw <= NW; nw += 2)
                     for (int nx = 1; nx <= NX; nx++) {
+                    for (int lv = 2; lv >= 1; lv--) {
+                        const int8_t *qa = lv == 2 ? q : q1, *qa2 = lv == 2 ? q2 : NULL;
+                        const float *da = lv == 2 ? d : d1, *sa = lv == 2 ? sm : s1, *want = lv == 2 ? y0 : y0one;
                         for (int e = 0; e < NW * NX; e++) y1[e] = -1234.5f;
                         if (k->panel_pack) { /* the set's own tile layout */
                             k->panel_pack(u, sc, mn, nw, n, pk);
-                            k->gemm_q8(pk, (const float *)(pk + 16 * n), (const float *)(pk + 16 * n) + n, nw, q, q2, d,
-                                       sm, nx, y1, NW, n);
+                            k->gemm_q8(pk, (const float *)(pk + 16 * n), (const float *)(pk + 16 * n) + n, nw, qa, qa2, da,
+                                       sa, nx, y1, NW, n);
                         } else {
-                            k->gemm_q8(u, sc, mn, nw, q, q2, d, sm, nx, y1, NW, n);
+                            k->gemm_q8(u, sc, mn, nw, qa, qa2, da, sa, nx, y1, NW, n);
                         }
                         for (int j = 0; j < NX; j++)
                             for (int i = 0; i < NW; i++) {
@@ -567,13 +598,14 @@ static void test_q8(void) {
                                 double mag = 1e-3;
                                 info->to_float(wq + i * rb, wd, n);
                                 for (int64_t e = 0; e < n; e++) mag += fabs((double)wd[e] * x[j * n + e]);
-                                CHECK(close_to(y1[j * NW + i], y0[j * NW + i], mag, 1e-5),
-                                      "%s gemm_q8 %s n=%lld nw=%d nx=%d (%d,%d): %g vs %g", names[s], info->name,
-                                      (long long)n, nw, nx, i, j, y1[j * NW + i], y0[j * NW + i]);
+                                CHECK(close_to(y1[j * NW + i], want[j * NW + i], mag, 1e-5),
+                                      "%s gemm_q8 %s n=%lld nw=%d nx=%d (%d,%d), %d level(s): %g vs %g", names[s],
+                                      info->name, (long long)n, nw, nx, i, j, lv, y1[j * NW + i], want[j * NW + i]);
                             }
                     }
+                    }
             }
-            free(q2r); free(qr); free(dr); free(smr); free(dd); free(smd);
+            free(q2r); free(qr); free(dr); free(smr); free(dd); free(smd); free(q1); free(d1); free(s1); free(y0one);
             free(wf); free(x); free(wd); free(wq); free(q); free(q2); free(qs); free(q2s); free(d); free(sm); free(ds);
             free(sms); free(u); free(us); free(pk); free(sc); free(mn); free(scs); free(mns); free(y0); free(y1);
         }

@@ -65,6 +65,10 @@ int cli_model_opt(cli_model_opts *o, int argc, char **argv, int *i, const char *
         int t = llama3_kv_type_from_name(v);
         if (t < 0) return cli_error(cmd, "unknown KV type '%s' (expected f16, f32 or q8_0)", v), -1;
         o->kv_type = (llama3_kv_type)t;
+    } else if (!strcmp(a, "--prompt-int8")) {
+        if (!(v = cli_value(argc, argv, i, cmd))) return -1;
+        if (!cli_parse_int(v, 1, 2, &n)) return cli_error(cmd, "invalid --prompt-int8 '%s' (expected 1 or 2)", v), -1;
+        o->prompt_int8 = (int)n;
     } else if (!strcmp(a, "--mlock")) {
         o->mlock = true;
     } else if (!strcmp(a, "--max-alloc")) {
@@ -93,7 +97,7 @@ int cli_open(const cli_model_opts *o, const char *cmd, llama3_model **m, llama3_
     if (!*m) return cli_error(cmd, "%s", err.msg);
     if (!s) return 0;
     llama3_session_options so = { .n_ctx = o->n_ctx, .n_threads = o->n_threads, .kv_type = o->kv_type,
-                                  .n_slots = n_slots };
+                                  .n_slots = n_slots, .prompt_int8_levels = o->prompt_int8 };
     *s = llama3_session_new(*m, &so, &err);
     if (!*s) {
         llama3_model_free(*m);

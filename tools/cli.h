@@ -15,6 +15,7 @@ typedef struct cli_model_opts {
     int n_ctx;                /* -c / --ctx */
     int n_threads;            /* -t / --threads */
     llama3_kv_type kv_type;   /* --kv-type f16|f32|q8_0 */
+    int prompt_int8;          /* --prompt-int8 1|2 (0 = the library's default, 1) */
     bool mlock;
     unsigned long long max_alloc;  /* --max-alloc (0 = the library's default) */
 } cli_model_opts;
@@ -25,6 +26,9 @@ typedef struct cli_model_opts {
     "  -t, --threads N       threads (default: physical cores)\n"                                 \
     "      --kv-type TYPE    KV-cache element type: f16 (default), f32 or q8_0 (8-bit blocks,\n" \
     "                        about half of f16's memory; needs head_dim a multiple of 32)\n"     \
+    "      --prompt-int8 N   8-bit activation levels of prompt tokens with quantized weights:\n" \
+    "                        1 (default; llama.cpp's precision, ~1e-2 logit error, the fastest\n" \
+    "                        prefill) or 2 (as exact as decoding, ~5e-5; slower prefill)\n"      \
     "      --mlock           lock the weights in memory\n"                                     \
     "      --max-alloc BYTES cap on memory the loader allocates, e.g. 8G (default 64G)\n"
 

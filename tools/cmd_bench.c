@@ -10,7 +10,7 @@ int cmd_bench(int argc, char **argv);
 
 static const char *BENCH_HELP =
     "usage: llama3 bench -m MODEL [-p N] [-n N] [-b B] [-t N[,N...]] [-r REPS] [--json]\n"
-    "                   [--kv-type f16|f32|q8_0]\n"
+    "                   [--kv-type f16|f32|q8_0] [--prompt-int8 1|2]\n"
     "\n"
     "Measures like llama-bench:\n"
     "  ppN: one llama3_eval call with N random token ids on an empty slot (logits of the last);\n"
@@ -29,6 +29,8 @@ static const char *BENCH_HELP =
     "  -r, --repetitions N   timed runs per test (default 5)\n"
     "  -c, --ctx N           KV-cache length (default: max(p, n), at least 16)\n"
     "      --kv-type TYPE    f16 (default), f32 or q8_0\n"
+    "      --prompt-int8 N   8-bit activation levels of ppN's prompt with quantized weights:\n"
+    "                        1 (default, llama.cpp's precision) or 2 (as exact as decoding)\n"
     "      --seed S          seed of the random ids (default 1)\n"
     "      --json            print a JSON array, one object per test, instead of the table\n";
 
@@ -182,7 +184,7 @@ int cmd_bench(int argc, char **argv) {
 
     for (int ti = 0; !rc && ti < n_threads; ti++) {
         llama3_session_options so = { .n_ctx = mo.n_ctx, .n_threads = threads[ti], .kv_type = mo.kv_type,
-                                      .n_slots = (int)batch };
+                                      .n_slots = (int)batch, .prompt_int8_levels = mo.prompt_int8 };
         llama3_session *s = llama3_session_new(m, &so, &err);
         if (!s) { rc = cli_error(cmd, "%s", err.msg); break; }
         int nth = threads[ti] ? threads[ti] : l3_physical_cores();  /* the session's default */

@@ -191,7 +191,8 @@ int cmd_perplexity(int argc, char **argv) {
         cli_error(cmd, "%s holds %u positions; --chunks must match the run that wrote it", kl, h.n_pos);
         goto done;
     }
-    llama3_session_options so = { .n_ctx = n_ctx, .n_threads = mo.n_threads, .kv_type = mo.kv_type, .n_slots = 1 };
+    llama3_session_options so = { .n_ctx = n_ctx, .n_threads = mo.n_threads, .kv_type = mo.kv_type, .n_slots = 1,
+                                  .prompt_int8_levels = mo.prompt_int8 };
     if (!(s = llama3_session_new(m, &so, &err))) { cli_error(cmd, "%s", err.msg); goto done; }
     if (kl_base) {
         if (!(fout = fopen(kl_base, "wb"))) { cli_error(cmd, "%s: cannot create", kl_base); goto done; }

@@ -60,16 +60,18 @@ static void panel_pack16(const uint8_t *u, const float *sc, const float *mn, int
  * of vpdpbusd) runs at a third of this speed here (measured). */
 static inline __m512i lanes16(const int8_t *p) { return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)p)); }
 #define DWORD(v, c) _mm512_shuffle_epi32(v, (_MM_PERM_ENUM)((c) * 0x55))
-/* RN activation rows (a constant after inlining); missing ones alias the last valid row */
-static inline __attribute__((always_inline)) void q8_rows16(const int RN, const int STEP, const uint8_t *w,
-                                                            const float *sc16, const float *mn16, int nw,
-                                                            const int8_t *q, const int8_t *q2, const float *d,
+/* RN activation rows (a constant after inlining); missing ones alias the last valid row.
+ * LEVELS 2: two-level activations (256 x the first level's dots + the second's, d per unit of
+ * the second); 1: the first level alone (q2 NULL, d per unit of q): half the integer work. */
+static inline __attribute__((always_inline)) void q8_rows16(const int RN, const int STEP, const int LEVELS,
+                                                            const uint8_t *w, const float *sc16, const float *mn16,
+                                                            int nw, const int8_t *q, const int8_t *q2, const float *d,
                                                             const float *s, int nx, float *y, int64_t ldy, int64_t n) {
     const int8_t *qp[8], *q2p[8];
     const float *dp[8], *sp[8];
     for (int j = 0; j < RN; j++) {
         const int r = j < nx ? j : nx - 1;
-        qp[j] = q + r * n, q2p[j] = q2 + r * n, dp[j] = d + r * n / 32, sp[j] = s + r * n / 16;
+        qp[j] = q + r * n, q2p[j] = LEVELS == 2 ? q2 + r * n : NULL, dp[j] = d + r * n / 32, sp[j] = s + r * n / 16;
     }
     __m512 acc[8];
     L3_UNROLL for (int j = 0; j < RN; j++) acc[j] = _mm512_setzero_ps();
@@ -79,18 +81,24 @@ static inline __attribute__((always_inline)) void q8_rows16(const int RN, const 
         L3_UNROLL for (int i = 0; i < STEP / 4; i++) wv[i] = _mm512_loadu_si512(w + 256 * h + 64 * i);
         const __m512 sv = _mm512_loadu_ps(sc16 + 16 * h);
         L3_UNROLL for (int j = 0; j < RN; j++) {
-            /* 256 x the first level's sums + the second level's */
             const __m512i z = _mm512_setzero_si512();
             __m512i hi = z, lo = z;
             L3_UNROLL for (int k = 0; k < STEP / 16; k++) {
-                const __m512i x = lanes16(qp[j] + 16 * (h + k)), x2 = lanes16(q2p[j] + 16 * (h + k));
                 /* (the shuffle's immediate must be a literal for clang) */
-                hi = _mm512_dpbusd_epi32(hi, wv[4 * k], DWORD(x, 0)), lo = _mm512_dpbusd_epi32(lo, wv[4 * k], DWORD(x2, 0));
-                hi = _mm512_dpbusd_epi32(hi, wv[4 * k + 1], DWORD(x, 1)), lo = _mm512_dpbusd_epi32(lo, wv[4 * k + 1], DWORD(x2, 1));
-                hi = _mm512_dpbusd_epi32(hi, wv[4 * k + 2], DWORD(x, 2)), lo = _mm512_dpbusd_epi32(lo, wv[4 * k + 2], DWORD(x2, 2));
-                hi = _mm512_dpbusd_epi32(hi, wv[4 * k + 3], DWORD(x, 3)), lo = _mm512_dpbusd_epi32(lo, wv[4 * k + 3], DWORD(x2, 3));
+                const __m512i x = lanes16(qp[j] + 16 * (h + k));
+                hi = _mm512_dpbusd_epi32(hi, wv[4 * k], DWORD(x, 0));
+                hi = _mm512_dpbusd_epi32(hi, wv[4 * k + 1], DWORD(x, 1));
+                hi = _mm512_dpbusd_epi32(hi, wv[4 * k + 2], DWORD(x, 2));
+                hi = _mm512_dpbusd_epi32(hi, wv[4 * k + 3], DWORD(x, 3));
+                if (LEVELS == 2) {
+                    const __m512i x2 = lanes16(q2p[j] + 16 * (h + k));
+                    lo = _mm512_dpbusd_epi32(lo, wv[4 * k], DWORD(x2, 0));
+                    lo = _mm512_dpbusd_epi32(lo, wv[4 * k + 1], DWORD(x2, 1));
+                    lo = _mm512_dpbusd_epi32(lo, wv[4 * k + 2], DWORD(x2, 2));
+                    lo = _mm512_dpbusd_epi32(lo, wv[4 * k + 3], DWORD(x2, 3));
+                }
             }
-            const __m512i v = _mm512_add_epi32(_mm512_slli_epi32(hi, 8), lo);
+            const __m512i v = LEVELS == 2 ? _mm512_add_epi32(_mm512_slli_epi32(hi, 8), lo) : hi;
             acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(sv, _mm512_set1_ps(dp[j][h / 2])), acc[j]);
             L3_UNROLL for (int k = 0; k < STEP / 16; k++)
                 acc[j] = _mm512_fnmadd_ps(_mm512_loadu_ps(mn16 + 16 * (h + k)), _mm512_set1_ps(sp[j][h + k]), acc[j]);
@@ -102,15 +110,18 @@ static inline __attribute__((always_inline)) void q8_rows16(const int RN, const 
 }
 static void gemm_q8_512(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q, const int8_t *q2,
                         const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) {
-    enum { RN = 4 };  /* activation rows per pass: measured against 6 and 8 (spills) */
+    enum { RN = 4 };  /* activation rows per pass: measured against 6 and 8 (spills; one level: 2, 3, 6, 8) */
     uint32_t same32;
     memcpy(&same32, mn + n, sizeof same32);  /* panel_pack16's flag */
     for (int j = 0; j < nx; j += RN) {
         const int m = nx - j < RN ? nx - j : RN;
-        if (same32)
-            q8_rows16(RN, 32, u, sc, mn, nw, q + j * n, q2 + j * n, d + j * n / 32, s + j * n / 16, m, y + (int64_t)j * ldy, ldy, n);
-        else
-            q8_rows16(RN, 16, u, sc, mn, nw, q + j * n, q2 + j * n, d + j * n / 32, s + j * n / 16, m, y + (int64_t)j * ldy, ldy, n);
+        const int8_t *qj = q + j * n, *q2j = q2 ? q2 + j * n : NULL;
+        const float *dj = d + j * n / 32, *sj = s + j * n / 16;
+        float *yj = y + (int64_t)j * ldy;
+        if (same32 && q2) q8_rows16(RN, 32, 2, u, sc, mn, nw, qj, q2j, dj, sj, m, yj, ldy, n);
+        else if (q2) q8_rows16(RN, 16, 2, u, sc, mn, nw, qj, q2j, dj, sj, m, yj, ldy, n);
+        else if (same32) q8_rows16(RN, 32, 1, u, sc, mn, nw, qj, NULL, dj, sj, m, yj, ldy, n);
+        else q8_rows16(RN, 16, 1, u, sc, mn, nw, qj, NULL, dj, sj, m, yj, ldy, n);
     }
 }
 

@@ -88,7 +88,8 @@ typedef struct l3_kernel_set {
     void (*panel_pack)(const uint8_t *u, const float *sc, const float *mn, int nw, int64_t n, uint8_t *out);
     /* y[j*ldy + i] = dot(panel row i, activation row j) for nw panel rows (rows of n values,
      * stored at u + i*n, sc + i*n/4, mn + i*n/16, or packed by panel_pack) and nx two-level
-     * activation rows; only for panels of the types this set has to_panel for. */
+     * activation rows, or one-level rows (q2 NULL, d = amax / 127: half the integer work);
+     * only for panels of the types this set has to_panel for. */
     void (*gemm_q8)(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q, const int8_t *q2,
                     const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n);
     /* whether l3_matmul takes the 8-bit paths (off in the scalar reference set, and with

@@ -286,9 +286,11 @@ static void panel_q6_K(const void *row, uint8_t *u, float *sc, float *mn, int64_
 
 /* 4 panel rows x Q8_NR activation rows; missing rows alias the last valid one and are not
  * stored. Per 32 values and (row, row) pair: two integer dots (the two activation levels)
- * and a shift, a convert, a scale product and an FMA. */
-static void q8_micro(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q, const int8_t *q2,
-                     const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) {
+ * and a shift, a convert, a scale product and an FMA; LEVELS 1 (q2 NULL): one dot. */
+static inline __attribute__((always_inline)) void q8_micro(const int LEVELS, const uint8_t *u, const float *sc,
+                                                           const float *mn, int nw, const int8_t *q, const int8_t *q2,
+                                                           const float *d, const float *s, int nx, float *y,
+                                                           int64_t ldy, int64_t n) {
     enum { QMR = 4, QNR = Q8_NR };
     const uint8_t *up[QMR];
     const float *scp[QMR], *mnp[QMR], *dp[QNR], *sp[QNR];
@@ -299,7 +301,7 @@ static void q8_micro(const uint8_t *u, const float *sc, const float *mn, int nw,
     }
     for (int j = 0; j < QNR; j++) {
         const int r = j < nx ? j : nx - 1;
-        qp[j] = q + r * n, q2p[j] = q2 + r * n, dp[j] = d + r * n / 32, sp[j] = s + r * n / 16;
+        qp[j] = q + r * n, q2p[j] = LEVELS == 2 ? q2 + r * n : q + r * n, dp[j] = d + r * n / 32, sp[j] = s + r * n / 16;
     }
     __m256 acc[QMR][QNR];
     L3_UNROLL for (int i = 0; i < QMR; i++)
@@ -311,7 +313,7 @@ static void q8_micro(const uint8_t *u, const float *sc, const float *mn, int nw,
             const __m256i uv = ld32(up[i] + 32 * b);
             const __m256 sv = _mm256_loadu_ps(scp[i] + 8 * b);
             L3_UNROLL for (int j = 0; j < QNR; j++)
-                acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot16(uv, xv[j], xv2[j])),
+                acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(LEVELS == 2 ? dot16(uv, xv[j], xv2[j]) : dot8(uv, xv[j])),
                                             _mm256_mul_ps(sv, _mm256_broadcast_ss(dp[j] + b)), acc[i][j]);
         }
     }
@@ -335,9 +337,16 @@ static void q8_micro(const uint8_t *u, const float *sc, const float *mn, int nw,
 static void gemm_q8(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q, const int8_t *q2,
                     const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) {
     for (int j = 0; j < nx; j += Q8_NR)
-        for (int i = 0; i < nw; i += 4)
-            q8_micro(u + i * n, sc + i * n / 4, mn + i * n / 16, nw - i < 4 ? nw - i : 4, q + j * n, q2 + j * n, d + j * n / 32,
-                     s + j * n / 16, nx - j < Q8_NR ? nx - j : Q8_NR, y + (int64_t)j * ldy + i, ldy, n);
+        for (int i = 0; i < nw; i += 4) {
+            const int mw = nw - i < 4 ? nw - i : 4, mx = nx - j < Q8_NR ? nx - j : Q8_NR;
+            float *yt = y + (int64_t)j * ldy + i;
+            if (q2)
+                q8_micro(2, u + i * n, sc + i * n / 4, mn + i * n / 16, mw, q + j * n, q2 + j * n, d + j * n / 32,
+                         s + j * n / 16, mx, yt, ldy, n);
+            else
+                q8_micro(1, u + i * n, sc + i * n / 4, mn + i * n / 16, mw, q + j * n, NULL, d + j * n / 32,
+                         s + j * n / 16, mx, yt, ldy, n);
+        }
 }
 
 /* Installs the 8-bit kernels; Q8_0's panel (values up to 255) only where dot8 is exact for them. */

@@ -194,7 +194,7 @@ static void gemm_q8(const uint8_t *u, const float *sc, const float *mn, int nw, 
                     const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) {
     for (int j = 0; j < nx; j++)
         for (int i = 0; i < nw; i++)
-            y[j * ldy + i] = panel_dot(u + i * n, sc + i * n / 4, mn + i * n / 16, q + j * n, q2 + j * n,
+            y[j * ldy + i] = panel_dot(u + i * n, sc + i * n / 4, mn + i * n / 16, q + j * n, q2 ? q2 + j * n : NULL,
                                        d + j * n / 32, s + j * n / 16, n);
 }
 
