@@ -28,17 +28,24 @@ struct l3_pool {
     /* the current job */
     l3_task_fn fn;
     void *ctx;
-    int64_t total, chunk;
+    int64_t total, grain;
     atomic_llong next;        /* next unclaimed item */
     atomic_int busy;          /* workers still inside the job */
 };
 
+/* Guided self-scheduling: each claim takes half of an even share of what is left (at least
+ * grain items), so the first chunks are long and contiguous and the last ones short, and the
+ * threads finish within a short chunk of each other. */
 static void run_chunks(l3_pool *p, int thread) {
+    int64_t s = atomic_load_explicit(&p->next, memory_order_relaxed);
     for (;;) {
-        int64_t s = atomic_fetch_add(&p->next, p->chunk);
         if (s >= p->total) break;
-        int64_t e = s + p->chunk < p->total ? s + p->chunk : p->total;
+        int64_t c = (p->total - s) / (2 * p->n);
+        if (c < p->grain) c = p->grain;
+        if (!atomic_compare_exchange_weak(&p->next, &s, s + c)) continue;  /* s reloaded */
+        const int64_t e = s + c < p->total ? s + c : p->total;
         p->fn(p->ctx, s, e, thread);
+        s = atomic_load_explicit(&p->next, memory_order_relaxed);
     }
 }
 
@@ -111,13 +118,10 @@ void l3_parallel_for(l3_pool *p, int64_t n, int64_t grain, l3_task_fn fn, void *
         fn(ctx, 0, n, 0);
         return;
     }
-    /* A few chunks per thread balances uneven rows without much claiming overhead. */
-    int64_t chunk = (n + (int64_t)p->n * 4 - 1) / ((int64_t)p->n * 4);
-    if (chunk < grain) chunk = grain;
     p->fn = fn;
     p->ctx = ctx;
     p->total = n;
-    p->chunk = chunk;
+    p->grain = grain;
     atomic_store(&p->next, 0);
     atomic_store(&p->busy, p->n - 1);
     pthread_mutex_lock(&p->mu);

@@ -44,6 +44,12 @@ int l3_map_file(const char *path, l3_mapping *out, llama3_error *err) {
             return l3_fail(err, LLAMA3_ERR_IO, "%s: mmap failed: %s", path, strerror(errno));
         }
         out->data = p;
+#ifdef MADV_HUGEPAGE
+        /* Weights stream once per token: a file read in under this advice lands in the page
+         * cache as 2 MiB folios, mapped with one TLB entry each (4 KiB pages cost Q4_0 decode
+         * 10-30% at 2 threads here). Advice only: ignored where unsupported. */
+        madvise(p, out->size, MADV_HUGEPAGE);
+#endif
     }
     close(fd);
     out->path = strdup(path);
