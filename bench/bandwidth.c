@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #endif
 #include <pthread.h>
+#include <sys/mman.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,11 +111,16 @@ int main(int argc, char **argv) {
     use_avx2 = __builtin_cpu_supports("avx2");
 #endif
     size_t bytes = (size_t)size_mib << 20;
-    uint64_t *buf = aligned_alloc(4096, bytes);
+    /* 2 MiB pages where the kernel gives them, as llama3c's weight mapping asks for: with 4 KiB
+     * pages the same loop reads 10-30% slower here, and the bound would be set too low */
+    uint64_t *buf = aligned_alloc(2u << 20, bytes);
     if (!buf) {
         fprintf(stderr, "bandwidth: cannot allocate %ld MiB\n", size_mib);
         return 1;
     }
+#ifdef MADV_HUGEPAGE
+    madvise(buf, bytes, MADV_HUGEPAGE);
+#endif
     size_t words = bytes / 8;
     for (size_t i = 0; i < words; i++) buf[i] = i * 0x9E3779B97F4A7C15ull;  /* touch every page */
     printf("buffer %ld MiB, %ld passes, %s loads\n", size_mib, passes, use_avx2 ? "AVX2" : "scalar");
