@@ -54,12 +54,12 @@ static float silu(float x) { return x / (1.0f + expf(-x)); }
  *   levels, as accurate as f32 for the goldens, and the same numbers whether a row is decoded
  *   alone or in a batch; prompt rows flagged one_level keep the first level only, with a zero
  *   second level where they share a product with two-level rows, the same numbers either
- *   way, and a product of only such rows takes the kernels' one-level body), then decode and a few rows (T <= MM_DECODE_ROWS) take the kernel
- *   set's dotn_q8 over runs of weight rows (every activation row per weight row in registers,
- *   independent accumulator chains, the same bits as decoding each alone; dot_q8 per row
- *   where a type has none), and prefill unpacks a tile of
- *   MM_ROWS weight rows to 8-bit panel rows once and multiplies them with every activation row
- *   in the kernel set's register-blocked integer tile product.
+ *   way, and a product of only such rows takes the kernels' one-level body), then decode
+ *   and a few rows (T <= MM_DECODE_ROWS) take the kernel set's dotn_q8 over runs of weight
+ *   rows (every activation row per weight row in registers, independent accumulator chains,
+ *   the same bits as decoding each alone; dot_q8 per row where a type has none), and prefill
+ *   unpacks a tile of MM_ROWS weight rows to 8-bit panel rows once and multiplies them with
+ *   every activation row in the kernel set's register-blocked integer tile product.
  * - f32 (float weights, other types, the scalar reference set, LLAMA3_INT8=0): decode takes a
  *   dot product per row in the weight type; a few rows take dotn (float weights widened once
  *   in registers for every activation row); prefill walks a tile's columns in slices of
@@ -415,8 +415,8 @@ int l3_scratch_init(l3_scratch *s, const llama3_args *a, int max_rows, int n_ctx
     s->scores = calloc((size_t)n_threads, sizeof *s->scores);
     s->panel8 = calloc((size_t)n_threads, sizeof *s->panel8);
     s->out_one_level = malloc(R);
-    if (!s->out_one_level || !s->x || !s->xb || !s->q || !s->k || !s->v || !s->att || !s->h1 || !s->h3 || !s->rope_cs || !s->row_buf || !s->scores ||
-        !s->panel8)
+    if (!s->x || !s->xb || !s->q || !s->k || !s->v || !s->att || !s->h1 || !s->h3 || !s->rope_cs || !s->row_buf || !s->scores ||
+        !s->panel8 || !s->out_one_level)
         return -1;
     int widest = a->dim > a->hidden_dim ? a->dim : a->hidden_dim;
     s->xq = malloc(R * (size_t)widest);
