@@ -228,6 +228,10 @@ int main(int argc, char **argv) {
         expect_error("unknown --kv-type", "unknown KV type", a);
     }
     {
+        char *a[] = { (char *)cli, "run", "-m", ok_model, "--prompt-ids", "1", "--prompt-int8", "3", NULL };
+        expect_error("--prompt-int8 out of range", "invalid --prompt-int8 '3' (expected 1 or 2)", a);
+    }
+    {
         /* the Q8_0 KV cache needs whole 32-blocks per head: tok32's head_dim is 16,
          * stories260K's 8 */
         char tok32[1024], stories[1024];
