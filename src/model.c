@@ -104,6 +104,16 @@ static void matmul_vec(void *ctx, int64_t r0, int64_t r1, int thread) {
     for (int64_t r = r0; r < r1; r++) j->Y[r] = k->dot[j->W->type](base + r * j->row_bytes, j->X, j->W->cols);
 }
 
+/* decode with BF16 weights where the set splits the activation into bf16 halves (kernels.h) */
+static void matmul_vec_bf16(void *ctx, int64_t r0, int64_t r1, int thread) {
+    (void)thread;
+    const matmul_job *j = ctx;
+    const int64_t n = j->W->cols;
+    const uint8_t *base = j->W->data;
+    for (int64_t r = r0; r < r1; r++)
+        j->Y[r] = l3_kernels()->dot_bf16_split(base + r * j->row_bytes, j->s->x_bf16, j->s->x_bf16 + n, n);
+}
+
 /* prefill: tiles [tile0, tile1) of MM_FROWS weight rows */
 static void matmul_tiles(void *ctx, int64_t tile0, int64_t tile1, int thread) {
     const matmul_job *j = ctx;
@@ -228,6 +238,9 @@ void l3_matmul(const l3_tensor *W, const float *X, int T, const uint8_t *one_lev
     if (T == 1 && q8 && k->dot_q8[W->type]) {
         quantize_rows(&j, 0, 1, 0);  /* once, shared by every thread */
         l3_parallel_for(pool, W->rows, 8, k->dotn_q8[W->type] ? matmul_vecn_q8 : matmul_vec_q8, &j);
+    } else if (T == 1 && W->type == L3_BF16 && k->dot_bf16_split) {
+        k->split_bf16(X, s->x_bf16, s->x_bf16 + W->cols, W->cols);  /* once, shared by every thread */
+        l3_parallel_for(pool, W->rows, 8, matmul_vec_bf16, &j);
     } else if (T == 1) {
         l3_parallel_for(pool, W->rows, 8, matmul_vec, &j);  /* (float dotn for one row measured slower) */
     } else if (T <= MM_DECODE_ROWS && q8 && k->dotn_q8[W->type]) {
@@ -415,8 +428,9 @@ int l3_scratch_init(l3_scratch *s, const llama3_args *a, int max_rows, int n_ctx
     s->scores = calloc((size_t)n_threads, sizeof *s->scores);
     s->panel8 = calloc((size_t)n_threads, sizeof *s->panel8);
     s->out_one_level = malloc(R);
+    s->x_bf16 = malloc(2 * (size_t)(a->dim > a->hidden_dim ? a->dim : a->hidden_dim) * sizeof(uint16_t));
     if (!s->x || !s->xb || !s->q || !s->k || !s->v || !s->att || !s->h1 || !s->h3 || !s->rope_cs || !s->row_buf || !s->scores ||
-        !s->panel8 || !s->out_one_level)
+        !s->panel8 || !s->out_one_level || !s->x_bf16)
         return -1;
     int widest = a->dim > a->hidden_dim ? a->dim : a->hidden_dim;
     s->xq = malloc(R * (size_t)widest);
@@ -442,6 +456,7 @@ void l3_scratch_free(l3_scratch *s) {
     for (int i = 0; s->panel8 && i < s->n_threads; i++) free(s->panel8[i]);
     free(s->panel8);
     free(s->out_one_level);
+    free(s->x_bf16);
     free(s->xq); free(s->xq2); free(s->xd); free(s->xs);
     free(s->row_buf);
     free(s->scores);
@@ -454,5 +469,6 @@ size_t l3_scratch_bytes(const l3_scratch *s, const llama3_args *a, int n_ctx) {
     if (widest < MM_PANEL) widest = MM_PANEL;
     return sizeof(float) * (R * (4 * (size_t)a->dim + 2 * kv_dim + 2 * (size_t)a->hidden_dim + (size_t)a->head_dim) +
                             (size_t)s->n_threads * (widest + (size_t)n_ctx * (size_t)(a->n_heads / a->n_kv_heads))) +
-           R * w8 * (64 + sizeof(float) * 3) / 32 + (size_t)s->n_threads * MM_PANEL8_BYTES(w8) + R /* out_one_level */;
+           R * w8 * (64 + sizeof(float) * 3) / 32 + (size_t)s->n_threads * MM_PANEL8_BYTES(w8) + R /* out_one_level */ +
+           2 * w8 * sizeof(uint16_t) /* x_bf16 */;
 }

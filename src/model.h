@@ -30,6 +30,7 @@ typedef struct l3_scratch {
     float *xd, *xs;
     uint8_t **panel8;  /* per thread: a prefill tile of weight rows unpacked to 8 bits */
     uint8_t *out_one_level;  /* the one_level flags of the logits rows */
+    uint16_t *x_bf16;        /* a decoded row split into bf16 halves (hi, then lo) */
 } l3_scratch;
 
 int l3_scratch_init(l3_scratch *s, const llama3_args *a, int max_rows, int n_ctx, int n_threads);

@@ -207,6 +207,40 @@ static void test_axpy_q8_0(void) {
     }
 }
 
+/* BF16 decode through a split activation (kernels.h): hi + lo within 2^-17 of x, and the dot
+ * product within 1e-5 of the f32 one (relative to the terms' magnitude), every tail length. */
+static void test_bf16_split(void) {
+    static const int64_t ns[] = { 1, 7, 31, 32, 33, 100, 1000, 2100 };
+    const l3_type_info *info = l3_type_get(L3_BF16);
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+        const int64_t n = ns[k];
+        float *wf = malloc((size_t)n * 4), *x = malloc((size_t)n * 4), *wd = malloc((size_t)n * 4);
+        uint16_t *w = malloc((size_t)n * 2), *hi = malloc((size_t)n * 2), *lo = malloc((size_t)n * 2);
+        fill(wf, n, 1);
+        fill(x, n, 1);
+        for (int64_t e = 0; e < n; e += 7) x[e] *= 40;  /* outliers, like real activations */
+        info->from_float(wf, w, n);
+        info->to_float(w, wd, n);
+        double mag = 0;
+        for (int64_t e = 0; e < n; e++) mag += fabs((double)wd[e] * x[e]);
+        const float want = sets[0]->dot[L3_BF16](w, x, n);
+        for (int s = 1; s < n_sets; s++) {
+            if (!sets[s]->split_bf16) continue;
+            memset(lo, 0xff, (size_t)n * 2);
+            sets[s]->split_bf16(x, hi, lo, n);
+            for (int64_t e = 0; e < n; e++) {
+                const float h = l3_bf16_to_f32(hi[e]), l = l3_bf16_to_f32(lo[e]);
+                CHECK(fabs((double)h + l - x[e]) <= ldexp(fabs(x[e]), -17), "%s split_bf16 n=%lld [%lld]: %g + %g vs %g",
+                      names[s], (long long)n, (long long)e, h, l, x[e]);
+            }
+            const float got = sets[s]->dot_bf16_split(w, hi, lo, n);
+            CHECK(close_to(got, want, mag, 1e-5), "%s dot_bf16_split n=%lld: %.9g vs %.9g", names[s], (long long)n, got,
+                  want);
+        }
+        free(wf); free(x); free(wd); free(w); free(hi); free(lo);
+    }
+}
+
 /* Batched decode with float weights: every set's dotn against the scalar set's dot on the
  * same rows, every (nw, nx) edge (nw past the kernels' runs of rows), odd lengths, nothing
  * written outside the nw x nx results. */
@@ -630,6 +664,7 @@ int main(void) {
     test_float_kernels();
     test_axpy_q8_0();
     test_softmax();
+    test_bf16_split();
     test_gemm();
     test_dotn_float();
     test_attention();

@@ -484,6 +484,38 @@ FLOAT_DOT(bf16w, ld_bf16, ldm_bf16)
 FLOAT_WIDEN(f16, ld_f16, ldm_f16)
 FLOAT_WIDEN(bf16, ld_bf16, ldm_bf16)
 
+/* bf16 decode (kernels.h): x split into bf16 hi + lo once per product, each row then costs
+ * two vdpbf16ps per 32 weights and no widening */
+static void split_bf16(const float *x, uint16_t *hi, uint16_t *lo, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : tail16(n - i);
+        const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        const __m256i h = (__m256i)_mm512_cvtneps_pbh(v);  /* round to nearest even */
+        const __m512 hf = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+        _mm256_mask_storeu_epi16(hi + i, m, h);
+        _mm256_mask_storeu_epi16(lo + i, m, (__m256i)_mm512_cvtneps_pbh(_mm512_sub_ps(v, hf)));
+    }
+}
+static float dot_bf16_split(const void *row, const uint16_t *hi, const uint16_t *lo, int64_t n) {
+    const uint16_t *w = row;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        const __m512i w0 = _mm512_loadu_si512(w + i), w1 = _mm512_loadu_si512(w + i + 32);
+        a0 = _mm512_dpbf16_ps(a0, (__m512bh)w0, (__m512bh)_mm512_loadu_si512(hi + i));
+        a1 = _mm512_dpbf16_ps(a1, (__m512bh)w0, (__m512bh)_mm512_loadu_si512(lo + i));
+        a2 = _mm512_dpbf16_ps(a2, (__m512bh)w1, (__m512bh)_mm512_loadu_si512(hi + i + 32));
+        a3 = _mm512_dpbf16_ps(a3, (__m512bh)w1, (__m512bh)_mm512_loadu_si512(lo + i + 32));
+    }
+    for (; i < n; i += 32) {  /* (masked: zero pairs add nothing) */
+        const __mmask32 m = n - i >= 32 ? ~(__mmask32)0 : (__mmask32)((1u << (n - i)) - 1);
+        const __m512i w0 = _mm512_maskz_loadu_epi16(m, w + i);
+        a0 = _mm512_dpbf16_ps(a0, (__m512bh)w0, (__m512bh)_mm512_maskz_loadu_epi16(m, hi + i));
+        a1 = _mm512_dpbf16_ps(a1, (__m512bh)w0, (__m512bh)_mm512_maskz_loadu_epi16(m, lo + i));
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
 static float dot_f32(const float *a, const float *b, int64_t n) { return dot_f32w(a, b, n); }
 static float dot_f16_f32(const uint16_t *a, const float *b, int64_t n) { return dot_f16w(a, b, n); }
 
@@ -791,6 +823,7 @@ int l3_kernels_init_avx512(l3_kernel_set *k) {
     k->dotn[L3_F32] = dotn_f32w;
     k->dotn[L3_F16] = dotn_f16w;
     k->dotn[L3_BF16] = dotn_bf16w;
+    if (cpu->avx512bf16) k->split_bf16 = split_bf16, k->dot_bf16_split = dot_bf16_split;
     install_quant_kernels(k);
     if (cpu->avx512vnni) {  /* else keep AVX2's */
         install_q8_kernels(k, 1);

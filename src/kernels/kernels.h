@@ -50,6 +50,12 @@ typedef struct l3_kernel_set {
     void (*gemm_f32_packed)(const float *panel, int nw, const float *x, int64_t ldx, int nx, float *y, int64_t ldy,
                             int64_t n);
 
+    /* Optional decode path for BF16 weights (NULL: dot[L3_BF16]): the activation row split once
+     * into two bf16 halves, x ~ hi[e] + lo[e] (16 significant bits, about 4e-6 relative), then
+     * dot(row, x) as bf16 pair products (vdpbf16ps): no widening of the weights, half the
+     * instructions per byte, so more of the row is in flight at once. n any. */
+    void (*split_bf16)(const float *x, uint16_t *hi, uint16_t *lo, int64_t n);
+    float (*dot_bf16_split)(const void *row, const uint16_t *hi, const uint16_t *lo, int64_t n);
     /* batched decode with float weights (F32, F16, BF16): y[j*ldy + i] = dot(weight row i,
      * x + j*n) for nw weight rows (at rows + i*row_bytes) and nx f32 activation rows of n
      * values, each 16 weights widened once in registers for every activation row. NULL: the
