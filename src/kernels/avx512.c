@@ -132,8 +132,8 @@ static void gemm_q8_512(const uint8_t *u, const float *sc, const float *mn, int 
  * MR and NR are, so a row decoded in a batch gets the bits it gets alone, and dot_q8 is the
  * 1 x 1 case (Q8_0: the AVX2-width dot_q8_q8_0, whose arithmetic the body repeats). The
  * bodies prefetch the weights some rows ahead inside their loops (see fdotn_tile). */
-#define DOTN_ENTRY(name, TILE, DR)                                                                  \
-    static void dotn_##name(const void *rows, size_t row_bytes, int nw, const int8_t *q, const int8_t *q2, \
+#define DOTN_ENTRY(name, TILE, DR, ...)                                                             \
+    __VA_ARGS__ static void dotn_##name(const void *rows, size_t row_bytes, int nw, const int8_t *q, const int8_t *q2, \
                             const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) { \
         const uint8_t *r = rows;                                                                    \
         if (nx == 1) { /* decode */                                                                \
@@ -271,7 +271,10 @@ static const uint16_t q40_d_idx[32] = { 0, 0, 0, 0, 0, 0, 0, 0, 9, 9, 9, 9, 9, 9
             acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(wv[i], dv), acc[i][j]); \
         }                                                                                           \
     }
-static inline __attribute__((always_inline)) void q40_tile(const int MR, const int NR, const uint8_t *rows,
+/* GFNI only where the CPU reports it (l3_kernels_init_avx512): the functions that use it say
+ * so themselves rather than the whole file, so that no other code here can come to need it */
+#define L3_GFNI __attribute__((target("gfni")))
+static inline __attribute__((always_inline)) L3_GFNI void q40_tile(const int MR, const int NR, const uint8_t *rows,
                                                            size_t row_bytes, int nw, const int8_t *q, const int8_t *q2,
                                                            const float *d, const float *s, int nx, float *y,
                                                            int64_t ldy, int64_t n) {
@@ -301,13 +304,13 @@ static inline __attribute__((always_inline)) void q40_tile(const int MR, const i
         L3_UNROLL for (int i = 0; i < MR; i++)
             if (i < nw && j < nx) y[j * ldy + i] = _mm512_reduce_add_ps(acc[i][j]);
 }
-static float dot_q8_q4_0_512(const void *row, const int8_t *q, const int8_t *q2, const float *d, const float *s,
+L3_GFNI static float dot_q8_q4_0_512(const void *row, const int8_t *q, const int8_t *q2, const float *d, const float *s,
                              int64_t n) {
     float y;
     q40_tile(1, 1, row, 0, 1, q, q2, d, s, 1, &y, 1, n);
     return y;
 }
-DOTN_ENTRY(q4_0, q40_tile, 6)
+DOTN_ENTRY(q4_0, q40_tile, 6, L3_GFNI)
 
 /* ---- K-quants: decode and batched decode ---------------------------------------------- *
  * One body per family for MR weight rows x NR activation rows (constants after inlining);
