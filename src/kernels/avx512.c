@@ -377,6 +377,14 @@ static inline __attribute__((always_inline)) void kq_tile(const int FAMILY, cons
                 }
             }
         }
+        /* Q4_K, Q5_K: each pair's 8 sub-block scales times the activation's 8 block scales, once
+         * per super-block (then one permute per 64 values instead of a permute and a product) */
+        __m512 WD[4][4];
+        if (FAMILY != 2)
+            L3_UNROLL for (int j = 0; j < NR; j++) {
+                const __m512 dj = _mm512_castps256_ps512(_mm256_loadu_ps(dp[j] + 8 * ib));
+                L3_UNROLL for (int i = 0; i < MR; i++) WD[i][j] = _mm512_mul_ps(W[i], dj);
+            }
         L3_UNROLL for (int p = 0; p < 4; p++) {  /* values 64p .. 64p + 63 of the super-block */
             const __m512i sel2 = _mm512_loadu_si512(kq_sel2[p]);
             __m512i uv[4];
@@ -402,15 +410,20 @@ static inline __attribute__((always_inline)) void kq_tile(const int FAMILY, cons
                         u = _mm512_or_si512(u, _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(QH, bit), b4));
                     }
                     uv[i] = u;
-                    ws[i] = _mm512_permutexvar_ps(sel2, W[i]);
                 }
             }
             L3_UNROLL for (int j = 0; j < NR; j++) {
                 __m512i x = _mm512_loadu_si512(qp[j] + 256 * ib + 64 * p), x2 = _mm512_loadu_si512(q2p[j] + 256 * ib + 64 * p);
                 __asm__("" : "+v"(x), "+v"(x2));  /* loaded once for every weight row */
-                const __m512 dv = _mm512_permutexvar_ps(sel2, _mm512_castps256_ps512(_mm256_loadu_ps(dp[j] + 8 * ib)));
-                L3_UNROLL for (int i = 0; i < MR; i++)
-                    acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot2_16(uv[i], x, x2)), _mm512_mul_ps(ws[i], dv), acc[i][j]);
+                if (FAMILY == 2) {
+                    const __m512 dv = _mm512_permutexvar_ps(sel2, _mm512_castps256_ps512(_mm256_loadu_ps(dp[j] + 8 * ib)));
+                    L3_UNROLL for (int i = 0; i < MR; i++)
+                        acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot2_16(uv[i], x, x2)), _mm512_mul_ps(ws[i], dv), acc[i][j]);
+                } else {
+                    L3_UNROLL for (int i = 0; i < MR; i++)
+                        acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot2_16(uv[i], x, x2)),
+                                                    _mm512_permutexvar_ps(sel2, WD[i][j]), acc[i][j]);
+                }
             }
         }
     }
