@@ -428,16 +428,16 @@ int l3_scratch_init(l3_scratch *s, const llama3_args *a, int max_rows, int n_ctx
     s->scores = calloc((size_t)n_threads, sizeof *s->scores);
     s->panel8 = calloc((size_t)n_threads, sizeof *s->panel8);
     s->out_one_level = malloc(R);
-    s->x_bf16 = malloc(2 * (size_t)(a->dim > a->hidden_dim ? a->dim : a->hidden_dim) * sizeof(uint16_t));
     if (!s->x || !s->xb || !s->q || !s->k || !s->v || !s->att || !s->h1 || !s->h3 || !s->rope_cs || !s->row_buf || !s->scores ||
-        !s->panel8 || !s->out_one_level || !s->x_bf16)
+        !s->panel8 || !s->out_one_level)
         return -1;
     int widest = a->dim > a->hidden_dim ? a->dim : a->hidden_dim;
     s->xq = malloc(R * (size_t)widest);
     s->xq2 = malloc(R * (size_t)widest);
     s->xd = malloc(R * (size_t)widest / 32 * sizeof(float) + sizeof(float));
     s->xs = malloc(R * (size_t)widest / 16 * sizeof(float) + sizeof(float));
-    if (!s->xq || !s->xq2 || !s->xd || !s->xs) return -1;
+    s->x_bf16 = malloc(2 * (size_t)widest * sizeof(uint16_t));
+    if (!s->xq || !s->xq2 || !s->xd || !s->xs || !s->x_bf16) return -1;
     for (int i = 0; i < n_threads; i++)
         if (!(s->panel8[i] = malloc(MM_PANEL8_BYTES(widest)))) return -1;
     if (widest < MM_PANEL) widest = MM_PANEL;  /* row_buf also holds the prefill weight panel */
