@@ -122,8 +122,9 @@ int llama3_eval(llama3_session *s, int slot, const int32_t *ids, int n, float *l
         return l3_fail(err, LLAMA3_ERR_CONTEXT, "%d tokens do not fit the context: %d of %d positions are free (raise -c)",
                        n, s->n_ctx - s->slot_pos[slot], s->n_ctx);
     int vocab = s->m->w.args.vocab_size;
-    /* more than one id: a prompt (the whole call, whatever its passes) */
-    memset(s->one_level_buf, n > 1 && s->prompt_levels == 1, L3_UBATCH);
+    /* more than one id: a prompt (the whole call, whatever its passes); one id: a decoded token */
+    const uint8_t *one_level = NULL;
+    if (n > 1 && s->prompt_levels == 1) memset(s->one_level_buf, 1, L3_UBATCH), one_level = s->one_level_buf;
     for (int done = 0; done < n;) {
         int T = n - done < L3_UBATCH ? n - done : L3_UBATCH;
         int n_out = 0;
@@ -133,7 +134,7 @@ int llama3_eval(llama3_session *s, int slot, const int32_t *ids, int n, float *l
             if (logits && (all_logits || done + t == n - 1)) s->out_buf[n_out++] = t;
         }
         l3_forward_args fa = { ids + done, s->pos_buf, s->slot_buf, T, s->out_buf, n_out,
-                               logits ? logits + (all_logits ? (size_t)done * vocab : 0) : NULL, s->one_level_buf };
+                               logits ? logits + (all_logits ? (size_t)done * vocab : 0) : NULL, one_level };
         l3_forward(s->m, &s->kv, &s->scratch, s->pool, &fa);
         s->slot_pos[slot] += T;
         done += T;
