@@ -81,6 +81,24 @@ int main(void) {
     int g = l3_argmax(ties, 5);
     printf("%s: argmax takes the first of equal maxima (%d)\n", g == 1 ? "ok  " : "FAIL", g);
     failures += g != 1;
+    /* against the plain scan, every length 1..40 (the 8-lane body and its tail) and every
+     * position of the maximum, ties, negative values and a NaN that must not win */
+    int bad = 0;
+    for (int n = 1; n <= 40; n++)
+        for (int at = 0; at < n; at++) {
+            float v[40];
+            for (int i = 0; i < n; i++) v[i] = -1.0f - (float)((i * 7) % 5);
+            v[at] = -0.5f;
+            if (at + 3 < n) v[at + 3] = -0.5f;      /* a later tie: the first one wins */
+            if (at > 0) v[at - 1] = NAN;            /* NaNs are never the maximum */
+            int want = 0;
+            for (int i = 1; i < n; i++) if (v[i] > v[want]) want = i;
+            bad += l3_argmax(v, n) != want;
+        }
+    float nan0[3] = { NAN, 5, 6 };  /* nothing compares greater than a leading NaN */
+    bad += l3_argmax(nan0, 3) != 0;
+    printf("%s: argmax agrees with the plain scan at every length and position (%d wrong)\n", bad ? "FAIL" : "ok  ", bad);
+    failures += bad != 0;
 
     /* draws follow the distribution: 40000 draws at temperature 1 with top-p 0.8 */
     llama3_sampler_params sp = plain();
