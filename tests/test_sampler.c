@@ -76,6 +76,38 @@ int main(void) {
     l3_sampler_distribution(&p, logits, 4, NULL, 0, probs);
     expect_dist("top-k 3 + top-p 0.8", probs, top_p, 4);
 
+    /* a vocabulary-sized softmax (the vectorized passes: 16-lane bodies and their tails)
+     * against double precision, over a range of 60 in the logits, with tokens that top-k
+     * masked (exactly 0) and logits under e^-87 of the maximum (0, as float's normal range) */
+    {
+        enum { NV = 1003 };
+        float lg[NV], pr[NV];
+        double ref[NV], z = 0;
+        for (int i = 0; i < NV; i++) lg[i] = (float)((i * 7919) % 1000) * 0.06f - 30.0f;
+        lg[5] = 80.0f;  /* 110 above the rest... */
+        lg[6] = 75.0f;  /* ...and a runner-up 5 below it */
+        p = plain(); p.top_k = 600;
+        l3_sampler_distribution(&p, lg, NV, NULL, 0, pr);
+        for (int i = 0; i < NV; i++) {
+            int r = 0;
+            for (int k = 0; k < NV; k++) r += lg[k] > lg[i] || (lg[k] == lg[i] && k < i);
+            const float d = lg[i] - 80.0f;  /* rounded to float as the sampler's (and torch's) */
+            ref[i] = r < 600 && d >= -87.0f ? exp((double)d) : 0.0;
+            z += ref[i];
+        }
+        double worst = 0;
+        int zeros_ok = 1;
+        for (int i = 0; i < NV; i++) {
+            ref[i] /= z;
+            if (ref[i] == 0) zeros_ok &= pr[i] == 0;
+            else worst = fmax(worst, fabs(pr[i] - ref[i]) / ref[i]);
+        }
+        int ok = worst < 1e-6 && zeros_ok;
+        printf("%s: softmax of %d logits, top-k 600: relative error %.2g, masked and underflowing tokens 0: %s\n",
+               ok ? "ok  " : "FAIL", NV, worst, zeros_ok ? "yes" : "no");
+        failures += !ok;
+    }
+
     /* greedy picks the first maximum, as torch.argmax */
     float ties[5] = { 0, 3, 1, 3, 2 };
     int g = l3_argmax(ties, 5);
