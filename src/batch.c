@@ -6,6 +6,7 @@
 
 #include "llama3.h"
 #include "session.h"
+#include "threads.h"
 #include "util.h"
 
 /* llama3_eval_batch's cap on rows per call (session.c's micro-batch). */
@@ -32,6 +33,7 @@ struct llama3_batch {
     uint8_t *prompt;        /* [max_rows]: a prompt row (as llama3_eval treats a prompt) */
     int *group_slot;        /* [n_slots]: slot of each row group, in order */
     int *group_rows;        /* [n_slots]: rows of each group */
+    int32_t *group_id;      /* [n_slots]: the id sampled for each group, -1 mid-prompt */
     float *logits;          /* [n_slots x vocab] */
 };
 
@@ -66,8 +68,9 @@ llama3_batch *llama3_batch_new(llama3_model *m, llama3_session *s, const llama3_
     b->prompt = malloc((size_t)b->max_rows);
     b->group_slot = malloc((size_t)b->n_slots * sizeof *b->group_slot);
     b->group_rows = malloc((size_t)b->n_slots * sizeof *b->group_rows);
+    b->group_id = malloc((size_t)b->n_slots * sizeof *b->group_id);
     b->logits = malloc((size_t)b->n_slots * b->vocab * sizeof *b->logits);
-    if (!b->seq || !b->ids || !b->slot_of || !b->prompt || !b->group_slot || !b->group_rows || !b->logits) {
+    if (!b->seq || !b->ids || !b->slot_of || !b->prompt || !b->group_slot || !b->group_rows || !b->group_id || !b->logits) {
         llama3_batch_free(b);
         l3_fail(err, LLAMA3_ERR_MEMORY, "cannot allocate the batch");
         return NULL;
@@ -84,6 +87,7 @@ void llama3_batch_free(llama3_batch *b) {
     free(b->prompt);
     free(b->group_slot);
     free(b->group_rows);
+    free(b->group_id);
     free(b->logits);
     free(b);
 }
@@ -132,6 +136,17 @@ void llama3_batch_remove(llama3_batch *b, int seq) {
     llama3_session_reset(b->s, seq, 0);
 }
 
+/* Sampling, a group per item: each sequence has its own sampler and logits row, so the
+ * pool's threads share the per-token passes over the vocabulary (0.3 ms each at
+ * temperature 0.6 / top-p 0.9 with 128k logits; 8 sequences: 2.7 ms of a ~70 ms step). */
+static void sample_groups(void *ctx, int64_t g0, int64_t g1, int thread) {
+    (void)thread;
+    llama3_batch *b = ctx;
+    for (int64_t g = g0; g < g1; g++)
+        if (b->group_id[g] >= 0)
+            b->group_id[g] = llama3_sample(b->seq[b->group_slot[g]].smp, b->logits + (size_t)g * b->vocab);
+}
+
 int llama3_batch_step(llama3_batch *b, llama3_batch_event *ev, int cap, llama3_error *err) {
     int n = 0, n_groups = 0;
     /* Decoding sequences first: one row each, so they advance every step. */
@@ -164,17 +179,24 @@ int llama3_batch_step(llama3_batch *b, llama3_batch_event *ev, int cap, llama3_e
     int rc = l3_eval_rows(b->s, b->ids, b->slot_of, b->prompt, n, b->logits, err);
     if (rc) return rc;
 
-    int n_ev = 0;
     for (int g = 0; g < n_groups; g++) {
         l3_seq *q = &b->seq[b->group_slot[g]];
+        b->group_id[g] = 0;
         if (!q->decoding) {
             q->n_fed += b->group_rows[g];
-            if (q->n_fed < q->n_prompt) continue;  /* mid-prompt: its logits are not used */
+            if (q->n_fed < q->n_prompt) { b->group_id[g] = -1; continue; }  /* mid-prompt: no logits */
             q->decoding = 1;
             free(q->prompt);  /* fed: not needed any more */
             q->prompt = NULL;
         }
-        int32_t id = llama3_sample(q->smp, b->logits + (size_t)g * b->vocab);
+    }
+    l3_parallel_for(l3_session_pool(b->s), n_groups, 1, sample_groups, b);
+
+    int n_ev = 0;
+    for (int g = 0; g < n_groups; g++) {
+        l3_seq *q = &b->seq[b->group_slot[g]];
+        const int32_t id = b->group_id[g];
+        if (id < 0) continue;
         q->n_generated++;
         llama3_batch_finish fin = LLAMA3_FINISH_NONE;
         if (llama3_model_is_end_token(b->m, id)) fin = LLAMA3_FINISH_END;

@@ -147,6 +147,8 @@ int llama3_eval_batch(llama3_session *s, const int32_t *ids, const int *slot_of,
     return l3_eval_rows(s, ids, slot_of, NULL, n, logits, err);
 }
 
+struct l3_pool *l3_session_pool(llama3_session *s) { return s->pool; }
+
 int l3_eval_rows(llama3_session *s, const int32_t *ids, const int *slot_of, const uint8_t *prompt, int n,
                  float *logits, llama3_error *err) {
     if (n <= 0 || n > L3_UBATCH)

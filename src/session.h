@@ -11,4 +11,7 @@
 int l3_eval_rows(llama3_session *s, const int32_t *ids, const int *slot_of, const uint8_t *prompt, int n,
                  float *logits, llama3_error *err);
 
+/* The session's thread pool (the batch scheduler samples its sequences on it). */
+struct l3_pool *l3_session_pool(llama3_session *s);
+
 #endif
