@@ -153,8 +153,12 @@ static void quantize_rows(void *ctx, int64_t t0, int64_t t1, int thread) {
     (void)thread;
     const matmul_job *j = ctx;
     const int64_t n = j->W->cols;
+    /* one level only where the set has the 8-bit tile product for the type: elsewhere prompts
+     * of several rows take f32 (AVX2's Q8_0), and a lone prompt row keeps two levels, close
+     * to that, instead of one level's 1e-2 */
+    const int levels = l3_kernels()->to_panel[j->W->type] != NULL;
     for (int64_t t = t0; t < t1; t++) {
-        const int one = j->one_level && j->one_level[t];
+        const int one = levels && j->one_level && j->one_level[t];
         int8_t *q2 = j->s->xq2 + t * n;
         float *d = j->s->xd + t * n / 32;
         l3_kernels()->quantize_q8(j->X + t * n, j->s->xq + t * n, one ? NULL : q2, d, j->s->xs + t * n / 16, n);
@@ -235,6 +239,21 @@ void l3_matmul(const l3_tensor *W, const float *X, int T, const uint8_t *one_lev
     const l3_kernel_set *k = l3_kernels();
     matmul_job j = { W, X, T, one_level, 0, Y, s, l3_row_bytes(W->type, W->cols) };
     const int q8 = k->use_q8 && s->xq && W->cols % 32 == 0;
+    /* A step of batch.c lists its decoded tokens first, then prompt rows: with 8-bit kernels
+     * the two run as two products, so that the decoded tokens take the path they take alone
+     * (the decode kernels, up to MM_DECODE_ROWS of them: the bits of decoding alone) whatever
+     * prompts are being prefilled beside them. */
+    if (q8 && one_level && k->dot_q8[W->type] && !one_level[0]) {
+        int n_dec = 1;
+        while (n_dec < T && !one_level[n_dec]) n_dec++;
+        int prompts_after = n_dec < T;
+        for (int t = n_dec + 1; prompts_after && t < T; t++) prompts_after = one_level[t] != 0;
+        if (prompts_after) {
+            l3_matmul(W, X, n_dec, NULL, Y, s, pool);
+            l3_matmul(W, X + (int64_t)n_dec * W->cols, T - n_dec, one_level + n_dec, Y + (int64_t)n_dec * W->rows, s, pool);
+            return;
+        }
+    }
     if (T == 1 && q8 && k->dot_q8[W->type]) {
         quantize_rows(&j, 0, 1, 0);  /* once, shared by every thread */
         l3_parallel_for(pool, W->rows, 8, k->dotn_q8[W->type] ? matmul_vecn_q8 : matmul_vec_q8, &j);

@@ -29,7 +29,10 @@ static int make_prompt(int k, int vocab, int32_t *ids) {
 
 static llama3_sampler_params params_for(int k) {
     llama3_sampler_params p = llama3_sampler_defaults();
-    if (k == 4) { p.temperature = 0.8f; p.top_p = 0.95f; p.seed = 42; }  /* seeded sampling */
+    /* seeded sampling for two of them (at temperature 1, where a last-bit difference in the
+     * logits soon decides a draw: each must get the numbers it gets alone) */
+    if (k == 4) { p.temperature = 0.8f; p.top_p = 0.95f; p.seed = 42; }
+    else if (k == 1) { p.temperature = 1.0f; p.top_p = 1.0f; p.seed = 7; }
     else p.temperature = 0;
     return p;
 }
