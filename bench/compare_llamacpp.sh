@@ -15,6 +15,9 @@
 #   --fixtures DIR      fixtures (default: ../shared/fixtures): the tok32 GGUF gives the vocabulary
 #   --out FILE          also write the markdown table to FILE
 #   --cpp-args "..."    extra llama-bench arguments (e.g. "--poll 0" on a busy machine)
+#   --pairs R           generation only, in R interleaved pairs per type and thread count
+#                       (llama.cpp's tgN then llama3c's, -r 3 each, one line per pair): this
+#                       VM's bandwidth moves by the minute, and the two runs of a pair share it
 # Each (type, threads) pair runs llama3c and llama.cpp back to back, alternating which goes
 # first, so both see the same machine load. Prints a markdown table: median tokens/s of each,
 # the ratio llama3c / llama.cpp, and for generation the fraction of the bandwidth bound
@@ -33,6 +36,7 @@ P=512; N=128; R=5
 fixtures="$here/../shared/fixtures"
 out=""
 cpp_args=""
+pairs=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --llama-bench) llama_bench="$2"; shift 2 ;;
@@ -48,6 +52,7 @@ while [ $# -gt 0 ]; do
     --fixtures) fixtures="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --cpp-args) cpp_args="$2"; shift 2 ;;
+    --pairs) pairs="$2"; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare_llamacpp.sh: unknown option '$1' (see --help)" >&2; exit 1 ;;
   esac
@@ -77,6 +82,22 @@ for t in $types; do
     "$llama3" synth --shape "$shape" --type "$t" --vocab "$vocab" --seed 1 -o "$f"
   fi
 done
+
+if [ "$pairs" -gt 0 ]; then
+  tg_ts() { awk -F'|' -v t="tg$N" '$0 ~ t {print $(NF-1)}' | awk '{print $1}'; }
+  for t in $types; do
+    f="$models/$shape-$t.gguf"
+    for th in $threads; do
+      for r in $(seq "$pairs"); do
+        a=$("$llama_bench" -m "$f" -p 0 -n "$N" -r 3 -t "$th" $cpp_args 2>/dev/null | tg_ts)
+        b=$("$llama3" bench -m "$f" -p 0 -n "$N" -r 3 -t "$th" 2>/dev/null | tg_ts)
+        echo "$t tg$N -t $th, round $r: llama.cpp $a, llama3c $b t/s: $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", b / a }')x"
+      done
+    done
+  done | tee "${out:-/dev/null}"
+  "$bandwidth" --size 1024 --passes 5 --threads "$bw_threads" >&2
+  exit 0
+fi
 
 results="$work/results.jsonl"
 : > "$results"
