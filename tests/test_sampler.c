@@ -20,6 +20,14 @@ static void expect_dist(const char *label, const float *got, const double *want,
     }
 }
 
+/* ids by (logit descending, id ascending) */
+static const float *sort_logits;
+static int by_logit_desc(const void *a, const void *b) {
+    const int x = *(const int *)a, y = *(const int *)b;
+    if (sort_logits[x] != sort_logits[y]) return sort_logits[x] < sort_logits[y] ? 1 : -1;
+    return x < y ? -1 : x > y;
+}
+
 static llama3_sampler_params plain(void) {
     llama3_sampler_params p = { .temperature = 1, .top_p = 1, .top_k = 0, .min_p = 0, .repeat_penalty = 1 };
     return p;
@@ -106,6 +114,32 @@ int main(void) {
         printf("%s: softmax of %d logits, top-k 600: relative error %.2g, masked and underflowing tokens 0: %s\n",
                ok ? "ok  " : "FAIL", NV, worst, zeros_ok ? "yes" : "no");
         failures += !ok;
+    }
+
+    /* top-k over a vocabulary-sized row (the sampled threshold and its fallback): exactly the
+     * first k of (logit descending, id ascending), with ties at the boundary, against a sort */
+    {
+        enum { NV = 20000 };
+        static float lg[NV], pr[NV];
+        static int order[NV];
+        for (int c2 = 0; c2 < 3; c2++) {
+            const int k = c2 == 0 ? 5 : c2 == 1 ? 3000 : 50;
+            for (int i = 0; i < NV; i++) {
+                if (c2 == 2)  /* large values only where the threshold's samples fall: the fallback */
+                    lg[i] = i % (NV / 1024) == 0 && i / (NV / 1024) < 20 ? 5.0f : (float)((i * 37) % 101) * 0.01f;
+                else
+                    lg[i] = (float)((i * 7919) % 997) * 0.01f;  /* many ties */
+                order[i] = i;
+            }
+            sort_logits = lg;
+            qsort(order, NV, sizeof *order, by_logit_desc);
+            p = plain(); p.top_k = k;
+            int kept = l3_sampler_distribution(&p, lg, NV, NULL, 0, pr);
+            int wrong = kept != k;
+            for (int r = 0; r < NV; r++) wrong += (pr[order[r]] > 0) != (r < k);
+            printf("%s: top-k %d of %d logits keeps the first %d of a sort (%d wrong)\n", wrong ? "FAIL" : "ok  ", k, NV, k, wrong);
+            failures += wrong != 0;
+        }
     }
 
     /* greedy picks the first maximum, as torch.argmax */
