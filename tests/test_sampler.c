@@ -142,6 +142,36 @@ int main(void) {
         }
     }
 
+    /* top-p over a vocabulary-sized row (the selected head, sorted alone) against the rule
+     * applied to a full sort of the same probabilities: the same tokens kept */
+    {
+        enum { NV = 20000 };
+        static float lg[NV], all[NV], pr[NV];
+        static int order[NV];
+        const float tps[3] = { 0.5f, 0.9f, 0.999f };
+        for (int c2 = 0; c2 < 3; c2++) {
+            for (int i = 0; i < NV; i++) lg[i] = (float)((i * 7919) % 997) * 0.004f, order[i] = i;  /* ties */
+            p = plain();
+            l3_sampler_distribution(&p, lg, NV, NULL, 0, all);
+            sort_logits = all;
+            qsort(order, NV, sizeof *order, by_logit_desc);
+            float cum = 0;
+            int want = 0;
+            for (int r = 0; r < NV; r++) {  /* Meta's rule: drop once the mass before exceeds p */
+                cum += all[order[r]];
+                if (cum - all[order[r]] > tps[c2]) break;
+                want++;
+            }
+            p.top_p = tps[c2];
+            int kept = l3_sampler_distribution(&p, lg, NV, NULL, 0, pr);
+            int wrong = kept != want;
+            for (int r = 0; r < NV; r++) wrong += (pr[order[r]] > 0) != (r < want);
+            printf("%s: top-p %g of %d logits keeps the %d of the rule on a full sort (%d wrong)\n", wrong ? "FAIL" : "ok  ",
+                   tps[c2], NV, want, wrong);
+            failures += wrong != 0;
+        }
+    }
+
     /* greedy picks the first maximum, as torch.argmax */
     float ties[5] = { 0, 3, 1, 3, 2 };
     int g = l3_argmax(ties, 5);
