@@ -16,7 +16,7 @@ struct llama3_sampler {
     int32_t *recent;           /* ring of the last repeat_last_n accepted ids */
     int n_recent, head;
     float *probs;
-    cand *cand;                /* 3 x vocab: top-k / top-p candidates and sort keys, allocated once */
+    cand *cand;                /* top-k / top-p candidates (x 3 with top-p: its sort keys), allocated once */
 };
 
 static uint64_t splitmix64(uint64_t *x) {
@@ -49,7 +49,9 @@ llama3_sampler *llama3_sampler_new(const llama3_sampler_params *p, int vocab_siz
     for (int i = 0; i < 4; i++) s->rng[i] = splitmix64(&seed);
     s->recent = malloc((size_t)(s->p.repeat_last_n > 0 ? s->p.repeat_last_n : 1) * sizeof(int32_t));
     s->probs = malloc((size_t)vocab_size * sizeof(float));
-    s->cand = malloc(3 * (size_t)vocab_size * sizeof *s->cand);  /* candidates, then top-p's sort keys */
+    /* candidates for top-k / top-p, and with top-p room for its sort keys (2 x vocab more) */
+    const int top_p = s->p.temperature > 0 && s->p.top_p > 0 && s->p.top_p < 1;
+    s->cand = malloc((top_p ? 3 : 1) * (size_t)vocab_size * sizeof *s->cand);
     if (!s->recent || !s->probs || !s->cand) { llama3_sampler_free(s); return NULL; }
     return s;
 }
