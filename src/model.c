@@ -243,7 +243,7 @@ void l3_matmul(const l3_tensor *W, const float *X, int T, const uint8_t *one_lev
      * the two run as two products, so that the decoded tokens take the path they take alone
      * (the decode kernels, up to MM_DECODE_ROWS of them: the bits of decoding alone) whatever
      * prompts are being prefilled beside them. */
-    if (q8 && one_level && k->dot_q8[W->type] && !one_level[0]) {
+    if (T > 1 && q8 && one_level && k->dot_q8[W->type] && !one_level[0]) {
         int n_dec = 1;
         while (n_dec < T && !one_level[n_dec]) n_dec++;
         int prompts_after = n_dec < T;
@@ -431,7 +431,8 @@ void l3_forward(const llama3_model *m, l3_kv_cache *kv, l3_scratch *s, l3_pool *
 
 /* Activation buffers start on a cache line: the kernels load them 64 bytes at a time, and a
  * load across two lines costs two (malloc's 16-byte alignment puts every such load of a large
- * buffer across lines: prefill pp512, 2 threads, q4_0 337 -> 353 t/s, bf16 197 -> 203).
+ * buffer across lines: prefill pp512, 2 threads, q4_0 334-341 -> 353-354 t/s, q8_0 318-329 ->
+ * 334-339).
  * Freed with free(). */
 static void *line_alloc(size_t bytes) {
     return aligned_alloc(64, (bytes + 63) / 64 * 64);
