@@ -92,6 +92,7 @@ int32_t l3_argmax(const float *x, int n) {
  * inverted, then the id), passes whose byte is the same in every key skipped (qsort, called
  * back per pair, took most of top-p's time: temperature 1 3.3 -> 2.0 ms a token). */
 static void sort_by_prob(cand *c, int m, uint64_t *keys) {
+    if (m < 2) return;
     uint64_t *a = keys, *b = keys + m;
     for (int i = 0; i < m; i++) {
         uint32_t bits;
