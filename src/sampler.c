@@ -98,6 +98,23 @@ static void sort_by_prob(cand *c, int m, uint64_t *keys) {
     }
 }
 
+/* Three-way partition of c[lo..hi) around the median of its first, middle and last
+ * probabilities, returned: [lo, *lt) above it, [*lt, *gt] equal to it (NaNs too, which
+ * compare equal to nothing, so runs of them end a selection), (*gt, hi) below it. */
+static float partition3(cand *c, int lo, int hi, int *lt_out, int *gt_out) {
+    const float a = c[lo].p, b = c[lo + (hi - lo) / 2].p, z = c[hi - 1].p;
+    const float pivot = a > b ? (b > z ? b : a > z ? z : a) : (a > z ? a : b > z ? z : b);
+    int lt = lo, i = lo, gt = hi - 1;
+    while (i <= gt) {
+        const cand x = c[i];
+        if (x.p > pivot) c[i++] = c[lt], c[lt++] = x;
+        else if (x.p < pivot) c[i] = c[gt], c[gt--] = x;
+        else i++;
+    }
+    *lt_out = lt, *gt_out = gt;
+    return pivot;
+}
+
 /* Reorders c[0..m) so that c[0..r) holds its r largest probabilities (whole runs of equal
  * ones) and returns the smallest such r whose mass exceeds target, or m: a quickselect on the
  * mass, so that only those r need sorting. */
@@ -105,15 +122,8 @@ static int top_mass(cand *c, int m, double target) {
     int lo = 0, hi = m;
     double above = 0;  /* the mass of c[0..lo) */
     while (hi - lo > 16) {
-        const float a = c[lo].p, b = c[lo + (hi - lo) / 2].p, z = c[hi - 1].p;
-        const float pivot = a > b ? (b > z ? b : a > z ? z : a) : (a > z ? a : b > z ? z : b);  /* median of 3 */
-        int lt = lo, i = lo, gt = hi - 1;  /* [lo, lt) > pivot, [lt, gt] == pivot, (gt, hi) < pivot */
-        while (i <= gt) {
-            const cand x = c[i];
-            if (x.p > pivot) c[i++] = c[lt], c[lt++] = x;
-            else if (x.p < pivot) c[i] = c[gt], c[gt--] = x;
-            else i++;
-        }
+        int lt, gt;
+        partition3(c, lo, hi, &lt, &gt);
         double gt_mass = 0, eq_mass = 0;
         for (int k = lo; k < lt; k++) gt_mass += c[k].p;
         if (above + gt_mass > target) { hi = lt; continue; }
@@ -224,44 +234,36 @@ static inline float exp_nonpos(float x) {
     return x >= -87.0f ? p * scale : 0.0f;
 }
 
-/* The k-th largest of v[0..n) (1 <= k <= n; v is reordered): quickselect with a three-way
- * partition, so runs of equal values (and NaNs, which compare equal to nothing) end it. */
-static float kth_largest(float *v, int n, int k) {
-    int lo = 0, hi = n - 1;
+/* The k-th largest probability of c[0..n) (1 <= k <= n; c is reordered): a quickselect. */
+static float kth_largest(cand *c, int n, int k) {
+    int lo = 0, hi = n;
     const int want = k - 1;  /* its index in descending order */
-    while (lo < hi) {
-        const float a = v[lo], b = v[lo + (hi - lo) / 2], m = v[hi];
-        const float pivot = a > b ? (b > m ? b : a > m ? m : a) : (a > m ? a : b > m ? m : b);  /* median of 3 */
-        int lt = lo, i = lo, gt = hi;  /* [lo, lt) > pivot, [lt, i) == pivot, (gt, hi] < pivot */
-        while (i <= gt) {
-            const float x = v[i];
-            if (x > pivot) v[i++] = v[lt], v[lt++] = x;
-            else if (x < pivot) v[i] = v[gt], v[gt--] = x;
-            else i++;
-        }
-        if (want < lt) hi = lt - 1;
+    while (hi - lo > 1) {
+        int lt, gt;
+        const float pivot = partition3(c, lo, hi, &lt, &gt);
+        if (want < lt) hi = lt;
         else if (want > gt) lo = gt + 1;
         else return pivot;
     }
-    return v[lo];
+    return c[lo].p;
 }
 
 /* The k-th largest of x[0..n) (1 <= k <= n) with buf[n] as scratch. A threshold from 1024
  * evenly spaced samples that about 2k values should pass is checked by collecting every value
  * at or above it (a pass without branches); the selection then runs on those alone, or on all
  * n values if fewer than k passed (128k logits, k = 40: 1.6 -> ~0.1 ms). */
-static float kth_largest_of(const float *x, int n, int k, float *buf) {
+static float kth_largest_of(const float *x, int n, int k, cand *buf) {
     enum { S = 1024 };
     if (n >= 4 * S) {
         const int step = n / S;
-        for (int i = 0; i < S; i++) buf[i] = x[(int64_t)i * step];
+        for (int i = 0; i < S; i++) buf[i].p = x[(int64_t)i * step];
         int j = (int)((int64_t)k * S / n) * 2 + 4;
         const float t = kth_largest(buf, S, j < S ? j : S);
         int m = 0;
-        for (int i = 0; i < n; i++) buf[m] = x[i], m += x[i] >= t;
+        for (int i = 0; i < n; i++) buf[m].p = x[i], m += x[i] >= t;
         if (m >= k) return kth_largest(buf, m, k);
     }
-    memcpy(buf, x, (size_t)n * sizeof *buf);
+    for (int i = 0; i < n; i++) buf[i].p = x[i];
     return kth_largest(buf, n, k);
 }
 
@@ -285,7 +287,7 @@ static int distribution(const llama3_sampler_params *p, const float *logits, int
     /* top-k: keep the k largest logits (ties at the boundary kept by lowest id): the k-th
      * largest by selection, not a sort of the vocabulary (128k: 19 ms -> well under 1 ms) */
     if (p->top_k > 0 && p->top_k < n) {
-        const float kth = kth_largest_of(probs, n, p->top_k, (float *)c);  /* (c: room for 2n floats) */
+        const float kth = kth_largest_of(probs, n, p->top_k, c);
         int above = 0;
         for (int i = 0; i < n; i++) above += probs[i] > kth;
         for (int i = 0, ties = p->top_k - above; i < n; i++)
