@@ -56,8 +56,8 @@ int l3_kv_init(l3_kv_cache *c, llama3_kv_type type, int n_slots, int n_layers, i
     if (!l3_mul_ok((uint64_t)n_slots * n_layers, (uint64_t)n_ctx, &n) || !l3_mul_ok(n, c->row_bytes, &n) ||
         n > ((uint64_t)1 << 40))
         return l3_fail(err, LLAMA3_ERR_MEMORY, "KV cache size overflows");
-    c->k = aligned_alloc(64, n ? (n + 63) / 64 * 64 : 64);  /* rows on cache lines, as the kernels load them */
-    c->v = aligned_alloc(64, n ? (n + 63) / 64 * 64 : 64);
+    c->k = l3_alloc_lines(n);  /* rows on cache lines, as the kernels load them */
+    c->v = l3_alloc_lines(n);
     if (!c->k || !c->v) {
         l3_kv_free(c);
         return l3_fail(err, LLAMA3_ERR_MEMORY, "cannot allocate the KV cache (%llu bytes); use a smaller -c",

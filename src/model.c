@@ -429,28 +429,19 @@ void l3_forward(const llama3_model *m, l3_kv_cache *kv, l3_scratch *s, l3_pool *
 
 /* ---- scratch -------------------------------------------------------------------------- */
 
-/* Activation buffers start on a cache line: the kernels load them 64 bytes at a time, and a
- * load across two lines costs two (malloc's 16-byte alignment puts every such load of a large
- * buffer across lines: prefill pp512, 2 threads, q4_0 334-341 -> 353-354 t/s, q8_0 318-329 ->
- * 334-339).
- * Freed with free(). */
-static void *line_alloc(size_t bytes) {
-    return aligned_alloc(64, (bytes + 63) / 64 * 64);
-}
-
 int l3_scratch_init(l3_scratch *s, const llama3_args *a, int max_rows, int n_ctx, int n_threads) {
     memset(s, 0, sizeof *s);
     s->max_rows = max_rows;
     s->n_threads = n_threads;
     size_t R = (size_t)max_rows, kv_dim = (size_t)a->n_kv_heads * a->head_dim;
-    s->x = line_alloc(R * a->dim * sizeof(float));
-    s->xb = line_alloc(R * a->dim * sizeof(float));
-    s->q = line_alloc(R * a->dim * sizeof(float));
-    s->k = line_alloc(R * kv_dim * sizeof(float));
-    s->v = line_alloc(R * kv_dim * sizeof(float));
-    s->att = line_alloc(R * a->dim * sizeof(float));
-    s->h1 = line_alloc(R * a->hidden_dim * sizeof(float));
-    s->h3 = line_alloc(R * a->hidden_dim * sizeof(float));
+    s->x = l3_alloc_lines(R * a->dim * sizeof(float));
+    s->xb = l3_alloc_lines(R * a->dim * sizeof(float));
+    s->q = l3_alloc_lines(R * a->dim * sizeof(float));
+    s->k = l3_alloc_lines(R * kv_dim * sizeof(float));
+    s->v = l3_alloc_lines(R * kv_dim * sizeof(float));
+    s->att = l3_alloc_lines(R * a->dim * sizeof(float));
+    s->h1 = l3_alloc_lines(R * a->hidden_dim * sizeof(float));
+    s->h3 = l3_alloc_lines(R * a->hidden_dim * sizeof(float));
     s->rope_cs = malloc(R * a->head_dim * sizeof(float));
     s->row_buf = calloc((size_t)n_threads, sizeof *s->row_buf);
     s->scores = calloc((size_t)n_threads, sizeof *s->scores);
@@ -460,18 +451,18 @@ int l3_scratch_init(l3_scratch *s, const llama3_args *a, int max_rows, int n_ctx
         !s->panel8 || !s->out_one_level)
         return -1;
     int widest = a->dim > a->hidden_dim ? a->dim : a->hidden_dim;
-    s->xq = line_alloc(R * (size_t)widest);
-    s->xq2 = line_alloc(R * (size_t)widest);
+    s->xq = l3_alloc_lines(R * (size_t)widest);
+    s->xq2 = l3_alloc_lines(R * (size_t)widest);
     s->xd = malloc(R * (size_t)widest / 32 * sizeof(float) + sizeof(float));
     s->xs = malloc(R * (size_t)widest / 16 * sizeof(float) + sizeof(float));
-    s->x_bf16 = line_alloc(2 * (size_t)widest * sizeof(uint16_t));
+    s->x_bf16 = l3_alloc_lines(2 * (size_t)widest * sizeof(uint16_t));
     if (!s->xq || !s->xq2 || !s->xd || !s->xs || !s->x_bf16) return -1;
     for (int i = 0; i < n_threads; i++)
-        if (!(s->panel8[i] = line_alloc(MM_PANEL8_BYTES(widest)))) return -1;
+        if (!(s->panel8[i] = l3_alloc_lines(MM_PANEL8_BYTES(widest)))) return -1;
     if (widest < MM_PANEL) widest = MM_PANEL;  /* row_buf also holds the prefill weight panel */
     for (int i = 0; i < n_threads; i++) {
-        s->row_buf[i] = line_alloc((size_t)widest * sizeof(float));
-        s->scores[i] = line_alloc((size_t)n_ctx * (size_t)(a->n_heads / a->n_kv_heads) * sizeof(float));
+        s->row_buf[i] = l3_alloc_lines((size_t)widest * sizeof(float));
+        s->scores[i] = l3_alloc_lines((size_t)n_ctx * (size_t)(a->n_heads / a->n_kv_heads) * sizeof(float));
         if (!s->row_buf[i] || !s->scores[i]) return -1;
     }
     return 0;

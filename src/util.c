@@ -117,3 +117,5 @@ double l3_time_s(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
+
+void *l3_alloc_lines(size_t size) { return aligned_alloc(64, size ? (size + 63) / 64 * 64 : 64); }
