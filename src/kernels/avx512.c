@@ -60,6 +60,18 @@ static void panel_pack16(const uint8_t *u, const float *sc, const float *mn, int
  * of vpdpbusd) runs at a third of this speed here (measured). */
 static inline __m512i lanes16(const int8_t *p) { return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)p)); }
 #define DWORD(v, c) _mm512_shuffle_epi32(v, (_MM_PERM_ENUM)((c) * 0x55))
+/* the NR activation rows of a multi-row tile (kernels.h layout); missing rows (j >= nx) alias
+ * the last valid one, and their results are not stored. q2 may be NULL (one level: q2p NULL),
+ * sp too (types without mins). */
+static inline __attribute__((always_inline)) void act_rows(const int NR, int nx, const int8_t *q, const int8_t *q2,
+                                                           const float *d, const float *s, int64_t n, const int8_t **qp,
+                                                           const int8_t **q2p, const float **dp, const float **sp) {
+    for (int j = 0; j < NR; j++) {
+        const int r = j < nx ? j : nx - 1;
+        qp[j] = q + r * n, q2p[j] = q2 ? q2 + r * n : NULL, dp[j] = d + r * n / 32;
+        if (sp) sp[j] = s + r * n / 16;
+    }
+}
 /* RN activation rows (a constant after inlining); missing ones alias the last valid row.
  * LEVELS 2: two-level activations (256 x the first level's dots + the second's, d per unit of
  * the second); 1: the first level alone (q2 NULL, d per unit of q): half the integer work. */
@@ -69,10 +81,7 @@ static inline __attribute__((always_inline)) void q8_rows16(const int RN, const 
                                                             const float *s, int nx, float *y, int64_t ldy, int64_t n) {
     const int8_t *qp[8], *q2p[8];
     const float *dp[8], *sp[8];
-    for (int j = 0; j < RN; j++) {
-        const int r = j < nx ? j : nx - 1;
-        qp[j] = q + r * n, q2p[j] = LEVELS == 2 ? q2 + r * n : NULL, dp[j] = d + r * n / 32, sp[j] = s + r * n / 16;
-    }
+    act_rows(RN, nx, q, LEVELS == 2 ? q2 : NULL, d, s, n, qp, q2p, dp, sp);
     __m512 acc[8];
     L3_UNROLL for (int j = 0; j < RN; j++) acc[j] = _mm512_setzero_ps();
     /* STEP values (16, or 32 where both 16s of each block share the scale) per scale product */
@@ -165,17 +174,6 @@ static inline float hsum_pair(__m512 a) {
  * (256 x + x2, kernels.h), 4 bytes per lane */
 static inline __m512i dot2_16(__m512i u, __m512i x, __m512i x2) {
     return _mm512_dpbusd_epi32(_mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), u, x), 8), u, x2);
-}
-/* the NR activation rows of a multi-row tile (kernels.h layout); missing rows (j >= nx) alias
- * the last valid one, and their results are not stored. sp may be NULL (types without mins). */
-static inline __attribute__((always_inline)) void act_rows(const int NR, int nx, const int8_t *q, const int8_t *q2,
-                                                           const float *d, const float *s, int64_t n, const int8_t **qp,
-                                                           const int8_t **q2p, const float **dp, const float **sp) {
-    for (int j = 0; j < NR; j++) {
-        const int r = j < nx ? j : nx - 1;
-        qp[j] = q + r * n, q2p[j] = q2 + r * n, dp[j] = d + r * n / 32;
-        if (sp) sp[j] = s + r * n / 16;
-    }
 }
 
 /* ---- Q8_0: dot_q8_q8_0's arithmetic with its even blocks in the low and its odd blocks in
