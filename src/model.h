@@ -56,8 +56,10 @@ void l3_forward(const llama3_model *m, l3_kv_cache *kv, l3_scratch *s, l3_pool *
                 const l3_forward_args *fa);
 
 /* Y[t x W.rows] = X[t x W.cols] . W^T, any weight type (threads over rows of W). one_level
- * (per row, or NULL): rows whose 8-bit activations keep only the first level (kernels.h);
- * a row gets the same numbers whichever other rows share the call. */
+ * (per row, or NULL): rows whose 8-bit activations keep only the first level (kernels.h).
+ * A row's numbers do not depend on the other rows' values; its path depends on the row count
+ * (model.c), except that with 8-bit kernels decoded tokens listed before prompt rows run as
+ * their own product, so they get what they get without the prompt rows. */
 void l3_matmul(const l3_tensor *W, const float *X, int T, const uint8_t *one_level, float *Y, l3_scratch *s,
                l3_pool *pool);
 
