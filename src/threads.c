@@ -18,9 +18,14 @@
  * other programs for long, long enough to cover the gap between two matmuls of a token. */
 #define SPIN_ITERS 20000
 
+/* A thread's share of the current job: items [lo, hi) packed in one word (lo in the low 32
+ * bits), on a cache line of its own. */
+typedef struct { _Alignas(64) atomic_ullong lohi; } share;
+
 struct l3_pool {
     int n;
     pthread_t *threads;
+    share *shares;            /* one per thread */
     pthread_mutex_t mu;
     pthread_cond_t wake;
     atomic_uint generation;   /* bumped for each job */
@@ -29,24 +34,38 @@ struct l3_pool {
     l3_task_fn fn;
     void *ctx;
     int64_t total, grain;
-    atomic_llong next;        /* next unclaimed item */
     atomic_int busy;          /* workers still inside the job */
 };
 
-/* Guided self-scheduling: each claim takes half of an even share of what is left (at least
- * grain items), so the first chunks are long and contiguous and the last ones short, and the
- * threads finish within a short chunk of each other. */
-static void run_chunks(l3_pool *p, int thread) {
-    int64_t s = atomic_load_explicit(&p->next, memory_order_relaxed);
+static uint64_t lohi(int64_t lo, int64_t hi) { return (uint64_t)lo | (uint64_t)hi << 32; }
+
+/* Takes a chunk of whole grains from share t, from its front (its owner) or its back (another
+ * thread): the owner takes an eighth of what is left, a thief half. Returns 0 once empty. */
+static int take(l3_pool *p, int t, int front, int64_t *s, int64_t *e) {
+    atomic_ullong *r = &p->shares[t].lohi;
+    uint64_t v = atomic_load_explicit(r, memory_order_relaxed);
     for (;;) {
-        if (s >= p->total) break;
-        int64_t c = (p->total - s) / (2 * p->n);
-        if (c < p->grain) c = p->grain;
-        if (!atomic_compare_exchange_weak(&p->next, &s, s + c)) continue;  /* s reloaded */
-        const int64_t e = s + c < p->total ? s + c : p->total;
-        p->fn(p->ctx, s, e, thread);
-        s = atomic_load_explicit(&p->next, memory_order_relaxed);
+        const int64_t lo = (int64_t)(v & 0xffffffffu), hi = (int64_t)(v >> 32), left = hi - lo;
+        if (left <= 0) return 0;
+        int64_t c = left / (front ? 8 : 2);
+        c = c < p->grain ? p->grain : c - c % p->grain;
+        if (c > left) c = left;
+        if (atomic_compare_exchange_weak(r, &v, front ? lohi(lo + c, hi) : lohi(lo, hi - c))) {
+            *s = front ? lo : hi - c, *e = front ? lo + c : hi;
+            return 1;
+        }
     }
+}
+
+/* Each thread runs its own contiguous share front to back, then takes the back halves of
+ * the others' that are left (a descheduled thread's work is not waited for). Contiguous
+ * shares keep one weight stream per thread in decode: 1B Q4_0, 2 threads, 70 -> 78 t/s
+ * against chunks claimed in turn from one counter (guided self-scheduling). */
+static void run_chunks(l3_pool *p, int thread) {
+    int64_t s, e;
+    while (take(p, thread, 1, &s, &e)) p->fn(p->ctx, s, e, thread);
+    for (int k = 1; k < p->n; k++)
+        while (take(p, (thread + k) % p->n, 0, &s, &e)) p->fn(p->ctx, s, e, thread);
 }
 
 typedef struct { l3_pool *p; int id; } worker_arg;
@@ -85,7 +104,8 @@ l3_pool *l3_pool_new(int n_threads) {
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
     p->threads = calloc((size_t)n_threads, sizeof *p->threads);
-    if (!p->threads) { free(p); return NULL; }
+    p->shares = aligned_alloc(_Alignof(share), (size_t)n_threads * sizeof *p->shares);
+    if (!p->threads || !p->shares) { free(p->threads); free(p->shares); free(p); return NULL; }
     for (int i = 1; i < n_threads; i++) {
         worker_arg *wa = malloc(sizeof *wa);
         if (!wa) { p->n = i; break; }
@@ -106,6 +126,7 @@ void l3_pool_free(l3_pool *p) {
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->wake);
     free(p->threads);
+    free(p->shares);
     free(p);
 }
 
@@ -114,7 +135,7 @@ int l3_pool_size(const l3_pool *p) { return p ? p->n : 1; }
 void l3_parallel_for(l3_pool *p, int64_t n, int64_t grain, l3_task_fn fn, void *ctx) {
     if (n <= 0) return;
     if (grain < 1) grain = 1;
-    if (!p || p->n == 1 || n <= grain) {
+    if (!p || p->n == 1 || n <= grain || n > INT32_MAX) {  /* (shares hold 32-bit bounds) */
         fn(ctx, 0, n, 0);
         return;
     }
@@ -122,7 +143,11 @@ void l3_parallel_for(l3_pool *p, int64_t n, int64_t grain, l3_task_fn fn, void *
     p->ctx = ctx;
     p->total = n;
     p->grain = grain;
-    atomic_store(&p->next, 0);
+    for (int t = 0; t < p->n; t++) {  /* even shares, split at whole grains */
+        const int64_t lo = n * t / p->n, hi = n * (t + 1) / p->n;
+        atomic_store_explicit(&p->shares[t].lohi, lohi(t ? lo - lo % grain : 0, t + 1 < p->n ? hi - hi % grain : n),
+                              memory_order_relaxed);
+    }
     atomic_store(&p->busy, p->n - 1);
     pthread_mutex_lock(&p->mu);
     atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
