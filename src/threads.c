@@ -50,8 +50,10 @@ static int take(l3_pool *p, int t, int front, int64_t *s, int64_t *e) {
         int64_t c = left / (front ? 8 : 2);
         c = c < p->grain ? p->grain : c - c % p->grain;
         if (c > left) c = left;
-        if (atomic_compare_exchange_weak(r, &v, front ? lohi(lo + c, hi) : lohi(lo, hi - c))) {
-            *s = front ? lo : hi - c, *e = front ? lo + c : hi;
+        /* the split point on a whole grain (lo is on one; hi may be the end of the items) */
+        const int64_t m = front ? lo + c : (hi - c) - (hi - c) % p->grain;
+        if (atomic_compare_exchange_weak(r, &v, front ? lohi(m, hi) : lohi(lo, m))) {
+            *s = front ? lo : m, *e = front ? m : hi;
             return 1;
         }
     }

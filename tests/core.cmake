@@ -9,3 +9,6 @@ add_test(NAME seeded_runs_repeat
 # --help is there for the tool and every subcommand.
 add_test(NAME help_texts COMMAND ${CMAKE_SOURCE_DIR}/tests/help_texts.sh $<TARGET_FILE:llama3-cli>)
 set_tests_properties(sampler bad_input seeded_runs_repeat help_texts PROPERTIES LABELS "core")
+llama3_test(test_threads test_threads.c)
+add_test(NAME threads COMMAND test_threads)
+set_tests_properties(threads PROPERTIES LABELS "core")
