@@ -346,6 +346,8 @@ static inline __attribute__((always_inline)) void kq_tile(const int FAMILY, cons
     for (int i = 0; i < MR; i++) wr[i] = rows + (i < nw ? i : nw - 1) * row_bytes;
     act_rows(NR, nx, q, q2, d, s, n, qp, q2p, dp, sp);
     const __m512i m15 = _mm512_set1_epi8(15), b4 = _mm512_set1_epi8(0x10), m30 = _mm512_set1_epi8(0x30);
+    const __m512i sh_even = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i sh_odd = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
     __m512 acc[4][4];
     L3_UNROLL for (int i = 0; i < MR; i++)
         L3_UNROLL for (int j = 0; j < NR; j++) acc[i][j] = _mm512_setzero_ps();
@@ -379,30 +381,30 @@ static inline __attribute__((always_inline)) void kq_tile(const int FAMILY, cons
                 }
             }
         }
-        /* Q4_K, Q5_K: each pair's 8 sub-block scales times the activation's 8 block scales, once
-         * per super-block (then one permute per 64 values instead of a permute and a product) */
+        /* each pair's sub-block scales times the activation's block scales, once per super-block
+         * (then one permute per 64 values instead of a permute and a product): Q4_K, Q5_K 8
+         * sub-blocks of 32, one activation block each; Q6_K 16 of 16, two per block */
         __m512 WD[4][4];
-        if (FAMILY != 2)
-            L3_UNROLL for (int j = 0; j < NR; j++) {
-                const __m512 dj = _mm512_castps256_ps512(_mm256_loadu_ps(dp[j] + 8 * ib));
-                L3_UNROLL for (int i = 0; i < MR; i++) WD[i][j] = _mm512_mul_ps(W[i], dj);
-            }
+        L3_UNROLL for (int j = 0; j < NR; j++) {
+            __m512 dj = _mm512_castps256_ps512(_mm256_loadu_ps(dp[j] + 8 * ib));
+            if (FAMILY == 2) dj = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7), dj);
+            L3_UNROLL for (int i = 0; i < MR; i++) WD[i][j] = _mm512_mul_ps(W[i], dj);
+        }
         L3_UNROLL for (int p = 0; p < 4; p++) {  /* values 64p .. 64p + 63 of the super-block */
             const int pf = ((int)bb * MR + 3) / 4;  /* a quarter of the next pass's super-blocks */
             seq_prefetch(rows + MR * row_bytes + ib * bb * MR + p * pf, pf);  /* (2 passes on: same) */
-            const __m512i sel2 = _mm512_loadu_si512(kq_sel2[p]);
+            const __m512i sel2 = _mm512_loadu_si512(kq_sel2[p]), sel4 = _mm512_loadu_si512(kq_sel4[p]);
             __m512i uv[4];
-            __m512 ws[4];
             L3_UNROLL for (int i = 0; i < MR; i++) {
                 const uint8_t *blk = wr[i] + ib * bb;
-                if (FAMILY == 2) {  /* half h = p / 2: low (p even) or high nibbles of 64 ql bytes */
+                if (FAMILY == 2) {  /* half h = p / 2: quarters 2(p % 2) (low 256 bits), 2(p % 2) + 1 */
                     const l3_block_q6_K *b6 = (const l3_block_q6_K *)blk;
-                    const __m512i L = _mm512_loadu_si512(b6->ql + 64 * (p / 2));
-                    __m512i QH = _mm512_broadcast_i64x4(ld32(b6->qh + 32 * (p / 2)));
-                    QH = _mm512_mask_srli_epi16(QH, (__mmask32)0xffff0000u, QH, 2);  /* quarters 1, 3: bits 2-3, 6-7 */
-                    uv[i] = p % 2 == 0 ? _mm512_or_si512(_mm512_and_si512(L, m15), _mm512_and_si512(_mm512_slli_epi16(QH, 4), m30))
-                                       : _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m15), _mm512_and_si512(QH, m30));
-                    ws[i] = _mm512_permutexvar_ps(_mm512_loadu_si512(kq_sel4[p]), W[i]);
+                    const __m512i L = _mm512_loadu_si512(b6->ql + 64 * (p / 2)), QH = _mm512_broadcast_i64x4(ld32(b6->qh + 32 * (p / 2)));
+                    /* the quarter's 2 high bits to bits 4-5 (a shift per half: p even 4 and 2 left, odd
+                     * 0 and 2 right), its 4 low bits (ql's low or high nibbles) below them, in one
+                     * ternary-logic (A & C) | B: 3-4 operations instead of 5 */
+                    const __m512i hb = _mm512_and_si512(p % 2 == 0 ? _mm512_sllv_epi16(QH, sh_even) : _mm512_srlv_epi16(QH, sh_odd), m30);
+                    uv[i] = _mm512_ternarylogic_epi32(p % 2 == 0 ? L : _mm512_srli_epi16(L, 4), hb, m15, 0xEC);
                 } else {  /* byte group p: sub-block 2p in the low nibbles, 2p + 1 in the high */
                     const uint8_t *qs = blk + 16 + (FAMILY == 1 ? 32 : 0);
                     __m512i u = _mm512_broadcast_i64x4(ld32(qs + 32 * p));
@@ -419,15 +421,10 @@ static inline __attribute__((always_inline)) void kq_tile(const int FAMILY, cons
             L3_UNROLL for (int j = 0; j < NR; j++) {
                 __m512i x = _mm512_loadu_si512(qp[j] + 256 * ib + 64 * p), x2 = _mm512_loadu_si512(q2p[j] + 256 * ib + 64 * p);
                 __asm__("" : "+v"(x), "+v"(x2));  /* loaded once for every weight row */
-                if (FAMILY == 2) {
-                    const __m512 dv = _mm512_permutexvar_ps(sel2, _mm512_castps256_ps512(_mm256_loadu_ps(dp[j] + 8 * ib)));
-                    L3_UNROLL for (int i = 0; i < MR; i++)
-                        acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot2_16(uv[i], x, x2)), _mm512_mul_ps(ws[i], dv), acc[i][j]);
-                } else {
-                    L3_UNROLL for (int i = 0; i < MR; i++)
-                        acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot2_16(uv[i], x, x2)),
-                                                    _mm512_permutexvar_ps(sel2, WD[i][j]), acc[i][j]);
-                }
+                const __m512i sel = FAMILY == 2 ? sel4 : sel2;
+                L3_UNROLL for (int i = 0; i < MR; i++)
+                    acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot2_16(uv[i], x, x2)), _mm512_permutexvar_ps(sel, WD[i][j]),
+                                                acc[i][j]);
             }
         }
     }
