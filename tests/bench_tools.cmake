@@ -17,3 +17,12 @@ add_test(NAME tools.synth_info_bench
          COMMAND test_bench_cli ${LLAMA3_CLI} ${LLAMA3_TOOLS_TMP}
                  ${LLAMA3_FIXTURES}/models/tok32/gguf/model-bf16.gguf)
 set_tests_properties(tools.synth_info_bench PROPERTIES LABELS tools TIMEOUT 600)
+
+# bench/bandwidth: runs front to back and in the decode kernels' row pattern; rejects a row
+# size that is not whole cache lines.
+add_test(NAME tools.bandwidth_patterns
+         COMMAND sh -c "$0 --size 16 --passes 1 --threads 1,2 | grep -q 'bandwidth threads=2 best' && $0 --size 16 --passes 1 --threads 2 --rows 6 --prefetch rows | grep -q 'prefetch per row' && $0 --size 16 --passes 1 --threads 1 --rows 4 --row-bytes 2176 | grep -q 'prefetch ordered'"
+                 $<TARGET_FILE:bandwidth>)
+set_tests_properties(tools.bandwidth_patterns PROPERTIES LABELS tools)
+add_test(NAME tools.bandwidth_bad_rows COMMAND $<TARGET_FILE:bandwidth> --size 16 --rows 6 --row-bytes 100)
+set_tests_properties(tools.bandwidth_bad_rows PROPERTIES LABELS tools WILL_FAIL TRUE)
