@@ -18,6 +18,11 @@
 #   --pairs R           generation only, in R interleaved pairs per type and thread count
 #                       (llama.cpp's tgN then llama3c's, -r 3 each, one line per pair): this
 #                       VM's bandwidth moves by the minute, and the two runs of a pair share it
+#   --fresh-cache       first drop each model file from the page cache (dd iflag=nocache) and
+#                       read it back through llama3c's mapping, whose MADV_HUGEPAGE advice
+#                       makes the page cache hold it in 2 MiB folios: a file cached earlier in
+#                       small pages (e.g. as it was written) is read through 4 KiB page-table
+#                       entries by both engines, which costs llama3c's decode up to ~30%.
 # Each (type, threads) pair runs llama3c and llama.cpp back to back, alternating which goes
 # first, so both see the same machine load. Prints a markdown table: median tokens/s of each,
 # the ratio llama3c / llama.cpp, and for generation the fraction of the bandwidth bound
@@ -37,6 +42,7 @@ fixtures="$here/../shared/fixtures"
 out=""
 cpp_args=""
 pairs=0
+fresh=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --llama-bench) llama_bench="$2"; shift 2 ;;
@@ -53,6 +59,7 @@ while [ $# -gt 0 ]; do
     --out) out="$2"; shift 2 ;;
     --cpp-args) cpp_args="$2"; shift 2 ;;
     --pairs) pairs="$2"; shift 2 ;;
+    --fresh-cache) fresh=1; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare_llamacpp.sh: unknown option '$1' (see --help)" >&2; exit 1 ;;
   esac
@@ -82,6 +89,15 @@ for t in $types; do
     "$llama3" synth --shape "$shape" --type "$t" --vocab "$vocab" --seed 1 -o "$f"
   fi
 done
+
+if [ "$fresh" = 1 ]; then
+  for t in $types; do
+    f="$models/$shape-$t.gguf"
+    dd if="$f" iflag=nocache count=0 status=none
+    "$llama3" bench -m "$f" -p 0 -n 1 -r 1 -t 1 >/dev/null 2>&1  # reads every weight once
+    echo "# $t: dropped from the page cache and read back under MADV_HUGEPAGE" >&2
+  done
+fi
 
 if [ "$pairs" -gt 0 ]; then
   tg_ts() { awk -F'|' -v t="tg$N" '$0 ~ t {print $(NF-1)}' | awk '{print $1}'; }
