@@ -1,6 +1,7 @@
 /* The thread pool's parallel-for: every item runs exactly once, in chunks of whole grains
  * (a chunk may end short only at n: a decode kernel's runs stay whole), and a thread that
  * does not show up has its share taken over by the others rather than waited for. */
+#define _POSIX_C_SOURCE 200809L  /* nanosleep */
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
