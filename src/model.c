@@ -76,7 +76,7 @@ static float silu(float x) { return x / (1.0f + expf(-x)); }
  * for the tile product (1B bf16, 2 threads: 16 rows 133 vs 61 t/s, 32 rows 119 vs 96, 48
  * rows even) */
 #define MM_DOTN_ROWS 48
-#define MM_DECODE_RUN 24  /* weight rows per dotn_q8 / dotn call */
+#define MM_DECODE_RUN 24  /* weight rows per dotn_q8 / dotn call; decode's thread shares split at whole runs */
 #define MM_KC 2048    /* long slices: the AVX-512 f32 tile product runs faster the longer its panel */
 #define MM_FROWS L3_PACK_F32_ROWS
 #define MM_PANEL (2 * MM_FROWS * MM_KC)  /* the widened rows, then the kernel set's packed panel */
