@@ -6,6 +6,7 @@
  *                                         acc + lane-wise sums of 4 products u8 x s8 (u <= 128
  *                                         where it is built without VNNI: maddubs saturates)
  *   Q8_NR                                 activation rows per micro-tile (4 weight rows each)
+ *   Q8_OWN_DOT16 (optional)               it defines dot16 (the two-level lanes) itself
  * Weight offsets (Q4_0's 8, Q6_K's 32, Q8_0's 128) and mins are not applied per value: they
  * multiply the block sums of the activations (the s array), once per 16 values. */
 #ifndef LLAMA3_Q8_SIMD_H
@@ -37,9 +38,11 @@ static inline __m256 fma_lanes(__m256i v, float s, __m256 acc) {
 
 /* lanes of u . x (one-level) and of u . (256 q + q2) (two-level activations) */
 static inline __m256i dot8(__m256i u, __m256i x) { return dot8acc(_mm256_setzero_si256(), u, x); }
+#ifndef Q8_OWN_DOT16  /* (an includer may define its own, with the same exact integers) */
 static inline __m256i dot16(__m256i u, __m256i q, __m256i q2) {
     return dot8acc(_mm256_slli_epi32(dot8(u, q), 8), u, q2);
 }
+#endif
 static inline __m256i dot16p(__m256i u, const int8_t *q, const int8_t *q2) { return dot16(u, ld32(q), ld32(q2)); }
 
 /* ---- activation quantization ---------------------------------------------------------- */
