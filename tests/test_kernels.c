@@ -72,8 +72,9 @@ static double roundtrip_bound(uint32_t t) {
     }
 }
 
-static const l3_kernel_set *sets[3];
-static const char *names[3];
+enum { MAX_SETS = 8 };
+static const l3_kernel_set *sets[MAX_SETS];
+static const char *names[MAX_SETS];
 static int n_sets;
 
 /* |a - b| relative to the sum of |w_i x_i| (the scale of rounding in any summation order) */
@@ -674,8 +675,10 @@ static void test_q8(void) {
 }
 
 int main(void) {
-    const char *avail[3];
-    n_sets = l3_kernels_available(avail, 3);
+    const char *avail[MAX_SETS];
+    n_sets = l3_kernels_available(avail, MAX_SETS);
+    CHECK(n_sets <= MAX_SETS, "%d kernel sets, room for %d", n_sets, MAX_SETS);
+    if (n_sets > MAX_SETS) n_sets = MAX_SETS;
     for (int i = 0; i < n_sets; i++) {
         names[i] = avail[i];
         l3_kernels_select(avail[i]);

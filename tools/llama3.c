@@ -32,7 +32,7 @@ static void usage(FILE *f) {
                "Commands:\n");
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
         fprintf(f, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
-    fprintf(f, "\nEnvironment: LLAMA3_ISA=scalar|avx2|avx512 forces a kernel set (for testing);\n"
+    fprintf(f, "\nEnvironment: LLAMA3_ISA=scalar|avx2|avx2vnni|avx512 forces a kernel set (for testing);\n"
                "             LLAMA3_INT8=0 turns the 8-bit activation paths off (f32 activations).\n");
 }
 

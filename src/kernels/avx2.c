@@ -1,6 +1,8 @@
 /* AVX2 + FMA + F16C kernel set (compiled with those flags; used only when the CPU has them).
  * Float kernels use 4 independent accumulators to hide FMA latency; quantized weights are
- * widened in registers and multiplied by f32 activations (quant_simd.h). */
+ * widened in registers and multiplied by f32 activations (quant_simd.h). avx2_vnni.c builds
+ * this file again with L3_AVX2_VNNI (and -mavxvnni): the "avx2vnni" set, whose 8-bit dots are
+ * one AVX-VNNI instruction instead of two (CPUs with AVX-VNNI but without AVX-512). */
 #include <immintrin.h>
 
 #include "kernels/cpu_features.h"
@@ -44,6 +46,10 @@ static inline void st16_bias(float *dst, __m128i q, float s, float b) {
 
 #include "kernels/quant_simd.h"
 
+#ifdef L3_AVX2_VNNI
+/* u8 x s8 products summed 4 to an int32 lane: one AVX-VNNI vpdpbusd (exact for every u) */
+static inline __m256i dot8acc(__m256i acc, __m256i u, __m256i x) { return _mm256_dpbusd_avx_epi32(acc, u, x); }
+#else
 /* u8 x s8 products summed 4 to an int32 lane: maddubs (pairs, saturating at 16 bits, exact
  * for u <= 128) then madd with ones */
 static inline __m256i dot8acc(__m256i acc, __m256i u, __m256i x) {
@@ -57,6 +63,7 @@ static inline __m256i dot16(__m256i u, __m256i q, __m256i q2) {
                             _mm256_madd_epi16(_mm256_maddubs_epi16(u, q2), _mm256_set1_epi16(1)));
 }
 #define Q8_OWN_DOT16
+#endif
 #define Q8_NR 2
 #include "kernels/q8_simd.h"
 
@@ -181,17 +188,26 @@ static void gemm_f32(const float *w, int64_t ldw, int nw, const float *x, int64_
                       y + (int64_t)j * ldy + i, ldy, n);
 }
 
+#ifdef L3_AVX2_VNNI
+int l3_kernels_init_avx2vnni(l3_kernel_set *k) {
+    const l3_cpu_features *cpu = l3_cpu();
+    if (!cpu->avx2 || !cpu->fma || !cpu->f16c || !cpu->avxvnni) return 0;
+    k->isa = "avx2vnni";
+    const int wide_u8 = 1;  /* (no saturation: Q8_0's unsigned panel rows too) */
+#else
 int l3_kernels_init_avx2(l3_kernel_set *k) {
     const l3_cpu_features *cpu = l3_cpu();
     if (!cpu->avx2 || !cpu->fma || !cpu->f16c) return 0;
     k->isa = "avx2";
+    const int wide_u8 = 0;
+#endif
     k->dot[L3_F32] = dot_f32w;
     k->dot[L3_F16] = dot_f16w;
     k->dot[L3_BF16] = dot_bf16w;
     k->to_float[L3_F16] = to_float_f16;
     k->to_float[L3_BF16] = to_float_bf16;
     install_quant_kernels(k);
-    install_q8_kernels(k, 0);
+    install_q8_kernels(k, wide_u8);
     k->dot_f32 = dot_f32;
     k->axpy_f32 = axpy_f32;
     k->dot_f16_f32 = dot_f16_f32;

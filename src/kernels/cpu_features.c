@@ -36,7 +36,10 @@ static void detect(void) {
         g_cpu.avx512vnni = c & (1u << 11);
         g_cpu.avx512vbmi = c & (1u << 1);
         g_cpu.gfni = c & (1u << 8);
-        if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) g_cpu.avx512bf16 = a & (1u << 5);
+    }
+    if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) {
+        g_cpu.avxvnni = a & (1u << 4);  /* VEX-encoded VNNI on 256-bit vectors */
+        if (zmm_os) g_cpu.avx512bf16 = a & (1u << 5);
     }
 }
 #else

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 
 typedef struct l3_cpu_features {
-    bool avx2, fma, f16c;                          /* with OS support for 256-bit state */
+    bool avx2, fma, f16c, avxvnni;                 /* with OS support for 256-bit state */
     bool avx512f, avx512bw, avx512vl, avx512dq;    /* with OS support for 512-bit state */
     bool avx512vnni, avx512bf16, avx512vbmi;
     bool gfni;                                     /* (on 512-bit vectors: with avx512f) */

@@ -5,8 +5,8 @@
 
 #include "kernels/kernels.h"
 
-static l3_kernel_set g_sets[3];
-static const char *g_names[3];
+static l3_kernel_set g_sets[4];
+static const char *g_names[4];
 static int g_n;
 static const l3_kernel_set *g_current;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -17,6 +17,8 @@ static void init(void) {
     /* Faster sets start as a copy of the reference, then override what they implement. */
     g_sets[1] = g_sets[0];
     if (l3_kernels_init_avx2(&g_sets[1])) g_names[g_n++] = "avx2";
+    g_sets[g_n] = g_sets[g_n - 1];
+    if (l3_kernels_init_avx2vnni(&g_sets[g_n])) g_names[g_n++] = "avx2vnni";
     g_sets[g_n] = g_sets[g_n - 1];
     if (l3_kernels_init_avx512(&g_sets[g_n])) g_names[g_n++] = "avx512";
     g_current = &g_sets[g_n - 1];

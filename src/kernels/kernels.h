@@ -111,12 +111,14 @@ typedef struct l3_kernel_set {
 const l3_kernel_set *l3_kernels(void);
 /* Force a set by name; returns 0, or -1 if unknown or unsupported by this CPU. */
 int l3_kernels_select(const char *isa);
-/* Sets this CPU supports, best last (for tests that run every path). */
+/* Sets this CPU supports, best last (for tests that run every path): fills up to cap names
+ * and returns how many there are (which may be more than cap). */
 int l3_kernels_available(const char **names, int cap);
 
 /* Per-ISA constructors (NULL when not compiled in or not supported by the CPU). */
 void l3_kernels_init_scalar(l3_kernel_set *k);
 int l3_kernels_init_avx2(l3_kernel_set *k);    /* returns 0 if unavailable */
+int l3_kernels_init_avx2vnni(l3_kernel_set *k);
 int l3_kernels_init_avx512(l3_kernel_set *k);
 
 #endif
