@@ -23,8 +23,9 @@ static inline __m256i lo32(__m256i v) { return _mm256_and_si256(v, _mm256_set1_e
 static inline __m256i hi32(__m256i v) { return _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(15)); }
 /* 16 packed bytes to 32 nibbles: low nibbles (values 0..15), then high (16..31) */
 static inline __m256i nib16(const uint8_t *p) {
-    __m128i v = _mm_loadu_si128((const __m128i *)p);
-    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(15));
+    /* the 16 bytes in both halves (a broadcast load), the upper half shifted by a nibble */
+    const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(15));
 }
 static inline float hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
