@@ -33,7 +33,7 @@ struct l3_pool {
     /* the current job */
     l3_task_fn fn;
     void *ctx;
-    int64_t total, grain;
+    int64_t grain;
     atomic_int busy;          /* workers still inside the job */
 };
 
@@ -143,7 +143,6 @@ void l3_parallel_for(l3_pool *p, int64_t n, int64_t grain, l3_task_fn fn, void *
     }
     p->fn = fn;
     p->ctx = ctx;
-    p->total = n;
     p->grain = grain;
     for (int t = 0; t < p->n; t++) {  /* even shares, split at whole grains */
         const int64_t lo = n * t / p->n, hi = n * (t + 1) / p->n;
