@@ -5,8 +5,17 @@
 
 #include "kernels/kernels.h"
 
-static l3_kernel_set g_sets[4];
-static const char *g_names[4];
+/* The faster sets, in order: each starts as a copy of the one before it (the scalar set
+ * first), overrides what it implements, and is kept if this CPU can run it. */
+static const struct {
+    const char *name;
+    int (*init)(l3_kernel_set *k);
+} g_tiers[] = { { "avx2", l3_kernels_init_avx2 },
+                { "avx2vnni", l3_kernels_init_avx2vnni },
+                { "avx512", l3_kernels_init_avx512 } };
+enum { N_SETS = 1 + sizeof g_tiers / sizeof g_tiers[0] };
+static l3_kernel_set g_sets[N_SETS];
+static const char *g_names[N_SETS];
 static int g_n;
 static const l3_kernel_set *g_current;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -14,13 +23,10 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static void init(void) {
     l3_kernels_init_scalar(&g_sets[0]);
     g_names[g_n++] = "scalar";
-    /* Faster sets start as a copy of the reference, then override what they implement. */
-    g_sets[1] = g_sets[0];
-    if (l3_kernels_init_avx2(&g_sets[1])) g_names[g_n++] = "avx2";
-    g_sets[g_n] = g_sets[g_n - 1];
-    if (l3_kernels_init_avx2vnni(&g_sets[g_n])) g_names[g_n++] = "avx2vnni";
-    g_sets[g_n] = g_sets[g_n - 1];
-    if (l3_kernels_init_avx512(&g_sets[g_n])) g_names[g_n++] = "avx512";
+    for (size_t i = 0; i < sizeof g_tiers / sizeof g_tiers[0]; i++) {
+        g_sets[g_n] = g_sets[g_n - 1];
+        if (g_tiers[i].init(&g_sets[g_n])) g_names[g_n++] = g_tiers[i].name;
+    }
     g_current = &g_sets[g_n - 1];
     const char *i8 = getenv("LLAMA3_INT8");  /* 0: keep f32 activations everywhere (for comparisons) */
     if (i8 && strcmp(i8, "0") == 0)
