@@ -256,7 +256,8 @@ void l3_matmul(const l3_tensor *W, const float *X, int T, const uint8_t *one_lev
     }
     if (T == 1 && q8 && k->dot_q8[W->type]) {
         quantize_rows(&j, 0, 1, 0);  /* once, shared by every thread */
-        l3_parallel_for(pool, W->rows, k->dotn_q8[W->type] ? MM_DECODE_RUN : 8, k->dotn_q8[W->type] ? matmul_vecn_q8 : matmul_vec_q8, &j);
+        if (k->dotn_q8[W->type]) l3_parallel_for(pool, W->rows, MM_DECODE_RUN, matmul_vecn_q8, &j);
+        else l3_parallel_for(pool, W->rows, 8, matmul_vec_q8, &j);
     } else if (T == 1 && W->type == L3_BF16 && k->dot_bf16_split) {
         k->split_bf16(X, s->x_bf16, s->x_bf16 + W->cols, W->cols);  /* once, shared by every thread */
         l3_parallel_for(pool, W->rows, 8, matmul_vec_bf16, &j);
