@@ -77,8 +77,12 @@ typedef struct llama3_sampler llama3_sampler;
 /* ---- models ---------------------------------------------------------------------------- */
 
 typedef struct llama3_load_options {
-    size_t max_alloc_bytes;    /* cap on memory the loader may allocate (0 = default 64 GiB) */
+    size_t max_alloc_bytes;    /* cap on memory one load may allocate (copies of tensors, merged
+                                * shards), and on each session's KV cache and buffers (0 =
+                                * default 64 GiB) */
     int mlock;                 /* lock the mapped weights in memory */
+    const char *device;        /* where the model runs: "cpu" (NULL or "": the default, the
+                                * CPU); "cuda" / "cuda:N" where the build has that backend */
 } llama3_load_options;
 
 /* path: a GGUF file, a Hugging Face folder or a Meta folder (detected). opt may be NULL. */
@@ -87,6 +91,8 @@ void llama3_model_free(llama3_model *m);
 const llama3_args *llama3_model_args(const llama3_model *m);
 /* Human-readable description of the weights: format, dominant type, bytes, parameter count. */
 const char *llama3_model_format(const llama3_model *m);
+/* The backend the model runs on: "cpu", "cuda". */
+const char *llama3_model_device(const llama3_model *m);
 uint64_t llama3_model_param_count(const llama3_model *m);
 uint64_t llama3_model_weight_bytes(const llama3_model *m);
 /* The model's tokenizer (NULL when the file has none usable); owned by the model. */
@@ -94,6 +100,11 @@ llama3_tokenizer *llama3_model_tokenizer(const llama3_model *m);
 /* Returns 1 when id ends a turn or the text (eos, <|eot_id|>, <|eom_id|>, <|end_of_text|>). */
 int llama3_model_is_end_token(const llama3_model *m, int32_t id);
 int32_t llama3_model_bos(const llama3_model *m);  /* -1 if none */
+
+/* The CPU backend's kernel sets this machine runs, slowest first, the set in use (LLAMA3_ISA
+ * or the best) and the CPU features probed, as one line ("scalar avx2 avx512 (in use:
+ * avx512; cpu: avx2 fma ...)"). The text is static; not thread-safe with LLAMA3_ISA changes. */
+const char *llama3_cpu_info(void);
 
 /* ---- sessions: KV cache slots + scratch + threads ------------------------------------- */
 

@@ -2,8 +2,6 @@
  * params.json a Meta folder, a file starting with "GGUF" a GGUF file. */
 #include "loader.h"
 
-#include "alloc_limit.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,14 +11,6 @@ static int has_file(const char *dir, const char *name) {
     int ok = p && l3_file_exists(p);
     free(p);
     return ok;
-}
-
-/* hardening (issue 7): the float32 copies the model makes at load (norm weights, RoPE
- * frequencies) must fit the allocation cap too; the format readers check their own. */
-static int check_model_allocs(const l3_weights *w, const llama3_load_options *opt, llama3_error *err) {
-    uint64_t floats = ((uint64_t)2 * (uint64_t)w->args.n_layers + 1) * (uint64_t)w->args.dim +
-                      (uint64_t)w->args.head_dim / 2;
-    return l3_alloc_check_array(floats, sizeof(float), opt, "float32 copies of the norm weights", NULL, err);
 }
 
 int l3_load_weights(const char *path, const llama3_load_options *opt, l3_weights *w, llama3_error *err) {
@@ -39,7 +29,7 @@ int l3_load_weights(const char *path, const llama3_load_options *opt, l3_weights
         if (n == 4 && memcmp(magic, "GGUF", 4) == 0) rc = l3_load_gguf(path, opt, w, err);
         else rc = l3_fail(err, LLAMA3_ERR_FORMAT, "%s: not a GGUF file (bad magic) and not a model folder", path);
     }
-    if (rc == 0 && ((rc = l3_weights_validate(w, err)) != 0 || (rc = check_model_allocs(w, opt, err)) != 0) && err) {
+    if (rc == 0 && (rc = l3_weights_validate(w, err)) != 0 && err) {
         char msg[sizeof err->msg];
         snprintf(msg, sizeof msg, "%s", err->msg);
         l3_fail(err, rc, "%s: %s", path, msg);

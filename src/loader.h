@@ -2,7 +2,7 @@
  * The only room that knows formats exist. */
 #ifndef LLAMA3_LOADER_H
 #define LLAMA3_LOADER_H
-#include "weights.h"
+#include "model/weights.h"
 
 int l3_load_weights(const char *path, const llama3_load_options *opt, l3_weights *out,
                     llama3_error *err);

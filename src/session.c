@@ -1,10 +1,15 @@
-/* Sessions: KV-cache slots, scratch and threads around the forward pass; splits long inputs
- * into batched passes and checks ids and context bounds before anything runs. */
+/* Sessions: KV-cache slots and threads around the forward pass, on the model's backend;
+ * splits long inputs into batched passes and checks ids and context bounds before anything
+ * runs. Device-neutral: the backend holds the cache and the activations. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
+#include "alloc_limit.h"
+#include "forward.h"
+#include "kv_types.h"
+#include "model/model.h"
 #include "session.h"
+#include "threads.h"
 
 /* Rows per forward pass (llama.cpp's default micro-batch too): bounds scratch memory while
  * keeping prefill matrix-matrix; pages of scratch that a short input never touches cost no RAM. */
@@ -12,14 +17,12 @@
 
 struct llama3_session {
     llama3_model *m;
-    l3_kv_cache kv;
-    l3_scratch scratch;
+    l3_backend_session *bs;  /* the backend's KV cache and activations */
     l3_pool *pool;
     int n_ctx, n_slots;
-    int *slot_pos;          /* tokens in each slot */
+    int *slot_pos;           /* tokens in each slot */
     int *pos_buf, *slot_buf, *out_buf;
-    uint8_t *one_level_buf; /* per row: a prompt row with one 8-bit level */
-    int prompt_levels;      /* 1 or 2 (llama3_session_options.prompt_int8_levels) */
+    uint8_t *prompt_buf;     /* per row: a prompt row */
 };
 
 llama3_session *llama3_session_new(llama3_model *m, const llama3_session_options *opt, llama3_error *err) {
@@ -51,20 +54,21 @@ llama3_session *llama3_session_new(llama3_model *m, const llama3_session_options
     s->m = m;
     s->n_ctx = o.n_ctx;
     s->n_slots = o.n_slots;
-    s->prompt_levels = o.prompt_int8_levels == 2 ? 2 : 1;
-    if (l3_kv_init(&s->kv, o.kv_type, o.n_slots, a->n_layers, o.n_ctx, a->n_kv_heads, a->head_dim, err)) {
-        free(s);
-        return NULL;
-    }
     s->slot_pos = calloc((size_t)o.n_slots, sizeof(int));
     s->pos_buf = malloc(L3_UBATCH * sizeof(int));
     s->slot_buf = malloc(L3_UBATCH * sizeof(int));
     s->out_buf = malloc(L3_UBATCH * sizeof(int));
-    s->one_level_buf = malloc(L3_UBATCH);
+    s->prompt_buf = malloc(L3_UBATCH);
     s->pool = l3_pool_new(o.n_threads);
-    if (!s->slot_pos || !s->pos_buf || !s->slot_buf || !s->out_buf || !s->one_level_buf || !s->pool ||
-        l3_scratch_init(&s->scratch, a, L3_UBATCH, o.n_ctx, l3_pool_size(s->pool)) != 0) {
+    if (!s->slot_pos || !s->pos_buf || !s->slot_buf || !s->out_buf || !s->prompt_buf || !s->pool) {
         l3_fail(err, LLAMA3_ERR_MEMORY, "cannot allocate session buffers");
+        llama3_session_free(s);
+        return NULL;
+    }
+    l3_alloc_budget budget = { m->max_alloc, 0 };
+    l3_session_params p = { o.n_ctx, o.n_slots, L3_UBATCH, o.kv_type, o.prompt_int8_levels == 2 ? 2 : 1, s->pool,
+                            &budget };
+    if (m->be->session_new(m->bm, &p, &s->bs, err)) {
         llama3_session_free(s);
         return NULL;
     }
@@ -73,14 +77,13 @@ llama3_session *llama3_session_new(llama3_model *m, const llama3_session_options
 
 void llama3_session_free(llama3_session *s) {
     if (!s) return;
+    if (s->bs) s->m->be->session_free(s->bs);
     l3_pool_free(s->pool);
-    l3_kv_free(&s->kv);
-    l3_scratch_free(&s->scratch);
     free(s->slot_pos);
     free(s->pos_buf);
     free(s->slot_buf);
     free(s->out_buf);
-    free(s->one_level_buf);
+    free(s->prompt_buf);
     free(s);
 }
 
@@ -93,7 +96,7 @@ void llama3_session_reset(llama3_session *s, int slot, int n_keep) {
     if (n_keep < 0) n_keep = 0;
     if (n_keep < s->slot_pos[slot]) s->slot_pos[slot] = n_keep;
 }
-size_t llama3_session_kv_bytes(const llama3_session *s) { return l3_kv_bytes(&s->kv); }
+size_t llama3_session_kv_bytes(const llama3_session *s) { return s->m->be->kv_bytes(s->bs); }
 int64_t llama3_kv_bytes_per_token(const llama3_model *m, llama3_kv_type t, llama3_error *err) {
     const llama3_args *a = &m->w.args;
     int rc = l3_kv_check_type(t, a->head_dim, err);
@@ -101,7 +104,7 @@ int64_t llama3_kv_bytes_per_token(const llama3_model *m, llama3_kv_type t, llama
     return 2 * (int64_t)a->n_layers * a->n_kv_heads * (int64_t)l3_kv_type_bytes(t, a->head_dim);
 }
 size_t llama3_session_scratch_bytes(const llama3_session *s) {
-    return l3_scratch_bytes(&s->scratch, &s->m->w.args, s->n_ctx);
+    return s->m->be->scratch_bytes(s->bs);
 }
 
 static int check_ids(const llama3_session *s, const int32_t *ids, int n, llama3_error *err) {
@@ -123,8 +126,7 @@ int llama3_eval(llama3_session *s, int slot, const int32_t *ids, int n, float *l
                        n, s->n_ctx - s->slot_pos[slot], s->n_ctx);
     int vocab = s->m->w.args.vocab_size;
     /* more than one id: a prompt (the whole call, whatever its passes); one id: a decoded token */
-    const uint8_t *one_level = NULL;
-    if (n > 1 && s->prompt_levels == 1) memset(s->one_level_buf, 1, L3_UBATCH), one_level = s->one_level_buf;
+    memset(s->prompt_buf, n > 1, L3_UBATCH);
     for (int done = 0; done < n;) {
         int T = n - done < L3_UBATCH ? n - done : L3_UBATCH;
         int n_out = 0;
@@ -133,9 +135,8 @@ int llama3_eval(llama3_session *s, int slot, const int32_t *ids, int n, float *l
             s->slot_buf[t] = slot;
             if (logits && (all_logits || done + t == n - 1)) s->out_buf[n_out++] = t;
         }
-        l3_forward_args fa = { ids + done, s->pos_buf, s->slot_buf, T, s->out_buf, n_out,
-                               logits ? logits + (all_logits ? (size_t)done * vocab : 0) : NULL, one_level };
-        l3_forward(s->m, &s->kv, &s->scratch, s->pool, &fa);
+        l3_pass p = { ids + done, s->pos_buf, s->slot_buf, T, s->prompt_buf, s->out_buf, n_out };
+        if ((rc = l3_forward(s->bs, &p, logits ? logits + (all_logits ? (size_t)done * vocab : 0) : NULL, err))) return rc;
         s->slot_pos[slot] += T;
         done += T;
     }
@@ -176,11 +177,9 @@ int l3_eval_rows(llama3_session *s, const int32_t *ids, const int *slot_of, cons
         s->slot_pos[slot]++;
         if (i == n - 1 || slot_of[i + 1] != slot) s->out_buf[n_out++] = i;
         /* without flags: a slot with more than one row feeds a prompt */
-        int is_prompt = prompt ? prompt[i] != 0
-                               : (i > 0 && slot_of[i - 1] == slot) || (i + 1 < n && slot_of[i + 1] == slot);
-        s->one_level_buf[i] = is_prompt && s->prompt_levels == 1;
+        s->prompt_buf[i] = prompt ? prompt[i] != 0
+                                  : (i > 0 && slot_of[i - 1] == slot) || (i + 1 < n && slot_of[i + 1] == slot);
     }
-    l3_forward_args fa = { ids, s->pos_buf, s->slot_buf, n, s->out_buf, logits ? n_out : 0, logits, s->one_level_buf };
-    l3_forward(s->m, &s->kv, &s->scratch, s->pool, &fa);
-    return 0;
+    l3_pass p = { ids, s->pos_buf, s->slot_buf, n, s->prompt_buf, s->out_buf, logits ? n_out : 0 };
+    return l3_forward(s->bs, &p, logits, err);
 }

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/kernels.h"
-#include "model.h"
+#include "backend/cpu/kernels/kernels.h"
+#include "backend/cpu/matmul.h"
 #include "quants/quants.h"
 #include "tensor_types.h"
 #include "threads.h"
@@ -442,11 +442,11 @@ static void test_matmul(l3_pool *pool) {
         for (size_t k = 0; k < sizeof Ts / sizeof Ts[0]; k++) {
             const int T = Ts[k];
             l3_kernels_select("scalar");
-            l3_matmul(&W, X, T, NULL, Y0, &s, pool);
+            l3_cpu_matmul(l3_kernels(), &W, X, T, NULL, Y0, &s, pool);
             for (int si = 1; si < n_sets; si++) {
                 l3_kernels_select(names[si]);
                 memset(Y1, 0, (size_t)(T * rows) * 4);
-                l3_matmul(&W, X, T, NULL, Y1, &s, pool);
+                l3_cpu_matmul(l3_kernels(), &W, X, T, NULL, Y1, &s, pool);
                 double e2 = 0, r2 = 0;
                 for (int64_t i = 0; i < T * rows; i++) {
                     e2 += (Y1[i] - Y0[i]) * (double)(Y1[i] - Y0[i]);
@@ -463,7 +463,7 @@ static void test_matmul(l3_pool *pool) {
                  * row's numbers do not depend on the other rows' levels (the two-level body
                  * with a zero second level, or the one-level body: the same products) */
                 memset(Y2, 0, (size_t)(T * rows) * 4);
-                l3_matmul(&W, X, T, all_one, Y2, &s, pool);
+                l3_cpu_matmul(l3_kernels(), &W, X, T, all_one, Y2, &s, pool);
                 e2 = 0;
                 for (int64_t i = 0; i < T * rows; i++) e2 += (Y2[i] - Y0[i]) * (double)(Y2[i] - Y0[i]);
                 if (getenv("KT_VERBOSE")) printf("%s matmul %s T=%d one level rel L2 %.3g\n", names[si], info->name, T, sqrt(e2 / r2));
@@ -476,7 +476,7 @@ static void test_matmul(l3_pool *pool) {
                  * rows (the tile product) each row gets its level's numbers (a zero second
                  * level multiplies out to the one-level body's); up to 8 such rows all take the
                  * decode kernels, so there only batch.c's order below is held to it. */
-                l3_matmul(&W, X, T, mixed, Y3, &s, pool);
+                l3_cpu_matmul(l3_kernels(), &W, X, T, mixed, Y3, &s, pool);
                 for (int t2 = 0; T > 8 && t2 < T; t2++) {
                     const float *want = (mixed[t2] ? Y2 : Y1) + (int64_t)t2 * rows;
                     CHECK(memcmp(Y3 + (int64_t)t2 * rows, want, (size_t)rows * 4) == 0,
@@ -489,9 +489,9 @@ static void test_matmul(l3_pool *pool) {
                 const int levels = ks->use_q8 && ks->dot_q8[t];  /* 8-bit kernels for the type */
                 uint8_t ordered[64];
                 for (int t2 = 0; t2 < T; t2++) ordered[t2] = t2 >= n_dec;
-                l3_matmul(&W, X, T, ordered, Y3, &s, pool);
-                l3_matmul(&W, X, n_dec, NULL, Y1, &s, pool);  /* the decoded tokens without the prompt rows */
-                if (T > n_dec) l3_matmul(&W, X + (int64_t)n_dec * cols, T - n_dec, all_one, Y1 + (int64_t)n_dec * rows, &s, pool);
+                l3_cpu_matmul(l3_kernels(), &W, X, T, ordered, Y3, &s, pool);
+                l3_cpu_matmul(l3_kernels(), &W, X, n_dec, NULL, Y1, &s, pool);  /* the decoded tokens without the prompt rows */
+                if (T > n_dec) l3_cpu_matmul(l3_kernels(), &W, X + (int64_t)n_dec * cols, T - n_dec, all_one, Y1 + (int64_t)n_dec * rows, &s, pool);
                 float *ya = malloc((size_t)rows * 4);
                 const uint8_t one = 1;
                 for (int t2 = 0; levels && t2 < T; t2++) {
@@ -500,7 +500,7 @@ static void test_matmul(l3_pool *pool) {
                           T, t2 < n_dec ? "decoded" : "prompt", t2);
                     const int alone = t2 < n_dec ? n_dec == 1 || (n_dec <= 8 && ks->dotn_q8[t]) : T <= 8 && ks->dotn_q8[t];
                     if (!alone) continue;
-                    l3_matmul(&W, X + (int64_t)t2 * cols, 1, t2 < n_dec ? NULL : &one, ya, &s, pool);
+                    l3_cpu_matmul(l3_kernels(), &W, X + (int64_t)t2 * cols, 1, t2 < n_dec ? NULL : &one, ya, &s, pool);
                     const float *got = t2 < n_dec ? Y3 + (int64_t)t2 * rows : Y2 + (int64_t)t2 * rows;
                     CHECK(memcmp(got, ya, (size_t)rows * 4) == 0, "%s matmul %s T=%d: %s row %d differs from alone",
                           names[si], info->name, T, t2 < n_dec ? "decoded" : "prompt", t2);

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "kv_cache.h"
+#include "backend/cpu/kv_cache.h"
 #include "llama3.h"
 #include "tensor_types.h"
 
@@ -41,7 +41,7 @@ static void test_names(void) {
 static void test_q8_0_layout(void) {
     l3_kv_cache c;
     llama3_error err = { 0 };
-    CHECK(l3_kv_init(&c, LLAMA3_KV_Q8_0, 2, 2, 3, 2, 64, &err) == 0, "%s", err.msg);
+    CHECK(l3_kv_init(&c, LLAMA3_KV_Q8_0, 2, 2, 3, 2, 64, NULL, &err) == 0, "%s", err.msg);
     CHECK(c.head_bytes == 2 * sizeof(l3_block_q8_0) && c.row_bytes == 4 * 34, "head %zu row %zu", c.head_bytes,
           c.row_bytes);
     CHECK(l3_kv_bytes(&c) == 2 * 2 * 2 * 3 * (size_t)(4 * 34), "bytes %zu", l3_kv_bytes(&c));
@@ -65,8 +65,8 @@ static void test_q8_0_layout(void) {
         for (int i = 0; i < 68; i++) coincidental += 2 * (want[h][i] == 0xAB);
     CHECK(untouched + 2 * c.row_bytes - coincidental == l3_kv_bytes(&c) / 2, "bytes outside the two rows written");
     l3_kv_free(&c);
-    CHECK(l3_kv_init(&c, LLAMA3_KV_Q8_0, 1, 1, 1, 4, 48, &err) == LLAMA3_ERR_ARG, "head_dim 48 accepted");
-    CHECK(l3_kv_init(&c, (llama3_kv_type)7, 1, 1, 1, 1, 64, &err) == LLAMA3_ERR_ARG, "type 7 accepted");
+    CHECK(l3_kv_init(&c, LLAMA3_KV_Q8_0, 1, 1, 1, 4, 48, NULL, &err) == LLAMA3_ERR_ARG, "head_dim 48 accepted");
+    CHECK(l3_kv_init(&c, (llama3_kv_type)7, 1, 1, 1, 1, 64, NULL, &err) == LLAMA3_ERR_ARG, "type 7 accepted");
 }
 
 static void test_model_bytes(const char *cli, const char *fix) {

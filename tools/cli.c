@@ -71,6 +71,9 @@ int cli_model_opt(cli_model_opts *o, int argc, char **argv, int *i, const char *
         o->prompt_int8 = (int)n;
     } else if (!strcmp(a, "--mlock")) {
         o->mlock = true;
+    } else if (!strcmp(a, "--device")) {
+        if (!(v = cli_value(argc, argv, i, cmd))) return -1;
+        o->device = v;
     } else if (!strcmp(a, "--max-alloc")) {
         if (!(v = cli_value(argc, argv, i, cmd))) return -1;
         char *end;
@@ -92,7 +95,7 @@ int cli_open(const cli_model_opts *o, const char *cmd, llama3_model **m, llama3_
     *m = NULL;
     if (s) *s = NULL;
     if (!o->model) return cli_error(cmd, "no model given (use -m PATH)");
-    llama3_load_options lo = { .mlock = o->mlock, .max_alloc_bytes = (size_t)o->max_alloc };
+    llama3_load_options lo = { .mlock = o->mlock, .max_alloc_bytes = (size_t)o->max_alloc, .device = o->device };
     *m = llama3_model_load(o->model, &lo, &err);
     if (!*m) return cli_error(cmd, "%s", err.msg);
     if (!s) return 0;

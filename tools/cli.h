@@ -18,6 +18,7 @@ typedef struct cli_model_opts {
     int prompt_int8;          /* --prompt-int8 1|2 (0 = the library's default, 1) */
     bool mlock;
     unsigned long long max_alloc;  /* --max-alloc (0 = the library's default) */
+    const char *device;       /* --device cpu|cuda[:N] (NULL = the library's default) */
 } cli_model_opts;
 
 #define CLI_MODEL_OPTS_HELP                                                                     \
@@ -30,7 +31,9 @@ typedef struct cli_model_opts {
     "                        1 (default; llama.cpp's precision, ~1e-2 logit error, the fastest\n" \
     "                        prefill) or 2 (as exact as decoding, ~5e-5; slower prefill)\n"      \
     "      --mlock           lock the weights in memory\n"                                     \
-    "      --max-alloc BYTES cap on memory the loader allocates, e.g. 8G (default 64G)\n"
+    "      --max-alloc BYTES cap on what the load and the session allocate (tensor copies, KV\n"   \
+    "                        cache, buffers), e.g. 8G (default 64G)\n"                         \
+    "      --device DEV      where the model runs: cpu (default; this build has no other)\n"
 
 void cli_model_opts_init(cli_model_opts *o);
 /* If argv[*i] is one of the model options, consumes it (and its value) and returns 1;

@@ -4,10 +4,11 @@
 #include "cli.h"
 
 static const char *INFO_HELP =
-    "usage: llama3 info -m MODEL [-c CTX] [--kv-type f16|f32|q8_0]\n"
+    "usage: llama3 info -m MODEL [-c CTX] [--kv-type f16|f32|q8_0] [--device DEV]\n"
     "\n"
     "Prints the model's ModelArgs (every field of Meta's dataclass), head_dim, parameter count,\n"
-    "bytes of weights and KV-cache bytes per token (and for the whole -c context).\n";
+    "bytes of weights and KV-cache bytes per token (and for the whole -c context), the device\n"
+    "it loads on, and the CPU kernel sets this machine runs (the one in use last).\n";
 
 int cmd_info(int argc, char **argv) {
     const char *cmd = "info";
@@ -63,6 +64,8 @@ int cmd_info(int argc, char **argv) {
     llama3_tokenizer *t = llama3_model_tokenizer(m);
     if (t) printf("tokenizer:          %d tokens\n", llama3_tokenizer_n_vocab(t));
     else printf("tokenizer:          none\n");
+    printf("device:             %s\n", llama3_model_device(m));
+    printf("cpu kernel sets:    %s\n", llama3_cpu_info());
     llama3_model_free(m);
     return 0;
 }

@@ -56,10 +56,22 @@ static int put_matrix(conv *c, const char *name, const l3_tensor *t, int heads, 
     return 0;
 }
 
+/* A tensor of the table under its GGUF name; HF q/k rows go back to Meta's order. */
+static int put_table(conv *c, const l3_weights *wt, l3_tensor_id id, int l, llama3_error *err) {
+    const l3_tensor_desc *d = l3_tensor_table(id);
+    const llama3_args *a = &wt->args;
+    char name[64];
+    l3_tensor_name(id, L3_FMT_GGUF, l, name, sizeof name);
+    const l3_tensor *t = l3_weights_get(wt, id, l);
+    if (l3_tensor_is_vector(id)) return put_vector(c, name, t, err);
+    int permuted = wt->rope_layout == L3_ROPE_HALF && d->hf_permuted != L3_SIZE_ONE;
+    return put_matrix(c, name, t, permuted ? (int)(l3_size_of(d->hf_permuted, a) / a->head_dim) : 0, err);
+}
+
 static int put_tensors(conv *c, const l3_weights *wt, llama3_error *err) {
     const llama3_args *a = &wt->args;
-    int rc, hf = wt->rope_layout == L3_ROPE_HALF;
-    if ((rc = put_matrix(c, "token_embd.weight", &wt->tok_embeddings, 0, err))) return rc;
+    int rc;
+    if ((rc = put_table(c, wt, L3_TOK_EMBEDDINGS, 0, err))) return rc;
     if (a->use_scaled_rope) {
         int half = a->head_dim / 2;
         float *f = l3_bufs_alloc(&c->bufs, (size_t)half * sizeof *f);
@@ -69,28 +81,13 @@ static int put_tensors(conv *c, const l3_weights *wt, llama3_error *err) {
         l3_tensor t = { .type = L3_F32, .rows = 1, .cols = half, .data = f, .nbytes = (size_t)half * 4 };
         if ((rc = put_vector(c, "rope_freqs.weight", &t, err))) return rc;
     }
-    for (int l = 0; l < a->n_layers; l++) {
-        const l3_layer_weights *L = &wt->layers[l];
-        const struct { const char *suffix; const l3_tensor *t; int heads; int vector; } parts[] = {
-            { "attn_q", &L->wq, hf ? a->n_heads : 0, 0 },
-            { "attn_k", &L->wk, hf ? a->n_kv_heads : 0, 0 },
-            { "attn_v", &L->wv, 0, 0 },
-            { "attn_output", &L->wo, 0, 0 },
-            { "ffn_gate", &L->w1, 0, 0 },
-            { "ffn_down", &L->w2, 0, 0 },
-            { "ffn_up", &L->w3, 0, 0 },
-            { "attn_norm", &L->attention_norm, 0, 1 },
-            { "ffn_norm", &L->ffn_norm, 0, 1 },
-        };
-        for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-            char name[64];
-            snprintf(name, sizeof name, "blk.%d.%s.weight", l, parts[i].suffix);
-            rc = parts[i].vector ? put_vector(c, name, parts[i].t, err) : put_matrix(c, name, parts[i].t, parts[i].heads, err);
-            if (rc) return rc;
-        }
-    }
-    if ((rc = put_vector(c, "output_norm.weight", &wt->norm, err))) return rc;
-    if (!wt->tied_output && (rc = put_matrix(c, "output.weight", &wt->output, 0, err))) return rc;
+    /* each block's matrices, then its norms (llama.cpp's order) */
+    for (int l = 0; l < a->n_layers; l++)
+        for (int vectors = 0; vectors < 2; vectors++)
+            for (int id = L3_FIRST_LAYER_TENSOR; id < L3_TENSOR_COUNT; id++)
+                if (l3_tensor_is_vector(id) == vectors && (rc = put_table(c, wt, id, l, err))) return rc;
+    if ((rc = put_table(c, wt, L3_NORM, 0, err))) return rc;
+    if (!wt->tied_output && (rc = put_table(c, wt, L3_OUTPUT, 0, err))) return rc;
     return 0;
 }
 

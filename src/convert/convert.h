@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "formats/gguf.h"
-#include "weights.h"
+#include "model/weights.h"
 
 typedef struct l3_convert_opts {
     const char *type;        /* output type or mix: "bf16", "q8_0", "q4_k_m", ... (see quant_plan.h) */

@@ -26,6 +26,13 @@ static int view(const l3_gguf *g, const char *name, bool required, l3_tensor *t,
     return 0;
 }
 
+/* The table's tensor id of layer l (tied ones may be absent). */
+static int view_table(const l3_gguf *g, l3_weights *w, l3_tensor_id id, int l, llama3_error *err) {
+    char name[96];
+    l3_tensor_name(id, L3_FMT_GGUF, l, name, sizeof name);
+    return view(g, name, !l3_tensor_table(id)->tied, l3_weights_tensor(w, id, l), err);
+}
+
 static int read_args(const l3_gguf *g, llama3_args *a, llama3_error *err) {
     const char *p = g->map.path;
     char *arch = NULL;
@@ -104,13 +111,11 @@ static int align_copies(l3_weights *w, const llama3_load_options *opt, const cha
         return rc;
     if (w->tied_output) w->output = w->tok_embeddings;
     else if ((rc = align_one(w, &w->output.data, w->output.nbytes, &b, path, err))) return rc;
-    for (int l = 0; l < w->args.n_layers; l++) {
-        l3_tensor *ts[] = { &w->layers[l].attention_norm, &w->layers[l].wq, &w->layers[l].wk, &w->layers[l].wv,
-                            &w->layers[l].wo, &w->layers[l].ffn_norm, &w->layers[l].w1, &w->layers[l].w2,
-                            &w->layers[l].w3 };
-        for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
-            if ((rc = align_one(w, &ts[i]->data, ts[i]->nbytes, &b, path, err))) return rc;
-    }
+    for (int l = 0; l < w->args.n_layers; l++)
+        for (int id = L3_FIRST_LAYER_TENSOR; id < L3_TENSOR_COUNT; id++) {
+            l3_tensor *t = l3_weights_tensor(w, id, l);
+            if ((rc = align_one(w, &t->data, t->nbytes, &b, path, err))) return rc;
+        }
     if (w->rope_freq_factors) {
         const void *p = w->rope_freq_factors;
         if ((rc = align_one(w, &p, (size_t)(w->args.head_dim / 2) * sizeof(float), &b, path, err))) return rc;
@@ -138,26 +143,14 @@ int l3_load_gguf(const char *path, const llama3_load_options *opt, l3_weights *w
     l3_alloc_budget budget;
     l3_alloc_budget_init(&budget, opt);
     if ((rc = l3_weights_alloc_layers(w, &budget, path, err))) return rc;
-    if ((rc = view(g, "token_embd.weight", true, &w->tok_embeddings, err)) ||
-        (rc = view(g, "output_norm.weight", true, &w->norm, err)) ||
-        (rc = view(g, "output.weight", false, &w->output, err)))
-        return rc;
+    for (int id = 0; id < L3_FIRST_LAYER_TENSOR; id++)
+        if ((rc = view_table(g, w, id, 0, err))) return rc;
+    for (int l = 0; l < w->args.n_layers; l++)
+        for (int id = L3_FIRST_LAYER_TENSOR; id < L3_TENSOR_COUNT; id++)
+            if ((rc = view_table(g, w, id, l, err))) return rc;
     if (!w->output.data) {  /* tied embeddings (Llama 3.2) */
         w->output = w->tok_embeddings;
         w->tied_output = 1;
-    }
-    for (int l = 0; l < w->args.n_layers; l++) {
-        l3_layer_weights *L = &w->layers[l];
-        struct { const char *suffix; l3_tensor *t; } names[] = {
-            { "attn_norm", &L->attention_norm }, { "attn_q", &L->wq }, { "attn_k", &L->wk },
-            { "attn_v", &L->wv }, { "attn_output", &L->wo }, { "ffn_norm", &L->ffn_norm },
-            { "ffn_gate", &L->w1 }, { "ffn_down", &L->w2 }, { "ffn_up", &L->w3 },
-        };
-        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-            char name[96];
-            snprintf(name, sizeof name, "blk.%d.%s.weight", l, names[i].suffix);
-            if ((rc = view(g, name, true, names[i].t, err))) return rc;
-        }
     }
     const l3_gguf_tensor *rf = l3_gguf_find_tensor(g, "rope_freqs.weight");
     if (rf) {

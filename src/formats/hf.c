@@ -269,40 +269,31 @@ static int hf_vocab_source(const char *dir, l3_weights *w, llama3_error *err) {
     return 0;
 }
 
+/* The table's tensor id of layer l, shaped by config.json. */
+static int hf_table_tensor(hf_ctx *c, l3_tensor_id id, int l, llama3_error *err) {
+    const l3_tensor_desc *d = l3_tensor_table(id);
+    const llama3_args *a = &c->w->args;
+    char name[128];
+    l3_tensor_name(id, L3_FMT_HF, l, name, sizeof name);
+    int64_t rows = d->rows == L3_SIZE_ONE ? 0 : l3_size_of(d->rows, a);
+    return hf_tensor(c, name, rows, l3_size_of(d->cols, a), l3_weights_tensor(c->w, id, l), err);
+}
+
 static int hf_map_tensors(hf_ctx *c, bool tied, llama3_error *err) {
     l3_weights *w = c->w;
-    const llama3_args *a = &w->args;
-    int64_t dim = a->dim, kv = (int64_t)a->n_kv_heads * a->head_dim, ffn = a->hidden_dim;
     int rc;
-    if ((rc = hf_tensor(c, "model.embed_tokens.weight", a->vocab_size, dim, &w->tok_embeddings, err)) ||
-        (rc = hf_tensor(c, "model.norm.weight", 0, dim, &w->norm, err)))
-        return rc;
-    if (tied) {
-        w->output = w->tok_embeddings;  /* transformers ignores a stored lm_head when tied */
-        w->tied_output = 1;
-    } else if ((rc = hf_tensor(c, "lm_head.weight", a->vocab_size, dim, &w->output, err))) {
-        return rc;
-    }
-    if ((rc = l3_weights_alloc_layers(w, &c->budget, c->dir, err))) return rc;
-    for (int l = 0; l < a->n_layers; l++) {
-        l3_layer_weights *L = &w->layers[l];
-        const struct { const char *suffix; int64_t rows, cols; l3_tensor *dst; } parts[] = {
-            {"input_layernorm", 0, dim, &L->attention_norm},
-            {"self_attn.q_proj", dim, dim, &L->wq},
-            {"self_attn.k_proj", kv, dim, &L->wk},
-            {"self_attn.v_proj", kv, dim, &L->wv},
-            {"self_attn.o_proj", dim, dim, &L->wo},
-            {"post_attention_layernorm", 0, dim, &L->ffn_norm},
-            {"mlp.gate_proj", ffn, dim, &L->w1},
-            {"mlp.down_proj", dim, ffn, &L->w2},
-            {"mlp.up_proj", ffn, dim, &L->w3},
-        };
-        for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-            char name[128];
-            snprintf(name, sizeof name, "model.layers.%d.%s.weight", l, parts[i].suffix);
-            if ((rc = hf_tensor(c, name, parts[i].rows, parts[i].cols, parts[i].dst, err))) return rc;
+    for (int id = 0; id < L3_FIRST_LAYER_TENSOR; id++) {
+        if (tied && l3_tensor_table(id)->tied) {
+            w->output = w->tok_embeddings;  /* transformers ignores a stored lm_head when tied */
+            w->tied_output = 1;
+        } else if ((rc = hf_table_tensor(c, id, 0, err))) {
+            return rc;
         }
     }
+    if ((rc = l3_weights_alloc_layers(w, &c->budget, c->dir, err))) return rc;
+    for (int l = 0; l < w->args.n_layers; l++)
+        for (int id = L3_FIRST_LAYER_TENSOR; id < L3_TENSOR_COUNT; id++)
+            if ((rc = hf_table_tensor(c, id, l, err))) return rc;
     return 0;
 }
 

@@ -1,8 +1,8 @@
 /* Meta folders: params.json + consolidated.NN.pth (one per model-parallel rank) + optional
  * tokenizer.model. One shard is used in place (memory-mapped). Several shards are merged
- * into owned buffers the way fairscale split them: column-parallel weights (wq, wk, wv, w1,
- * w3, output, tok_embeddings) along dim 0 (rows), row-parallel weights (wo, w2) along dim 1
- * (columns); norms are replicated, so shard 0's copy is used. RoPE layout: interleaved. */
+ * into owned buffers along each tensor's split in the tensor table (model/tensors.h): rows
+ * (dim 0) or columns (dim 1); replicated norms are taken from shard 0. RoPE layout:
+ * interleaved. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +15,6 @@
 #include "loader.h"
 
 #define META_MAX_SHARDS 64
-
-typedef enum { SPLIT_NONE = -1, SPLIT_ROWS = 0, SPLIT_COLS = 1 } meta_split;
 
 typedef struct meta_ctx {
     const char *dir;
@@ -142,25 +140,25 @@ static int meta_shape_error(const meta_ctx *c, const char *name, const char *got
 }
 
 /* Concatenates the shards' parts of a split weight into one owned [rows x cols] buffer. */
-static int meta_merge(meta_ctx *c, const char *name, const l3_pth_tensor **parts, meta_split split,
+static int meta_merge(meta_ctx *c, const char *name, const l3_pth_tensor **parts, l3_split split,
                       int64_t rows, int64_t cols, l3_tensor *out, llama3_error *err) {
     int64_t sum = 0;
     for (int s = 0; s < c->n_shards; s++) {
         const l3_pth_tensor *t = parts[s];
         if (t->n_dims != 2 || t->l3type != parts[0]->l3type ||
-            (split == SPLIT_ROWS ? t->shape[1] != cols : t->shape[0] != rows)) {
+            (split == L3_SPLIT_ROWS ? t->shape[1] != cols : t->shape[0] != rows)) {
             char got[96];
             meta_shape_str(t, got, sizeof got);
             return l3_fail(err, LLAMA3_ERR_FORMAT,
                            "%s: %s in consolidated.%02d.pth: shape [%s], expected [%s%lld] for a split along dim %d",
-                           c->dir, name, s, got, split == SPLIT_ROWS ? "n," : "", (long long)(split == SPLIT_ROWS ? cols : rows),
-                           (int)split);
+                           c->dir, name, s, got, split == L3_SPLIT_ROWS ? "n," : "", (long long)(split == L3_SPLIT_ROWS ? cols : rows),
+                           split == L3_SPLIT_ROWS ? 0 : 1);
         }
-        sum += t->shape[split == SPLIT_ROWS ? 0 : 1];
+        sum += t->shape[split == L3_SPLIT_ROWS ? 0 : 1];
     }
-    if (sum != (split == SPLIT_ROWS ? rows : cols)) {
+    if (sum != (split == L3_SPLIT_ROWS ? rows : cols)) {
         char got[64];
-        if (split == SPLIT_ROWS) snprintf(got, sizeof got, "%lld,%lld", (long long)sum, (long long)cols);
+        if (split == L3_SPLIT_ROWS) snprintf(got, sizeof got, "%lld,%lld", (long long)sum, (long long)cols);
         else snprintf(got, sizeof got, "%lld,%lld", (long long)rows, (long long)sum);
         return meta_shape_error(c, name, got, rows, cols, err);
     }
@@ -176,7 +174,7 @@ static int meta_merge(meta_ctx *c, const char *name, const l3_pth_tensor **parts
         free(buf);
         return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory merging %s", c->dir, name);
     }
-    if (split == SPLIT_ROWS) {
+    if (split == L3_SPLIT_ROWS) {
         uint64_t at = 0;
         for (int s = 0; s < c->n_shards; s++) {
             memcpy(buf + at, parts[s]->data, parts[s]->nbytes);
@@ -200,13 +198,13 @@ static int meta_merge(meta_ctx *c, const char *name, const l3_pth_tensor **parts
 }
 
 /* One weight: rows 0 means a vector of cols (replicated across shards). */
-static int meta_tensor(meta_ctx *c, const char *name, int64_t rows, int64_t cols, meta_split split,
+static int meta_tensor(meta_ctx *c, const char *name, int64_t rows, int64_t cols, l3_split split,
                        l3_tensor *out, llama3_error *err) {
     const l3_pth_tensor *parts[META_MAX_SHARDS];
     for (int s = 0; s < c->n_shards; s++)
         if (!(parts[s] = l3_pth_find(c->shards[s], name)))
             return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: consolidated.%02d.pth: tensor %s missing", c->dir, s, name);
-    if (c->n_shards > 1 && split != SPLIT_NONE)
+    if (c->n_shards > 1 && split != L3_SPLIT_NONE)
         return meta_merge(c, name, parts, split, rows, cols, out, err);
     const l3_pth_tensor *t = parts[0];
     int ok = rows == 0 ? t->n_dims == 1 && t->shape[0] == cols
@@ -224,41 +222,33 @@ static int meta_tensor(meta_ctx *c, const char *name, int64_t rows, int64_t cols
     return 0;
 }
 
+/* The table's tensor id of layer l, merged along its split when there are several shards. */
+static int meta_table_tensor(meta_ctx *c, l3_tensor_id id, int l, llama3_error *err) {
+    const l3_tensor_desc *d = l3_tensor_table(id);
+    const llama3_args *a = &c->w->args;
+    char name[128];
+    l3_tensor_name(id, L3_FMT_META, l, name, sizeof name);
+    int64_t rows = d->rows == L3_SIZE_ONE ? 0 : l3_size_of(d->rows, a);
+    return meta_tensor(c, name, rows, l3_size_of(d->cols, a), d->split, l3_weights_tensor(c->w, id, l), err);
+}
+
 static int meta_map_tensors(meta_ctx *c, llama3_error *err) {
     l3_weights *w = c->w;
-    const llama3_args *a = &w->args;
-    int64_t dim = a->dim, kv = (int64_t)a->n_kv_heads * a->head_dim, ffn = a->hidden_dim;
     int rc;
-    if ((rc = meta_tensor(c, "tok_embeddings.weight", a->vocab_size, dim, SPLIT_ROWS, &w->tok_embeddings, err)) ||
-        (rc = meta_tensor(c, "norm.weight", 0, dim, SPLIT_NONE, &w->norm, err)))
-        return rc;
-    if (l3_pth_find(c->shards[0], "output.weight")) {
-        if ((rc = meta_tensor(c, "output.weight", a->vocab_size, dim, SPLIT_ROWS, &w->output, err))) return rc;
-    } else {
-        w->output = w->tok_embeddings;  /* Llama 3.2 small models tie the output to the embeddings */
-        w->tied_output = 1;
-    }
-    if ((rc = l3_weights_alloc_layers(w, &c->budget, c->dir, err))) return rc;
-    for (int l = 0; l < a->n_layers; l++) {
-        l3_layer_weights *L = &w->layers[l];
-        const struct { const char *suffix; int64_t rows, cols; meta_split split; l3_tensor *dst; } parts[] = {
-            {"attention_norm", 0, dim, SPLIT_NONE, &L->attention_norm},
-            {"attention.wq", dim, dim, SPLIT_ROWS, &L->wq},
-            {"attention.wk", kv, dim, SPLIT_ROWS, &L->wk},
-            {"attention.wv", kv, dim, SPLIT_ROWS, &L->wv},
-            {"attention.wo", dim, dim, SPLIT_COLS, &L->wo},
-            {"ffn_norm", 0, dim, SPLIT_NONE, &L->ffn_norm},
-            {"feed_forward.w1", ffn, dim, SPLIT_ROWS, &L->w1},
-            {"feed_forward.w2", dim, ffn, SPLIT_COLS, &L->w2},
-            {"feed_forward.w3", ffn, dim, SPLIT_ROWS, &L->w3},
-        };
-        for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-            char name[128];
-            snprintf(name, sizeof name, "layers.%d.%s.weight", l, parts[i].suffix);
-            if ((rc = meta_tensor(c, name, parts[i].rows, parts[i].cols, parts[i].split, parts[i].dst, err)))
-                return rc;
+    for (int id = 0; id < L3_FIRST_LAYER_TENSOR; id++) {
+        char name[64];
+        l3_tensor_name(id, L3_FMT_META, 0, name, sizeof name);
+        if (l3_tensor_table(id)->tied && !l3_pth_find(c->shards[0], name)) {
+            w->output = w->tok_embeddings;  /* Llama 3.2 small models tie the output to the embeddings */
+            w->tied_output = 1;
+        } else if ((rc = meta_table_tensor(c, id, 0, err))) {
+            return rc;
         }
     }
+    if ((rc = l3_weights_alloc_layers(w, &c->budget, c->dir, err))) return rc;
+    for (int l = 0; l < w->args.n_layers; l++)
+        for (int id = L3_FIRST_LAYER_TENSOR; id < L3_TENSOR_COUNT; id++)
+            if ((rc = meta_table_tensor(c, id, l, err))) return rc;
     return 0;
 }
 

@@ -1,7 +1,7 @@
 /* Internal tokenizer entry points (the public ones are in llama3.h). */
 #ifndef LLAMA3_TOKENIZER_H
 #define LLAMA3_TOKENIZER_H
-#include "weights.h"
+#include "model/weights.h"
 
 /* Builds the tokenizer a weights description points to (GGUF metadata or a file).
  * *out = NULL and 0 returned when the source is L3_VOCAB_NONE. */

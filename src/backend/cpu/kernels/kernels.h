@@ -1,6 +1,7 @@
-/* Compute kernels, one set per instruction-set level, chosen once at start-up from the CPU's
- * features (or forced with LLAMA3_ISA=scalar|avx2|avx512 for testing). Every set is tested
- * against the scalar set, which is the reference. */
+/* Compute kernels of the CPU backend, one set per instruction-set level, chosen once at
+ * start-up from the CPU's features (or forced with LLAMA3_ISA, e.g. scalar|avx2|avx2vnni|avx512
+ * on x86). Every set is tested against the scalar set, which is the reference. The sets of
+ * each architecture live in its own folder (x86/, arm/) with its own feature probe. */
 #ifndef LLAMA3_KERNELS_H
 #define LLAMA3_KERNELS_H
 
@@ -115,10 +116,19 @@ int l3_kernels_select(const char *isa);
  * and returns how many there are (which may be more than cap). */
 int l3_kernels_available(const char **names, int cap);
 
-/* Per-ISA constructors (NULL when not compiled in or not supported by the CPU). */
+/* The reference set: plain C, every type. */
 void l3_kernels_init_scalar(l3_kernel_set *k);
-int l3_kernels_init_avx2(l3_kernel_set *k);    /* returns 0 if unavailable */
-int l3_kernels_init_avx2vnni(l3_kernel_set *k);
-int l3_kernels_init_avx512(l3_kernel_set *k);
+
+/* A faster set of one architecture: init overrides what it implements in a copy of the set
+ * below it, and returns 0 when this CPU cannot run it. */
+typedef struct l3_kernel_tier {
+    const char *name;
+    int (*init)(l3_kernel_set *k);
+} l3_kernel_tier;
+/* The faster sets of the architecture this build targets, slowest first (<arch>/sets.c);
+ * *n receives their number. */
+const l3_kernel_tier *l3_arch_kernel_tiers(int *n);
+/* The architecture's probed features the sets are chosen from, space-separated (for info). */
+void l3_arch_cpu_features(char *buf, size_t cap);
 
 #endif

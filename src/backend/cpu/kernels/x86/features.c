@@ -1,14 +1,14 @@
-#include "kernels/cpu_features.h"
+/* x86 CPU features (features.h). */
+#include "backend/cpu/kernels/x86/features.h"
+#include "backend/cpu/kernels/kernels.h"
 
-#include <pthread.h>
-#if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
-#endif
+#include <pthread.h>
+#include <stdio.h>
 
 static l3_cpu_features g_cpu;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
-#if defined(__x86_64__) || defined(__i386__)
 static unsigned long long xgetbv0(void) {
     unsigned int lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
@@ -42,11 +42,22 @@ static void detect(void) {
         if (zmm_os) g_cpu.avx512bf16 = a & (1u << 5);
     }
 }
-#else
-static void detect(void) {}
-#endif
 
 const l3_cpu_features *l3_cpu(void) {
     pthread_once(&g_once, detect);
     return &g_cpu;
+}
+
+void l3_arch_cpu_features(char *buf, size_t cap) {
+    const l3_cpu_features *c = l3_cpu();
+    const struct { bool on; const char *name; } f[] = {
+        { c->avx2, "avx2" },       { c->fma, "fma" },           { c->f16c, "f16c" },         { c->avxvnni, "avx-vnni" },
+        { c->avx512f, "avx512f" }, { c->avx512bw, "avx512bw" }, { c->avx512vl, "avx512vl" }, { c->avx512dq, "avx512dq" },
+        { c->avx512vnni, "avx512vnni" }, { c->avx512bf16, "avx512bf16" }, { c->avx512vbmi, "avx512vbmi" },
+        { c->gfni, "gfni" },
+    };
+    size_t n = 0;
+    if (cap) buf[0] = 0;
+    for (size_t i = 0; i < sizeof f / sizeof f[0] && n < cap; i++)
+        if (f[i].on) n += (size_t)snprintf(buf + n, cap - n, " %s", f[i].name);
 }

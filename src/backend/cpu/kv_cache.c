@@ -1,46 +1,15 @@
-#include "kv_cache.h"
+/* The CPU KV cache: host memory, rows on cache lines. */
+#include "backend/cpu/kv_cache.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "alloc_limit.h"
 #include "tensor_types.h"
 #include "util.h"
 
-const char *llama3_kv_type_name(llama3_kv_type t) {
-    switch (t) {
-    case LLAMA3_KV_F16: return "f16";
-    case LLAMA3_KV_F32: return "f32";
-    case LLAMA3_KV_Q8_0: return "q8_0";
-    }
-    return NULL;
-}
-
-int llama3_kv_type_from_name(const char *name) {
-    const char *n;
-    for (int t = 0; name && (n = llama3_kv_type_name((llama3_kv_type)t)); t++)
-        if (!strcmp(name, n)) return t;
-    return -1;
-}
-
-size_t l3_kv_type_bytes(llama3_kv_type t, int64_t n) {
-    switch (t) {
-    case LLAMA3_KV_F16: return (size_t)n * 2;
-    case LLAMA3_KV_F32: return (size_t)n * 4;
-    case LLAMA3_KV_Q8_0: return n % L3_QK8_0 ? 0 : (size_t)(n / L3_QK8_0) * sizeof(l3_block_q8_0);
-    }
-    return 0;
-}
-
-int l3_kv_check_type(llama3_kv_type type, int head_dim, llama3_error *err) {
-    const char *name = llama3_kv_type_name(type);
-    if (!name) return l3_fail(err, LLAMA3_ERR_ARG, "unknown KV-cache type %d", (int)type);
-    if (l3_kv_type_bytes(type, head_dim) == 0)
-        return l3_fail(err, LLAMA3_ERR_ARG, "KV-cache type %s needs head_dim a multiple of %d (this model's is %d)",
-                       name, L3_QK8_0, head_dim);
-    return 0;
-}
-
 int l3_kv_init(l3_kv_cache *c, llama3_kv_type type, int n_slots, int n_layers, int n_ctx, int n_kv_heads,
-               int head_dim, llama3_error *err) {
+               int head_dim, l3_alloc_budget *budget, llama3_error *err) {
     memset(c, 0, sizeof *c);
     int rc = l3_kv_check_type(type, head_dim, err);
     if (rc) return rc;
@@ -56,6 +25,10 @@ int l3_kv_init(l3_kv_cache *c, llama3_kv_type type, int n_slots, int n_layers, i
     if (!l3_mul_ok((uint64_t)n_slots * n_layers, (uint64_t)n_ctx, &n) || !l3_mul_ok(n, c->row_bytes, &n) ||
         n > ((uint64_t)1 << 40))
         return l3_fail(err, LLAMA3_ERR_MEMORY, "KV cache size overflows");
+    char what[160];
+    snprintf(what, sizeof what, "KV cache (%d slot%s x %d positions, %s)", n_slots, n_slots == 1 ? "" : "s", n_ctx,
+             llama3_kv_type_name(type));
+    if (budget && (rc = l3_alloc_take(budget, 2 * n, what, err))) return rc;
     c->k = l3_alloc_lines(n);  /* rows on cache lines, as the kernels load them */
     c->v = l3_alloc_lines(n);
     if (!c->k || !c->v) {

@@ -1,5 +1,5 @@
 /* Lifetime of a weights description, and the one place that checks it against ModelArgs. */
-#include "weights.h"
+#include "model/weights.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -45,10 +45,12 @@ int l3_weights_alloc_layers(l3_weights *w, struct l3_alloc_budget *budget, const
     return 0;
 }
 
-static int check(const l3_tensor *t, const char *name, int layer, int64_t rows, int64_t cols, llama3_error *err) {
+static int check(const l3_tensor *t, l3_tensor_id id, int layer, const llama3_args *a, llama3_error *err) {
+    const l3_tensor_desc *d = l3_tensor_table(id);
+    const int64_t rows = l3_size_of(d->rows, a), cols = l3_size_of(d->cols, a);
     char full[64];
-    if (layer >= 0) snprintf(full, sizeof full, "layer %d %s", layer, name);
-    else snprintf(full, sizeof full, "%s", name);
+    if (l3_tensor_is_layer(id)) snprintf(full, sizeof full, "layer %d %s", layer, d->name);
+    else snprintf(full, sizeof full, "%s", d->name);
     if (!t->data) return l3_fail(err, LLAMA3_ERR_FORMAT, "missing required tensor: %s", full);
     if (t->rows != rows || t->cols != cols)
         return l3_fail(err, LLAMA3_ERR_FORMAT, "tensor %s has shape [%lld x %lld], expected [%lld x %lld] from the model's metadata",
@@ -63,31 +65,14 @@ static int check(const l3_tensor *t, const char *name, int layer, int64_t rows, 
     return 0;
 }
 
-/* Norm weights may be any type; the model widens them to float32 once at load. */
-static int check_norm(const l3_tensor *t, const char *name, int layer, int64_t n, llama3_error *err) {
-    return check(t, name, layer, 1, n, err);
-}
-
+/* Norm weights may be any type; the backend widens them as it needs. */
 int l3_weights_validate(const l3_weights *w, llama3_error *err) {
-    const llama3_args *a = &w->args;
-    int64_t kv = (int64_t)a->n_kv_heads * a->head_dim;
     int rc;
-    if ((rc = check(&w->tok_embeddings, "tok_embeddings", -1, a->vocab_size, a->dim, err))) return rc;
-    if ((rc = check_norm(&w->norm, "norm", -1, a->dim, err))) return rc;
-    if ((rc = check(&w->output, "output", -1, a->vocab_size, a->dim, err))) return rc;
+    for (int id = 0; id < L3_FIRST_LAYER_TENSOR; id++)
+        if ((rc = check(l3_weights_get(w, id, 0), id, -1, &w->args, err))) return rc;
     if (!w->layers) return l3_fail(err, LLAMA3_ERR_FORMAT, "no layers");
-    for (int l = 0; l < a->n_layers; l++) {
-        const l3_layer_weights *L = &w->layers[l];
-        if ((rc = check_norm(&L->attention_norm, "attention_norm", l, a->dim, err)) ||
-            (rc = check(&L->wq, "wq", l, a->dim, a->dim, err)) ||
-            (rc = check(&L->wk, "wk", l, kv, a->dim, err)) ||
-            (rc = check(&L->wv, "wv", l, kv, a->dim, err)) ||
-            (rc = check(&L->wo, "wo", l, a->dim, a->dim, err)) ||
-            (rc = check_norm(&L->ffn_norm, "ffn_norm", l, a->dim, err)) ||
-            (rc = check(&L->w1, "w1", l, a->hidden_dim, a->dim, err)) ||
-            (rc = check(&L->w2, "w2", l, a->dim, a->hidden_dim, err)) ||
-            (rc = check(&L->w3, "w3", l, a->hidden_dim, a->dim, err)))
-            return rc;
-    }
+    for (int l = 0; l < w->args.n_layers; l++)
+        for (int id = L3_FIRST_LAYER_TENSOR; id < L3_TENSOR_COUNT; id++)
+            if ((rc = check(l3_weights_get(w, id, l), id, l, &w->args, err))) return rc;
     return 0;
 }

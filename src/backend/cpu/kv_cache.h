@@ -1,12 +1,14 @@
-/* The KV cache: per slot (sequence), per layer, n_ctx positions of n_kv_heads x head_dim
- * keys and values, stored as f32, f16 or Q8_0 blocks (per 32 values an f16 scale and 32
- * int8, as the weights' l3_block_q8_0; a head never shares a block with the next one). */
-#ifndef LLAMA3_KV_CACHE_H
-#define LLAMA3_KV_CACHE_H
+/* The CPU KV cache: per slot (sequence), per layer, n_ctx positions of n_kv_heads x head_dim
+ * keys and values in host memory, each element of the cache's type (kv_types.h). */
+#ifndef LLAMA3_CPU_KV_CACHE_H
+#define LLAMA3_CPU_KV_CACHE_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include "kv_types.h"
 #include "llama3.h"
+
+struct l3_alloc_budget;
 
 typedef struct l3_kv_cache {
     llama3_kv_type type;
@@ -16,14 +18,9 @@ typedef struct l3_kv_cache {
     uint8_t *k, *v;        /* [slot][layer][pos][row_bytes] */
 } l3_kv_cache;
 
-/* Bytes of n elements of type t: 0 when n does not fill whole blocks (q8_0: multiples of 32). */
-size_t l3_kv_type_bytes(llama3_kv_type t, int64_t n);
-
-/* 0, or LLAMA3_ERR_ARG when type is unknown or needs whole blocks per head (q8_0: head_dim
- * a multiple of 32). */
-int l3_kv_check_type(llama3_kv_type type, int head_dim, llama3_error *err);
+/* Allocates the cache, its bytes drawn from budget (may be NULL). */
 int l3_kv_init(l3_kv_cache *c, llama3_kv_type type, int n_slots, int n_layers, int n_ctx, int n_kv_heads,
-               int head_dim, llama3_error *err);
+               int head_dim, struct l3_alloc_budget *budget, llama3_error *err);
 void l3_kv_free(l3_kv_cache *c);
 size_t l3_kv_bytes(const l3_kv_cache *c);
 /* Address of one position's row (keys or values). */

@@ -5,8 +5,9 @@
  * one AVX-VNNI instruction instead of two (CPUs with AVX-VNNI but without AVX-512). */
 #include <immintrin.h>
 
-#include "kernels/cpu_features.h"
-#include "kernels/kernels.h"
+#include "backend/cpu/kernels/x86/features.h"
+#include "backend/cpu/kernels/kernels.h"
+#include "backend/cpu/kernels/x86/sets.h"
 
 static inline float hsum8(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -44,7 +45,7 @@ static inline void st16_bias(float *dst, __m128i q, float s, float b) {
     _mm256_storeu_ps(dst + 8, _mm256_add_ps(_mm256_mul_ps(cvt8(_mm_srli_si128(q, 8)), vs), vb));
 }
 
-#include "kernels/quant_simd.h"
+#include "backend/cpu/kernels/x86/quant_simd.h"
 
 #ifdef L3_AVX2_VNNI
 /* u8 x s8 products summed 4 to an int32 lane: one AVX-VNNI vpdpbusd (exact for every u) */
@@ -65,7 +66,7 @@ static inline __m256i dot16(__m256i u, __m256i q, __m256i q2) {
 #define Q8_OWN_DOT16
 #endif
 #define Q8_NR 2
-#include "kernels/q8_simd.h"
+#include "backend/cpu/kernels/x86/q8_simd.h"
 
 /* ---- f32 / f16 / bf16 ----------------------------------------------------------------- */
 

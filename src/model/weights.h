@@ -7,6 +7,7 @@
 #define LLAMA3_WEIGHTS_H
 
 #include "llama3.h"
+#include "model/tensors.h"
 #include "tensor_types.h"
 #include "util.h"
 
@@ -55,6 +56,15 @@ typedef struct l3_weights {
     struct l3_gguf *gguf_owned;
 } l3_weights;
 
+/* The tensor a table row names (layer ignored for global tensors). */
+static inline l3_tensor *l3_weights_tensor(l3_weights *w, l3_tensor_id id, int layer) {
+    char *base = l3_tensor_is_layer(id) ? (char *)&w->layers[layer] : (char *)w;
+    return (l3_tensor *)(base + l3_tensor_table(id)->offset);
+}
+static inline const l3_tensor *l3_weights_get(const l3_weights *w, l3_tensor_id id, int layer) {
+    return l3_weights_tensor((l3_weights *)w, id, layer);
+}
+
 /* Register resources the description keeps (freed by l3_weights_free). 0 or error. */
 int l3_weights_keep_map(l3_weights *w, l3_mapping *m);  /* takes ownership of *m's contents */
 int l3_weights_keep_buffer(l3_weights *w, void *p);
@@ -64,7 +74,8 @@ void l3_weights_free(l3_weights *w);
 struct l3_alloc_budget;
 int l3_weights_alloc_layers(l3_weights *w, struct l3_alloc_budget *budget, const char *source, llama3_error *err);
 
-/* Checks every tensor against the args (shapes, types, sizes); the one place that does. */
+/* Checks every tensor of the table against the args (shapes, types, sizes); the one place
+ * that does. */
 int l3_weights_validate(const l3_weights *w, llama3_error *err);
 
 #endif

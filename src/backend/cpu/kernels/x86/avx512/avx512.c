@@ -4,8 +4,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "kernels/cpu_features.h"
-#include "kernels/kernels.h"
+#include "backend/cpu/kernels/x86/features.h"
+#include "backend/cpu/kernels/kernels.h"
+#include "backend/cpu/kernels/x86/sets.h"
 
 static inline __mmask16 tail16(int64_t r) { return (__mmask16)((1u << r) - 1); }
 
@@ -24,12 +25,12 @@ static inline void st16_bias(float *dst, __m128i q, float s, float b) {
     _mm512_storeu_ps(dst, _mm512_add_ps(_mm512_mul_ps(cvt16(q), _mm512_set1_ps(s)), _mm512_set1_ps(b)));
 }
 
-#include "kernels/quant_simd.h"
+#include "backend/cpu/kernels/x86/quant_simd.h"
 
 /* u8 x s8 products summed 4 to an int32 lane (AVX512-VNNI on 256-bit vectors) */
 static inline __m256i dot8acc(__m256i acc, __m256i u, __m256i x) { return _mm256_dpbusd_epi32(acc, u, x); }
 #define Q8_NR 4
-#include "kernels/q8_simd.h"
+#include "backend/cpu/kernels/x86/q8_simd.h"
 
 /* The prefill tile product on 512-bit registers, one vector lane per weight row: the tile's
  * 16 panel rows are packed so that each 64-byte vector holds the same 4 values of all 16 rows

@@ -1,6 +1,6 @@
 /* The reference kernel set: plain C from the type table, what every faster set is tested
  * against. */
-#include "kernels/kernels.h"
+#include "backend/cpu/kernels/kernels.h"
 
 #include <math.h>
 #include <string.h>

@@ -1,0 +1,10 @@
+/* The x86 kernel sets (each in its own folder, built with its own target flags). */
+#ifndef LLAMA3_X86_SETS_H
+#define LLAMA3_X86_SETS_H
+#include "backend/cpu/kernels/kernels.h"
+
+int l3_kernels_init_avx2(l3_kernel_set *k);      /* x86/avx2: AVX2 + FMA + F16C */
+int l3_kernels_init_avx2vnni(l3_kernel_set *k);  /* x86/avx2vnni: the same with AVX-VNNI's 8-bit dots */
+int l3_kernels_init_avx512(l3_kernel_set *k);    /* x86/avx512: AVX-512 F/BW/VL/DQ (VNNI, BF16, VBMI, GFNI used where present) */
+
+#endif

@@ -1,0 +1,32 @@
+/* The CPU backend's buffers for one pass: activations, per-thread panels and attention
+ * scores, and the 8-bit activation rows of a matmul. */
+#ifndef LLAMA3_CPU_SCRATCH_H
+#define LLAMA3_CPU_SCRATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "llama3.h"
+
+/* Scratch for one forward pass of up to max_rows rows (activations are [rows x width]). */
+typedef struct l3_scratch {
+    int max_rows;
+    float *x, *xb, *q, *k, *v, *att, *h1, *h3;
+    float *rope_cs;    /* per row: cos, sin of each RoPE pair at the row's position */
+    int n_threads;
+    float **row_buf;   /* per thread: a widened weight row or the prefill weight panel (l3_cpu_matmul) */
+    float **scores;    /* per thread: attention scores (n_ctx floats) */
+    /* 8-bit activations of a matmul's input rows (kernels.h's layout: values, scales, sums) */
+    int8_t *xq, *xq2;  /* the two levels */
+    float *xd, *xs;
+    uint8_t **panel8;  /* per thread: a prefill tile of weight rows unpacked to 8 bits */
+    uint8_t *out_one_level;  /* the one_level flags of the logits rows */
+    uint16_t *x_bf16;        /* a decoded row split into bf16 halves (hi, then lo) */
+} l3_scratch;
+
+int l3_scratch_init(l3_scratch *s, const llama3_args *a, int max_rows, int n_ctx, int n_threads);
+void l3_scratch_free(l3_scratch *s);
+size_t l3_scratch_bytes(const l3_scratch *s, const llama3_args *a, int n_ctx);
+/* What l3_scratch_init allocates for these sizes (to check against a cap first). */
+size_t l3_scratch_size(const llama3_args *a, int max_rows, int n_ctx, int n_threads);
+
+#endif
