@@ -1,5 +1,5 @@
 /* The allocation cap (llama3_load_options.max_alloc_bytes): the helper's arithmetic, and that
- * loads refuse cleanly (LLAMA3_ERR_MEMORY, a message naming the allocation) under a small cap
+ * loads and sessions (KV cache, buffers) refuse cleanly (LLAMA3_ERR_MEMORY, a message naming the allocation) under a small cap
  * while the default cap loads the fixtures. usage: test_alloc_limit FIXTURES */
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +71,36 @@ static void pickle(const fz_buf *pkl, const l3_zip *z, const char *expect, doubl
     CHECK(rc != 0 && strstr(e.msg, expect) != NULL);
     CHECK(dt < max_s);
     l3_pth_close(p);
+}
+
+/* The cap bounds a session's KV cache and buffers too: a context whose cache passes the cap
+ * is refused with a one-line message naming the cache, before anything is allocated. */
+static void sessions(const char *fixtures) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/mqa31/gguf/model-f32.gguf", fixtures);
+    llama3_load_options o = { .max_alloc_bytes = 16u << 20 };
+    llama3_error e = { 0 };
+    llama3_model *m = llama3_model_load(path, &o, &e);
+    CHECK(m != NULL);
+    if (!m) return;
+    /* 2 layers x 128 values x 4 bytes x (keys + values) = 2 KiB per position: two slots of
+     * 8192 are 32 MiB */
+    llama3_session_options so = { .n_ctx = 8192, .n_slots = 2, .kv_type = LLAMA3_KV_F32, .n_threads = 1 };
+    llama3_session *s = llama3_session_new(m, &so, &e);
+    CHECK(s == NULL && e.code == LLAMA3_ERR_MEMORY && strstr(e.msg, "KV cache") && strstr(e.msg, "limit") &&
+          !strchr(e.msg, '\n'));
+    printf("refused as expected: %s\n", e.msg);
+    llama3_session_free(s);
+    so.n_ctx = 1024, so.n_slots = 1;  /* 2 MiB of cache and ~7 MiB of buffers (512 rows) fit */
+    s = llama3_session_new(m, &so, &e);
+    if (!s) fprintf(stderr, "session under the cap: %s\n", e.msg);
+    CHECK(s != NULL);
+    llama3_session_free(s);
+    so.n_slots = 8;   /* eight slots of 1024 positions: 16 MiB of cache and the buffers do not */
+    s = llama3_session_new(m, &so, &e);
+    CHECK(s == NULL && e.code == LLAMA3_ERR_MEMORY);
+    llama3_session_free(s);
+    llama3_model_free(m);
 }
 
 static void pickle_limits(void) {
@@ -160,6 +190,7 @@ int main(int argc, char **argv) {
         unlink(tmp);
         close(fd);
     }
+    sessions(argv[1]);
     pickle_limits();
     if (failures) { fprintf(stderr, "%d checks failed\n", failures); return 1; }
     printf("alloc limit: all checks passed\n");
