@@ -1,6 +1,7 @@
 /* The allocation cap (llama3_load_options.max_alloc_bytes): the helper's arithmetic, and that
- * loads and sessions (KV cache, buffers) refuse cleanly (LLAMA3_ERR_MEMORY, a message naming the allocation) under a small cap
- * while the default cap loads the fixtures. usage: test_alloc_limit FIXTURES */
+ * loads and sessions (KV cache, buffers) refuse cleanly (LLAMA3_ERR_MEMORY, a message naming
+ * the allocation) under a small cap while the default cap loads the fixtures.
+ * usage: test_alloc_limit FIXTURES */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
