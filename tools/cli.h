@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "llama3.h"
+#include "llama3_tools.h"
 #include "util.h"  /* l3_time_s, l3_read_file */
 
 /* Options every subcommand that runs the model accepts. */
