@@ -17,6 +17,37 @@
 extern "C" {
 #endif
 
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+/* Seconds on a monotonic clock, for measuring durations (the origin is arbitrary). */
+double llama3_time_s(void);
+
+/* Reads the whole file at path into *out: a malloc'd buffer the caller frees, with a NUL
+ * after the data, whose length (without the NUL) goes to *len unless len is NULL. On failure
+ * *out is NULL: LLAMA3_ERR_IO (cannot open or read), LLAMA3_ERR_FORMAT (more than max
+ * bytes), LLAMA3_ERR_MEMORY. */
+int llama3_read_file(const char *path, size_t max, char **out, size_t *len, llama3_error *err);
+
+/* Physical CPU cores of this machine (online CPUs when /proc/cpuinfo does not tell): the
+ * thread count a session takes by default. */
+int llama3_physical_cores(void);
+
+/* ---- chat, one message at a time (a REPL that keeps its KV cache) ------------------------ *
+ * The pieces llama3_chat_encode joins, without BOS. Return convention of llama3_tokenize: the
+ * number of ids, which may exceed cap (call again with a bigger buffer), or a negative status:
+ * LLAMA3_ERR_UNSUPPORTED when t cannot format Llama 3 chats, LLAMA3_ERR_ARG for an unknown
+ * role or a bad buffer. */
+
+/* 1 when t can format Llama 3 chats: it has the header and <|eot_id|> tokens, and its chat
+ * template, if any, is recognisably Llama 3's; else 0. */
+int llama3_tokenizer_has_chat(const llama3_tokenizer *t);
+/* <|start_header_id|>role<|end_header_id|>\n\n, content stripped of surrounding whitespace,
+ * <|eot_id|>. role: system, user, assistant or ipython. */
+int llama3_chat_encode_message(const llama3_tokenizer *t, const char *role, const char *content, int32_t *ids,
+                               int cap, llama3_error *err);
+/* <|start_header_id|>assistant<|end_header_id|>\n\n: the open header an answer follows. */
+int llama3_chat_encode_assistant_header(const llama3_tokenizer *t, int32_t *ids, int cap, llama3_error *err);
+
 /* ---- the HTTP server (llama3 serve) ------------------------------------------------------ */
 
 /* Returns 1 when this build has the HTTP server; 0 when it was built without libmicrohttpd,

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include "llama3.h"
 #include "llama3_tools.h"
-#include "util.h"  /* l3_time_s, l3_read_file */
 
 /* Options every subcommand that runs the model accepts. */
 typedef struct cli_model_opts {

@@ -35,7 +35,7 @@ static int tokenize_text(llama3_model *m, const char *path, int32_t **ids, int *
     char *text = NULL;
     size_t len = 0;
     llama3_error rerr = { 0 };
-    if (l3_read_file(path, (size_t)1 << 40, &text, &len, &rerr)) return cli_error(cmd, "%s", rerr.msg);
+    if (llama3_read_file(path, (size_t)1 << 40, &text, &len, &rerr)) return cli_error(cmd, "%s", rerr.msg);
     llama3_error err = { 0 };
     int cap = (int)(len < (1u << 29) ? len : (1u << 29)) + 16;
     *ids = malloc((size_t)cap * sizeof **ids);
@@ -76,7 +76,7 @@ static int run(ppl_run *r, ppl_result *res) {
     if (!logits || !lp || !batch || (r->base_in && !base)) { cli_error(r->cmd, "out of memory"); goto done; }
     int32_t bos = llama3_model_bos(r->m);
     int first = l3_ppl_first(r->n_ctx);
-    double t0 = l3_time_s();
+    double t0 = llama3_time_s();
     for (int c = 0; c < r->n_chunks; c++) {
         const int32_t *win = r->tokens + (size_t)c * r->n_ctx;
         memcpy(batch, win, (size_t)r->n_ctx * sizeof *batch);
@@ -106,7 +106,7 @@ static int run(ppl_run *r, ppl_result *res) {
                 l3_mean_add(&res->dnll, nll + (double)base[y]);
             }
         }
-        fprintf(stderr, "[%d/%d] PPL %.4f  (%.1f s)\n", c + 1, r->n_chunks, exp(l3_mean(&res->nll)), l3_time_s() - t0);
+        fprintf(stderr, "[%d/%d] PPL %.4f  (%.1f s)\n", c + 1, r->n_chunks, exp(l3_mean(&res->nll)), llama3_time_s() - t0);
     }
     rc = 0;
 done:

@@ -299,8 +299,8 @@ int cmd_synth(int argc, char **argv) {
         }
     }
 
-    double t0 = l3_time_s();
-    l3_pool *pool = l3_pool_new(n_threads ? n_threads : l3_physical_cores());
+    double t0 = llama3_time_s();
+    l3_pool *pool = l3_pool_new(n_threads ? n_threads : llama3_physical_cores());
     int nth = pool ? l3_pool_size(pool) : 0;
     float **row_buf = calloc((size_t)(nth ? nth : 1), sizeof *row_buf);
     int rc = 0;
@@ -348,7 +348,7 @@ int cmd_synth(int argc, char **argv) {
         for (int i = 0; i < n_t; i++)
             l3_gguf_w_tensor(w, ts[i].name, (uint32_t)ts[i].type, (uint32_t)ts[i].n_dims, ts[i].ne, ts[i].data,
                              ts[i].nbytes);
-        double t1 = l3_time_s();
+        double t1 = llama3_time_s();
         if (!rc && l3_gguf_write(w, out, &err)) rc = cli_error(cmd, "%s", err.msg);
         if (!rc) {
             int counts[L3_TYPE_COUNT] = { 0 };
@@ -358,7 +358,7 @@ int cmd_synth(int argc, char **argv) {
             for (int k = 0; k < L3_TYPE_COUNT; k++)
                 if (counts[k]) fprintf(stderr, "%s%d %s", sep, counts[k], l3_type_name((uint32_t)k)), sep = ", ";
             fprintf(stderr, "), %.1f MiB of weights; generated in %.1f s with %d threads, written in %.1f s\n",
-                    total / 1048576.0, t1 - t0, nth, l3_time_s() - t1);
+                    total / 1048576.0, t1 - t0, nth, llama3_time_s() - t1);
         }
     }
     l3_gguf_writer_free(w);
