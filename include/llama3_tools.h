@@ -48,6 +48,30 @@ int llama3_chat_encode_message(const llama3_tokenizer *t, const char *role, cons
 /* <|start_header_id|>assistant<|end_header_id|>\n\n: the open header an answer follows. */
 int llama3_chat_encode_assistant_header(const llama3_tokenizer *t, int32_t *ids, int cap, llama3_error *err);
 
+/* ---- writing GGUF files: convert, quantize ------------------------------------------------ */
+
+typedef struct llama3_convert_options {
+    const char *type;        /* output type: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k,
+                              * q6_k (every matrix), or a mix: q4_k_s, q4_k_m, q5_k_s, q5_k_m
+                              * (llama-quantize's per-tensor rules); convert: NULL = bf16 */
+    const char *name;        /* convert: general.name; NULL = the source GGUF's, else IN's base name */
+    const char *vocab_path;  /* convert: tokenizer to embed when IN has none (tokenizer.model,
+                              * tokenizer.json or a GGUF file); NULL = none */
+    int verbose;             /* one line per tensor on stderr */
+} llama3_convert_options;
+
+/* Writes in (a GGUF file, Hugging Face folder or Meta folder) to out as GGUF v3, laid out as
+ * llama.cpp's convert_hf_to_gguf.py writes a Llama 3 model. The output is built in memory and
+ * written at once; nothing is left at out on failure. Errors: the loader's for in,
+ * LLAMA3_ERR_ARG (unknown type), LLAMA3_ERR_FORMAT (no tokenizer in in and no vocab_path),
+ * LLAMA3_ERR_UNSUPPORTED (a vocabulary that is not byte-level BPE or larger than the
+ * model's), LLAMA3_ERR_IO (out cannot be written), LLAMA3_ERR_MEMORY. */
+int llama3_convert(const char *in, const char *out, const llama3_convert_options *o, llama3_error *err);
+/* Re-encodes every 2-D weight of the GGUF file in as o->type (required) with ggml's reference
+ * quantizers, copies every key (general.file_type updated) and writes out as llama3_convert
+ * does. Errors as llama3_convert's; in must be a GGUF file (LLAMA3_ERR_FORMAT otherwise). */
+int llama3_quantize(const char *in, const char *out, const llama3_convert_options *o, llama3_error *err);
+
 /* ---- the HTTP server (llama3 serve) ------------------------------------------------------ */
 
 /* Returns 1 when this build has the HTTP server; 0 when it was built without libmicrohttpd,
