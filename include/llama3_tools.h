@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "llama3.h"
 
@@ -71,6 +72,62 @@ int llama3_convert(const char *in, const char *out, const llama3_convert_options
  * quantizers, copies every key (general.file_type updated) and writes out as llama3_convert
  * does. Errors as llama3_convert's; in must be a GGUF file (LLAMA3_ERR_FORMAT otherwise). */
 int llama3_quantize(const char *in, const char *out, const llama3_convert_options *o, llama3_error *err);
+
+/* ---- perplexity: scoring windows, statistics, the --kl-base file --------------------------- *
+ * As llama.cpp's perplexity tool: the tokens are cut into non-overlapping windows of n_ctx;
+ * each window is evaluated from an empty cache and only its second half is scored (rows
+ * n_ctx/2 .. n_ctx-2 predict tokens n_ctx/2+1 .. n_ctx-1), so every scored token has at least
+ * n_ctx/2 tokens of context. */
+
+/* The first scored row of a window. */
+static inline int llama3_ppl_first(int n_ctx) { return n_ctx / 2; }
+/* Scored rows per window. */
+static inline int llama3_ppl_scored_per_window(int n_ctx) { return n_ctx - 1 - n_ctx / 2; }
+
+/* out[i] = logits[i] - logsumexp(logits[0..n)), computed in double; returns the argmax. */
+int llama3_log_softmax(const float *logits, float *out, int n);
+/* KL(p || q) = sum p (log p - log q), from log-probabilities over n entries. */
+double llama3_kl_div(const float *logp, const float *logq, int n);
+
+/* Running sums for a mean and its standard error; zero-initialise, then add. */
+typedef struct llama3_mean_acc { double sum, sum2; int64_t n; } llama3_mean_acc;
+static inline void llama3_mean_add(llama3_mean_acc *a, double x) { a->sum += x; a->sum2 += x * x; a->n++; }
+/* The mean of what was added (0 when nothing was). */
+double llama3_mean(const llama3_mean_acc *a);
+/* The standard error of the mean (0 when fewer than 2 values were added). */
+double llama3_mean_err(const llama3_mean_acc *a);
+
+/* The base-model file of `llama3 perplexity --kl-base` / `--kl`: the token sequence and the
+ * log-probabilities the base model gave at every scored position, so that a second model can
+ * be compared with it position by position (KL divergence, top-1 agreement, perplexity
+ * ratio). Layout (little-endian):
+ *   char     magic[8] = "L3KLBASE"
+ *   uint32   version = 1
+ *   uint32   n_vocab
+ *   uint32   n_ctx          window length the positions were scored with
+ *   uint32   n_tokens       length of the token sequence
+ *   uint32   n_pos          scored positions
+ *   uint32   reserved = 0
+ *   int32    tokens[n_tokens]
+ *   float32  logprob[n_pos][n_vocab]   natural-log softmax of the logits, in scoring order
+ * Which positions are scored follows from n_tokens and n_ctx (llama3_ppl_first). The
+ * functions below read and write an open FILE the caller owns; path names it in messages. */
+typedef struct llama3_kl_header {
+    uint32_t n_vocab, n_ctx, n_tokens, n_pos;
+} llama3_kl_header;
+
+/* Writes the header and the h->n_tokens tokens; the rows follow. LLAMA3_ERR_IO on failure. */
+int llama3_kl_write_begin(FILE *f, const llama3_kl_header *h, const int32_t *tokens, const char *path,
+                          llama3_error *err);
+/* Writes one scored position's n_vocab log-probabilities. LLAMA3_ERR_IO on failure. */
+int llama3_kl_write_row(FILE *f, const float *logprob, uint32_t n_vocab, const char *path, llama3_error *err);
+/* Reads and checks the header (against the file's size too) and the tokens into *tokens, a
+ * malloc'd array the caller frees (NULL on failure), leaving f at the first row. Errors:
+ * LLAMA3_ERR_FORMAT (not such a file, or a header that does not match its size),
+ * LLAMA3_ERR_UNSUPPORTED (another version), LLAMA3_ERR_IO, LLAMA3_ERR_MEMORY. */
+int llama3_kl_read_begin(FILE *f, llama3_kl_header *h, int32_t **tokens, const char *path, llama3_error *err);
+/* Reads the next row of n_vocab log-probabilities. LLAMA3_ERR_IO when the file ends first. */
+int llama3_kl_read_row(FILE *f, float *logprob, uint32_t n_vocab, const char *path, llama3_error *err);
 
 /* ---- the HTTP server (llama3 serve) ------------------------------------------------------ */
 
