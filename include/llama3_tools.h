@@ -73,6 +73,37 @@ int llama3_convert(const char *in, const char *out, const llama3_convert_options
  * does. Errors as llama3_convert's; in must be a GGUF file (LLAMA3_ERR_FORMAT otherwise). */
 int llama3_quantize(const char *in, const char *out, const llama3_convert_options *o, llama3_error *err);
 
+/* ---- random-weight models: synth ------------------------------------------------------------ */
+
+typedef struct llama3_synth_options {
+    const char *shape;       /* llama3.2-1b, llama3.2-3b, llama3-8b or tiny */
+    const char *type;        /* as llama3_convert_options.type (required); norms and rope_freqs stay f32 */
+    const char *out;         /* GGUF file to write */
+    uint64_t seed;           /* the weights follow from it alone, whatever the thread count */
+    const char *vocab_path;  /* GGUF file whose tokenizer.* keys are copied (its vocabulary must
+                              * have the shape's 128256 tokens); NULL = a placeholder byte-level
+                              * vocabulary without merges */
+    int n_threads;           /* threads for generating and quantizing; 0 = physical cores */
+} llama3_synth_options;
+
+typedef struct llama3_synth_report {
+    const char *title;       /* the shape's name, e.g. "Llama 3.2 1B" (static) */
+    int n_tensors;
+    char types[256];         /* tensors per type, e.g. "6 f32, 12 q4_K, 3 q6_K" */
+    uint64_t weight_bytes;
+    double generate_s, write_s;
+    int n_threads;           /* threads used */
+} llama3_synth_report;
+
+/* Writes a model of a real Llama 3 shape with random weights ~ N(0, 0.02) and RMSNorm weights
+ * 1 to o->out, as a GGUF file llama3c and llama.cpp both load (for benchmarks), and fills rep
+ * (may be NULL). The whole model is built in memory first. Errors: LLAMA3_ERR_ARG (unknown
+ * shape or type), LLAMA3_ERR_UNSUPPORTED (a type the type table cannot encode),
+ * LLAMA3_ERR_MEMORY (out of memory, or weights larger than 80% of this machine's memory),
+ * LLAMA3_ERR_FORMAT (vocab_path's vocabulary does not have the shape's size), the GGUF
+ * reader's errors for vocab_path, LLAMA3_ERR_IO (out cannot be written). */
+int llama3_synth(const llama3_synth_options *o, llama3_synth_report *rep, llama3_error *err);
+
 /* ---- perplexity: scoring windows, statistics, the --kl-base file --------------------------- *
  * As llama.cpp's perplexity tool: the tokens are cut into non-overlapping windows of n_ctx;
  * each window is evaluated from an empty cache and only its second half is scored (rows
