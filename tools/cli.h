@@ -1,5 +1,6 @@
 /* Shared pieces of the llama3 command-line tool: option parsing for the model-running
- * subcommands, error reporting, tiny file helpers. Each subcommand lives in its own file. */
+ * subcommands, error reporting, tiny file helpers. Each subcommand lives in its own file and
+ * uses the library through include/ only (llama3.h, llama3_tools.h). */
 #ifndef LLAMA3_CLI_H
 #define LLAMA3_CLI_H
 
