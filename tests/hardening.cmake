@@ -18,7 +18,7 @@ set_tests_properties(hardening.seeds PROPERTIES FIXTURES_SETUP llama3_seeds LABE
 # its committed seeds and the generated seeds: crashes found once stay fixed in every build
 # (gcc, ASan, ...), not only in clang fuzz builds.
 set(LLAMA3_REPLAY_HARNESSES gguf safetensors json_config pth tokenizer chat tokenizer_file)
-if(EXISTS ${LLAMA3_FUZZ_DIR}/fuzz_http.c)
+if(LLAMA3_HAVE_SERVER)  # the server's request handling
   list(APPEND LLAMA3_REPLAY_HARNESSES http)
 endif()
 foreach(name ${LLAMA3_REPLAY_HARNESSES})

@@ -12,18 +12,30 @@ endforeach()
 add_test(NAME batch_gqa_bf16_kvq8_0 COMMAND test_batch ${M}/gqa/gguf/model-bf16.gguf q8_0)
 set_tests_properties(batch_gqa_bf16_kvq8_0 PROPERTIES LABELS "server;kv" TIMEOUT 300)
 
-# CLI-level tests: chat through a pipe, and the HTTP server driven by curl, by the official
-# `openai` npm client, by 8 concurrent clients and by 200 bad requests. They need bash, curl,
-# jq and (for the client test) node + npm.
+# CLI-level tests: chat through a pipe, and (in a build with the server) the HTTP server driven
+# by curl, by the official `openai` npm client, by 8 concurrent clients and by 200 bad
+# requests. They need bash, curl, jq and (for the client test) node + npm.
 set(TOK32 ${M}/tok32/gguf/model-bf16.gguf)
 add_test(NAME server_chat_format COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_server_chat.sh ${LLAMA3_CLI} ${TOK32})
-add_test(NAME server_http COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_server_http.sh ${LLAMA3_CLI} ${TOK32})
-add_test(NAME server_concurrent COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_server_concurrent.sh ${LLAMA3_CLI} ${TOK32})
-add_test(NAME server_robust COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_server_robust.sh ${LLAMA3_CLI} ${TOK32})
-add_test(NAME server_openai COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_server_openai.sh ${LLAMA3_CLI} ${TOK32}
-         ${CMAKE_BINARY_DIR}/node)
-set_tests_properties(server_chat_format server_http server_concurrent server_robust server_openai
-                     PROPERTIES LABELS "server" TIMEOUT 600)
-set_tests_properties(server_openai PROPERTIES SKIP_RETURN_CODE 77)
-# Servers bind random ports; running them one at a time keeps the 2-core machine responsive.
-set_tests_properties(server_http server_concurrent server_robust server_openai PROPERTIES RESOURCE_LOCK llama3_server)
+if(LLAMA3_HAVE_SERVER)
+  add_test(NAME server_http COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_server_http.sh ${LLAMA3_CLI} ${TOK32})
+  add_test(NAME server_concurrent COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_server_concurrent.sh ${LLAMA3_CLI} ${TOK32})
+  add_test(NAME server_robust COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_server_robust.sh ${LLAMA3_CLI} ${TOK32})
+  add_test(NAME server_openai COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_server_openai.sh ${LLAMA3_CLI} ${TOK32}
+           ${CMAKE_BINARY_DIR}/node)
+  set_tests_properties(server_http server_concurrent server_robust server_openai
+                       PROPERTIES LABELS "server" TIMEOUT 600)
+  set_tests_properties(server_openai PROPERTIES SKIP_RETURN_CODE 77)
+  # Servers bind random ports; running them one at a time keeps the 2-core machine responsive.
+  set_tests_properties(server_http server_concurrent server_robust server_openai PROPERTIES RESOURCE_LOCK llama3_server)
+endif()
+set_tests_properties(server_chat_format PROPERTIES LABELS "server" TIMEOUT 600)
+
+# `llama3 serve` in a build without the server: the CLI's objects linked with the stand-in
+# (llama3_server_none), as a build without libmicrohttpd links them.
+add_executable(llama3-noserver)
+target_link_libraries(llama3-noserver PRIVATE llama3_tools llama3_server_none)
+add_test(NAME server_unavailable
+         COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/test_server_unavailable.sh $<TARGET_FILE:llama3-noserver>
+                 ${CMAKE_CURRENT_SOURCE_DIR}/help_texts.sh)
+set_tests_properties(server_unavailable PROPERTIES LABELS "server;core")

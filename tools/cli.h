@@ -1,5 +1,6 @@
 /* Shared pieces of the llama3 command-line tool: option parsing for the model-running
- * subcommands, error reporting, tiny file helpers. Each subcommand lives in its own file. */
+ * subcommands, error reporting, tiny file helpers. Each subcommand lives in its own file and
+ * uses the library through include/ only (llama3.h, llama3_tools.h). */
 #ifndef LLAMA3_CLI_H
 #define LLAMA3_CLI_H
 
@@ -7,7 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "llama3.h"
-#include "util.h"  /* l3_time_s, l3_read_file */
+#include "llama3_tools.h"
 
 /* Options every subcommand that runs the model accepts. */
 typedef struct cli_model_opts {

@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "threads.h"
 
 int cmd_bench(int argc, char **argv);
 
@@ -58,7 +57,7 @@ static uint64_t rng_next(uint64_t *s) {
 static double run_once(llama3_session *s, const int32_t *ids, int n, int gen, int batch, float *logits) {
     llama3_error err = { 0 };
     for (int b = 0; b < batch; b++) llama3_session_reset(s, b, 0);
-    double t0 = l3_time_s();
+    double t0 = llama3_time_s();
     if (!gen) {
         if (llama3_eval(s, 0, ids, n, logits, 0, &err)) return cli_error("bench", "%s", err.msg), -1.0;
     } else if (batch == 1) {
@@ -72,7 +71,7 @@ static double run_once(llama3_session *s, const int32_t *ids, int n, int gen, in
             if (llama3_eval_batch(s, step, slot_of, batch, logits, &err)) return cli_error("bench", "%s", err.msg), -1.0;
         }
     }
-    return l3_time_s() - t0;
+    return llama3_time_s() - t0;
 }
 
 static int run_test(llama3_session *s, const int32_t *ids, int n, int gen, int batch, int reps, float *logits,
@@ -187,7 +186,7 @@ int cmd_bench(int argc, char **argv) {
                                       .n_slots = (int)batch, .prompt_int8_levels = mo.prompt_int8 };
         llama3_session *s = llama3_session_new(m, &so, &err);
         if (!s) { rc = cli_error(cmd, "%s", err.msg); break; }
-        int nth = threads[ti] ? threads[ti] : l3_physical_cores();  /* the session's default */
+        int nth = threads[ti] ? threads[ti] : llama3_physical_cores();  /* the session's default */
         if (ti == 0)
             fprintf(stderr, "llama3 bench: %s: %s, %.2f MiB weights (%llu bytes), %llu parameters; KV cache %.2f MiB "
                             "(%zu bytes, %d positions, %s); scratch %.2f MiB (%zu bytes)\n",

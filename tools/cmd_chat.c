@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "tokenizer/tokenizer.h"
 
 static const char *CHAT_HELP =
     "usage: llama3 chat -m MODEL [--system TEXT] [options]\n"
@@ -77,12 +76,12 @@ static int hist_push(chat *c, const int32_t *ids, int n) {
 typedef int (*encode_fn)(const llama3_tokenizer *, const char *, const char *, int32_t *, int, llama3_error *);
 static int enc_message(const llama3_tokenizer *t, const char *role, const char *content, int32_t *ids, int cap,
                        llama3_error *err) {
-    return l3_chat_encode_message(t, role, content, ids, cap, err);
+    return llama3_chat_encode_message(t, role, content, ids, cap, err);
 }
 static int enc_header(const llama3_tokenizer *t, const char *role, const char *content, int32_t *ids, int cap,
                       llama3_error *err) {
     (void)role, (void)content;
-    return l3_chat_encode_assistant_header(t, ids, cap, err);
+    return llama3_chat_encode_assistant_header(t, ids, cap, err);
 }
 static int append_encoded(chat *c, encode_fn fn, const char *role, const char *content, int32_t **ids, int *n,
                           int *cap) {
@@ -341,7 +340,7 @@ int cmd_chat(int argc, char **argv) {
     c.tty = isatty(STDIN_FILENO);
     c.messages = json_array();
     c.logits = malloc((size_t)c.vocab * sizeof *c.logits);
-    if (!c.tok || !l3_tokenizer_has_llama3_chat(c.tok) || (c.eot = llama3_token_id(c.tok, "<|eot_id|>")) < 0) {
+    if (!c.tok || !llama3_tokenizer_has_chat(c.tok) || (c.eot = llama3_token_id(c.tok, "<|eot_id|>")) < 0) {
         cli_error(CMD, "%s: the vocabulary cannot format Llama 3 chats (no <|eot_id|> / header tokens)", mo.model);
         goto done;
     }

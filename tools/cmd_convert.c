@@ -2,7 +2,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "convert/convert.h"
 
 static const char *CONVERT_HELP =
     "usage: llama3 convert IN OUT.gguf [--type TYPE] [options]\n"
@@ -25,7 +24,7 @@ static const char *CONVERT_HELP =
 int cmd_convert(int argc, char **argv) {
     const char *cmd = "convert", *pos[2] = { NULL, NULL };
     int n_pos = 0;
-    l3_convert_opts o = { .type = "bf16" };
+    llama3_convert_options o = { .type = "bf16" };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(CONVERT_HELP, stdout); return 0; }
@@ -44,7 +43,7 @@ int cmd_convert(int argc, char **argv) {
     }
     if (n_pos != 2) return cli_error(cmd, "need IN and OUT.gguf (see llama3 convert --help)");
     llama3_error err = { 0 };
-    if (l3_convert_to_gguf(pos[0], pos[1], &o, &err)) return cli_error(cmd, "%s", err.msg);
+    if (llama3_convert(pos[0], pos[1], &o, &err)) return cli_error(cmd, "%s", err.msg);
     fprintf(stderr, "llama3 convert: wrote %s\n", pos[1]);
     return 0;
 }

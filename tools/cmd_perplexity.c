@@ -5,8 +5,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "eval/kl_file.h"
-#include "eval/ppl_stats.h"
 
 static const char *PPL_HELP =
     "usage: llama3 perplexity -m MODEL (-f TEXT | --ids FILE.i32) [-c CTX] [--kl-base FILE | --kl FILE]\n"
@@ -22,7 +20,7 @@ static const char *PPL_HELP =
     "      --chunks N       score at most N windows\n"
     "Comparison with a base model:\n"
     "      --kl-base FILE   save this model's log-probabilities at every scored position, with\n"
-    "                       the tokens, to FILE (format: src/eval/kl_file.h)\n"
+    "                       the tokens, to FILE (format: include/llama3_tools.h)\n"
     "      --kl FILE        load FILE (its tokens and CTX; -f/--ids optional) and report the mean\n"
     "                       KL divergence KL(base || this), top-1 agreement and PPL(this)/PPL(base)\n"
     "Model:\n" CLI_MODEL_OPTS_HELP
@@ -35,7 +33,7 @@ static int tokenize_text(llama3_model *m, const char *path, int32_t **ids, int *
     char *text = NULL;
     size_t len = 0;
     llama3_error rerr = { 0 };
-    if (l3_read_file(path, (size_t)1 << 40, &text, &len, &rerr)) return cli_error(cmd, "%s", rerr.msg);
+    if (llama3_read_file(path, (size_t)1 << 40, &text, &len, &rerr)) return cli_error(cmd, "%s", rerr.msg);
     llama3_error err = { 0 };
     int cap = (int)(len < (1u << 29) ? len : (1u << 29)) + 16;
     *ids = malloc((size_t)cap * sizeof **ids);
@@ -62,7 +60,7 @@ typedef struct ppl_run {
 } ppl_run;
 
 typedef struct ppl_result {
-    l3_mean_acc nll, kl, top1, dnll, nll_base;
+    llama3_mean_acc nll, kl, top1, dnll, nll_base;
     double kl_max;
 } ppl_result;
 
@@ -75,8 +73,8 @@ static int run(ppl_run *r, ppl_result *res) {
     int rc = 1;
     if (!logits || !lp || !batch || (r->base_in && !base)) { cli_error(r->cmd, "out of memory"); goto done; }
     int32_t bos = llama3_model_bos(r->m);
-    int first = l3_ppl_first(r->n_ctx);
-    double t0 = l3_time_s();
+    int first = llama3_ppl_first(r->n_ctx);
+    double t0 = llama3_time_s();
     for (int c = 0; c < r->n_chunks; c++) {
         const int32_t *win = r->tokens + (size_t)c * r->n_ctx;
         memcpy(batch, win, (size_t)r->n_ctx * sizeof *batch);
@@ -86,27 +84,27 @@ static int run(ppl_run *r, ppl_result *res) {
         for (int i = first; i < r->n_ctx - 1; i++) {
             int32_t y = win[i + 1];
             if (y < 0 || y >= r->n_vocab) { cli_error(r->cmd, "token id %d out of range", y); goto done; }
-            int top = l3_log_softmax(logits + (size_t)i * V, lp, r->n_vocab);
+            int top = llama3_log_softmax(logits + (size_t)i * V, lp, r->n_vocab);
             double nll = -(double)lp[y];
-            l3_mean_add(&res->nll, nll);
-            if (r->base_out && l3_kl_write_row(r->base_out, lp, (uint32_t)V, r->base_path, &err)) {
+            llama3_mean_add(&res->nll, nll);
+            if (r->base_out && llama3_kl_write_row(r->base_out, lp, (uint32_t)V, r->base_path, &err)) {
                 cli_error(r->cmd, "%s", err.msg);
                 goto done;
             }
             if (base) {
-                if (l3_kl_read_row(r->base_in, base, (uint32_t)V, r->base_path, &err)) { cli_error(r->cmd, "%s", err.msg); goto done; }
+                if (llama3_kl_read_row(r->base_in, base, (uint32_t)V, r->base_path, &err)) { cli_error(r->cmd, "%s", err.msg); goto done; }
                 int btop = 0;
                 for (size_t k = 1; k < V; k++)
                     if (base[k] > base[btop]) btop = (int)k;
-                double kl = l3_kl_div(base, lp, r->n_vocab);
-                l3_mean_add(&res->kl, kl);
+                double kl = llama3_kl_div(base, lp, r->n_vocab);
+                llama3_mean_add(&res->kl, kl);
                 if (kl > res->kl_max) res->kl_max = kl;
-                l3_mean_add(&res->top1, btop == top);
-                l3_mean_add(&res->nll_base, -(double)base[y]);
-                l3_mean_add(&res->dnll, nll + (double)base[y]);
+                llama3_mean_add(&res->top1, btop == top);
+                llama3_mean_add(&res->nll_base, -(double)base[y]);
+                llama3_mean_add(&res->dnll, nll + (double)base[y]);
             }
         }
-        fprintf(stderr, "[%d/%d] PPL %.4f  (%.1f s)\n", c + 1, r->n_chunks, exp(l3_mean(&res->nll)), l3_time_s() - t0);
+        fprintf(stderr, "[%d/%d] PPL %.4f  (%.1f s)\n", c + 1, r->n_chunks, exp(llama3_mean(&res->nll)), llama3_time_s() - t0);
     }
     rc = 0;
 done:
@@ -148,10 +146,10 @@ int cmd_perplexity(int argc, char **argv) {
     llama3_session *s = NULL;
     FILE *fin = NULL, *fout = NULL;
     llama3_error err = { 0 };
-    l3_kl_header h = { 0 };
+    llama3_kl_header h = { 0 };
     if (kl) {
         if (!(fin = fopen(kl, "rb"))) return cli_error(cmd, "%s: cannot open", kl);
-        if (l3_kl_read_begin(fin, &h, &base_tokens, kl, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
+        if (llama3_kl_read_begin(fin, &h, &base_tokens, kl, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
         if (mo.n_ctx && (uint32_t)mo.n_ctx != h.n_ctx) {
             cli_error(cmd, "-c %d differs from the %u the --kl file was made with", mo.n_ctx, h.n_ctx);
             goto done;
@@ -187,7 +185,7 @@ int cmd_perplexity(int argc, char **argv) {
     }
     int n_chunks = n_tokens / n_ctx;
     if (max_chunks && max_chunks < n_chunks) n_chunks = (int)max_chunks;
-    if (kl && (uint32_t)n_chunks * (uint32_t)l3_ppl_scored_per_window(n_ctx) != h.n_pos) {
+    if (kl && (uint32_t)n_chunks * (uint32_t)llama3_ppl_scored_per_window(n_ctx) != h.n_pos) {
         cli_error(cmd, "%s holds %u positions; --chunks must match the run that wrote it", kl, h.n_pos);
         goto done;
     }
@@ -196,9 +194,9 @@ int cmd_perplexity(int argc, char **argv) {
     if (!(s = llama3_session_new(m, &so, &err))) { cli_error(cmd, "%s", err.msg); goto done; }
     if (kl_base) {
         if (!(fout = fopen(kl_base, "wb"))) { cli_error(cmd, "%s: cannot create", kl_base); goto done; }
-        l3_kl_header oh = { (uint32_t)n_vocab, (uint32_t)n_ctx, (uint32_t)n_tokens,
-                            (uint32_t)(n_chunks * l3_ppl_scored_per_window(n_ctx)) };
-        if (l3_kl_write_begin(fout, &oh, tokens, kl_base, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
+        llama3_kl_header oh = { (uint32_t)n_vocab, (uint32_t)n_ctx, (uint32_t)n_tokens,
+                            (uint32_t)(n_chunks * llama3_ppl_scored_per_window(n_ctx)) };
+        if (llama3_kl_write_begin(fout, &oh, tokens, kl_base, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
     }
     ppl_run r = { .cmd = cmd, .m = m, .s = s, .n_vocab = n_vocab, .n_ctx = n_ctx, .n_chunks = n_chunks,
                   .tokens = tokens, .replace_bos = text_path != NULL && !kl, .base_out = fout, .base_in = fin,
@@ -210,18 +208,18 @@ int cmd_perplexity(int argc, char **argv) {
         fout = NULL;
         if (bad) { cli_error(cmd, "%s: write failed", kl_base); goto done; }
     }
-    double mean = l3_mean(&res.nll), ppl = exp(mean);
+    double mean = llama3_mean(&res.nll), ppl = exp(mean);
     printf("perplexity: %d window(s) of %d tokens, %lld scored positions\n", n_chunks, n_ctx, (long long)res.nll.n);
-    printf("PPL = %.6f +/- %.6f\n", ppl, ppl * l3_mean_err(&res.nll));
+    printf("PPL = %.6f +/- %.6f\n", ppl, ppl * llama3_mean_err(&res.nll));
     if (kl_base) printf("saved base log-probabilities to %s\n", kl_base);
     if (kl) {
-        double ratio = exp(l3_mean(&res.dnll)), p = l3_mean(&res.top1);
-        printf("base PPL = %.6f\n", exp(l3_mean(&res.nll_base)));
-        printf("mean KL divergence (base || this) = %.9f +/- %.9f  (max %.6f)\n", l3_mean(&res.kl), l3_mean_err(&res.kl),
+        double ratio = exp(llama3_mean(&res.dnll)), p = llama3_mean(&res.top1);
+        printf("base PPL = %.6f\n", exp(llama3_mean(&res.nll_base)));
+        printf("mean KL divergence (base || this) = %.9f +/- %.9f  (max %.6f)\n", llama3_mean(&res.kl), llama3_mean_err(&res.kl),
                res.kl_max);
         printf("top-1 agreement = %.4f%% +/- %.4f%%\n", 100 * p,
                res.top1.n > 1 ? 100 * sqrt(p * (1 - p) / (double)(res.top1.n - 1)) : 0.0);
-        printf("PPL(this)/PPL(base) = %.6f +/- %.6f\n", ratio, ratio * l3_mean_err(&res.dnll));
+        printf("PPL(this)/PPL(base) = %.6f +/- %.6f\n", ratio, ratio * llama3_mean_err(&res.dnll));
     }
     rc = 0;
 done:

@@ -2,7 +2,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "convert/convert.h"
 
 static const char *QUANTIZE_HELP =
     "usage: llama3 quantize IN.gguf OUT.gguf TYPE [-v]\n"
@@ -23,7 +22,7 @@ static const char *QUANTIZE_HELP =
 int cmd_quantize(int argc, char **argv) {
     const char *cmd = "quantize", *pos[3] = { NULL, NULL, NULL };
     int n_pos = 0;
-    l3_convert_opts o = { 0 };
+    llama3_convert_options o = { 0 };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(QUANTIZE_HELP, stdout); return 0; }
@@ -35,7 +34,7 @@ int cmd_quantize(int argc, char **argv) {
     if (n_pos != 3) return cli_error(cmd, "need IN.gguf OUT.gguf TYPE (see llama3 quantize --help)");
     o.type = pos[2];
     llama3_error err = { 0 };
-    if (l3_quantize_gguf(pos[0], pos[1], &o, &err)) return cli_error(cmd, "%s", err.msg);
+    if (llama3_quantize(pos[0], pos[1], &o, &err)) return cli_error(cmd, "%s", err.msg);
     fprintf(stderr, "llama3 quantize: wrote %s\n", pos[1]);
     return 0;
 }

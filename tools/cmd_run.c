@@ -4,7 +4,6 @@
 #include <time.h>
 
 #include "cli.h"
-#include "util.h"
 
 static const char *RUN_HELP =
     "usage: llama3 run -m MODEL (-p TEXT | -f FILE | --prompt-ids IDS) [options]\n"
@@ -74,7 +73,7 @@ int cmd_run(int argc, char **argv) {
     if (prompt_ids) {
         if (cli_parse_ids(prompt_ids, &ids, &n_prompt, cmd)) goto done;
     } else {
-        if (prompt_file && l3_read_file(prompt_file, (size_t)1 << 30, &file_text, NULL, &err)) {
+        if (prompt_file && llama3_read_file(prompt_file, (size_t)1 << 30, &file_text, NULL, &err)) {
             cli_error(cmd, "%s", err.msg);
             goto done;
         }
@@ -112,9 +111,9 @@ int cmd_run(int argc, char **argv) {
     if (!logits || !smp) { cli_error(cmd, "out of memory"); goto done; }
     for (int i = 0; i < n_prompt; i++) llama3_sampler_accept(smp, ids[i]);
 
-    double t0 = l3_time_s();
+    double t0 = llama3_time_s();
     if (llama3_eval(s, 0, ids, n_prompt, logits, 0, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
-    double t1 = l3_time_s();
+    double t1 = llama3_time_s();
     llama3_detok dt = { 0 };
     char out[256];
     int n_gen = 0;
@@ -139,7 +138,7 @@ int cmd_run(int argc, char **argv) {
     }
     printf("\n");
     fflush(stdout);
-    double t2 = l3_time_s();
+    double t2 = llama3_time_s();
     if (hit_ctx) fprintf(stderr, "llama3 run: stopped: the context (%d tokens) is full\n", llama3_session_n_ctx(s));
     if (!seed_given && sp.temperature > 0) fprintf(stderr, "seed: %llu (pass --seed to repeat this run)\n", (unsigned long long)sp.seed);
     fprintf(stderr, "memory: weights %.1f MiB (mapped), KV cache %.1f MiB (%s), scratch %.1f MiB\n",

@@ -1,28 +1,23 @@
 /* llama3 serve: an OpenAI-compatible HTTP server. One model thread runs continuous batching
  * over --slots KV slots; connection threads parse requests, queue them and stream answers.
- * The HTTP + JSON layer is src/server/ (built into the CLI only: it needs libmicrohttpd). */
+ * The server is the llama3_server library (src/server/); a build without libmicrohttpd has
+ * a stand-in that says so. */
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 
-static const char *SERVE_HELP =
+static const char *SERVE_HELP_HEAD =
     "usage: llama3 serve -m MODEL [--host 127.0.0.1] [--port 8080] [--slots N] [-c CTX] [options]\n"
     "\n"
     "Serve the model over HTTP/1.1 with OpenAI's API. Requests share one model thread that\n"
     "batches every running sequence into one forward pass per token (continuous batching).\n"
     "\n"
-    "Endpoints:\n"
-    "  POST /v1/chat/completions   messages -> assistant answer (\"stream\": true for SSE)\n"
-    "  POST /v1/completions        prompt -> continuation (\"stream\": true for SSE)\n"
-    "        fields: max_tokens, temperature (default 1), top_p (default 1), seed, stop\n"
-    "        (string or up to 4 strings), stream, stream_options.include_usage; extras: top_k,\n"
-    "        min_p, repeat_penalty\n"
-    "  GET  /v1/models             the served model\n"
-    "  GET  /health                {\"status\":\"ok\", slots_idle, slots_processing, queued}\n"
-    "  POST /tokenize              {\"content\": TEXT, \"add_special\"?: bool} -> {\"tokens\": [...]}\n"
-    "  POST /detokenize            {\"tokens\": [...]} -> {\"content\": TEXT}\n"
+    "Endpoints:\n";
+
+static const char *SERVE_HELP_TAIL =
     "\n"
     "Options:\n"
     "      --host ADDR       numeric address to listen on (default 127.0.0.1)\n"
@@ -36,13 +31,26 @@ static const char *SERVE_HELP =
     "\n"
     "SIGINT or SIGTERM stops the server cleanly.\n";
 
-#ifdef LLAMA3_HAVE_MHD
-#include <pthread.h>
-
-#include "server/server.h"
+/* The endpoints from the server's route table; a help line's continuation lines indented. */
+static void print_help(void) {
+    fputs(SERVE_HELP_HEAD, stdout);
+    const char *method, *path, *help;
+    for (int i = 0; !llama3_server_route(i, &method, &path, &help); i++) {
+        size_t n = strcspn(help, "\n");
+        printf("  %-4s %-22s %.*s\n", method, path, (int)n, help);
+        for (help += n; *help; help += n) {
+            help++;
+            n = strcspn(help, "\n");
+            printf("        %.*s\n", (int)n, help);
+        }
+    }
+    fputs(SERVE_HELP_TAIL, stdout);
+}
 
 int cmd_serve(int argc, char **argv) {
     const char *cmd = "serve";
+    llama3_error err = { 0 };
+    if (!llama3_server_available(&err)) return cli_error(cmd, "%s", err.msg);
     cli_model_opts mo;
     cli_model_opts_init(&mo);
     const char *host = "127.0.0.1";
@@ -52,7 +60,7 @@ int cmd_serve(int argc, char **argv) {
         int r = cli_model_opt(&mo, argc, argv, &i, cmd);
         if (r < 0) return 1;
         if (r > 0) continue;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(SERVE_HELP, stdout); return 0; }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { print_help(); return 0; }
         if (!(v = cli_value(argc, argv, &i, cmd))) return 1;
         if (!strcmp(a, "--host")) host = v;
         else if (!strcmp(a, "--port")) {
@@ -78,46 +86,24 @@ int cmd_serve(int argc, char **argv) {
     llama3_model *m;
     llama3_session *s;
     if (cli_open(&mo, cmd, &m, &s, (int)slots)) return 1;
-    llama3_error err = { 0 };
-    srv_engine engine;
     const char *name = strrchr(mo.model, '/');
     name = name && name[1] ? name + 1 : mo.model;
-    srv_ctx ctx = { m, llama3_model_tokenizer(m), name, llama3_session_n_ctx(s), &engine };
-    int rc = 1, bound = 0;
-    char msg[256];
-    if (srv_engine_start(&engine, m, s, (int)queue, &err)) {
+    llama3_server_options so = { host, (int)port, (int)timeout, (size_t)max_body, (int)queue, name };
+    llama3_server *srv = llama3_server_start(m, s, &so, &err);
+    int rc = 1;
+    if (!srv) {
         cli_error(cmd, "%s", err.msg);
-        goto done_model;
+    } else {
+        fprintf(stderr, "llama3 serve: %s, %ld slots x %d tokens of context; listening on http://%s%s%s:%d\n", name,
+                slots, llama3_session_n_ctx(s), strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
+                llama3_server_port(srv));
+        int sig = 0;
+        sigwait(&sigs, &sig);
+        fprintf(stderr, "llama3 serve: %s, stopping\n", sig == SIGINT ? "interrupted" : "terminated");
+        llama3_server_stop(srv);
+        rc = 0;
     }
-    srv_http_options ho = { host, (int)port, (int)timeout, (size_t)max_body, (int)(2 * (slots + queue) + 32) };
-    srv_http *h = srv_http_start(&ctx, &ho, &bound, msg, sizeof msg);
-    if (!h) {
-        cli_error(cmd, "%s", msg);
-        goto done_engine;
-    }
-    fprintf(stderr, "llama3 serve: %s, %ld slots x %d tokens of context; listening on http://%s%s%s:%d\n", name, slots,
-            ctx.n_ctx, strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", bound);
-    int sig = 0;
-    sigwait(&sigs, &sig);
-    fprintf(stderr, "llama3 serve: %s, stopping\n", sig == SIGINT ? "interrupted" : "terminated");
-    /* Jobs end first (their waiting connection threads return), then the daemon joins them. */
-    srv_engine_stop(&engine);
-    srv_http_stop(h);
-    rc = 0;
-done_engine:
-    srv_engine_free(&engine);
-done_model:
     llama3_session_free(s);
     llama3_model_free(m);
     return rc;
 }
-
-#else
-
-int cmd_serve(int argc, char **argv) {
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(SERVE_HELP, stdout); return 0; }
-    return cli_error("serve", "this build has no HTTP server (libmicrohttpd was not found when it was configured)");
-}
-
-#endif

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
-#include "util.h"
 
 static const char k_tok_help[] =
     "usage: llama3 tokenize -m MODEL_OR_TOKENIZER (-p TEXT | -f FILE) [--special] [--bos] [--pieces]\n"

@@ -30,8 +30,10 @@ static void usage(FILE *f) {
     fprintf(f, "usage: llama3 COMMAND [options]   (llama3 COMMAND --help for details)\n\n"
                "Run Llama 3 / 3.1 / 3.2 models (GGUF files, Hugging Face folders, Meta folders) on the CPU.\n\n"
                "Commands:\n");
-    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
-        fprintf(f, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++) {
+        int missing = COMMANDS[i].fn == cmd_serve && !llama3_server_available(NULL);  /* no libmicrohttpd */
+        fprintf(f, "  %-12s %s%s\n", COMMANDS[i].name, COMMANDS[i].summary, missing ? " (not in this build)" : "");
+    }
     fprintf(f, "\nEnvironment: LLAMA3_ISA=scalar|avx2|avx2vnni|avx512 forces a kernel set (for testing);\n"
                "             LLAMA3_INT8=0 turns the 8-bit activation paths off (f32 activations).\n");
 }

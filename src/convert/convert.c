@@ -125,7 +125,7 @@ void l3_gguf_w_llama_hparams(l3_gguf_writer *w, const llama3_args *a, uint32_t f
     l3_gguf_w_u32(w, "general.file_type", file_type);
 }
 
-int l3_convert_to_gguf(const char *in, const char *out, const l3_convert_opts *o, llama3_error *err) {
+int llama3_convert(const char *in, const char *out, const llama3_convert_options *o, llama3_error *err) {
     l3_qplan plan;
     if (l3_qplan_parse(o->type ? o->type : "bf16", &plan)) {
         char names[512];

@@ -1,29 +1,17 @@
-/* Writing GGUF files as llama.cpp's tools do: `convert` (any model the loader accepts ->
- * GGUF v3, the keys, tensor names and layout of convert_hf_to_gguf.py for a Llama 3 model)
- * and `quantize` (GGUF -> GGUF with every 2-D weight re-encoded, as llama-quantize). */
+/* Writing GGUF files as llama.cpp's tools do: the pieces behind llama3_convert (any model the
+ * loader accepts -> GGUF v3, the keys, tensor names and layout of convert_hf_to_gguf.py for a
+ * Llama 3 model) and llama3_quantize (GGUF -> GGUF with every 2-D weight re-encoded, as
+ * llama-quantize), both declared in llama3_tools.h. */
 #ifndef LLAMA3_CONVERT_H
 #define LLAMA3_CONVERT_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include "formats/gguf.h"
+#include "llama3_tools.h"
 #include "model/weights.h"
 
-typedef struct l3_convert_opts {
-    const char *type;        /* output type or mix: "bf16", "q8_0", "q4_k_m", ... (see quant_plan.h) */
-    const char *name;        /* general.name; NULL: the source GGUF's, else IN's base name */
-    const char *vocab_path;  /* tokenizer to embed when IN has none (tokenizer.model, tokenizer.json, GGUF) */
-    bool verbose;            /* one line per tensor on stderr */
-} l3_convert_opts;
-
-/* in: a GGUF file, Hugging Face folder or Meta folder. Writes out atomically (nothing is left
- * behind on failure). */
-int l3_convert_to_gguf(const char *in, const char *out, const l3_convert_opts *o, llama3_error *err);
-
-/* in must be a GGUF file; every key is copied, general.file_type updated. */
-int l3_quantize_gguf(const char *in, const char *out, const l3_convert_opts *o, llama3_error *err);
-
-/* ---- pieces (one file each) ---------------------------------------------------------- */
+/* ---- pieces (one file each) ------------------------------------------------------------ */
 
 /* convert.c: the llama.* hyperparameter keys (context length .. rope dimension count) and
  * general.file_type, in convert_hf_to_gguf.py's order. */

@@ -26,7 +26,7 @@ static int n_layers_of(const l3_gguf *g) {
     return max + 1;
 }
 
-int l3_quantize_gguf(const char *in, const char *out, const l3_convert_opts *o, llama3_error *err) {
+int llama3_quantize(const char *in, const char *out, const llama3_convert_options *o, llama3_error *err) {
     l3_qplan plan;
     if (!o->type || l3_qplan_parse(o->type, &plan)) {
         char names[512];

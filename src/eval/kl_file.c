@@ -1,14 +1,16 @@
-/* Reading and writing the --kl-base file (layout in kl_file.h). */
-#include "eval/kl_file.h"
+/* Reading and writing the --kl-base file (layout in llama3_tools.h). */
+#include "llama3_tools.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "util.h"
+
 static const char MAGIC[8] = { 'L', '3', 'K', 'L', 'B', 'A', 'S', 'E' };
 #define KL_HEADER_BYTES 32
 
-int l3_kl_write_begin(FILE *f, const l3_kl_header *h, const int32_t *tokens, const char *path, llama3_error *err) {
+int llama3_kl_write_begin(FILE *f, const llama3_kl_header *h, const int32_t *tokens, const char *path, llama3_error *err) {
     uint32_t w[6] = { 1, h->n_vocab, h->n_ctx, h->n_tokens, h->n_pos, 0 };
     if (fwrite(MAGIC, 1, 8, f) != 8 || fwrite(w, 4, 6, f) != 6 ||
         fwrite(tokens, 4, h->n_tokens, f) != h->n_tokens)
@@ -16,12 +18,12 @@ int l3_kl_write_begin(FILE *f, const l3_kl_header *h, const int32_t *tokens, con
     return 0;
 }
 
-int l3_kl_write_row(FILE *f, const float *logprob, uint32_t n_vocab, const char *path, llama3_error *err) {
+int llama3_kl_write_row(FILE *f, const float *logprob, uint32_t n_vocab, const char *path, llama3_error *err) {
     if (fwrite(logprob, 4, n_vocab, f) != n_vocab) return l3_fail(err, LLAMA3_ERR_IO, "%s: write failed", path);
     return 0;
 }
 
-int l3_kl_read_begin(FILE *f, l3_kl_header *h, int32_t **tokens, const char *path, llama3_error *err) {
+int llama3_kl_read_begin(FILE *f, llama3_kl_header *h, int32_t **tokens, const char *path, llama3_error *err) {
     char magic[8];
     uint32_t r[6];
     *tokens = NULL;
@@ -49,7 +51,7 @@ int l3_kl_read_begin(FILE *f, l3_kl_header *h, int32_t **tokens, const char *pat
     return 0;
 }
 
-int l3_kl_read_row(FILE *f, float *logprob, uint32_t n_vocab, const char *path, llama3_error *err) {
+int llama3_kl_read_row(FILE *f, float *logprob, uint32_t n_vocab, const char *path, llama3_error *err) {
     if (fread(logprob, 4, n_vocab, f) != n_vocab) return l3_fail(err, LLAMA3_ERR_IO, "%s: truncated", path);
     return 0;
 }

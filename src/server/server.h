@@ -134,7 +134,7 @@ int srv_detokenize(const srv_ctx *c, const char *body, size_t len, char **out);
 /* "stop" / "length" for a finished job. */
 const char *srv_finish_reason(const srv_job *j, const srv_text *t);
 
-/* ---- http.c: the libmicrohttpd daemon ---------------------------------------------------- */
+/* ---- http.c: the libmicrohttpd daemon (routes.c: its routes) ----------------------------- */
 
 typedef struct srv_http_options {
     const char *host;
@@ -145,7 +145,8 @@ typedef struct srv_http_options {
 } srv_http_options;
 
 typedef struct srv_http srv_http;
-srv_http *srv_http_start(srv_ctx *c, const srv_http_options *o, int *bound_port, char *msg, size_t msg_cap);
+/* Listens and serves on its own threads; *bound_port is the port chosen when o->port is 0. */
+srv_http *srv_http_start(srv_ctx *c, const srv_http_options *o, int *bound_port, llama3_error *err);
 void srv_http_stop(srv_http *h);
 
 #endif

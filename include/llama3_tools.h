@@ -1,0 +1,201 @@
+/* llama3c: what the `llama3` command-line tool uses beyond the public API (llama3.h).
+ *
+ * The functions follow llama3.h's conventions: 0 (or a pointer) on success, a negative
+ * llama3_status (or NULL) on failure with a one-line message in err, which may be NULL.
+ * All of them are in libllama3 except the HTTP server's, which come from the llama3_server
+ * library: the server itself when the build found libmicrohttpd, otherwise a stand-in that
+ * only says it is missing (llama3_server_available). */
+#ifndef LLAMA3_TOOLS_H
+#define LLAMA3_TOOLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "llama3.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+/* Seconds on a monotonic clock, for measuring durations (the origin is arbitrary). */
+double llama3_time_s(void);
+
+/* Reads the whole file at path into *out: a malloc'd buffer the caller frees, with a NUL
+ * after the data, whose length (without the NUL) goes to *len unless len is NULL. On failure
+ * *out is NULL: LLAMA3_ERR_IO (cannot open or read), LLAMA3_ERR_FORMAT (more than max
+ * bytes), LLAMA3_ERR_MEMORY. */
+int llama3_read_file(const char *path, size_t max, char **out, size_t *len, llama3_error *err);
+
+/* Physical CPU cores of this machine (online CPUs when /proc/cpuinfo does not tell): the
+ * thread count a session takes by default. */
+int llama3_physical_cores(void);
+
+/* ---- chat, one message at a time (a REPL that keeps its KV cache) ------------------------ *
+ * The pieces llama3_chat_encode joins, without BOS. Return convention of llama3_tokenize: the
+ * number of ids, which may exceed cap (call again with a bigger buffer), or a negative status:
+ * LLAMA3_ERR_UNSUPPORTED when t cannot format Llama 3 chats, LLAMA3_ERR_ARG for an unknown
+ * role or a bad buffer. */
+
+/* 1 when t can format Llama 3 chats: it has the header and <|eot_id|> tokens, and its chat
+ * template, if any, is recognisably Llama 3's; else 0. */
+int llama3_tokenizer_has_chat(const llama3_tokenizer *t);
+/* <|start_header_id|>role<|end_header_id|>\n\n, content stripped of surrounding whitespace,
+ * <|eot_id|>. role: system, user, assistant or ipython. */
+int llama3_chat_encode_message(const llama3_tokenizer *t, const char *role, const char *content, int32_t *ids,
+                               int cap, llama3_error *err);
+/* <|start_header_id|>assistant<|end_header_id|>\n\n: the open header an answer follows. */
+int llama3_chat_encode_assistant_header(const llama3_tokenizer *t, int32_t *ids, int cap, llama3_error *err);
+
+/* ---- writing GGUF files: convert, quantize ------------------------------------------------ */
+
+typedef struct llama3_convert_options {
+    const char *type;        /* output type: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k,
+                              * q6_k (every matrix), or a mix: q4_k_s, q4_k_m, q5_k_s, q5_k_m
+                              * (llama-quantize's per-tensor rules); convert: NULL = bf16 */
+    const char *name;        /* convert: general.name; NULL = the source GGUF's, else IN's base name */
+    const char *vocab_path;  /* convert: tokenizer to embed when IN has none (tokenizer.model,
+                              * tokenizer.json or a GGUF file); NULL = none */
+    int verbose;             /* one line per tensor on stderr */
+} llama3_convert_options;
+
+/* Writes in (a GGUF file, Hugging Face folder or Meta folder) to out as GGUF v3, laid out as
+ * llama.cpp's convert_hf_to_gguf.py writes a Llama 3 model. The output is built in memory and
+ * written at once; nothing is left at out on failure. Errors: the loader's for in,
+ * LLAMA3_ERR_ARG (unknown type), LLAMA3_ERR_FORMAT (no tokenizer in in and no vocab_path),
+ * LLAMA3_ERR_UNSUPPORTED (a vocabulary that is not byte-level BPE or larger than the
+ * model's), LLAMA3_ERR_IO (out cannot be written), LLAMA3_ERR_MEMORY. */
+int llama3_convert(const char *in, const char *out, const llama3_convert_options *o, llama3_error *err);
+/* Re-encodes every 2-D weight of the GGUF file in as o->type (required) with ggml's reference
+ * quantizers, copies every key (general.file_type updated) and writes out as llama3_convert
+ * does. Errors as llama3_convert's; in must be a GGUF file (LLAMA3_ERR_FORMAT otherwise). */
+int llama3_quantize(const char *in, const char *out, const llama3_convert_options *o, llama3_error *err);
+
+/* ---- random-weight models: synth ------------------------------------------------------------ */
+
+typedef struct llama3_synth_options {
+    const char *shape;       /* llama3.2-1b, llama3.2-3b, llama3-8b or tiny */
+    const char *type;        /* as llama3_convert_options.type (required); norms and rope_freqs stay f32 */
+    const char *out;         /* GGUF file to write */
+    uint64_t seed;           /* the weights follow from it alone, whatever the thread count */
+    const char *vocab_path;  /* GGUF file whose tokenizer.* keys are copied (its vocabulary must
+                              * have the shape's 128256 tokens); NULL = a placeholder byte-level
+                              * vocabulary without merges */
+    int n_threads;           /* threads for generating and quantizing; 0 = physical cores */
+} llama3_synth_options;
+
+typedef struct llama3_synth_report {
+    const char *title;       /* the shape's name, e.g. "Llama 3.2 1B" (static) */
+    int n_tensors;
+    char types[256];         /* tensors per type, e.g. "6 f32, 12 q4_K, 3 q6_K" */
+    uint64_t weight_bytes;
+    double generate_s, write_s;
+    int n_threads;           /* threads used */
+} llama3_synth_report;
+
+/* Writes a model of a real Llama 3 shape with random weights ~ N(0, 0.02) and RMSNorm weights
+ * 1 to o->out, as a GGUF file llama3c and llama.cpp both load (for benchmarks), and fills rep
+ * (may be NULL). The whole model is built in memory first. Errors: LLAMA3_ERR_ARG (unknown
+ * shape or type), LLAMA3_ERR_UNSUPPORTED (a type the type table cannot encode),
+ * LLAMA3_ERR_MEMORY (out of memory, or weights larger than 80% of this machine's memory),
+ * LLAMA3_ERR_FORMAT (vocab_path's vocabulary does not have the shape's size), the GGUF
+ * reader's errors for vocab_path, LLAMA3_ERR_IO (out cannot be written). */
+int llama3_synth(const llama3_synth_options *o, llama3_synth_report *rep, llama3_error *err);
+
+/* ---- perplexity: scoring windows, statistics, the --kl-base file --------------------------- *
+ * As llama.cpp's perplexity tool: the tokens are cut into non-overlapping windows of n_ctx;
+ * each window is evaluated from an empty cache and only its second half is scored (rows
+ * n_ctx/2 .. n_ctx-2 predict tokens n_ctx/2+1 .. n_ctx-1), so every scored token has at least
+ * n_ctx/2 tokens of context. */
+
+/* The first scored row of a window. */
+static inline int llama3_ppl_first(int n_ctx) { return n_ctx / 2; }
+/* Scored rows per window. */
+static inline int llama3_ppl_scored_per_window(int n_ctx) { return n_ctx - 1 - n_ctx / 2; }
+
+/* out[i] = logits[i] - logsumexp(logits[0..n)), computed in double; returns the argmax. */
+int llama3_log_softmax(const float *logits, float *out, int n);
+/* KL(p || q) = sum p (log p - log q), from log-probabilities over n entries. */
+double llama3_kl_div(const float *logp, const float *logq, int n);
+
+/* Running sums for a mean and its standard error; zero-initialise, then add. */
+typedef struct llama3_mean_acc { double sum, sum2; int64_t n; } llama3_mean_acc;
+static inline void llama3_mean_add(llama3_mean_acc *a, double x) { a->sum += x; a->sum2 += x * x; a->n++; }
+/* The mean of what was added (0 when nothing was). */
+double llama3_mean(const llama3_mean_acc *a);
+/* The standard error of the mean (0 when fewer than 2 values were added). */
+double llama3_mean_err(const llama3_mean_acc *a);
+
+/* The base-model file of `llama3 perplexity --kl-base` / `--kl`: the token sequence and the
+ * log-probabilities the base model gave at every scored position, so that a second model can
+ * be compared with it position by position (KL divergence, top-1 agreement, perplexity
+ * ratio). Layout (little-endian):
+ *   char     magic[8] = "L3KLBASE"
+ *   uint32   version = 1
+ *   uint32   n_vocab
+ *   uint32   n_ctx          window length the positions were scored with
+ *   uint32   n_tokens       length of the token sequence
+ *   uint32   n_pos          scored positions
+ *   uint32   reserved = 0
+ *   int32    tokens[n_tokens]
+ *   float32  logprob[n_pos][n_vocab]   natural-log softmax of the logits, in scoring order
+ * Which positions are scored follows from n_tokens and n_ctx (llama3_ppl_first). The
+ * functions below read and write an open FILE the caller owns; path names it in messages. */
+typedef struct llama3_kl_header {
+    uint32_t n_vocab, n_ctx, n_tokens, n_pos;
+} llama3_kl_header;
+
+/* Writes the header and the h->n_tokens tokens; the rows follow. LLAMA3_ERR_IO on failure. */
+int llama3_kl_write_begin(FILE *f, const llama3_kl_header *h, const int32_t *tokens, const char *path,
+                          llama3_error *err);
+/* Writes one scored position's n_vocab log-probabilities. LLAMA3_ERR_IO on failure. */
+int llama3_kl_write_row(FILE *f, const float *logprob, uint32_t n_vocab, const char *path, llama3_error *err);
+/* Reads and checks the header (against the file's size too) and the tokens into *tokens, a
+ * malloc'd array the caller frees (NULL on failure), leaving f at the first row. Errors:
+ * LLAMA3_ERR_FORMAT (not such a file, or a header that does not match its size),
+ * LLAMA3_ERR_UNSUPPORTED (another version), LLAMA3_ERR_IO, LLAMA3_ERR_MEMORY. */
+int llama3_kl_read_begin(FILE *f, llama3_kl_header *h, int32_t **tokens, const char *path, llama3_error *err);
+/* Reads the next row of n_vocab log-probabilities. LLAMA3_ERR_IO when the file ends first. */
+int llama3_kl_read_row(FILE *f, float *logprob, uint32_t n_vocab, const char *path, llama3_error *err);
+
+/* ---- the HTTP server (llama3 serve) ------------------------------------------------------ */
+
+/* Returns 1 when this build has the HTTP server; 0 when it was built without libmicrohttpd,
+ * with err saying so (LLAMA3_ERR_UNSUPPORTED). */
+int llama3_server_available(llama3_error *err);
+
+typedef struct llama3_server_options {
+    const char *host;        /* numeric IPv4 or IPv6 address to listen on, or "localhost" */
+    int port;                /* TCP port; 0 = any free port (see llama3_server_port) */
+    int timeout_s;           /* idle or stalled connections are closed after this many seconds */
+    size_t max_body;         /* largest request body in bytes; a larger one gets 413 */
+    int queue;               /* requests that may wait for a free slot; more get 503 */
+    const char *model_name;  /* the model id the API reports (copied) */
+} llama3_server_options;
+
+typedef struct llama3_server llama3_server;
+
+/* Starts the model thread (continuous batching over every slot of s) and the HTTP listener,
+ * then returns; requests are served on the server's own threads until llama3_server_stop.
+ * m and s stay the caller's: they must outlive the server, s must be a session of m, and
+ * nothing else may use s meanwhile. Errors: LLAMA3_ERR_ARG (host not a numeric address),
+ * LLAMA3_ERR_IO (cannot listen on the address and port), LLAMA3_ERR_MEMORY,
+ * LLAMA3_ERR_UNSUPPORTED (a build without the server). */
+llama3_server *llama3_server_start(llama3_model *m, llama3_session *s, const llama3_server_options *o,
+                                   llama3_error *err);
+/* The TCP port the server listens on (the one chosen when the options asked for port 0). */
+int llama3_server_port(const llama3_server *srv);
+/* Fails the requests still queued or running, stops listening, joins the server's threads
+ * and frees srv (NULL is ignored). */
+void llama3_server_stop(llama3_server *srv);
+/* Route i (0, 1, ...) of the server, for help texts: sets *method ("GET", "POST"), *path and
+ * *help (one or more lines separated by '\n', without a final newline) to static strings and
+ * returns 0; returns -1 past the last route (at once in a build without the server). */
+int llama3_server_route(int i, const char **method, const char **path, const char **help);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,71 @@
+/* The HTTP layer's shared pieces (libmicrohttpd): a request as its connection holds it, the
+ * responders, and the route table http.c dispatches on (routes.c). */
+#ifndef LLAMA3_SERVER_HTTP_H
+#define LLAMA3_SERVER_HTTP_H
+
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "server/server.h"
+
+struct srv_http {
+    struct MHD_Daemon *d;
+    srv_ctx *c;
+    srv_http_options o;
+};
+
+typedef struct srv_req srv_req;
+
+/* Answers a request whose body has been read in full (r->body, r->len). */
+typedef enum MHD_Result (*srv_handler)(srv_req *r);
+
+/* One route: a request for path with another method gets 405 (HEAD is taken as GET). */
+typedef struct srv_route {
+    const char *method, *path;
+    srv_handler handler;
+    const char *help;        /* for `llama3 serve --help`: lines separated by '\n' */
+} srv_route;
+
+extern const srv_route SRV_ROUTES[];
+extern const size_t SRV_N_ROUTES;
+
+/* Per-request state; shared by the connection (completed callback) and a streamed
+ * response (its free callback), freed by whichever lets go last (srv_req_unref). */
+struct srv_req {
+    atomic_int refs;
+    srv_http *h;
+    struct MHD_Connection *conn;
+    const srv_route *route;
+    char *body;
+    size_t len, cap;
+    bool too_big;
+    /* a generation (generate.c) */
+    srv_params p;
+    srv_job *job;
+    srv_text text;
+    int n_seen;                  /* job ids fed into text */
+    bool job_done, failed;
+    char id[48];
+    long created;
+    int fd;
+    /* a stream: bytes of events not yet handed to MHD */
+    char *out;
+    size_t out_len, out_off;
+    int phase;                   /* 0: role chunk next, 1: tokens, 2: all queued */
+};
+
+void srv_req_unref(srv_req *r);
+
+/* Queues a JSON response with body (taken; NULL: a 500 "out of memory" body) and, for 405,
+ * the Allow header. */
+enum MHD_Result srv_respond(struct MHD_Connection *conn, int status, char *body, const char *allow);
+/* An OpenAI-style error object. */
+enum MHD_Result srv_respond_error(struct MHD_Connection *conn, int status, const char *msg, const char *allow);
+
+/* generate.c: answers a chat or completion request, as one JSON body or as server-sent
+ * events. */
+enum MHD_Result srv_generate(srv_req *r, srv_kind kind);
+
+#endif

@@ -1,0 +1,45 @@
+/* The server's routes, declared once: http.c dispatches on this table (404 for an unknown
+ * path, 405 for a known one with another method) and `llama3 serve --help` prints it. */
+#include <stdlib.h>
+
+#include "llama3_tools.h"
+#include "server/http.h"
+
+static enum MHD_Result chat(srv_req *r) { return srv_generate(r, SRV_CHAT); }
+static enum MHD_Result completions(srv_req *r) { return srv_generate(r, SRV_COMPLETION); }
+static enum MHD_Result models(srv_req *r) { return srv_respond(r->conn, 200, srv_models_json(r->h->c), NULL); }
+static enum MHD_Result health(srv_req *r) { return srv_respond(r->conn, 200, srv_health_json(r->h->c), NULL); }
+
+static enum MHD_Result tokenize(srv_req *r) {
+    char *out = NULL;
+    int st = srv_tokenize(r->h->c, r->body ? r->body : "", r->len, &out);
+    return srv_respond(r->conn, st, out, NULL);
+}
+
+static enum MHD_Result detokenize(srv_req *r) {
+    char *out = NULL;
+    int st = srv_detokenize(r->h->c, r->body ? r->body : "", r->len, &out);
+    return srv_respond(r->conn, st, out, NULL);
+}
+
+const srv_route SRV_ROUTES[] = {
+    { "POST", "/v1/chat/completions", chat, "messages -> assistant answer (\"stream\": true for SSE)" },
+    { "POST", "/v1/completions", completions,
+      "prompt -> continuation (\"stream\": true for SSE)\n"
+      "fields: max_tokens, temperature (default 1), top_p (default 1), seed, stop\n"
+      "(string or up to 4 strings), stream, stream_options.include_usage; extras: top_k,\n"
+      "min_p, repeat_penalty" },
+    { "GET", "/v1/models", models, "the served model" },
+    { "GET", "/health", health, "{\"status\":\"ok\", slots_idle, slots_processing, queued}" },
+    { "POST", "/tokenize", tokenize, "{\"content\": TEXT, \"add_special\"?: bool} -> {\"tokens\": [...]}" },
+    { "POST", "/detokenize", detokenize, "{\"tokens\": [...]} -> {\"content\": TEXT}" },
+};
+const size_t SRV_N_ROUTES = sizeof SRV_ROUTES / sizeof SRV_ROUTES[0];
+
+int llama3_server_route(int i, const char **method, const char **path, const char **help) {
+    if (i < 0 || (size_t)i >= SRV_N_ROUTES) return -1;
+    *method = SRV_ROUTES[i].method;
+    *path = SRV_ROUTES[i].path;
+    *help = SRV_ROUTES[i].help;
+    return 0;
+}

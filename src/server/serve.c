@@ -1,0 +1,63 @@
+/* The server's entry points (llama3_tools.h): the engine's model thread and the HTTP layer,
+ * started and stopped together. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "llama3_tools.h"
+#include "server/server.h"
+#include "util.h"
+
+struct llama3_server {
+    srv_engine engine;
+    srv_ctx ctx;
+    srv_http *http;
+    int port;
+    char *model_name;
+};
+
+int llama3_server_available(llama3_error *err) {
+    (void)err;
+    return 1;
+}
+
+llama3_server *llama3_server_start(llama3_model *m, llama3_session *s, const llama3_server_options *o,
+                                   llama3_error *err) {
+    llama3_server *srv = calloc(1, sizeof *srv);
+    char *name = strdup(o->model_name ? o->model_name : "");
+    if (!srv || !name) {
+        free(srv);
+        free(name);
+        l3_fail(err, LLAMA3_ERR_MEMORY, "out of memory");
+        return NULL;
+    }
+    srv->model_name = name;
+    srv->ctx = (srv_ctx){ m, llama3_model_tokenizer(m), name, llama3_session_n_ctx(s), &srv->engine };
+    if (srv_engine_start(&srv->engine, m, s, o->queue, err)) {
+        free(name);
+        free(srv);
+        return NULL;
+    }
+    /* Room for every slot's and queued request's connection twice over, and a few idle ones. */
+    int slots = llama3_batch_capacity(srv->engine.b);
+    srv_http_options ho = { o->host, o->port, o->timeout_s, o->max_body, 2 * (slots + o->queue) + 32 };
+    srv->http = srv_http_start(&srv->ctx, &ho, &srv->port, err);
+    if (!srv->http) {
+        srv_engine_free(&srv->engine);
+        free(name);
+        free(srv);
+        return NULL;
+    }
+    return srv;
+}
+
+int llama3_server_port(const llama3_server *srv) { return srv->port; }
+
+void llama3_server_stop(llama3_server *srv) {
+    if (!srv) return;
+    /* Jobs end first (their waiting connection threads return), then the daemon joins them. */
+    srv_engine_stop(&srv->engine);
+    srv_http_stop(srv->http);
+    srv_engine_free(&srv->engine);
+    free(srv->model_name);
+    free(srv);
+}
