@@ -14,6 +14,7 @@
 #include "formats/gguf.h"
 #include "llama3_tools.h"
 #include "tensor_types.h"
+#include "model/tensors.h"
 #include "threads.h"
 #include "util.h"
 
@@ -152,6 +153,15 @@ typedef struct synth_tensor {
     size_t nbytes;
 } synth_tensor;
 
+/* A tensor of the table under its GGUF name, shaped by the args. */
+static void add_table(synth_tensor *t, l3_tensor_id id, int layer, const llama3_args *a) {
+    const l3_tensor_desc *d = l3_tensor_table(id);
+    l3_tensor_name(id, L3_FMT_GGUF, layer, t->name, sizeof t->name);
+    t->ne[0] = l3_size_of(d->cols, a);
+    t->ne[1] = l3_size_of(d->rows, a);
+    t->n_dims = d->rows == L3_SIZE_ONE ? 1 : 2;
+}
+
 /* "6 f32, 12 q4_K, 3 q6_K": tensors per type, in type order. */
 static void type_counts(const synth_tensor *ts, int n_t, char *buf, size_t cap) {
     int counts[L3_TYPE_COUNT] = { 0 };
@@ -186,36 +196,24 @@ int llama3_synth(const llama3_synth_options *o, llama3_synth_report *rep, llama3
     llama3_args args;
     shape_args(sh, &args);
 
-    /* The tensors, in llama.cpp's converter order. */
-    const int hd = sh->dim / sh->n_heads, kv_dim = sh->n_kv_heads * hd, L = sh->n_layers;
-    int n_t = 0, cap = 4 + 9 * L;
+    /* The tensors of the tensor table, in llama.cpp's converter order: each block's matrices,
+     * then its norms. */
+    const int hd = sh->dim / sh->n_heads, L = sh->n_layers;
+    int n_t = 0, cap = 4 + L3_TENSOR_COUNT * L;
     synth_tensor *ts = calloc((size_t)cap, sizeof *ts);
     if (!ts) return l3_fail(err, LLAMA3_ERR_MEMORY, "out of memory");
-#define ADD(nm, c, r)                                                                  \
-    do {                                                                               \
-        snprintf(ts[n_t].name, sizeof ts[n_t].name, "%s", nm);                         \
-        ts[n_t].ne[0] = (c), ts[n_t].ne[1] = (r) ? (r) : 1, ts[n_t].n_dims = (r) ? 2 : 1; \
-        n_t++;                                                                         \
-    } while (0)
-    ADD("token_embd.weight", sh->dim, sh->vocab);
-    if (sh->rope_scale > 0) ADD("rope_freqs.weight", hd / 2, 0);
-    for (int l = 0; l < L; l++) {
-        char nm[64];
-#define ADDL(suffix, c, r) do { snprintf(nm, sizeof nm, "blk.%d.%s.weight", l, suffix); ADD(nm, c, r); } while (0)
-        ADDL("attn_q", sh->dim, sh->dim);
-        ADDL("attn_k", sh->dim, kv_dim);
-        ADDL("attn_v", sh->dim, kv_dim);
-        ADDL("attn_output", sh->dim, sh->dim);
-        ADDL("ffn_gate", sh->dim, sh->ffn);
-        ADDL("ffn_down", sh->ffn, sh->dim);
-        ADDL("ffn_up", sh->dim, sh->ffn);
-        ADDL("attn_norm", sh->dim, 0);
-        ADDL("ffn_norm", sh->dim, 0);
-#undef ADDL
+    add_table(&ts[n_t++], L3_TOK_EMBEDDINGS, 0, &args);
+    if (sh->rope_scale > 0) {
+        snprintf(ts[n_t].name, sizeof ts[n_t].name, "rope_freqs.weight");
+        ts[n_t].ne[0] = hd / 2, ts[n_t].ne[1] = 1, ts[n_t].n_dims = 1;
+        n_t++;
     }
-    ADD("output_norm.weight", sh->dim, 0);
-    if (!sh->tied) ADD("output.weight", sh->dim, sh->vocab);
-#undef ADD
+    for (int l = 0; l < L; l++)
+        for (int vectors = 0; vectors < 2; vectors++)
+            for (int id = L3_FIRST_LAYER_TENSOR; id < L3_TENSOR_COUNT; id++)
+                if (l3_tensor_is_vector(id) == vectors) add_table(&ts[n_t++], id, l, &args);
+    add_table(&ts[n_t++], L3_NORM, 0, &args);
+    if (!sh->tied) add_table(&ts[n_t++], L3_OUTPUT, 0, &args);
 
     /* Types, and check the table can make each one before spending any time. */
     uint64_t total = 0;
