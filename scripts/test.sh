@@ -1,7 +1,8 @@
 #!/bin/sh
 # The whole test suite, as CI runs it: installs what it needs, builds and runs every test in a
 # release build, then again under AddressSanitizer + UndefinedBehaviorSanitizer, then the
-# fuzz-smoke harnesses (clang + libFuzzer). Fixtures are read from ../shared/fixtures.
+# fuzz-smoke harnesses (clang + libFuzzer), then the aarch64 cross build's tests under
+# qemu-aarch64. Fixtures are read from ../shared/fixtures.
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/install-deps.sh --test
@@ -25,3 +26,7 @@ if [ -f fuzz/CMakeLists.txt ]; then
   cmake --build build-fuzz -j"$JOBS"
   ctest --test-dir build-fuzz --output-on-failure -j"$JOBS" --timeout 600 -L fuzz-smoke
 fi
+
+echo "== aarch64 (cross-built, tests under qemu-aarch64)"
+sh scripts/build-aarch64.sh
+ctest --test-dir build-aarch64 --output-on-failure -j"$JOBS" --timeout 900 -L aarch64
