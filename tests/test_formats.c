@@ -151,6 +151,7 @@ int main(int argc, char **argv) {
     }
     const fmt_case *c = find_case(FMT_GOOD_CASES, argv[1]);
     if (!c) c = find_case(FMT_BAD_CASES, argv[1]);
+    if (!c) c = find_case(FMT_STRICT_CASES, argv[1]);
     if (!c) {
         fprintf(stderr, "unknown case %s\n", argv[1]);
         return 2;

@@ -42,5 +42,6 @@ int fmt_write_zip(const char *path, const fmt_zip_entry *entries, int n);
 typedef struct fmt_case { const char *name; int (*fn)(void); } fmt_case;
 extern const fmt_case FMT_GOOD_CASES[];
 extern const fmt_case FMT_BAD_CASES[];
+extern const fmt_case FMT_STRICT_CASES[];
 
 #endif

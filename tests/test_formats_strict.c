@@ -1,0 +1,87 @@
+/* Loader strictness: files that parse but contradict themselves (a repeated name, two things
+ * over the same bytes, a size that runs past where the next thing starts, a wrong checksum,
+ * one shard given twice) must be refused with a message naming the problem. Each case first
+ * loads a valid twin of the file, so the refusal is the checked property's doing. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "formats/gguf.h"
+#include "fuzz_common.h"
+#include "test_formats.h"
+
+/* ---- GGUF ------------------------------------------------------------------------------- */
+
+typedef struct gguf_t { const char *name; uint64_t offset; int n; } gguf_t;  /* F32 vector */
+
+/* A GGUF v3 file: u32 keys keys[i] = i, F32 vectors, the data section padded to 32 bytes
+ * after the tensor infos and data_len bytes long. */
+static int write_gguf(const char *name, const char *const *keys, int n_keys, const gguf_t *t, int n_t,
+                      uint64_t data_len) {
+    fz_buf b = { 0 };
+    fz_puts(&b, "GGUF");
+    fz_put_u32(&b, 3);
+    fz_put_u64(&b, (uint64_t)n_t);
+    fz_put_u64(&b, (uint64_t)n_keys);
+    for (int i = 0; i < n_keys; i++) {
+        fz_put_u64(&b, strlen(keys[i]));
+        fz_puts(&b, keys[i]);
+        fz_put_u32(&b, GGUF_U32);
+        fz_put_u32(&b, (uint32_t)i);
+    }
+    for (int i = 0; i < n_t; i++) {
+        fz_put_u64(&b, strlen(t[i].name));
+        fz_puts(&b, t[i].name);
+        fz_put_u32(&b, 1);
+        fz_put_u64(&b, (uint64_t)t[i].n);
+        fz_put_u32(&b, 0);  /* F32 */
+        fz_put_u64(&b, t[i].offset);
+    }
+    while (b.n % 32) fz_put_u8(&b, 0);
+    for (uint64_t i = 0; i < data_len; i++) fz_put_u8(&b, (uint8_t)i);
+    int rc = fmt_write(fmt_tmp(name), b.p, b.n);
+    fz_free(&b);
+    return rc;
+}
+
+static int gguf_opens(const char *name) {
+    llama3_error err = { 0 };
+    l3_gguf *g = NULL;
+    int rc = l3_gguf_open(fmt_tmp(name), &g, &err);
+    if (rc) fprintf(stderr, "%s: %s\n", name, err.msg);
+    l3_gguf_close(g);
+    return rc == 0;
+}
+
+static int gguf_expect(const char *name, const char *n1, const char *n2) {
+    llama3_error err = { 0 };
+    l3_gguf *g = (l3_gguf *)1;
+    int rc = l3_gguf_open(fmt_tmp(name), &g, &err);
+    CHECK(g == NULL);
+    CHECK_ERROR(rc, err, name, n1, n2);
+    return 0;
+}
+
+static int gguf_duplicate_key(void) {
+    const char *keys[] = { "general.architecture", "llama.block_count", "general.architecture" };
+    CHECK(write_gguf("unique.gguf", keys, 2, NULL, 0, 0) == 0 && gguf_opens("unique.gguf"));
+    CHECK(write_gguf("dup.gguf", keys, 3, NULL, 0, 0) == 0);
+    return gguf_expect("dup.gguf", "metadata key 'general.architecture' appears twice", NULL);
+}
+
+static int gguf_tensors_overlap(void) {
+    const gguf_t apart[] = { { "a", 0, 16 }, { "b", 64, 8 } };
+    CHECK(write_gguf("apart.gguf", NULL, 0, apart, 2, 96) == 0 && gguf_opens("apart.gguf"));
+    const gguf_t same[] = { { "a", 0, 16 }, { "b", 0, 8 } };  /* b is a's first half */
+    CHECK(write_gguf("same.gguf", NULL, 0, same, 2, 96) == 0);
+    CHECK(gguf_expect("same.gguf", "tensor 'a' (offset 0, 64 bytes) overlaps tensor 'b' (offset 0)", NULL) == 0);
+    const gguf_t partly[] = { { "b", 32, 16 }, { "a", 0, 16 } };  /* a's last 32 bytes are b's first */
+    CHECK(write_gguf("partly.gguf", NULL, 0, partly, 2, 96) == 0);
+    return gguf_expect("partly.gguf", "tensor 'a' (offset 0, 64 bytes) overlaps tensor 'b' (offset 32)", NULL);
+}
+
+const fmt_case FMT_STRICT_CASES[] = {
+    {"gguf_duplicate_key", gguf_duplicate_key},
+    {"gguf_tensors_overlap", gguf_tensors_overlap},
+    {NULL, NULL},
+};
