@@ -80,8 +80,18 @@ static int gguf_tensors_overlap(void) {
     return gguf_expect("partly.gguf", "tensor 'a' (offset 0, 64 bytes) overlaps tensor 'b' (offset 32)", NULL);
 }
 
+/* The bound on tensor data is exact: a last tensor that ends on the file's last byte loads,
+ * one byte less of file is refused. */
+static int gguf_last_tensor_past_end(void) {
+    const gguf_t t[] = { { "a", 0, 8 }, { "b", 32, 8 } };
+    CHECK(write_gguf("exact.gguf", NULL, 0, t, 2, 64) == 0 && gguf_opens("exact.gguf"));
+    CHECK(write_gguf("short.gguf", NULL, 0, t, 2, 63) == 0);
+    return gguf_expect("short.gguf", "tensor 'b': data (offset 32, 32 bytes) lies beyond the end of the file", NULL);
+}
+
 const fmt_case FMT_STRICT_CASES[] = {
     {"gguf_duplicate_key", gguf_duplicate_key},
     {"gguf_tensors_overlap", gguf_tensors_overlap},
+    {"gguf_last_tensor_past_end", gguf_last_tensor_past_end},
     {NULL, NULL},
 };
