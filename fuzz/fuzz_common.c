@@ -243,7 +243,7 @@ void fz_tiny_safetensors(fz_buf *out, int shard) {
 
 /* ---- zip + pickle --------------------------------------------------------------------------- */
 
-static uint32_t crc32_of(const uint8_t *p, size_t n) {
+uint32_t fz_crc32(const uint8_t *p, size_t n) {
     uint32_t c = 0xFFFFFFFFu;
     for (size_t i = 0; i < n; i++) {
         c ^= p[i];
@@ -264,7 +264,7 @@ void fz_zip(fz_buf *out, int n, const char *const *names, const fz_buf *data) {
         fz_put_u32(out, 0x04034b50);
         fz_put_u16(out, 20); fz_put_u16(out, 0); fz_put_u16(out, 0);   /* version, flags, stored */
         fz_put_u16(out, 0); fz_put_u16(out, 0);                         /* time, date */
-        fz_put_u32(out, crc32_of(data[i].p, data[i].n));
+        fz_put_u32(out, fz_crc32(data[i].p, data[i].n));
         fz_put_u32(out, (uint32_t)data[i].n); fz_put_u32(out, (uint32_t)data[i].n);
         fz_put_u16(out, (uint16_t)nl); fz_put_u16(out, (uint16_t)(4 + pad));
         fz_put(out, names[i], nl);
@@ -278,7 +278,7 @@ void fz_zip(fz_buf *out, int n, const char *const *names, const fz_buf *data) {
         fz_put_u32(out, 0x02014b50);
         fz_put_u16(out, 20); fz_put_u16(out, 20); fz_put_u16(out, 0); fz_put_u16(out, 0);
         fz_put_u16(out, 0); fz_put_u16(out, 0);
-        fz_put_u32(out, crc32_of(data[i].p, data[i].n));
+        fz_put_u32(out, fz_crc32(data[i].p, data[i].n));
         fz_put_u32(out, (uint32_t)data[i].n); fz_put_u32(out, (uint32_t)data[i].n);
         fz_put_u16(out, (uint16_t)nl); fz_put_u16(out, 0); fz_put_u16(out, 0);
         fz_put_u16(out, 0); fz_put_u16(out, 0); fz_put_u32(out, 0);

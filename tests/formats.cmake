@@ -20,7 +20,8 @@ set(LLAMA3_FORMAT_CASES
   meta_shard_gap meta_shard_missing_by_shape meta_shards_disagree meta_malformed_params_json
   pth_crafted_ok pth_noncontiguous pth_evil_global pth_unsupported_opcode pth_not_a_dict
   pth_compressed_entry pth_truncated_entry pth_truncated_file
-  gguf_duplicate_key gguf_tensors_overlap gguf_last_tensor_past_end)
+  gguf_duplicate_key gguf_tensors_overlap gguf_last_tensor_past_end
+  pth_crc_mismatch)
 foreach(case ${LLAMA3_FORMAT_CASES})
   add_test(NAME formats.${case} COMMAND test_formats ${case})
   set_tests_properties(formats.${case} PROPERTIES LABELS formats)

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "formats/gguf.h"
+#include "formats/torch_pth.h"
 #include "fuzz_common.h"
 #include "test_formats.h"
 
@@ -89,9 +90,60 @@ static int gguf_last_tensor_past_end(void) {
     return gguf_expect("short.gguf", "tensor 'b': data (offset 32, 32 bytes) lies beyond the end of the file", NULL);
 }
 
+/* ---- PyTorch zips ----------------------------------------------------------------------- */
+
+static const float k_values[4] = { 1.5f, -2.0f, 3.25f, 4.0f };
+
+static int pth_opens(const char *name) {
+    llama3_error err = { 0 };
+    l3_pth *p = NULL;
+    int rc = l3_pth_open(fmt_tmp(name), &p, &err);
+    if (rc) fprintf(stderr, "%s: %s\n", name, err.msg);
+    l3_pth_close(p);
+    return rc == 0;
+}
+
+static uint32_t rd32(const uint8_t *p) { return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+
+/* Offset of the data of the entry whose name ends with suffix (through its local header). */
+static size_t entry_data_at(uint8_t *buf, size_t len, const char *suffix) {
+    const uint8_t *r = fmt_find_cdir(buf, len, suffix);
+    size_t local = r ? rd32(r + 42) : len;
+    if (local + 30 > len) return 0;
+    return local + 30 + (buf[local + 26] | (size_t)buf[local + 27] << 8) + (buf[local + 28] | (size_t)buf[local + 29] << 8);
+}
+
+/* One flipped bit in a tensor's bytes: the entry's CRC-32 no longer matches. */
+static int pth_crc_mismatch(void) {
+    fmt_pickle pk = { 0 };
+    fmt_pickle_state_dict(&pk, 2, 1);
+    float v[4];
+    memcpy(v, k_values, sizeof v);
+    fmt_zip_entry e[] = { { "archive/data.pkl", pk.b, pk.n }, { "archive/data/0", v, sizeof v } };
+    CHECK(fmt_write_zip(fmt_tmp("ok.pth"), e, 2) == 0 && pth_opens("ok.pth"));
+    uint8_t *buf;
+    size_t len;
+    CHECK(fmt_read(fmt_tmp("ok.pth"), &buf, &len) == 0);
+    size_t at = entry_data_at(buf, len, "archive/data/0");
+    if (at) buf[at + 5] ^= 0x10;
+    int rc = at ? fmt_write(fmt_tmp("flip.pth"), buf, len) : -1;
+    free(buf);
+    CHECK(rc == 0);
+    CHECK(fmt_pth_expect("flip.pth", "zip entry archive/data/0 is corrupt: CRC-32 of its 16 bytes", NULL) == 0);
+    /* the same in a checkpoint written by PyTorch (sizes and CRCs in the central directory) */
+    CHECK(fmt_read(fmt_fixture("models/gqa/meta/consolidated.00.pth"), &buf, &len) == 0);
+    at = entry_data_at(buf, len, "/data/0");
+    if (at) buf[at + 100] ^= 1;
+    rc = at ? fmt_write(fmt_tmp("consolidated.00.pth"), buf, len) : -1;
+    free(buf);
+    CHECK(rc == 0);
+    return fmt_pth_expect("consolidated.00.pth", "consolidated.00/data/0 is corrupt: CRC-32", NULL);
+}
+
 const fmt_case FMT_STRICT_CASES[] = {
     {"gguf_duplicate_key", gguf_duplicate_key},
     {"gguf_tensors_overlap", gguf_tensors_overlap},
     {"gguf_last_tensor_past_end", gguf_last_tensor_past_end},
+    {"pth_crc_mismatch", pth_crc_mismatch},
     {NULL, NULL},
 };

@@ -1,6 +1,7 @@
 #include "formats/zip.h"
 
 #include <stdlib.h>
+#include "formats/crc32.h"
 #include <string.h>
 
 enum {
@@ -71,7 +72,8 @@ static int zip_read_directory(l3_zip *z, uint64_t cd_off, uint64_t cd_size, uint
         return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: zip directory claims %llu entries in %llu bytes",
                        z->path, (unsigned long long)n, (unsigned long long)cd_size);
     z->entries = calloc(n ? n : 1, sizeof *z->entries);
-    if (!z->entries) return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", z->path);
+    z->crc_ok = calloc(n ? n : 1, 1);
+    if (!z->entries || !z->crc_ok) return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", z->path);
     uint64_t pos = cd_off, end = cd_off + cd_size;
     for (uint64_t i = 0; i < n; i++) {
         if (pos + ZIP_CDIR_LEN > end || rd32(z->data + pos) != ZIP_CDIR_SIG)
@@ -91,6 +93,7 @@ static int zip_read_directory(l3_zip *z, uint64_t cd_off, uint64_t cd_size, uint
         z->n_entries = i + 1;
         e->flags = rd16(r + 8);
         e->method = rd16(r + 10);
+        e->crc32 = rd32(r + 16);
         e->comp_size = rd32(r + 20);
         e->size = rd32(r + 24);
         e->local_offset = rd32(r + 42);
@@ -166,8 +169,10 @@ void l3_zip_close(l3_zip *z) {
     for (uint64_t i = 0; i < z->n_entries; i++) free(z->entries[i].name);
     free(z->entries);
     free(z->by_name);
+    free(z->crc_ok);
     z->entries = NULL;
     z->by_name = NULL;
+    z->crc_ok = NULL;
     z->n_entries = 0;
 }
 
@@ -207,6 +212,16 @@ int l3_zip_entry_data(const l3_zip *z, const l3_zip_entry *e, const uint8_t **ou
                        "%s: zip entry %s is truncated (%llu bytes at offset %llu, archive is %llu bytes)",
                        z->path, e->name, (unsigned long long)e->size, (unsigned long long)start,
                        (unsigned long long)z->size);
+    /* A flipped bit in a weight would go unnoticed by every other check. */
+    const uint64_t i = (uint64_t)(e - z->entries);
+    if (!z->crc_ok[i]) {
+        const uint32_t crc = l3_crc32(0, z->data + start, e->size);
+        if (crc != e->crc32)
+            return l3_fail(err, LLAMA3_ERR_FORMAT,
+                           "%s: zip entry %s is corrupt: CRC-32 of its %llu bytes is %08x, the directory says %08x",
+                           z->path, e->name, (unsigned long long)e->size, crc, e->crc32);
+        z->crc_ok[i] = 1;
+    }
     *out = z->data + start;
     *len = e->size;
     return 0;
