@@ -140,10 +140,24 @@ static int pth_crc_mismatch(void) {
     return fmt_pth_expect("consolidated.00.pth", "consolidated.00/data/0 is corrupt: CRC-32", NULL);
 }
 
+/* Two entries of one name: the first or the last one would be the tensor, depending on the
+ * reader. */
+static int pth_duplicate_entry(void) {
+    fmt_pickle pk = { 0 };
+    fmt_pickle_state_dict(&pk, 2, 1);
+    static const float other[4] = { 9, 9, 9, 9 };
+    fmt_zip_entry e[] = { { "archive/data.pkl", pk.b, pk.n }, { "archive/data/0", k_values, sizeof k_values },
+                          { "archive/data/0", other, sizeof other } };
+    CHECK(fmt_write_zip(fmt_tmp("once.pth"), e, 2) == 0 && pth_opens("once.pth"));
+    CHECK(fmt_write_zip(fmt_tmp("twice.pth"), e, 3) == 0);
+    return fmt_pth_expect("twice.pth", "zip entry archive/data/0 appears twice in the directory", NULL);
+}
+
 const fmt_case FMT_STRICT_CASES[] = {
     {"gguf_duplicate_key", gguf_duplicate_key},
     {"gguf_tensors_overlap", gguf_tensors_overlap},
     {"gguf_last_tensor_past_end", gguf_last_tensor_past_end},
     {"pth_crc_mismatch", pth_crc_mismatch},
+    {"pth_duplicate_entry", pth_duplicate_entry},
     {NULL, NULL},
 };

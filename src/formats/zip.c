@@ -109,31 +109,42 @@ static int zip_read_directory(l3_zip *z, uint64_t cd_off, uint64_t cd_size, uint
     return 0;
 }
 
-/* hardening (issue 7): a pickle looks up one entry per storage; with a linear l3_zip_find a
- * crafted 6 MB checkpoint (50,000 entries, 300,000 lookups) took ~30 s of CPU. Names are
- * indexed once, sorted by (name, directory index) so the first entry of a name still wins. */
-static int zip_index_names(l3_zip *z, llama3_error *err) {
+/* Sorts the entry indices idx[0..n_entries) by cmp, ties by index (a merge sort: qsort has
+ * no context argument for the comparator); tmp has room for n_entries. */
+static void zip_sort(const l3_zip *z, uint64_t *idx, uint64_t *tmp,
+                     int (*cmp)(const l3_zip *, uint64_t, uint64_t)) {
+    const uint64_t n = z->n_entries;
+    for (uint64_t width = 1; width < n; width *= 2) {
+        for (uint64_t lo = 0; lo < n; lo += 2 * width) {
+            uint64_t mid = lo + width < n ? lo + width : n;
+            uint64_t hi = lo + 2 * width < n ? lo + 2 * width : n;
+            uint64_t i = lo, j = mid, k = lo;
+            while (i < mid && j < hi) {
+                int c = cmp(z, idx[i], idx[j]);
+                tmp[k++] = (c < 0 || (c == 0 && idx[i] < idx[j])) ? idx[i++] : idx[j++];
+            }
+            while (i < mid) tmp[k++] = idx[i++];
+            while (j < hi) tmp[k++] = idx[j++];
+        }
+        memcpy(idx, tmp, n * sizeof *tmp);
+    }
+}
+
+static int cmp_name(const l3_zip *z, uint64_t a, uint64_t b) { return strcmp(z->entries[a].name, z->entries[b].name); }
+
+/* A pickle looks up one entry per storage; with a linear l3_zip_find a crafted 6 MB
+ * checkpoint (50,000 entries, 300,000 lookups) took ~30 s of CPU. Names are indexed once,
+ * sorted. A name that appears twice is refused: readers that take the first or the last
+ * entry of a name would load different tensors. */
+static int zip_index_names(l3_zip *z, uint64_t *tmp, llama3_error *err) {
     z->by_name = malloc((z->n_entries ? z->n_entries : 1) * sizeof *z->by_name);
     if (!z->by_name) return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", z->path);
     for (uint64_t i = 0; i < z->n_entries; i++) z->by_name[i] = i;
-    /* a stable merge sort (qsort has no context argument for the comparator) */
-    uint64_t *tmp = malloc((z->n_entries ? z->n_entries : 1) * sizeof *tmp);
-    if (!tmp) return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", z->path);
-    for (uint64_t width = 1; width < z->n_entries; width *= 2) {
-        for (uint64_t lo = 0; lo < z->n_entries; lo += 2 * width) {
-            uint64_t mid = lo + width < z->n_entries ? lo + width : z->n_entries;
-            uint64_t hi = lo + 2 * width < z->n_entries ? lo + 2 * width : z->n_entries;
-            uint64_t i = lo, j = mid, k = lo;
-            while (i < mid && j < hi) {
-                int c = strcmp(z->entries[z->by_name[i]].name, z->entries[z->by_name[j]].name);
-                tmp[k++] = (c < 0 || (c == 0 && z->by_name[i] < z->by_name[j])) ? z->by_name[i++] : z->by_name[j++];
-            }
-            while (i < mid) tmp[k++] = z->by_name[i++];
-            while (j < hi) tmp[k++] = z->by_name[j++];
-        }
-        memcpy(z->by_name, tmp, z->n_entries * sizeof *tmp);
-    }
-    free(tmp);
+    zip_sort(z, z->by_name, tmp, cmp_name);
+    for (uint64_t i = 1; i < z->n_entries; i++)
+        if (cmp_name(z, z->by_name[i - 1], z->by_name[i]) == 0)
+            return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: zip entry %s appears twice in the directory", z->path,
+                           z->entries[z->by_name[i]].name);
     return 0;
 }
 
@@ -160,7 +171,11 @@ int l3_zip_open(l3_zip *z, const uint8_t *data, uint64_t size, const char *path,
         cd_off = rd64(data + z64 + 48);
     }
     int rc = zip_read_directory(z, cd_off, cd_size, n, err);
-    if (rc == 0) rc = zip_index_names(z, err);
+    uint64_t *tmp = NULL;
+    if (rc == 0 && !(tmp = malloc((z->n_entries ? z->n_entries : 1) * sizeof *tmp)))
+        rc = l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", path);
+    if (rc == 0) rc = zip_index_names(z, tmp, err);
+    free(tmp);
     if (rc) l3_zip_close(z);
     return rc;
 }

@@ -23,11 +23,12 @@ typedef struct l3_zip {
     const char *path;        /* for messages (not owned) */
     l3_zip_entry *entries;
     uint64_t n_entries;
-    uint64_t *by_name;       /* entry indices sorted by (name, index): l3_zip_find in log time */
+    uint64_t *by_name;       /* entry indices sorted by name (unique): l3_zip_find in log time */
     uint8_t *crc_ok;         /* per entry: its CRC-32 was checked (each entry's bytes read once) */
 } l3_zip;
 
-/* Parses the central directory of the archive at data[0..size). */
+/* Parses the central directory of the archive at data[0..size); refuses a name that appears
+ * twice. */
 int l3_zip_open(l3_zip *z, const uint8_t *data, uint64_t size, const char *path, llama3_error *err);
 void l3_zip_close(l3_zip *z);
 const l3_zip_entry *l3_zip_find(const l3_zip *z, const char *name);
