@@ -153,11 +153,81 @@ static int pth_duplicate_entry(void) {
     return fmt_pth_expect("twice.pth", "zip entry archive/data/0 appears twice in the directory", NULL);
 }
 
+static void put_le(uint8_t *p, int bytes, uint64_t v) {
+    for (int i = 0; i < bytes; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint64_t get_le(const uint8_t *p, int bytes) {
+    uint64_t v = 0;
+    for (int i = bytes; i-- > 0;) v = v << 8 | p[i];
+    return v;
+}
+
+typedef enum { CD_SIZE, LOCAL_NAME_LEN, LOCAL_EXTRA_LEN, LOCAL_SIZE } zip_patch;
+
+/* A state dict archive (fz_zip's layout: entries back to back, data 64-byte aligned; zip64:
+ * sizes in zip64 extra fields) whose archive/data/0 (the tensor's 16 bytes) is the last
+ * entry or is followed by archive/version; `patch` adds one to one of data/0's fields, so that
+ * its data ends one byte into what follows (< 0: unpatched). */
+static int write_overrun(const char *name, int zip64, int data_last, int patch) {
+    fmt_pickle pk = { 0 };
+    fmt_pickle_state_dict(&pk, 2, 1);
+    fz_buf data[3] = { { pk.b, pk.n, pk.n }, { (uint8_t *)k_values, sizeof k_values, sizeof k_values },
+                       { (uint8_t *)"3\n", 2, 2 } };
+    const char *names[3] = { "archive/data.pkl", "archive/data/0", "archive/version" };
+    if (data_last) {
+        fz_buf d = data[1];
+        data[1] = data[2], data[2] = d;
+        names[1] = "archive/version", names[2] = "archive/data/0";
+    }
+    fz_buf b = { 0 };
+    (zip64 ? fz_zip64 : fz_zip)(&b, 3, names, data);
+    uint8_t *r = fmt_find_cdir(b.p, b.n, "archive/data/0");
+    CHECK(r);
+    uint8_t *lh = b.p + get_le(r + 42, 4);
+    const uint64_t nl = get_le(lh + 26, 2);
+    uint8_t *cd_sizes = zip64 ? r + 46 + nl + 4 : r + 20, *local_sizes = zip64 ? lh + 30 + nl + 4 : lh + 18;
+    const int w = zip64 ? 8 : 4;
+    switch (patch) {
+    case CD_SIZE: put_le(cd_sizes, w, 17); put_le(cd_sizes + w, w, 17); break;
+    case LOCAL_NAME_LEN: put_le(lh + 26, 2, nl + 1); break;
+    case LOCAL_EXTRA_LEN: put_le(lh + 28, 2, get_le(lh + 28, 2) + 1); break;
+    case LOCAL_SIZE: put_le(local_sizes, w, 17); put_le(local_sizes + w, w, 17); break;
+    }
+    int rc = fmt_write(fmt_tmp(name), b.p, b.n);
+    fz_free(&b);
+    CHECK(rc == 0);
+    return 0;
+}
+
+/* Sizes that run into the next entry or the central directory: two entries over the same
+ * bytes, or data that other zip readers delimit differently. */
+static int pth_entry_overruns(void) {
+    static const struct { const char *name; int zip64, data_last, patch; const char *says; } cases[] = {
+        { "cd_size.pth", 0, 0, CD_SIZE, "(17 bytes from offset 256, the directory's size) runs into the next entry at offset 272" },
+        { "name_len.pth", 0, 0, LOCAL_NAME_LEN, "(16 bytes from offset 257, the directory's size) runs into the next entry at offset 272" },
+        { "extra_len.pth", 0, 0, LOCAL_EXTRA_LEN, "(16 bytes from offset 257, the directory's size) runs into the next entry at offset 272" },
+        { "local_size.pth", 0, 0, LOCAL_SIZE, "(17 bytes from offset 256, the local header's size) runs into the next entry at offset 272" },
+        { "cd_size64.pth", 1, 0, CD_SIZE, "(17 bytes from offset 384, the directory's size) runs into the next entry at offset 400" },
+        { "local_size64.pth", 1, 0, LOCAL_SIZE, "(17 bytes from offset 384, the local header's size) runs into the next entry at offset 400" },
+        { "last.pth", 0, 1, CD_SIZE, "(17 bytes from offset 320, the directory's size) runs into the central directory at offset 336" },
+    };
+    for (int zip64 = 0; zip64 < 2; zip64++)
+        for (int last = 0; last < 2; last++) CHECK(write_overrun("ok.pth", zip64, last, -1) == 0 && pth_opens("ok.pth"));
+    int wrong = 0;  /* every case runs, so a failure shows each outcome */
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        CHECK(write_overrun(cases[i].name, cases[i].zip64, cases[i].data_last, cases[i].patch) == 0);
+        wrong += fmt_pth_expect(cases[i].name, "zip entry archive/data/0: its data", cases[i].says) != 0;
+    }
+    CHECK(wrong == 0);
+    return 0;
+}
+
 const fmt_case FMT_STRICT_CASES[] = {
     {"gguf_duplicate_key", gguf_duplicate_key},
     {"gguf_tensors_overlap", gguf_tensors_overlap},
     {"gguf_last_tensor_past_end", gguf_last_tensor_past_end},
     {"pth_crc_mismatch", pth_crc_mismatch},
     {"pth_duplicate_entry", pth_duplicate_entry},
+    {"pth_entry_overruns", pth_entry_overruns},
     {NULL, NULL},
 };

@@ -148,6 +148,28 @@ static int zip_index_names(l3_zip *z, uint64_t *tmp, llama3_error *err) {
     return 0;
 }
 
+static int cmp_offset(const l3_zip *z, uint64_t a, uint64_t b) {
+    const uint64_t x = z->entries[a].local_offset, y = z->entries[b].local_offset;
+    return (x > y) - (x < y);
+}
+
+/* Each entry's room (room_end): from its local header up to the next entry's local header in
+ * file order, or up to the central directory after the last one; none for entries that share a
+ * local header. l3_zip_entry_data refuses sizes that run past it. */
+static void zip_entry_rooms(l3_zip *z, uint64_t cd_off, uint64_t *tmp) {
+    const uint64_t n = z->n_entries;
+    uint64_t *idx = tmp + n;
+    for (uint64_t i = 0; i < n; i++) idx[i] = i;
+    zip_sort(z, idx, tmp, cmp_offset);
+    for (uint64_t k = 0; k < n; k++) {
+        l3_zip_entry *e = &z->entries[idx[k]];
+        uint64_t room = k + 1 < n ? z->entries[idx[k + 1]].local_offset : cd_off;
+        if (room > cd_off) room = cd_off;
+        if (k > 0 && z->entries[idx[k - 1]].local_offset == e->local_offset) room = e->local_offset;
+        e->room_end = room;
+    }
+}
+
 int l3_zip_open(l3_zip *z, const uint8_t *data, uint64_t size, const char *path, llama3_error *err) {
     memset(z, 0, sizeof *z);
     z->data = data;
@@ -170,11 +192,13 @@ int l3_zip_open(l3_zip *z, const uint8_t *data, uint64_t size, const char *path,
         cd_size = rd64(data + z64 + 40);
         cd_off = rd64(data + z64 + 48);
     }
+    z->cd_offset = cd_off;
     int rc = zip_read_directory(z, cd_off, cd_size, n, err);
-    uint64_t *tmp = NULL;
-    if (rc == 0 && !(tmp = malloc((z->n_entries ? z->n_entries : 1) * sizeof *tmp)))
+    uint64_t *tmp = NULL;  /* the sorts' scratch, then (second half) the order by offset */
+    if (rc == 0 && !(tmp = malloc((z->n_entries ? z->n_entries : 1) * 2 * sizeof *tmp)))
         rc = l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", path);
     if (rc == 0) rc = zip_index_names(z, tmp, err);
+    if (rc == 0) zip_entry_rooms(z, cd_off, tmp);
     free(tmp);
     if (rc) l3_zip_close(z);
     return rc;
@@ -221,12 +245,35 @@ int l3_zip_entry_data(const l3_zip *z, const l3_zip_entry *e, const uint8_t **ou
     const uint8_t *lh = z->data + e->local_offset;
     /* The local header has its own name and extra lengths (PyTorch pads the extra field so
      * the data is 64-byte aligned). */
-    uint64_t start = e->local_offset + ZIP_LOCAL_LEN + rd16(lh + 26) + rd16(lh + 28);
+    const uint16_t name_len = rd16(lh + 26), extra_len = rd16(lh + 28);
+    uint64_t start = e->local_offset + ZIP_LOCAL_LEN + name_len + extra_len;
     if (!zip_in_bounds(z, start, e->size))
         return l3_fail(err, LLAMA3_ERR_FORMAT,
                        "%s: zip entry %s is truncated (%llu bytes at offset %llu, archive is %llu bytes)",
                        z->path, e->name, (unsigned long long)e->size, (unsigned long long)start,
                        (unsigned long long)z->size);
+    /* Every size the archive states must fit the entry's room: the directory's (zip64 or
+     * not), and the local header's own when it states them (flag bit 3 puts them in a data
+     * descriptor after the data instead; 0xFFFFFFFF in a zip64 extra field). Otherwise two
+     * entries share bytes, or another zip reader sees other data than this one. */
+    l3_zip_entry local = *e;
+    local.comp_size = rd32(lh + 18);
+    local.size = rd32(lh + 22);
+    int rc = 0;
+    if (!(e->flags & 8) && (local.size == UINT32_MAX || local.comp_size == UINT32_MAX))
+        rc = zip_read_zip64_extra(z, lh + ZIP_LOCAL_LEN + name_len, extra_len, &local, local.size == UINT32_MAX,
+                                  local.comp_size == UINT32_MAX, 0, err);
+    if (rc) return rc;
+    const uint64_t sizes[3] = { e->size, e->flags & 8 ? 0 : local.size, e->flags & 8 ? 0 : local.comp_size };
+    static const char *const whose[3] = { "directory's size", "local header's size", "local header's compressed size" };
+    for (int k = 0; k < 3; k++) {
+        uint64_t end;
+        if (!l3_add_ok(start, sizes[k], &end) || end > e->room_end)
+            return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: zip entry %s: its data (%llu bytes from offset %llu, the %s) runs into %s at offset %llu",
+                           z->path, e->name, (unsigned long long)sizes[k], (unsigned long long)start, whose[k],
+                           e->room_end == z->cd_offset ? "the central directory" : "the next entry",
+                           (unsigned long long)e->room_end);
+    }
     /* A flipped bit in a weight would go unnoticed by every other check. */
     const uint64_t i = (uint64_t)(e - z->entries);
     if (!z->crc_ok[i]) {

@@ -15,11 +15,14 @@ typedef struct l3_zip_entry {
     uint64_t comp_size, size;
     uint64_t local_offset;   /* of the local header */
     uint32_t crc32;          /* of the uncompressed data, from the central directory */
+    uint64_t room_end;       /* the local header and data end by here: the next entry's local
+                              * header or the central directory (set by l3_zip_open) */
 } l3_zip_entry;
 
 typedef struct l3_zip {
     const uint8_t *data;     /* the archive (not owned) */
     uint64_t size;
+    uint64_t cd_offset;      /* where the central directory starts */
     const char *path;        /* for messages (not owned) */
     l3_zip_entry *entries;
     uint64_t n_entries;
@@ -33,8 +36,9 @@ int l3_zip_open(l3_zip *z, const uint8_t *data, uint64_t size, const char *path,
 void l3_zip_close(l3_zip *z);
 const l3_zip_entry *l3_zip_find(const l3_zip *z, const char *name);
 /* Resolves a stored entry's bytes inside the archive; refuses other methods, entries that
- * run past the end of the archive and data whose CRC-32 differs from the directory's (checked
- * on the first call for each entry: a pass over its bytes). */
+ * run past the end of the archive or into the next entry (or the central directory), and data
+ * whose CRC-32 differs from the directory's (checked on the first call for each entry: a pass
+ * over its bytes). */
 int l3_zip_entry_data(const l3_zip *z, const l3_zip_entry *e, const uint8_t **out,
                       uint64_t *len, llama3_error *err);
 
