@@ -47,6 +47,9 @@ void fmt_pickle_state_dict(fmt_pickle *p, int stride0, int stride1);
 int fmt_pth_expect(const char *tmp_name, const char *n1, const char *n2);
 uint8_t *fmt_find_cdir(uint8_t *buf, size_t len, const char *suffix);
 
+/* l3_load_meta on the temp dir (the weights freed): its status. */
+int fmt_load_tmp_meta(llama3_error *err);
+
 typedef struct fmt_case { const char *name; int (*fn)(void); } fmt_case;
 extern const fmt_case FMT_GOOD_CASES[];
 extern const fmt_case FMT_BAD_CASES[];

@@ -227,7 +227,7 @@ static int hf_rope_parameters_v5(void) {
 
 /* ---- Meta folders ----------------------------------------------------------------------- */
 
-static int load_tmp_meta(llama3_error *err) {
+int fmt_load_tmp_meta(llama3_error *err) {
     l3_weights w;
     memset(&w, 0, sizeof w);
     int rc = l3_load_meta(fmt_tmp_dir(), NULL, &w, err);
@@ -239,7 +239,7 @@ static int meta_shard_gap(void) {
     CHECK(fmt_link_fixture("models/gqa/meta2/params.json", "params.json") == 0);
     CHECK(fmt_link_fixture("models/gqa/meta2/consolidated.01.pth", "consolidated.01.pth") == 0);
     llama3_error err = {0};
-    CHECK_ERROR(load_tmp_meta(&err), err, "missing shard consolidated.00.pth");
+    CHECK_ERROR(fmt_load_tmp_meta(&err), err, "missing shard consolidated.00.pth");
     return 0;
 }
 
@@ -247,7 +247,7 @@ static int meta_shard_missing_by_shape(void) {
     CHECK(fmt_link_fixture("models/gqa/meta2/params.json", "params.json") == 0);
     CHECK(fmt_link_fixture("models/gqa/meta2/consolidated.00.pth", "consolidated.00.pth") == 0);
     llama3_error err = {0};
-    CHECK_ERROR(load_tmp_meta(&err), err, "tok_embeddings.weight: shape [256,256], expected [512,256] from params.json",
+    CHECK_ERROR(fmt_load_tmp_meta(&err), err, "tok_embeddings.weight: shape [256,256], expected [512,256] from params.json",
                 "shard missing");
     return 0;
 }
@@ -257,7 +257,7 @@ static int meta_shards_disagree(void) {
     CHECK(fmt_link_fixture("models/gqa/meta2/consolidated.00.pth", "consolidated.00.pth") == 0);
     CHECK(fmt_link_fixture("models/gqa/meta/consolidated.00.pth", "consolidated.01.pth") == 0);
     llama3_error err = {0};
-    CHECK_ERROR(load_tmp_meta(&err), err, "tok_embeddings.weight", "after merging the shards", "expected [512,256]");
+    CHECK_ERROR(fmt_load_tmp_meta(&err), err, "tok_embeddings.weight", "after merging the shards", "expected [512,256]");
     return 0;
 }
 
@@ -265,7 +265,7 @@ static int meta_malformed_params_json(void) {
     CHECK(write_fixture_replaced("models/gqa/meta/params.json", "\"dim\": 256,", "\"dim\": 256,,", "params.json") == 0);
     CHECK(fmt_link_fixture("models/gqa/meta/consolidated.00.pth", "consolidated.00.pth") == 0);
     llama3_error err = {0};
-    CHECK_ERROR(load_tmp_meta(&err), err, "params.json", "malformed JSON");
+    CHECK_ERROR(fmt_load_tmp_meta(&err), err, "params.json", "malformed JSON");
     return 0;
 }
 

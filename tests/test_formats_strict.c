@@ -222,6 +222,41 @@ static int pth_entry_overruns(void) {
     return 0;
 }
 
+/* ---- Meta folders ----------------------------------------------------------------------- */
+
+/* Two shards of one file load rank 0's slice twice with every merged shape right. The fixture's
+ * two real shards load; then shard 0 as consolidated.01.pth too, made as `how`. */
+static int meta_shard_twice(const char *how) {
+    CHECK(fmt_link_fixture("models/gqa/meta2/params.json", "params.json") == 0);
+    CHECK(fmt_link_fixture("models/gqa/meta2/consolidated.00.pth", "consolidated.00.pth") == 0);
+    CHECK(fmt_link_fixture("models/gqa/meta2/consolidated.01.pth", "consolidated.01.pth") == 0);
+    llama3_error err = { 0 };
+    int rc = fmt_load_tmp_meta(&err);
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    CHECK(rc == 0);
+    char shard0[1024], shard1[1024];
+    snprintf(shard0, sizeof shard0, "%s", fmt_tmp("consolidated.00.pth"));
+    snprintf(shard1, sizeof shard1, "%s", fmt_tmp("consolidated.01.pth"));
+    CHECK(unlink(shard0) == 0 && unlink(shard1) == 0);
+    uint8_t *buf;
+    size_t len;
+    CHECK(fmt_read(fmt_fixture("models/gqa/meta2/consolidated.00.pth"), &buf, &len) == 0);
+    rc = fmt_write(shard0, buf, len);
+    if (rc == 0 && !strcmp(how, "copy")) rc = fmt_write(shard1, buf, len);
+    if (rc == 0 && !strcmp(how, "hardlink")) rc = link(shard0, shard1);
+    if (rc == 0 && !strcmp(how, "symlink")) rc = symlink("consolidated.00.pth", shard1);
+    free(buf);
+    CHECK(rc == 0);
+    CHECK_ERROR(fmt_load_tmp_meta(&err), err, "consolidated.01.pth is",
+                strcmp(how, "copy") ? "the same file as (a link to) consolidated.00.pth" : "a byte-for-byte copy of consolidated.00.pth",
+                "each model-parallel rank needs its own shard");
+    return 0;
+}
+
+static int meta_shard_hardlink(void) { return meta_shard_twice("hardlink"); }
+static int meta_shard_symlink(void) { return meta_shard_twice("symlink"); }
+static int meta_shard_copy(void) { return meta_shard_twice("copy"); }
+
 const fmt_case FMT_STRICT_CASES[] = {
     {"gguf_duplicate_key", gguf_duplicate_key},
     {"gguf_tensors_overlap", gguf_tensors_overlap},
@@ -229,5 +264,8 @@ const fmt_case FMT_STRICT_CASES[] = {
     {"pth_crc_mismatch", pth_crc_mismatch},
     {"pth_duplicate_entry", pth_duplicate_entry},
     {"pth_entry_overruns", pth_entry_overruns},
+    {"meta_shard_hardlink", meta_shard_hardlink},
+    {"meta_shard_symlink", meta_shard_symlink},
+    {"meta_shard_copy", meta_shard_copy},
     {NULL, NULL},
 };
