@@ -483,6 +483,53 @@ static void test_errors(void) {
     llama3_tokenizer_free(t);
 }
 
+/* ---- tokenizer.json: a merge that is not exactly two tokens is refused, in either form ---------- */
+static void test_hf_json_merges(void) {
+    char *p = fix_path("tokenizer/llama3-tokenizer.json");
+    json_error_t je;
+    json_t *root = json_load_file(p, 0, &je);
+    free(p);
+    if (!root) { fprintf(stderr, "tokenizer.json: %s\n", je.text); exit(2); }
+    /* a small copy: the byte tokens (ids 0..255), no added tokens */
+    json_t *model = json_object_get(root, "model"), *small = json_object(), *v;
+    const char *key;
+    json_object_foreach(json_object_get(model, "vocab"), key, v)
+        if (json_integer_value(v) < 256) json_object_set(small, key, v);
+    json_object_set_new(model, "vocab", small);
+    json_object_set_new(root, "added_tokens", json_array());
+    char tmpl[] = "/tmp/l3tokXXXXXX";
+    int fd = mkstemp(tmpl);
+    CHECK(fd >= 0, "mkstemp");
+    close(fd);
+    /* merges[1] as JSON text: both forms of a pair load; every other shape is refused */
+    static const char *const second[] = { "\"\xc4\xa0 t\"", "[\"\xc4\xa0\", \"t\"]",
+                                          "\"\xc4\xa0\xc4\xa0\"", "\"\xc4\xa0 \xc4\xa0 \xc4\xa0\"", "\" \xc4\xa0\"", "\"\xc4\xa0 \"", "\"\"",
+                                          "[\"\xc4\xa0\"]", "[\"\xc4\xa0\", \"\xc4\xa0\", \"\xc4\xa0\"]", "[\"\xc4\xa0\", \"\"]",
+                                          "[\"\xc4\xa0\", 5]", "[]", "7", "null" };
+    for (size_t i = 0; i < sizeof second / sizeof second[0]; i++) {
+        json_t *m = json_loads(second[i], JSON_DECODE_ANY, &je), *merges = json_array();
+        json_array_append_new(merges, json_string("\xc4\xa0 \xc4\xa0"));
+        json_array_append_new(merges, m);
+        json_object_set_new(model, "merges", merges);
+        CHECK(m && json_dump_file(root, tmpl, 0) == 0, "write merges[1] = %s", second[i]);
+        llama3_error err = { 0 };
+        llama3_tokenizer *t = llama3_tokenizer_load(tmpl, &err);
+        if (i < 2) {
+            CHECK(t != NULL, "merges[1] = %s: %s", second[i], err.msg);
+        } else {
+            char *text = json_dumps(m, JSON_ENCODE_ANY | JSON_COMPACT), want[128];
+            snprintf(want, sizeof want, "model.merges[1] = %s is not two tokens", text);
+            free(text);
+            CHECK(!t && err.code == LLAMA3_ERR_FORMAT && strstr(err.msg, tmpl) && strstr(err.msg, want),
+                  "merges[1] = %s: %s", second[i], t ? "loaded" : err.msg);
+            if (!t) fprintf(stderr, "refused: %s\n", err.msg);
+        }
+        llama3_tokenizer_free(t);
+    }
+    remove(tmpl);
+    json_decref(root);
+}
+
 /* ---- the GGUF source: also through l3_tokenizer_from_source, as the model loader calls it ------ */
 static void test_gguf_source(void) {
     char *p = fix_path("models/tok32/gguf/model-bf16.gguf");
@@ -560,6 +607,8 @@ int main(int argc, char **argv) {
         test_spm();
     } else if (!strcmp(c, "errors")) {
         test_errors();
+    } else if (!strcmp(c, "hf_json_merges")) {
+        test_hf_json_merges();
     } else {
         fprintf(stderr, "unknown case %s\n", c);
         return 2;
