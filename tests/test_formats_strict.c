@@ -11,6 +11,26 @@
 #include "fuzz_common.h"
 #include "test_formats.h"
 
+typedef enum { AS_GGUF, AS_PTH } open_as;
+
+/* The valid twin: true when the temp file `name` opens as a GGUF or a PyTorch checkpoint
+ * (the error is printed otherwise). */
+static int opens(const char *name, open_as as) {
+    llama3_error err = { 0 };
+    int rc;
+    if (as == AS_GGUF) {
+        l3_gguf *g = NULL;
+        rc = l3_gguf_open(fmt_tmp(name), &g, &err);
+        l3_gguf_close(g);
+    } else {
+        l3_pth *p = NULL;
+        rc = l3_pth_open(fmt_tmp(name), &p, &err);
+        l3_pth_close(p);
+    }
+    if (rc) fprintf(stderr, "%s: %s\n", name, err.msg);
+    return rc == 0;
+}
+
 /* ---- GGUF ------------------------------------------------------------------------------- */
 
 typedef struct gguf_t { const char *name; uint64_t offset; int n; } gguf_t;  /* F32 vector */
@@ -45,15 +65,6 @@ static int write_gguf(const char *name, const char *const *keys, int n_keys, con
     return rc;
 }
 
-static int gguf_opens(const char *name) {
-    llama3_error err = { 0 };
-    l3_gguf *g = NULL;
-    int rc = l3_gguf_open(fmt_tmp(name), &g, &err);
-    if (rc) fprintf(stderr, "%s: %s\n", name, err.msg);
-    l3_gguf_close(g);
-    return rc == 0;
-}
-
 static int gguf_expect(const char *name, const char *n1, const char *n2) {
     llama3_error err = { 0 };
     l3_gguf *g = (l3_gguf *)1;
@@ -65,14 +76,14 @@ static int gguf_expect(const char *name, const char *n1, const char *n2) {
 
 static int gguf_duplicate_key(void) {
     const char *keys[] = { "general.architecture", "llama.block_count", "general.architecture" };
-    CHECK(write_gguf("unique.gguf", keys, 2, NULL, 0, 0) == 0 && gguf_opens("unique.gguf"));
+    CHECK(write_gguf("unique.gguf", keys, 2, NULL, 0, 0) == 0 && opens("unique.gguf", AS_GGUF));
     CHECK(write_gguf("dup.gguf", keys, 3, NULL, 0, 0) == 0);
     return gguf_expect("dup.gguf", "metadata key 'general.architecture' appears twice", NULL);
 }
 
 static int gguf_tensors_overlap(void) {
     const gguf_t apart[] = { { "a", 0, 16 }, { "b", 64, 8 } };
-    CHECK(write_gguf("apart.gguf", NULL, 0, apart, 2, 96) == 0 && gguf_opens("apart.gguf"));
+    CHECK(write_gguf("apart.gguf", NULL, 0, apart, 2, 96) == 0 && opens("apart.gguf", AS_GGUF));
     const gguf_t same[] = { { "a", 0, 16 }, { "b", 0, 8 } };  /* b is a's first half */
     CHECK(write_gguf("same.gguf", NULL, 0, same, 2, 96) == 0);
     CHECK(gguf_expect("same.gguf", "tensor 'a' (offset 0, 64 bytes) overlaps tensor 'b' (offset 0)", NULL) == 0);
@@ -85,7 +96,7 @@ static int gguf_tensors_overlap(void) {
  * one byte less of file is refused. */
 static int gguf_last_tensor_past_end(void) {
     const gguf_t t[] = { { "a", 0, 8 }, { "b", 32, 8 } };
-    CHECK(write_gguf("exact.gguf", NULL, 0, t, 2, 64) == 0 && gguf_opens("exact.gguf"));
+    CHECK(write_gguf("exact.gguf", NULL, 0, t, 2, 64) == 0 && opens("exact.gguf", AS_GGUF));
     CHECK(write_gguf("short.gguf", NULL, 0, t, 2, 63) == 0);
     return gguf_expect("short.gguf", "tensor 'b': data (offset 32, 32 bytes) lies beyond the end of the file", NULL);
 }
@@ -94,33 +105,29 @@ static int gguf_last_tensor_past_end(void) {
 
 static const float k_values[4] = { 1.5f, -2.0f, 3.25f, 4.0f };
 
-static int pth_opens(const char *name) {
-    llama3_error err = { 0 };
-    l3_pth *p = NULL;
-    int rc = l3_pth_open(fmt_tmp(name), &p, &err);
-    if (rc) fprintf(stderr, "%s: %s\n", name, err.msg);
-    l3_pth_close(p);
-    return rc == 0;
+static void put_le(uint8_t *p, int bytes, uint64_t v) {
+    for (int i = 0; i < bytes; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
-
-static uint32_t rd32(const uint8_t *p) { return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static uint64_t get_le(const uint8_t *p, int bytes) {
+    uint64_t v = 0;
+    for (int i = bytes; i-- > 0;) v = v << 8 | p[i];
+    return v;
+}
 
 /* Offset of the data of the entry whose name ends with suffix (through its local header). */
 static size_t entry_data_at(uint8_t *buf, size_t len, const char *suffix) {
     const uint8_t *r = fmt_find_cdir(buf, len, suffix);
-    size_t local = r ? rd32(r + 42) : len;
+    size_t local = r ? get_le(r + 42, 4) : len;
     if (local + 30 > len) return 0;
-    return local + 30 + (buf[local + 26] | (size_t)buf[local + 27] << 8) + (buf[local + 28] | (size_t)buf[local + 29] << 8);
+    return local + 30 + get_le(buf + local + 26, 2) + get_le(buf + local + 28, 2);
 }
 
 /* One flipped bit in a tensor's bytes: the entry's CRC-32 no longer matches. */
 static int pth_crc_mismatch(void) {
     fmt_pickle pk = { 0 };
     fmt_pickle_state_dict(&pk, 2, 1);
-    float v[4];
-    memcpy(v, k_values, sizeof v);
-    fmt_zip_entry e[] = { { "archive/data.pkl", pk.b, pk.n }, { "archive/data/0", v, sizeof v } };
-    CHECK(fmt_write_zip(fmt_tmp("ok.pth"), e, 2) == 0 && pth_opens("ok.pth"));
+    fmt_zip_entry e[] = { { "archive/data.pkl", pk.b, pk.n }, { "archive/data/0", k_values, sizeof k_values } };
+    CHECK(fmt_write_zip(fmt_tmp("ok.pth"), e, 2) == 0 && opens("ok.pth", AS_PTH));
     uint8_t *buf;
     size_t len;
     CHECK(fmt_read(fmt_tmp("ok.pth"), &buf, &len) == 0);
@@ -148,18 +155,9 @@ static int pth_duplicate_entry(void) {
     static const float other[4] = { 9, 9, 9, 9 };
     fmt_zip_entry e[] = { { "archive/data.pkl", pk.b, pk.n }, { "archive/data/0", k_values, sizeof k_values },
                           { "archive/data/0", other, sizeof other } };
-    CHECK(fmt_write_zip(fmt_tmp("once.pth"), e, 2) == 0 && pth_opens("once.pth"));
+    CHECK(fmt_write_zip(fmt_tmp("once.pth"), e, 2) == 0 && opens("once.pth", AS_PTH));
     CHECK(fmt_write_zip(fmt_tmp("twice.pth"), e, 3) == 0);
     return fmt_pth_expect("twice.pth", "zip entry archive/data/0 appears twice in the directory", NULL);
-}
-
-static void put_le(uint8_t *p, int bytes, uint64_t v) {
-    for (int i = 0; i < bytes; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint64_t get_le(const uint8_t *p, int bytes) {
-    uint64_t v = 0;
-    for (int i = bytes; i-- > 0;) v = v << 8 | p[i];
-    return v;
 }
 
 typedef enum { CD_SIZE, LOCAL_NAME_LEN, LOCAL_EXTRA_LEN, LOCAL_SIZE } zip_patch;
@@ -212,7 +210,7 @@ static int pth_entry_overruns(void) {
         { "last.pth", 0, 1, CD_SIZE, "(17 bytes from offset 320, the directory's size) runs into the central directory at offset 336" },
     };
     for (int zip64 = 0; zip64 < 2; zip64++)
-        for (int last = 0; last < 2; last++) CHECK(write_overrun("ok.pth", zip64, last, -1) == 0 && pth_opens("ok.pth"));
+        for (int last = 0; last < 2; last++) CHECK(write_overrun("ok.pth", zip64, last, -1) == 0 && opens("ok.pth", AS_PTH));
     int wrong = 0;  /* every case runs, so a failure shows each outcome */
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         CHECK(write_overrun(cases[i].name, cases[i].zip64, cases[i].data_last, cases[i].patch) == 0);
