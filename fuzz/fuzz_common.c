@@ -243,7 +243,7 @@ void fz_tiny_safetensors(fz_buf *out, int shard) {
 
 /* ---- zip + pickle --------------------------------------------------------------------------- */
 
-static uint32_t crc32_of(const uint8_t *p, size_t n) {
+uint32_t fz_crc32(const uint8_t *p, size_t n) {
     uint32_t c = 0xFFFFFFFFu;
     for (size_t i = 0; i < n; i++) {
         c ^= p[i];
@@ -252,22 +252,25 @@ static uint32_t crc32_of(const uint8_t *p, size_t n) {
     return ~c;
 }
 
-void fz_zip(fz_buf *out, int n, const char *const *names, const fz_buf *data) {
+/* zip64: every size field 0xFFFFFFFF, the sizes in a zip64 extra field (local and central). */
+static void zip_write(fz_buf *out, int n, const char *const *names, const fz_buf *data, int zip64) {
     uint64_t *offs = calloc((size_t)n, sizeof *offs);
     if (!offs) abort();
+    const uint16_t z64_len = zip64 ? 20 : 0;
     for (int i = 0; i < n; i++) {
         size_t nl = strlen(names[i]);
         offs[i] = out->n;
         /* Pad the local extra field so the data starts 64-byte aligned, as torch.save does. */
-        size_t data_at = out->n + 30 + nl + 4;
+        size_t data_at = out->n + 30 + nl + z64_len + 4;
         uint16_t pad = (uint16_t)((64 - data_at % 64) % 64);
         fz_put_u32(out, 0x04034b50);
-        fz_put_u16(out, 20); fz_put_u16(out, 0); fz_put_u16(out, 0);   /* version, flags, stored */
+        fz_put_u16(out, zip64 ? 45 : 20); fz_put_u16(out, 0); fz_put_u16(out, 0);   /* version, flags, stored */
         fz_put_u16(out, 0); fz_put_u16(out, 0);                         /* time, date */
-        fz_put_u32(out, crc32_of(data[i].p, data[i].n));
-        fz_put_u32(out, (uint32_t)data[i].n); fz_put_u32(out, (uint32_t)data[i].n);
-        fz_put_u16(out, (uint16_t)nl); fz_put_u16(out, (uint16_t)(4 + pad));
+        fz_put_u32(out, fz_crc32(data[i].p, data[i].n));
+        for (int k = 0; k < 2; k++) fz_put_u32(out, zip64 ? UINT32_MAX : (uint32_t)data[i].n);
+        fz_put_u16(out, (uint16_t)nl); fz_put_u16(out, (uint16_t)(z64_len + 4 + pad));
         fz_put(out, names[i], nl);
+        if (zip64) { fz_put_u16(out, 1); fz_put_u16(out, 16); fz_put_u64(out, data[i].n); fz_put_u64(out, data[i].n); }
         fz_put_u16(out, 0x4246); fz_put_u16(out, pad);                  /* "FB" padding field */
         for (uint16_t k = 0; k < pad; k++) fz_put_u8(out, 'Z');
         fz_put(out, data[i].p, data[i].n);
@@ -276,14 +279,15 @@ void fz_zip(fz_buf *out, int n, const char *const *names, const fz_buf *data) {
     for (int i = 0; i < n; i++) {
         size_t nl = strlen(names[i]);
         fz_put_u32(out, 0x02014b50);
-        fz_put_u16(out, 20); fz_put_u16(out, 20); fz_put_u16(out, 0); fz_put_u16(out, 0);
+        fz_put_u16(out, zip64 ? 45 : 20); fz_put_u16(out, zip64 ? 45 : 20); fz_put_u16(out, 0); fz_put_u16(out, 0);
         fz_put_u16(out, 0); fz_put_u16(out, 0);
-        fz_put_u32(out, crc32_of(data[i].p, data[i].n));
-        fz_put_u32(out, (uint32_t)data[i].n); fz_put_u32(out, (uint32_t)data[i].n);
-        fz_put_u16(out, (uint16_t)nl); fz_put_u16(out, 0); fz_put_u16(out, 0);
+        fz_put_u32(out, fz_crc32(data[i].p, data[i].n));
+        for (int k = 0; k < 2; k++) fz_put_u32(out, zip64 ? UINT32_MAX : (uint32_t)data[i].n);
+        fz_put_u16(out, (uint16_t)nl); fz_put_u16(out, z64_len); fz_put_u16(out, 0);
         fz_put_u16(out, 0); fz_put_u16(out, 0); fz_put_u32(out, 0);
         fz_put_u32(out, (uint32_t)offs[i]);
         fz_put(out, names[i], nl);
+        if (zip64) { fz_put_u16(out, 1); fz_put_u16(out, 16); fz_put_u64(out, data[i].n); fz_put_u64(out, data[i].n); }
     }
     uint64_t cd_size = out->n - cd;
     fz_put_u32(out, 0x06054b50);
@@ -293,6 +297,9 @@ void fz_zip(fz_buf *out, int n, const char *const *names, const fz_buf *data) {
     fz_put_u16(out, 0);
     free(offs);
 }
+
+void fz_zip(fz_buf *out, int n, const char *const *names, const fz_buf *data) { zip_write(out, n, names, data, 0); }
+void fz_zip64(fz_buf *out, int n, const char *const *names, const fz_buf *data) { zip_write(out, n, names, data, 1); }
 
 static void pk_str(fz_buf *b, const char *s) {
     size_t n = strlen(s);

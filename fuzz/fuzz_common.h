@@ -46,8 +46,13 @@ extern const char *const FZ_HF_SHARD_NAMES[2];
 void fz_tiny_pth(fz_buf *out);
 /* The pickle alone, with storages in entries "<prefix>/data/<i>" (fz_tiny_pth uses "tiny"). */
 void fz_tiny_pickle(fz_buf *out);
-/* A stored-entries zip of the given entries. */
+/* Zip's CRC-32, a bit at a time: written into test archives independently of the reader's
+ * table-driven l3_crc32. */
+uint32_t fz_crc32(const uint8_t *p, size_t n);
+/* A stored-entries zip of the given entries (data 64-byte aligned, as torch.save writes), and
+ * the same with every size in zip64 extra fields (the 32-bit fields 0xFFFFFFFF). */
 void fz_zip(fz_buf *out, int n, const char *const *names, const fz_buf *data);
+void fz_zip64(fz_buf *out, int n, const char *const *names, const fz_buf *data);
 
 /* Runs a model that loaded: when its shapes are tiny, one token through a 1-thread session
  * (logits checked finite or not, never read out of bounds). Frees nothing. */

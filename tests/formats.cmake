@@ -1,9 +1,13 @@
-# Checkpoint formats: safetensors, zip + pickle (.pth), Hugging Face and Meta folders.
+# Checkpoint formats: safetensors, zip + pickle (.pth), Hugging Face and Meta folders, and
+# the loaders' strictness (test_formats_strict.c: GGUF, .pth zips, Meta shards).
 # One program, one CTest test per case (label "formats"); bad inputs are generated at run time.
 llama3_test(test_formats
   ${CMAKE_CURRENT_SOURCE_DIR}/test_formats.c
   ${CMAKE_CURRENT_SOURCE_DIR}/test_formats_good.c
-  ${CMAKE_CURRENT_SOURCE_DIR}/test_formats_bad.c)
+  ${CMAKE_CURRENT_SOURCE_DIR}/test_formats_bad.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/test_formats_strict.c
+  ${CMAKE_SOURCE_DIR}/fuzz/fuzz_common.c)
+target_include_directories(test_formats PRIVATE ${CMAKE_SOURCE_DIR}/fuzz)
 target_compile_definitions(test_formats PRIVATE LLAMA3_FIXTURES_DIR="${LLAMA3_FIXTURES}")
 set(LLAMA3_FORMAT_CASES
   st_golden st_hf_matches_gguf pth_matches_gguf hf_gqa hf_mqa31_sharded hf_tok32_tied
@@ -15,7 +19,10 @@ set(LLAMA3_FORMAT_CASES
   hf_unsupported_rope_scaling hf_rope_parameters_v5
   meta_shard_gap meta_shard_missing_by_shape meta_shards_disagree meta_malformed_params_json
   pth_crafted_ok pth_noncontiguous pth_evil_global pth_unsupported_opcode pth_not_a_dict
-  pth_compressed_entry pth_truncated_entry pth_truncated_file)
+  pth_compressed_entry pth_truncated_entry pth_truncated_file
+  gguf_duplicate_key gguf_tensors_overlap gguf_last_tensor_past_end
+  pth_crc_mismatch pth_duplicate_entry pth_entry_overruns
+  meta_shard_hardlink meta_shard_symlink meta_shard_copy)
 foreach(case ${LLAMA3_FORMAT_CASES})
   add_test(NAME formats.${case} COMMAND test_formats ${case})
   set_tests_properties(formats.${case} PROPERTIES LABELS formats)

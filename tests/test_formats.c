@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz_common.h"
+
 #ifndef LLAMA3_FIXTURES_DIR
 #define LLAMA3_FIXTURES_DIR "../shared/fixtures"
 #endif
@@ -100,10 +102,11 @@ int fmt_write_zip(const char *path, const fmt_zip_entry *entries, int n) {
     uint8_t *buf = calloc(1, cap), *p = buf;
     uint32_t *offsets = calloc((size_t)n + 1, sizeof *offsets);
     if (!buf || !offsets) { free(buf); free(offsets); return -1; }
-    for (int i = 0; i < n; i++) {  /* local headers + data (crc left 0: readers here skip it) */
+    for (int i = 0; i < n; i++) {  /* local headers + data */
         size_t nl = strlen(entries[i].name);
         offsets[i] = (uint32_t)(p - buf);
         put32(p, 0x04034b50); put16(p + 4, 20);
+        put32(p + 14, fz_crc32(entries[i].data, entries[i].len));
         put32(p + 18, (uint32_t)entries[i].len); put32(p + 22, (uint32_t)entries[i].len);
         put16(p + 26, (uint32_t)nl);
         memcpy(p + 30, entries[i].name, nl);
@@ -114,6 +117,7 @@ int fmt_write_zip(const char *path, const fmt_zip_entry *entries, int n) {
     for (int i = 0; i < n; i++) {
         size_t nl = strlen(entries[i].name);
         put32(p, 0x02014b50); put16(p + 4, 20); put16(p + 6, 20);
+        put32(p + 16, fz_crc32(entries[i].data, entries[i].len));
         put32(p + 20, (uint32_t)entries[i].len); put32(p + 24, (uint32_t)entries[i].len);
         put16(p + 28, (uint32_t)nl); put32(p + 42, offsets[i]);
         memcpy(p + 46, entries[i].name, nl);
@@ -151,6 +155,7 @@ int main(int argc, char **argv) {
     }
     const fmt_case *c = find_case(FMT_GOOD_CASES, argv[1]);
     if (!c) c = find_case(FMT_BAD_CASES, argv[1]);
+    if (!c) c = find_case(FMT_STRICT_CASES, argv[1]);
     if (!c) {
         fprintf(stderr, "unknown case %s\n", argv[1]);
         return 2;

@@ -39,8 +39,20 @@ int fmt_write_safetensors(const char *path, const char *header, const void *data
 typedef struct fmt_zip_entry { const char *name; const void *data; size_t len; } fmt_zip_entry;
 int fmt_write_zip(const char *path, const fmt_zip_entry *entries, int n);
 
+/* PyTorch checkpoints: a pickle buffer; {"w": 2x2 float tensor over storage "0" with the
+ * given strides}; l3_pth_open(tmp_name) must fail with every non-NULL needle in its message;
+ * the central-directory record of the first entry whose name ends with suffix. */
+typedef struct fmt_pickle { uint8_t b[512]; size_t n; } fmt_pickle;
+void fmt_pickle_state_dict(fmt_pickle *p, int stride0, int stride1);
+int fmt_pth_expect(const char *tmp_name, const char *n1, const char *n2);
+uint8_t *fmt_find_cdir(uint8_t *buf, size_t len, const char *suffix);
+
+/* l3_load_meta on the temp dir (the weights freed): its status. */
+int fmt_load_tmp_meta(llama3_error *err);
+
 typedef struct fmt_case { const char *name; int (*fn)(void); } fmt_case;
 extern const fmt_case FMT_GOOD_CASES[];
 extern const fmt_case FMT_BAD_CASES[];
+extern const fmt_case FMT_STRICT_CASES[];
 
 #endif

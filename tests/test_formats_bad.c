@@ -227,7 +227,7 @@ static int hf_rope_parameters_v5(void) {
 
 /* ---- Meta folders ----------------------------------------------------------------------- */
 
-static int load_tmp_meta(llama3_error *err) {
+int fmt_load_tmp_meta(llama3_error *err) {
     l3_weights w;
     memset(&w, 0, sizeof w);
     int rc = l3_load_meta(fmt_tmp_dir(), NULL, &w, err);
@@ -239,7 +239,7 @@ static int meta_shard_gap(void) {
     CHECK(fmt_link_fixture("models/gqa/meta2/params.json", "params.json") == 0);
     CHECK(fmt_link_fixture("models/gqa/meta2/consolidated.01.pth", "consolidated.01.pth") == 0);
     llama3_error err = {0};
-    CHECK_ERROR(load_tmp_meta(&err), err, "missing shard consolidated.00.pth");
+    CHECK_ERROR(fmt_load_tmp_meta(&err), err, "missing shard consolidated.00.pth");
     return 0;
 }
 
@@ -247,7 +247,7 @@ static int meta_shard_missing_by_shape(void) {
     CHECK(fmt_link_fixture("models/gqa/meta2/params.json", "params.json") == 0);
     CHECK(fmt_link_fixture("models/gqa/meta2/consolidated.00.pth", "consolidated.00.pth") == 0);
     llama3_error err = {0};
-    CHECK_ERROR(load_tmp_meta(&err), err, "tok_embeddings.weight: shape [256,256], expected [512,256] from params.json",
+    CHECK_ERROR(fmt_load_tmp_meta(&err), err, "tok_embeddings.weight: shape [256,256], expected [512,256] from params.json",
                 "shard missing");
     return 0;
 }
@@ -257,7 +257,7 @@ static int meta_shards_disagree(void) {
     CHECK(fmt_link_fixture("models/gqa/meta2/consolidated.00.pth", "consolidated.00.pth") == 0);
     CHECK(fmt_link_fixture("models/gqa/meta/consolidated.00.pth", "consolidated.01.pth") == 0);
     llama3_error err = {0};
-    CHECK_ERROR(load_tmp_meta(&err), err, "tok_embeddings.weight", "after merging the shards", "expected [512,256]");
+    CHECK_ERROR(fmt_load_tmp_meta(&err), err, "tok_embeddings.weight", "after merging the shards", "expected [512,256]");
     return 0;
 }
 
@@ -265,13 +265,13 @@ static int meta_malformed_params_json(void) {
     CHECK(write_fixture_replaced("models/gqa/meta/params.json", "\"dim\": 256,", "\"dim\": 256,,", "params.json") == 0);
     CHECK(fmt_link_fixture("models/gqa/meta/consolidated.00.pth", "consolidated.00.pth") == 0);
     llama3_error err = {0};
-    CHECK_ERROR(load_tmp_meta(&err), err, "params.json", "malformed JSON");
+    CHECK_ERROR(fmt_load_tmp_meta(&err), err, "params.json", "malformed JSON");
     return 0;
 }
 
 /* ---- PyTorch zip + pickle --------------------------------------------------------------- */
 
-static int pth_expect(const char *name, const char *n1, const char *n2) {
+int fmt_pth_expect(const char *name, const char *n1, const char *n2) {
     llama3_error err = {0};
     l3_pth *p = (l3_pth *)1;
     int rc = l3_pth_open(fmt_tmp(name), &p, &err);
@@ -280,19 +280,18 @@ static int pth_expect(const char *name, const char *n1, const char *n2) {
     return 0;
 }
 
-typedef struct { uint8_t b[512]; size_t n; } pickle_buf;
-static void pk_bytes(pickle_buf *p, const void *d, size_t n) { memcpy(p->b + p->n, d, n); p->n += n; }
-static void pk_op(pickle_buf *p, const char *ops) { pk_bytes(p, ops, strlen(ops)); }
-static void pk_str(pickle_buf *p, const char *s) {
+static void pk_bytes(fmt_pickle *p, const void *d, size_t n) { memcpy(p->b + p->n, d, n); p->n += n; }
+static void pk_op(fmt_pickle *p, const char *ops) { pk_bytes(p, ops, strlen(ops)); }
+static void pk_str(fmt_pickle *p, const char *s) {
     uint32_t n = (uint32_t)strlen(s);
     uint8_t hdr[5] = {'X', (uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16), (uint8_t)(n >> 24)};
     pk_bytes(p, hdr, 5);
     pk_bytes(p, s, n);
 }
-static void pk_int1(pickle_buf *p, int v) { uint8_t b[2] = {'K', (uint8_t)v}; pk_bytes(p, b, 2); }
+static void pk_int1(fmt_pickle *p, int v) { uint8_t b[2] = {'K', (uint8_t)v}; pk_bytes(p, b, 2); }
 
 /* {"w": 2x2 float tensor over storage "0" with the given strides}. */
-static void pk_state_dict(pickle_buf *p, int stride0, int stride1) {
+void fmt_pickle_state_dict(fmt_pickle *p, int stride0, int stride1) {
     pk_op(p, "\x80\x02}(");
     pk_str(p, "w");
     pk_op(p, "ctorch._utils\n_rebuild_tensor_v2\n((");
@@ -308,7 +307,7 @@ static void pk_state_dict(pickle_buf *p, int stride0, int stride1) {
     pk_op(p, "\x89" "ccollections\nOrderedDict\n)RtRu.");
 }
 
-static int write_pth(const char *name, const pickle_buf *pk) {
+static int write_pth(const char *name, const fmt_pickle *pk) {
     static const float values[4] = {1.5f, -2.0f, 3.25f, 4.0f};
     fmt_zip_entry e[] = {{"archive/data.pkl", pk->b, pk->n}, {"archive/data/0", values, sizeof values}};
     return fmt_write_zip(fmt_tmp(name), e, 2);
@@ -317,8 +316,8 @@ static int write_pth(const char *name, const pickle_buf *pk) {
 /* Positive control for the hand-built archives: the entry data is deliberately not 4-byte
  * aligned, so the reader must copy it. */
 static int pth_crafted_ok(void) {
-    pickle_buf pk = {0};
-    pk_state_dict(&pk, 2, 1);
+    fmt_pickle pk = {0};
+    fmt_pickle_state_dict(&pk, 2, 1);
     CHECK(write_pth("ok.pth", &pk) == 0);
     llama3_error err = {0};
     l3_pth *p;
@@ -336,44 +335,44 @@ static int pth_crafted_ok(void) {
 }
 
 static int pth_noncontiguous(void) {
-    pickle_buf pk = {0};
-    pk_state_dict(&pk, 1, 2);  /* a transposed view */
+    fmt_pickle pk = {0};
+    fmt_pickle_state_dict(&pk, 1, 2);  /* a transposed view */
     CHECK(write_pth("t.pth", &pk) == 0);
-    return pth_expect("t.pth", "not contiguous", NULL);
+    return fmt_pth_expect("t.pth", "not contiguous", NULL);
 }
 
 /* GLOBAL os.system + REDUCE: refused at the GLOBAL, and nothing runs. */
 static int pth_evil_global(void) {
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "touch %s", fmt_tmp("pwned"));
-    pickle_buf pk = {0};
+    fmt_pickle pk = {0};
     pk_op(&pk, "\x80\x02" "cos\nsystem\n");
     pk_str(&pk, cmd);
     pk_op(&pk, "\x85R.");
     CHECK(write_pth("evil.pth", &pk) == 0);
-    CHECK(pth_expect("evil.pth", "GLOBAL os.system is not allowed", "refused") == 0);
+    CHECK(fmt_pth_expect("evil.pth", "GLOBAL os.system is not allowed", "refused") == 0);
     CHECK(access(fmt_tmp("pwned"), F_OK) != 0);
     return 0;
 }
 
 static int pth_unsupported_opcode(void) {
-    pickle_buf pk = {0};
+    fmt_pickle pk = {0};
     pk_op(&pk, "\x80\x02}(");
     pk_str(&pk, "w");
     pk_op(&pk, "G\x3f\xf0\x00\x00\x00\x00\x00\x00u.");  /* BINFLOAT 1.0 */
     CHECK(write_pth("op.pth", &pk) == 0);
-    return pth_expect("op.pth", "opcode 0x47 ('G') is outside the state-dict subset", NULL);
+    return fmt_pth_expect("op.pth", "opcode 0x47 ('G') is outside the state-dict subset", NULL);
 }
 
 static int pth_not_a_dict(void) {
-    pickle_buf pk = {0};
+    fmt_pickle pk = {0};
     pk_op(&pk, "\x80\x02]."); /* an empty list */
     CHECK(write_pth("list.pth", &pk) == 0);
-    return pth_expect("list.pth", "does not hold a dict", NULL);
+    return fmt_pth_expect("list.pth", "does not hold a dict", NULL);
 }
 
 /* Central-directory record of the first entry whose name ends with suffix. */
-static uint8_t *find_cdir(uint8_t *buf, size_t len, const char *suffix) {
+uint8_t *fmt_find_cdir(uint8_t *buf, size_t len, const char *suffix) {
     size_t sl = strlen(suffix);
     for (size_t i = 0; i + 46 < len; i++) {
         if (memcmp(buf + i, "PK\x01\x02", 4) != 0) continue;
@@ -387,7 +386,7 @@ static int patch_fixture_pth(const char *suffix, int method, uint32_t size, cons
     uint8_t *buf;
     size_t len;
     CHECK(fmt_read(fmt_fixture("models/gqa/meta/consolidated.00.pth"), &buf, &len) == 0);
-    uint8_t *r = find_cdir(buf, len, suffix);
+    uint8_t *r = fmt_find_cdir(buf, len, suffix);
     if (r && method >= 0) { r[10] = (uint8_t)method; r[11] = 0; }
     if (r && size) for (int i = 0; i < 4; i++) r[20 + i] = r[24 + i] = (uint8_t)(size >> (8 * i));
     int rc = r ? fmt_write(fmt_tmp(out), buf, len) : -1;
@@ -398,12 +397,12 @@ static int patch_fixture_pth(const char *suffix, int method, uint32_t size, cons
 
 static int pth_compressed_entry(void) {
     CHECK(patch_fixture_pth("/data.pkl", 8, 0, "deflated.pth") == 0);
-    return pth_expect("deflated.pth", "data.pkl is compressed (method 8)", NULL);
+    return fmt_pth_expect("deflated.pth", "data.pkl is compressed (method 8)", NULL);
 }
 
 static int pth_truncated_entry(void) {
     CHECK(patch_fixture_pth("/data/0", -1, 0x7fffff00u, "bigentry.pth") == 0);
-    return pth_expect("bigentry.pth", "data/0 is truncated", NULL);
+    return fmt_pth_expect("bigentry.pth", "data/0 is truncated", NULL);
 }
 
 static int pth_truncated_file(void) {
@@ -413,7 +412,7 @@ static int pth_truncated_file(void) {
     int rc = fmt_write(fmt_tmp("half.pth"), buf, len / 2);
     free(buf);
     CHECK(rc == 0);
-    return pth_expect("half.pth", "truncated", "no end of central directory");
+    return fmt_pth_expect("half.pth", "truncated", "no end of central directory");
 }
 
 const fmt_case FMT_BAD_CASES[] = {

@@ -167,7 +167,7 @@ static void put_str(fz_buf *b, const char *s) {
 }
 
 /* n_keys u32 keys "k%06d" = i (plus a repeat of key 5 = 999 when dup), n_tensors one-element
- * F32 tensors "t%07d" at offset 0; claims claim_keys keys. */
+ * F32 tensors "t%07d", each in its own 32-byte slot; claims claim_keys keys. */
 static const char *gguf_file(int n_keys, int dup, uint64_t claim_keys, int n_tensors) {
     fz_buf b = { 0 };
     fz_puts(&b, "GGUF");
@@ -187,10 +187,10 @@ static const char *gguf_file(int n_keys, int dup, uint64_t claim_keys, int n_ten
         fz_put_u32(&b, 1);
         fz_put_u64(&b, 1);
         fz_put_u32(&b, 0);  /* F32 */
-        fz_put_u64(&b, 0);
+        fz_put_u64(&b, 32 * (uint64_t)i);
     }
     while (b.n % 32) fz_put_u8(&b, 0);
-    fz_put_u32(&b, 0);  /* the tensors' data */
+    for (int i = 0; i < (n_tensors ? 32 * (n_tensors - 1) : 0) + 4; i++) fz_put_u8(&b, 0);  /* the tensors' data */
     const char *path = fz_write(g_dir, "m.gguf", b.p, b.n);
     fz_free(&b);
     return path;
@@ -208,9 +208,14 @@ static void gguf_limits(void) {
     CHECK(l3_gguf_open(gguf_file(10, 0, 18, 0), &g, &e) != 0 && g == NULL);  /* fits the bound, truncated */
     refused(&e, LLAMA3_ERR_FORMAT, "truncated");
 
-    printf("GGUF: key lookups (repeated key: the first wins)\n");
+    printf("GGUF: a key repeated among 1000 is refused\n");
     e = (llama3_error){ 0 };
-    CHECK(l3_gguf_open(gguf_file(1000, 1, 1001, 0), &g, &e) == 0);
+    CHECK(l3_gguf_open(gguf_file(1000, 1, 1001, 0), &g, &e) != 0 && g == NULL);
+    refused(&e, LLAMA3_ERR_FORMAT, "metadata key 'k000005' appears twice");
+
+    printf("GGUF: key lookups\n");
+    e = (llama3_error){ 0 };
+    CHECK(l3_gguf_open(gguf_file(1000, 0, 1000, 0), &g, &e) == 0);
     if (g) {
         char name[32];
         for (int i = 0; i < 1000; i++) {

@@ -369,6 +369,40 @@ static void test_softmax(void) {
         }
 }
 
+/* softmax of attention scores in the hundreds (large activations make q.k that big): e^s
+ * overflows float above ~88.7 and underflows to 0 below ~-104, so without subtracting the
+ * maximum first the weights become inf / inf or 0 / 0 (NaN). Every set against the same
+ * double-precision reference, at centers of +-300..900 with a spread of a few units (many
+ * weights matter) and over the whole range -900..900 (one weight takes nearly everything). */
+static void test_softmax_large(void) {
+    static const int ns[] = { 1, 7, 16, 33, 100 };
+    static const float centers[] = { 300, -300, 600, -600, 900, -900, 0 };  /* 0: uniform over +-900 */
+    static const float scales[] = { 1.0f, 0.125f };
+    for (int si = 0; si < n_sets; si++)
+        for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++)
+            for (size_t c = 0; c < sizeof centers / sizeof centers[0]; c++)
+                for (size_t sc = 0; sc < sizeof scales / sizeof scales[0]; sc++) {
+                    const int n = ns[k];
+                    const float scale = scales[sc];
+                    float s[100];
+                    double ref[100], max = -INFINITY, sum = 0;
+                    for (int p = 0; p < n; p++)
+                        s[p] = (centers[c] != 0 ? centers[c] + 5 * nrand() : (float)(1800 * urand() - 900)) / scale;
+                    for (int p = 0; p < n; p++) max = fmax(max, (double)(s[p] * scale));
+                    for (int p = 0; p < n; p++) sum += ref[p] = exp((double)(s[p] * scale) - max);
+                    sets[si]->softmax(s, n, scale);
+                    double total = 0;
+                    int bad = 0;
+                    for (int p = 0; p < n; p++) {
+                        total += s[p];
+                        bad += !(fabs(s[p] - ref[p] / sum) <= 2e-6 * ref[p] / sum + 1e-30);
+                    }
+                    CHECK(bad == 0 && fabs(total - 1) < 1e-5,
+                          "%s softmax of scores around %g (scale %g) n=%d: %d weights off, sum %.9g, s[0] %.9g vs %.9g",
+                          names[si], centers[c], scale, n, bad, total, s[0], ref[0] / sum);
+                }
+}
+
 static void test_gemm(void) {
     static const int64_t ns[] = { 1, 7, 100, 513 };
     for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++)
@@ -694,6 +728,7 @@ int main(void) {
     test_float_kernels();
     test_axpy_q8_0();
     test_softmax();
+    test_softmax_large();
     test_bf16_split();
     test_gemm();
     test_dotn_float();

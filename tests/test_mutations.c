@@ -380,8 +380,9 @@ static void mutate_safetensors(fz_buf *b) {
 
 /* ---- zip + pickle --------------------------------------------------------------------------- */
 
-static void zip_fields(const fz_buf *b, fields *fs, size_t *pkl_lo, size_t *pkl_hi) {
-    *pkl_lo = *pkl_hi = 0;
+/* The archive's directory fields, and where data.pkl's bytes and its central record lie. */
+static void zip_fields(const fz_buf *b, fields *fs, size_t *pkl_lo, size_t *pkl_hi, size_t *pkl_cd) {
+    *pkl_lo = *pkl_hi = *pkl_cd = 0;
     if (b->n < 22) return;
     size_t eocd = b->n - 22;
     while (eocd > 0 && get_le(b->p + eocd, 4) != 0x06054b50) eocd--;
@@ -423,6 +424,7 @@ static void zip_fields(const fz_buf *b, fields *fs, size_t *pkl_lo, size_t *pkl_
                 data + size <= b->n) {
                 *pkl_lo = data;
                 *pkl_hi = data + size;
+                *pkl_cd = at;
             }
         }
         at += 46 + nl + el + cl;
@@ -431,8 +433,8 @@ static void zip_fields(const fz_buf *b, fields *fs, size_t *pkl_lo, size_t *pkl_
 
 static void mutate_pth(fz_buf *b) {
     fields fs = { 0 };
-    size_t lo, hi;
-    zip_fields(b, &fs, &lo, &hi);
+    size_t lo, hi, cd;
+    zip_fields(b, &fs, &lo, &hi, &cd);
     switch (rnd_below(8)) {
     case 0: case 1: mutate_field(b, &fs); break;
     case 2: case 3: case 4:  /* inside the pickle: operands of ints and lengths, or any byte */
@@ -451,6 +453,8 @@ static void mutate_pth(fz_buf *b) {
                 int k = 1 + (int)rnd_below(4);
                 for (int i = 0; i < k; i++) b->p[lo + rnd_below(hi - lo)] = (uint8_t)rnd();
             }
+            /* a matching CRC-32, so the mutated pickle reaches the interpreter */
+            set_le(b->p + cd + 16, 4, fz_crc32(b->p + lo, hi - lo));
             break;
         }
         /* fall through */

@@ -57,6 +57,32 @@ int main(void) {
     double top_p5[4] = { 1, 0, 0, 0 };
     expect_dist("top-p 0.5 keeps only the best", probs, top_p5, 4);
 
+    /* exactly on the boundary: two tied tokens at 0.5 and top-p 0.5. The mass before the
+     * second is 0.5, which does not exceed p (Meta: mask = probs_sum - probs_sort > p), so
+     * both stay; a rule with >= would drop the second. */
+    {
+        const float tied[2] = { 3, 3 };
+        float pt[2];
+        p = plain(); p.top_p = 0.5f;
+        l3_sampler_distribution(&p, tied, 2, NULL, 0, pt);
+        const double half[2] = { 0.5, 0.5 };
+        expect_dist("top-p 0.5 keeps both of two tied tokens at 0.5", pt, half, 2);
+        int seen[2] = { 0, 0 };
+        for (uint64_t seed = 1; seed <= 200; seed++) {
+            llama3_sampler_params sp = plain();
+            sp.top_p = 0.5f;
+            sp.seed = seed;
+            sp.repeat_last_n = 0;
+            llama3_sampler *s = llama3_sampler_new(&sp, 2);
+            float l[2] = { 3, 3 };
+            seen[llama3_sample(s, l)]++;
+            llama3_sampler_free(s);
+        }
+        const int ok = seen[0] >= 60 && seen[1] >= 60;  /* 100 each expected; 60 is > 5 sigma below */
+        printf("%s: 200 seeds draw both tied tokens at top-p 0.5 (%d / %d)\n", ok ? "ok  " : "FAIL", seen[0], seen[1]);
+        failures += !ok;
+    }
+
     p = plain(); p.top_k = 3;
     l3_sampler_distribution(&p, logits, 4, NULL, 0, probs);
     double Z3 = e * e + e + 1, top_k[4] = { e * e / Z3, e / Z3, 1 / Z3, 0 };

@@ -483,6 +483,167 @@ static void test_errors(void) {
     llama3_tokenizer_free(t);
 }
 
+/* ---- Meta's pat_str: contractions in any case, followed by letters ----------------------------- */
+/* Pieces derived by hand from pat_str: (?i:'s|'t|'re|'ve|'m|'ll|'d) is the first alternative,
+ * tried at every apostrophe whatever the case and whatever follows, so "O'DONNELL" is
+ * O | 'D | ONNELL; a case-sensitive group would leave "'DONNELL" to the next alternative,
+ * [^\r\n\p{L}\p{N}]?\p{L}+, as one piece. */
+static const struct { const char *text; const char *pieces[8]; } k_contractions[] = {
+    { "O'DONNELL", { "O", "'D", "ONNELL" } },
+    { "WE'RE", { "WE", "'RE" } },
+    { "I'M", { "I", "'M" } },
+    { "THEY'LL", { "THEY", "'LL" } },
+    { "SHE'S", { "SHE", "'S" } },
+    { "YOU'VE", { "YOU", "'VE" } },
+    { "HE'D", { "HE", "'D" } },
+    { "CAN'T", { "CAN", "'T" } },
+    { "We'Re", { "We", "'Re" } },
+    { "WE'REALLY", { "WE", "'RE", "ALLY" } },
+    { "IT'SELF", { "IT", "'S", "ELF" } },
+    { "I'MAGE", { "I", "'M", "AGE" } },
+    { "THEY'LLAMA", { "THEY", "'LL", "AMA" } },
+    { "YOU'VEX", { "YOU", "'VE", "X" } },
+    { "DON'TS", { "DON", "'T", "S" } },
+    { "We'Rely", { "We", "'Re", "ly" } },
+    { "o'donnell", { "o", "'d", "onnell" } },
+    { "O'DONNELL SAID WE'RE LATE", { "O", "'D", "ONNELL", " SAID", " WE", "'RE", " LATE" } },
+};
+enum { N_CONTRACTIONS = sizeof k_contractions / sizeof k_contractions[0] };
+
+typedef struct { const char *p[16]; size_t len[16]; int n; } piece_list;
+static int collect_piece(void *ctx, const char *piece, size_t len) {
+    piece_list *l = ctx;
+    if (l->n < 16) l->p[l->n] = piece, l->len[l->n] = len;
+    l->n++;
+    return 0;
+}
+
+static void test_contractions(void) {
+    llama3_error err = { 0 };
+    l3_pretok *pt = NULL;
+    CHECK(l3_pretok_new(&pt, &err) == 0, "pre-tokenizer: %s", err.msg);
+    if (!pt) return;
+    /* the pieces, from the pre-tokenizer itself */
+    for (int c = 0; c < N_CONTRACTIONS; c++) {
+        piece_list got = { .n = 0 };
+        const char *text = k_contractions[c].text;
+        CHECK(l3_pretok_split(pt, text, strlen(text), collect_piece, &got, &err) == 0, "split: %s", err.msg);
+        int nw = 0;
+        while (nw < 8 && k_contractions[c].pieces[nw]) nw++;
+        int same = got.n == nw;
+        for (int i = 0; same && i < nw; i++)
+            same = got.len[i] == strlen(k_contractions[c].pieces[i]) && !memcmp(got.p[i], k_contractions[c].pieces[i], got.len[i]);
+        if (!same) {
+            fprintf(stderr, "  %s: got", text);
+            for (int i = 0; i < got.n && i < 16; i++) fprintf(stderr, " [%.*s]", (int)got.len[i], got.p[i]);
+            fputc('\n', stderr);
+        }
+        CHECK(same, "pieces of %s", text);
+    }
+    l3_pretok_free(pt);
+
+    /* the ids: a piece that is one token of tokenizer.model (read here, independently of the
+     * loader) is that token, as tiktoken encodes a piece found in its ranks directly; the
+     * others are their own encoding. The whole text must encode as its pieces do. */
+    size_t flen;
+    char *file = slurp("tokenizer/tokenizer.model", &flen);
+    int32_t rank[N_CONTRACTIONS][8];
+    memset(rank, 0xff, sizeof rank);
+    for (char *line = file; line < file + flen;) {
+        char *nl = memchr(line, '\n', (size_t)(file + flen - line)), *sp = memchr(line, ' ', (size_t)(file + flen - line));
+        if (!nl) nl = file + flen;
+        if (sp && sp < nl) {
+            *sp = 0;
+            unsigned char tok[256];
+            long tl = strlen(line) < 340 ? b64(line, tok) : -1;
+            for (int c = 0; tl > 0 && c < N_CONTRACTIONS; c++)
+                for (int i = 0; i < 8 && k_contractions[c].pieces[i]; i++)
+                    if (strlen(k_contractions[c].pieces[i]) == (size_t)tl && !memcmp(k_contractions[c].pieces[i], tok, (size_t)tl))
+                        rank[c][i] = (int32_t)strtol(sp + 1, NULL, 10);
+        }
+        line = nl + 1;
+    }
+    free(file);
+    llama3_tokenizer *t = load("tokenizer/tokenizer.model");
+    int singles = 0;
+    for (int c = 0; c < N_CONTRACTIONS; c++) {
+        const char *text = k_contractions[c].text;
+        int32_t want[64];
+        int nw = 0;
+        for (int i = 0; i < 8 && k_contractions[c].pieces[i]; i++) {
+            if (rank[c][i] >= 0) {
+                want[nw++] = rank[c][i];
+                singles++;
+                continue;
+            }
+            int n;
+            int32_t *ids = encode(t, k_contractions[c].pieces[i], strlen(k_contractions[c].pieces[i]), 0, &n);
+            for (int k = 0; k < n && nw < 64; k++) want[nw++] = ids[k];
+            free(ids);
+        }
+        int n;
+        int32_t *got = encode(t, text, strlen(text), 0, &n);
+        const int same = n == nw && !memcmp(got, want, (size_t)n * sizeof *got);
+        if (!same) {
+            fprintf(stderr, "%s:\n", text);
+            print_ids("want", want, nw);
+            print_ids("got ", got, n);
+        }
+        CHECK(same, "ids of %s", text);
+        free(got);
+    }
+    fprintf(stderr, "contractions: %d cases, %d pieces that are single tokens of tokenizer.model\n", N_CONTRACTIONS, singles);
+    CHECK(singles >= 30, "only %d pieces found as tokens", singles);
+    llama3_tokenizer_free(t);
+}
+
+/* ---- tokenizer.json: a merge that is not exactly two tokens is refused, in either form ---------- */
+static void test_hf_json_merges(void) {
+    char *p = fix_path("tokenizer/llama3-tokenizer.json");
+    json_error_t je;
+    json_t *root = json_load_file(p, 0, &je);
+    free(p);
+    if (!root) { fprintf(stderr, "tokenizer.json: %s\n", je.text); exit(2); }
+    /* a small copy: the byte tokens (ids 0..255), no added tokens */
+    json_t *model = json_object_get(root, "model"), *small = json_object(), *v;
+    const char *key;
+    json_object_foreach(json_object_get(model, "vocab"), key, v)
+        if (json_integer_value(v) < 256) json_object_set(small, key, v);
+    json_object_set_new(model, "vocab", small);
+    json_object_set_new(root, "added_tokens", json_array());
+    char tmpl[] = "/tmp/l3tokXXXXXX";
+    int fd = mkstemp(tmpl);
+    CHECK(fd >= 0, "mkstemp");
+    close(fd);
+    /* merges[1] as JSON text: both forms of a pair load; every other shape is refused */
+    static const char *const second[] = { "\"\xc4\xa0 t\"", "[\"\xc4\xa0\", \"t\"]",
+                                          "\"\xc4\xa0\xc4\xa0\"", "\"\xc4\xa0 \xc4\xa0 \xc4\xa0\"", "\" \xc4\xa0\"", "\"\xc4\xa0 \"", "\"\"",
+                                          "[\"\xc4\xa0\"]", "[\"\xc4\xa0\", \"\xc4\xa0\", \"\xc4\xa0\"]", "[\"\xc4\xa0\", \"\"]",
+                                          "[\"\xc4\xa0\", 5]", "[]", "7", "null" };
+    for (size_t i = 0; i < sizeof second / sizeof second[0]; i++) {
+        json_t *m = json_loads(second[i], JSON_DECODE_ANY, &je), *merges = json_array();
+        json_array_append_new(merges, json_string("\xc4\xa0 \xc4\xa0"));
+        json_array_append_new(merges, m);
+        json_object_set_new(model, "merges", merges);
+        CHECK(m && json_dump_file(root, tmpl, 0) == 0, "write merges[1] = %s", second[i]);
+        llama3_error err = { 0 };
+        llama3_tokenizer *t = llama3_tokenizer_load(tmpl, &err);
+        if (i < 2) {
+            CHECK(t != NULL, "merges[1] = %s: %s", second[i], err.msg);
+        } else {
+            char *text = json_dumps(m, JSON_ENCODE_ANY | JSON_COMPACT), want[128];
+            snprintf(want, sizeof want, "model.merges[1] = %s is not two tokens", text);
+            free(text);
+            CHECK(!t && err.code == LLAMA3_ERR_FORMAT && strstr(err.msg, tmpl) && strstr(err.msg, want),
+                  "merges[1] = %s: %s", second[i], t ? "loaded" : err.msg);
+            if (!t) fprintf(stderr, "refused: %s\n", err.msg);
+        }
+        llama3_tokenizer_free(t);
+    }
+    remove(tmpl);
+    json_decref(root);
+}
+
 /* ---- the GGUF source: also through l3_tokenizer_from_source, as the model loader calls it ------ */
 static void test_gguf_source(void) {
     char *p = fix_path("models/tok32/gguf/model-bf16.gguf");
@@ -560,6 +721,10 @@ int main(int argc, char **argv) {
         test_spm();
     } else if (!strcmp(c, "errors")) {
         test_errors();
+    } else if (!strcmp(c, "contractions")) {
+        test_contractions();
+    } else if (!strcmp(c, "hf_json_merges")) {
+        test_hf_json_merges();
     } else {
         fprintf(stderr, "unknown case %s\n", c);
         return 2;

@@ -6,7 +6,7 @@ llama3_test(test_tokenizer_props ${CMAKE_CURRENT_SOURCE_DIR}/test_tokenizer_prop
 set(LLAMA3_TOKENIZER_CASES
   ggml_vocab_tiktoken ggml_vocab_hf_json ggml_vocab_gguf
   crosscheck_tiktoken crosscheck_hf_json crosscheck_gguf
-  chat specials spm_stories errors)
+  chat specials spm_stories errors hf_json_merges contractions)
 foreach(case ${LLAMA3_TOKENIZER_CASES})
   add_test(NAME tokenizer.${case} COMMAND test_tokenizer ${LLAMA3_FIXTURES} ${case})
   set_tests_properties(tokenizer.${case} PROPERTIES LABELS tokenizer)

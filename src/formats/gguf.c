@@ -16,11 +16,13 @@
 
 /* The reader's private part: l3_gguf_open allocates this and hands out &full->g (the first
  * member), so l3_gguf stays as declared in gguf.h. The sorted indexes make each lookup
- * O(log n): a loader looks up ~10 tensors per layer, which was O(layers x tensors). */
+ * O(log n): a loader looks up ~10 tensors per layer, which was O(layers x tensors). They point
+ * at each entry's first member, its name (l3_gguf_kv.key, l3_gguf_tensor.name), so one
+ * comparison, sort and search serve both. */
 typedef struct gguf_full {
     l3_gguf g;
-    const l3_gguf_kv **kv_sorted;      /* n_kv, by key (length, bytes), then file order */
-    const l3_gguf_tensor **t_sorted;   /* n_tensors, by name (names are unique) */
+    const l3_gguf_str **kv_sorted;   /* n_kv keys, by (length, bytes); unique */
+    const l3_gguf_str **t_sorted;    /* n_tensors names, likewise */
 } gguf_full;
 
 static const gguf_full *full_of(const l3_gguf *g) { return (const gguf_full *)(const void *)g; }
@@ -161,46 +163,59 @@ static int cmp_str(l3_gguf_str x, const char *y, uint64_t ylen) {
     return ylen ? memcmp(x.p, y, ylen) : 0;
 }
 
-static int cmp_tensor_name(const void *a, const void *b) {
-    const l3_gguf_tensor *x = *(const l3_gguf_tensor *const *)a, *y = *(const l3_gguf_tensor *const *)b;
-    return cmp_str(x->name, y->name.p, y->name.len);
+static int cmp_name(const void *a, const void *b) {
+    const l3_gguf_str *x = *(const l3_gguf_str *const *)a, *y = *(const l3_gguf_str *const *)b;
+    return cmp_str(*x, y->p, y->len);
 }
 
-/* Keys may repeat (the first one wins, as with a linear scan): ties keep file order. */
-static int cmp_kv_key(const void *a, const void *b) {
-    const l3_gguf_kv *x = *(const l3_gguf_kv *const *)a, *y = *(const l3_gguf_kv *const *)b;
-    int c = cmp_str(x->key, y->key.p, y->key.len);
-    return c ? c : (x > y) - (x < y);
-}
-
-/* hardening (issue 7): duplicate tensor names, found by sorting (n log n). Comparing each name
- * with all earlier ones took minutes on a crafted 8 MB file of 200,000 tensor infos. The
- * sorted index is kept for l3_gguf_find_tensor. */
-static int index_tensors(gguf_full *f, const char *path, llama3_error *err) {
-    const l3_gguf *g = &f->g;
-    if (g->n_tensors == 0) return 0;
-    const l3_gguf_tensor **idx = malloc(g->n_tensors * sizeof *idx);
+/* Sorts pointers to the names of the n entries (elem bytes each) at base into *out and refuses
+ * a name that appears twice: a repeated key or tensor means different things to readers that
+ * take the first or the last one. Sorting finds repeats in n log n (a crafted 8 MB header
+ * holds 200,000 tensor infos). */
+static int index_unique(const void *base, size_t elem, uint64_t n, const l3_gguf_str ***out, const char *what,
+                        const char *path, llama3_error *err) {
+    if (n == 0) return 0;
+    const l3_gguf_str **idx = malloc(n * sizeof *idx);
     if (!idx) return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", path);
-    for (uint64_t i = 0; i < g->n_tensors; i++) idx[i] = &g->tensors[i];
-    qsort(idx, g->n_tensors, sizeof *idx, cmp_tensor_name);
-    f->t_sorted = idx;
-    for (uint64_t i = 1; i < g->n_tensors; i++)
-        if (cmp_tensor_name(&idx[i - 1], &idx[i]) == 0) {
-            int nlen = idx[i]->name.len > 200 ? 200 : (int)idx[i]->name.len;
-            return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: tensor '%.*s' appears twice", path, nlen, idx[i]->name.p);
+    for (uint64_t i = 0; i < n; i++) idx[i] = (const l3_gguf_str *)(const void *)((const char *)base + i * elem);
+    qsort(idx, n, sizeof *idx, cmp_name);
+    *out = idx;
+    for (uint64_t i = 1; i < n; i++)
+        if (cmp_name(&idx[i - 1], &idx[i]) == 0) {
+            int len = idx[i]->len > 200 ? 200 : (int)idx[i]->len;
+            return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: %s '%.*s' appears twice", path, what, len, idx[i]->p);
         }
     return 0;
 }
 
-static int index_keys(gguf_full *f, const char *path, llama3_error *err) {
-    const l3_gguf *g = &f->g;
-    if (g->n_kv == 0) return 0;
-    const l3_gguf_kv **idx = malloc(g->n_kv * sizeof *idx);
-    if (!idx) return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", path);
-    for (uint64_t i = 0; i < g->n_kv; i++) idx[i] = &g->kv[i];
-    qsort(idx, g->n_kv, sizeof *idx, cmp_kv_key);
-    f->kv_sorted = idx;
-    return 0;
+static int cmp_offset(const void *a, const void *b) {
+    const l3_gguf_tensor *x = *(const l3_gguf_tensor *const *)a, *y = *(const l3_gguf_tensor *const *)b;
+    if (x->offset != y->offset) return x->offset < y->offset ? -1 : 1;
+    return (x > y) - (x < y);  /* file order: the same message on every libc */
+}
+
+/* Every tensor owns its bytes, as GGUF writers lay them out: two tensors over the same bytes
+ * (a crafted or corrupt file) are refused. Sorted by offset, each must end at or before the
+ * next one starts. Offsets and sizes were checked against the file before, so no overflow. */
+static int check_overlaps(const l3_gguf *g, const char *path, llama3_error *err) {
+    if (g->n_tensors < 2) return 0;
+    const l3_gguf_tensor **by_off = malloc(g->n_tensors * sizeof *by_off);
+    if (!by_off) return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", path);
+    for (uint64_t i = 0; i < g->n_tensors; i++) by_off[i] = &g->tensors[i];
+    qsort(by_off, g->n_tensors, sizeof *by_off, cmp_offset);
+    int rc = 0;
+    for (uint64_t i = 1; i < g->n_tensors && !rc; i++) {
+        const l3_gguf_tensor *a = by_off[i - 1], *b = by_off[i];
+        if (a->offset + a->nbytes > b->offset) {
+            int alen = a->name.len > 200 ? 200 : (int)a->name.len, blen = b->name.len > 200 ? 200 : (int)b->name.len;
+            rc = l3_fail(err, LLAMA3_ERR_FORMAT,
+                         "%s: tensor '%.*s' (offset %llu, %llu bytes) overlaps tensor '%.*s' (offset %llu): tensor data must not overlap",
+                         path, alen, a->name.p, (unsigned long long)a->offset, (unsigned long long)a->nbytes, blen,
+                         b->name.p, (unsigned long long)b->offset);
+        }
+    }
+    free(by_off);
+    return rc;
 }
 
 /* Makes room for entry `need` - 1 of an array that grows as entries are parsed, so memory
@@ -252,7 +267,7 @@ int l3_gguf_open(const char *path, l3_gguf **out, llama3_error *err) {
         if (grow((void **)&g->kv, &kv_cap, i + 1, g->n_kv, sizeof *g->kv)) goto oom;
         if ((rc = parse_kv(&c, &g->kv[i], i))) goto fail;
     }
-    if ((rc = index_keys(f, path, err))) goto fail;
+    if ((rc = index_unique(g->kv, sizeof *g->kv, g->n_kv, &f->kv_sorted, "metadata key", path, err))) goto fail;
 
     g->alignment = GGUF_DEFAULT_ALIGNMENT;
     const l3_gguf_kv *al = l3_gguf_find(g, "general.alignment");
@@ -288,7 +303,9 @@ int l3_gguf_open(const char *path, l3_gguf **out, llama3_error *err) {
         }
         t->data = g->map.data + start;
     }
-    if ((rc = index_tensors(f, path, err))) goto fail;
+    if ((rc = index_unique(g->tensors, sizeof *g->tensors, g->n_tensors, &f->t_sorted, "tensor", path, err)) ||
+        (rc = check_overlaps(g, path, err)))
+        goto fail;
     *out = g;
     return 0;
 oom:
@@ -318,27 +335,23 @@ bool l3_gguf_str_eq(l3_gguf_str s, const char *z) {
     return s.len == n && memcmp(s.p, z, n) == 0;
 }
 
-/* Binary searches of the indexes built by l3_gguf_open: the first entry not below z. */
-const l3_gguf_kv *l3_gguf_find(const l3_gguf *g, const char *key) {
-    const l3_gguf_kv *const *idx = full_of(g)->kv_sorted;
-    uint64_t n = strlen(key), lo = 0, hi = idx ? g->n_kv : 0;
+/* Binary search of an index built by l3_gguf_open: the entry whose name is z, or NULL. */
+static const void *find_name(const l3_gguf_str *const *idx, uint64_t n, const char *z) {
+    uint64_t len = strlen(z), lo = 0, hi = idx ? n : 0;
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
-        if (cmp_str(idx[mid]->key, key, n) < 0) lo = mid + 1;
+        if (cmp_str(*idx[mid], z, len) < 0) lo = mid + 1;
         else hi = mid;
     }
-    return lo < (idx ? g->n_kv : 0) && cmp_str(idx[lo]->key, key, n) == 0 ? idx[lo] : NULL;
+    return idx && lo < n && cmp_str(*idx[lo], z, len) == 0 ? idx[lo] : NULL;
+}
+
+const l3_gguf_kv *l3_gguf_find(const l3_gguf *g, const char *key) {
+    return find_name(full_of(g)->kv_sorted, g->n_kv, key);
 }
 
 const l3_gguf_tensor *l3_gguf_find_tensor(const l3_gguf *g, const char *name) {
-    const l3_gguf_tensor *const *idx = full_of(g)->t_sorted;
-    uint64_t n = strlen(name), lo = 0, hi = idx ? g->n_tensors : 0;
-    while (lo < hi) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        if (cmp_str(idx[mid]->name, name, n) < 0) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo < (idx ? g->n_tensors : 0) && cmp_str(idx[lo]->name, name, n) == 0 ? idx[lo] : NULL;
+    return find_name(full_of(g)->t_sorted, g->n_tensors, name);
 }
 
 static int missing(const l3_gguf *g, const char *key, bool required, llama3_error *err) {

@@ -55,7 +55,8 @@ typedef struct l3_gguf {
 } l3_gguf;
 
 /* Opens and validates the whole header: every key, every tensor's type, shape, offset and
- * size against the file. Errors name the file and the offending key or tensor. */
+ * size against the file; keys and tensor names are unique and no two tensors' data overlap.
+ * Errors name the file and the offending key or tensor. */
 int l3_gguf_open(const char *path, l3_gguf **out, llama3_error *err);
 void l3_gguf_close(l3_gguf *g);
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "alloc_limit.h"
 #include "args.h"
@@ -78,6 +79,55 @@ static int meta_shard_index(const char *name) {
     return digits > 0 && strcmp(p, ".pth") == 0 ? idx : -1;
 }
 
+/* 1 if the files a and b (both size bytes) hold the same bytes, 0 if not, -1 if one cannot
+ * be read. Reads both from the start and stops at the first difference. */
+static int meta_same_bytes(const char *a, const char *b, uint64_t size) {
+    enum { CHUNK = 1 << 16 };
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    char *ba = malloc(CHUNK), *bb = malloc(CHUNK);
+    int same = fa && fb && ba && bb ? 1 : -1;
+    for (uint64_t at = 0; same == 1 && at < size; at += CHUNK) {
+        size_t n = size - at < CHUNK ? (size_t)(size - at) : CHUNK;
+        if (fread(ba, 1, n, fa) != n || fread(bb, 1, n, fb) != n) same = -1;
+        else if (memcmp(ba, bb, n) != 0) same = 0;
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    free(ba);
+    free(bb);
+    return same;
+}
+
+/* One shard given twice (a hard or symbolic link, or a byte-for-byte copy) would put rank 0's
+ * slice of every split weight where rank 1's belongs, with every shape still right: refused.
+ * Files are compared by inode, then size, then bytes: real shards differ within their first
+ * entry (each archive's folder is named after its file), so only a copy is read through. */
+static int meta_distinct_shards(const meta_ctx *c, int n, llama3_error *err) {
+    struct stat st[META_MAX_SHARDS];
+    char *paths[META_MAX_SHARDS] = { 0 };
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "consolidated.%02d.pth", i);
+        if (!(paths[i] = l3_path_join(c->dir, name))) rc = l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", c->dir);
+        else if (stat(paths[i], &st[i]) != 0) rc = l3_fail(err, LLAMA3_ERR_IO, "%s: cannot open", paths[i]);
+    }
+    for (int i = 1; i < n && !rc; i++)
+        for (int j = 0; j < i && !rc; j++) {
+            if (st[i].st_size != st[j].st_size) continue;
+            const int linked = st[i].st_dev == st[j].st_dev && st[i].st_ino == st[j].st_ino;
+            const int same = linked ? 1 : meta_same_bytes(paths[i], paths[j], (uint64_t)st[i].st_size);
+            if (same < 0)
+                rc = l3_fail(err, LLAMA3_ERR_IO, "%s: cannot read consolidated.%02d.pth or consolidated.%02d.pth", c->dir, i, j);
+            else if (same)
+                rc = l3_fail(err, LLAMA3_ERR_FORMAT,
+                             "%s: consolidated.%02d.pth is %s consolidated.%02d.pth: each model-parallel rank needs its own shard",
+                             c->dir, i, linked ? "the same file as (a link to)" : "a byte-for-byte copy of", j);
+        }
+    for (int i = 0; i < n; i++) free(paths[i]);
+    return rc;
+}
+
 /* Shards must be numbered 00 .. n-1 without gaps: a missing rank would silently drop part
  * of every split weight. */
 static int meta_open_shards(meta_ctx *c, llama3_error *err) {
@@ -102,6 +152,7 @@ static int meta_open_shards(meta_ctx *c, llama3_error *err) {
         if (!present[i])
             return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: missing shard consolidated.%02d.pth (shards go up to %02d)",
                            c->dir, i, max_idx);
+    if ((rc = meta_distinct_shards(c, max_idx + 1, err))) return rc;
     for (int i = 0; i <= max_idx && !rc; i++) {
         char name[32], *path;
         snprintf(name, sizeof name, "consolidated.%02d.pth", i);

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/crc32.h"
+
 enum {
     ZIP_EOCD_SIG = 0x06054b50, ZIP_EOCD_LEN = 22,
     ZIP64_LOCATOR_SIG = 0x07064b50, ZIP64_LOCATOR_LEN = 20,
@@ -71,7 +73,8 @@ static int zip_read_directory(l3_zip *z, uint64_t cd_off, uint64_t cd_size, uint
         return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: zip directory claims %llu entries in %llu bytes",
                        z->path, (unsigned long long)n, (unsigned long long)cd_size);
     z->entries = calloc(n ? n : 1, sizeof *z->entries);
-    if (!z->entries) return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", z->path);
+    z->crc_ok = calloc(n ? n : 1, 1);
+    if (!z->entries || !z->crc_ok) return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", z->path);
     uint64_t pos = cd_off, end = cd_off + cd_size;
     for (uint64_t i = 0; i < n; i++) {
         if (pos + ZIP_CDIR_LEN > end || rd32(z->data + pos) != ZIP_CDIR_SIG)
@@ -91,6 +94,7 @@ static int zip_read_directory(l3_zip *z, uint64_t cd_off, uint64_t cd_size, uint
         z->n_entries = i + 1;
         e->flags = rd16(r + 8);
         e->method = rd16(r + 10);
+        e->crc32 = rd32(r + 16);
         e->comp_size = rd32(r + 20);
         e->size = rd32(r + 24);
         e->local_offset = rd32(r + 42);
@@ -106,32 +110,65 @@ static int zip_read_directory(l3_zip *z, uint64_t cd_off, uint64_t cd_size, uint
     return 0;
 }
 
-/* hardening (issue 7): a pickle looks up one entry per storage; with a linear l3_zip_find a
- * crafted 6 MB checkpoint (50,000 entries, 300,000 lookups) took ~30 s of CPU. Names are
- * indexed once, sorted by (name, directory index) so the first entry of a name still wins. */
-static int zip_index_names(l3_zip *z, llama3_error *err) {
+/* Sorts the entry indices idx[0..n_entries) by cmp, ties by index (a merge sort: qsort has
+ * no context argument for the comparator); tmp has room for n_entries. */
+static void zip_sort(const l3_zip *z, uint64_t *idx, uint64_t *tmp,
+                     int (*cmp)(const l3_zip *, uint64_t, uint64_t)) {
+    const uint64_t n = z->n_entries;
+    for (uint64_t width = 1; width < n; width *= 2) {
+        for (uint64_t lo = 0; lo < n; lo += 2 * width) {
+            uint64_t mid = lo + width < n ? lo + width : n;
+            uint64_t hi = lo + 2 * width < n ? lo + 2 * width : n;
+            uint64_t i = lo, j = mid, k = lo;
+            while (i < mid && j < hi) {
+                int c = cmp(z, idx[i], idx[j]);
+                tmp[k++] = (c < 0 || (c == 0 && idx[i] < idx[j])) ? idx[i++] : idx[j++];
+            }
+            while (i < mid) tmp[k++] = idx[i++];
+            while (j < hi) tmp[k++] = idx[j++];
+        }
+        memcpy(idx, tmp, n * sizeof *tmp);
+    }
+}
+
+static int cmp_name(const l3_zip *z, uint64_t a, uint64_t b) { return strcmp(z->entries[a].name, z->entries[b].name); }
+
+/* Names are indexed once, sorted, so the pickle's lookup per storage costs log n (a crafted
+ * 6 MB checkpoint holds 50,000 entries and names them 300,000 times). A name that appears
+ * twice is refused: readers that take the first or the last entry of a name would load
+ * different tensors. */
+static int zip_index_names(l3_zip *z, uint64_t *tmp, llama3_error *err) {
     z->by_name = malloc((z->n_entries ? z->n_entries : 1) * sizeof *z->by_name);
     if (!z->by_name) return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", z->path);
     for (uint64_t i = 0; i < z->n_entries; i++) z->by_name[i] = i;
-    /* a stable merge sort (qsort has no context argument for the comparator) */
-    uint64_t *tmp = malloc((z->n_entries ? z->n_entries : 1) * sizeof *tmp);
-    if (!tmp) return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", z->path);
-    for (uint64_t width = 1; width < z->n_entries; width *= 2) {
-        for (uint64_t lo = 0; lo < z->n_entries; lo += 2 * width) {
-            uint64_t mid = lo + width < z->n_entries ? lo + width : z->n_entries;
-            uint64_t hi = lo + 2 * width < z->n_entries ? lo + 2 * width : z->n_entries;
-            uint64_t i = lo, j = mid, k = lo;
-            while (i < mid && j < hi) {
-                int c = strcmp(z->entries[z->by_name[i]].name, z->entries[z->by_name[j]].name);
-                tmp[k++] = (c < 0 || (c == 0 && z->by_name[i] < z->by_name[j])) ? z->by_name[i++] : z->by_name[j++];
-            }
-            while (i < mid) tmp[k++] = z->by_name[i++];
-            while (j < hi) tmp[k++] = z->by_name[j++];
-        }
-        memcpy(z->by_name, tmp, z->n_entries * sizeof *tmp);
-    }
-    free(tmp);
+    zip_sort(z, z->by_name, tmp, cmp_name);
+    for (uint64_t i = 1; i < z->n_entries; i++)
+        if (cmp_name(z, z->by_name[i - 1], z->by_name[i]) == 0)
+            return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: zip entry %s appears twice in the directory", z->path,
+                           z->entries[z->by_name[i]].name);
     return 0;
+}
+
+static int cmp_offset(const l3_zip *z, uint64_t a, uint64_t b) {
+    const uint64_t x = z->entries[a].local_offset, y = z->entries[b].local_offset;
+    return (x > y) - (x < y);
+}
+
+/* Each entry's room (room_end): from its local header up to the next entry's local header in
+ * file order, or up to the central directory after the last one; none for entries that share a
+ * local header. l3_zip_entry_data refuses sizes that run past it. */
+static void zip_entry_rooms(l3_zip *z, uint64_t cd_off, uint64_t *tmp) {
+    const uint64_t n = z->n_entries;
+    uint64_t *idx = tmp + n;
+    for (uint64_t i = 0; i < n; i++) idx[i] = i;
+    zip_sort(z, idx, tmp, cmp_offset);
+    for (uint64_t k = 0; k < n; k++) {
+        l3_zip_entry *e = &z->entries[idx[k]];
+        uint64_t room = k + 1 < n ? z->entries[idx[k + 1]].local_offset : cd_off;
+        if (room > cd_off) room = cd_off;
+        if (k > 0 && z->entries[idx[k - 1]].local_offset == e->local_offset) room = e->local_offset;
+        e->room_end = room;
+    }
 }
 
 int l3_zip_open(l3_zip *z, const uint8_t *data, uint64_t size, const char *path, llama3_error *err) {
@@ -156,8 +193,14 @@ int l3_zip_open(l3_zip *z, const uint8_t *data, uint64_t size, const char *path,
         cd_size = rd64(data + z64 + 40);
         cd_off = rd64(data + z64 + 48);
     }
+    z->cd_offset = cd_off;
     int rc = zip_read_directory(z, cd_off, cd_size, n, err);
-    if (rc == 0) rc = zip_index_names(z, err);
+    uint64_t *tmp = NULL;  /* the sorts' scratch, then (second half) the order by offset */
+    if (rc == 0 && !(tmp = malloc((z->n_entries ? z->n_entries : 1) * 2 * sizeof *tmp)))
+        rc = l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", path);
+    if (rc == 0) rc = zip_index_names(z, tmp, err);
+    if (rc == 0) zip_entry_rooms(z, cd_off, tmp);
+    free(tmp);
     if (rc) l3_zip_close(z);
     return rc;
 }
@@ -166,8 +209,10 @@ void l3_zip_close(l3_zip *z) {
     for (uint64_t i = 0; i < z->n_entries; i++) free(z->entries[i].name);
     free(z->entries);
     free(z->by_name);
+    free(z->crc_ok);
     z->entries = NULL;
     z->by_name = NULL;
+    z->crc_ok = NULL;
     z->n_entries = 0;
 }
 
@@ -201,12 +246,46 @@ int l3_zip_entry_data(const l3_zip *z, const l3_zip_entry *e, const uint8_t **ou
     const uint8_t *lh = z->data + e->local_offset;
     /* The local header has its own name and extra lengths (PyTorch pads the extra field so
      * the data is 64-byte aligned). */
-    uint64_t start = e->local_offset + ZIP_LOCAL_LEN + rd16(lh + 26) + rd16(lh + 28);
+    const uint16_t name_len = rd16(lh + 26), extra_len = rd16(lh + 28);
+    uint64_t start = e->local_offset + ZIP_LOCAL_LEN + name_len + extra_len;
     if (!zip_in_bounds(z, start, e->size))
         return l3_fail(err, LLAMA3_ERR_FORMAT,
                        "%s: zip entry %s is truncated (%llu bytes at offset %llu, archive is %llu bytes)",
                        z->path, e->name, (unsigned long long)e->size, (unsigned long long)start,
                        (unsigned long long)z->size);
+    /* Every size the archive states must fit the entry's room: the directory's (zip64 or
+     * not), and the local header's own when it states them (flag bit 3 puts them in a data
+     * descriptor after the data instead; 0xFFFFFFFF in a zip64 extra field). Otherwise two
+     * entries share bytes, or another zip reader sees other data than this one. */
+    l3_zip_entry local = *e;
+    local.comp_size = rd32(lh + 18);
+    local.size = rd32(lh + 22);
+    int rc = 0;
+    if (!(e->flags & 8) && (local.size == UINT32_MAX || local.comp_size == UINT32_MAX))
+        rc = zip_read_zip64_extra(z, lh + ZIP_LOCAL_LEN + name_len, extra_len, &local, local.size == UINT32_MAX,
+                                  local.comp_size == UINT32_MAX, 0, err);
+    if (rc) return rc;
+    const uint64_t sizes[3] = { e->size, e->flags & 8 ? 0 : local.size, e->flags & 8 ? 0 : local.comp_size };
+    static const char *const whose[3] = { "directory's size", "local header's size", "local header's compressed size" };
+    for (int k = 0; k < 3; k++) {
+        uint64_t end;
+        if (!l3_add_ok(start, sizes[k], &end) || end > e->room_end)
+            return l3_fail(err, LLAMA3_ERR_FORMAT,
+                           "%s: zip entry %s: its data (%llu bytes from offset %llu, the %s) runs into %s at offset %llu",
+                           z->path, e->name, (unsigned long long)sizes[k], (unsigned long long)start, whose[k],
+                           e->room_end == z->cd_offset ? "the central directory" : "the next entry",
+                           (unsigned long long)e->room_end);
+    }
+    /* A flipped bit in a weight would go unnoticed by every other check. */
+    const uint64_t i = (uint64_t)(e - z->entries);
+    if (!z->crc_ok[i]) {
+        const uint32_t crc = l3_crc32(0, z->data + start, e->size);
+        if (crc != e->crc32)
+            return l3_fail(err, LLAMA3_ERR_FORMAT,
+                           "%s: zip entry %s is corrupt: CRC-32 of its %llu bytes is %08x, the directory says %08x",
+                           z->path, e->name, (unsigned long long)e->size, crc, e->crc32);
+        z->crc_ok[i] = 1;
+    }
     *out = z->data + start;
     *len = e->size;
     return 0;

@@ -97,6 +97,36 @@ static int read_config(llama3_tokenizer *t, const char *config_path, llama3_erro
     return 0;
 }
 
+/* Is v a merge of exactly two tokens: "A B" (one space, both halves non-empty: byte-level
+ * text has no raw spaces, GPT-2 maps ' ' to U+0120) or ["A", "B"] (two non-empty strings)? */
+static int merge_is_pair(json_t *v) {
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v), *end = s + json_string_length(v);
+        const char *sp = memchr(s, ' ', (size_t)(end - s));
+        return sp && sp > s && sp + 1 < end && !memchr(sp + 1, ' ', (size_t)(end - sp - 1));
+    }
+    json_t *a = json_array_get(v, 0), *b = json_array_get(v, 1);
+    return json_array_size(v) == 2 && json_is_string(a) && json_is_string(b) && json_string_length(a) > 0 &&
+           json_string_length(b) > 0;
+}
+
+/* A merge that is not two tokens is a damaged file: refused, naming it, rather than skipped
+ * (which would load another tokenizer than the file describes). */
+static int check_merges(json_t *merges, const char *path, llama3_error *err) {
+    size_t i;
+    json_t *v;
+    json_array_foreach(merges, i, v) {
+        if (merge_is_pair(v)) continue;
+        char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        int rc = l3_fail(err, LLAMA3_ERR_FORMAT,
+                         "%s: model.merges[%zu] = %.60s is not two tokens (expected \"A B\" or [\"A\", \"B\"], A and B non-empty)",
+                         path, i, text ? text : "?");
+        free(text);
+        return rc;
+    }
+    return 0;
+}
+
 /* A merge is "A B" (split at the first space after the first byte) or ["A", "B"]. */
 static int merge_get(void *ctx, size_t i, const char **l, size_t *ll, const char **r, size_t *rl) {
     json_t *v = json_array_get((json_t *)ctx, i);
@@ -142,6 +172,7 @@ int l3_tok_load_hf_json(const char *path, const char *config_path, llama3_tokeni
                      path);
         goto done;
     }
+    if ((rc = check_merges(merges, path, err))) goto done;
     /* The vocabulary size: one past the largest id in vocab or added_tokens. */
     json_int_t max_id = -1;
     const char *key;
