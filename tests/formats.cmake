@@ -21,7 +21,7 @@ set(LLAMA3_FORMAT_CASES
   pth_crafted_ok pth_noncontiguous pth_evil_global pth_unsupported_opcode pth_not_a_dict
   pth_compressed_entry pth_truncated_entry pth_truncated_file
   gguf_duplicate_key gguf_tensors_overlap gguf_last_tensor_past_end
-  pth_crc_mismatch pth_duplicate_entry pth_entry_overruns
+  pth_crc_mismatch crc32_pieces pth_duplicate_entry pth_entry_overruns
   meta_shard_hardlink meta_shard_symlink meta_shard_copy)
 foreach(case ${LLAMA3_FORMAT_CASES})
   add_test(NAME formats.${case} COMMAND test_formats ${case})

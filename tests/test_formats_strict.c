@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "formats/crc32.h"
 #include "formats/gguf.h"
 #include "formats/torch_pth.h"
 #include "fuzz_common.h"
@@ -251,6 +252,23 @@ static int meta_shard_twice(const char *how) {
     return 0;
 }
 
+/* The zip CRC-32: the check value, and a buffer big enough to be cut into pieces on several
+ * threads gives what a run of small (single-threaded) calls gives. */
+static int crc32_pieces(void) {
+    CHECK(l3_crc32(0, "123456789", 9) == 0xCBF43926u);
+    const size_t n = (size_t)97 << 20;  /* pieces of 32 MiB and more, and a ragged tail */
+    uint8_t *buf = malloc(n);
+    CHECK(buf != NULL);
+    uint64_t x = 88172645463325252ull;
+    for (size_t i = 0; i < n; i++) x ^= x << 13, x ^= x >> 7, x ^= x << 17, buf[i] = (uint8_t)x;
+    uint32_t chained = 0;
+    for (size_t at = 0; at < n; at += (size_t)5 << 20) chained = l3_crc32(chained, buf + at, n - at < (5u << 20) ? n - at : 5u << 20);
+    const uint32_t whole = l3_crc32(0, buf, n), continued = l3_crc32(l3_crc32(0, buf, 1000), buf + 1000, n - 1000);
+    free(buf);
+    CHECK(whole == chained && continued == chained);
+    return 0;
+}
+
 static int meta_shard_hardlink(void) { return meta_shard_twice("hardlink"); }
 static int meta_shard_symlink(void) { return meta_shard_twice("symlink"); }
 static int meta_shard_copy(void) { return meta_shard_twice("copy"); }
@@ -260,6 +278,7 @@ const fmt_case FMT_STRICT_CASES[] = {
     {"gguf_tensors_overlap", gguf_tensors_overlap},
     {"gguf_last_tensor_past_end", gguf_last_tensor_past_end},
     {"pth_crc_mismatch", pth_crc_mismatch},
+    {"crc32_pieces", crc32_pieces},
     {"pth_duplicate_entry", pth_duplicate_entry},
     {"pth_entry_overruns", pth_entry_overruns},
     {"meta_shard_hardlink", meta_shard_hardlink},
