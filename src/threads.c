@@ -61,8 +61,8 @@ static int take(l3_pool *p, int t, int front, int64_t *s, int64_t *e) {
 
 /* Each thread runs its own contiguous share front to back, then takes the back halves of
  * the others' that are left (a descheduled thread's work is not waited for). Contiguous
- * shares keep one weight stream per thread in decode: 1B Q4_0, 2 threads, 70 -> 78 t/s
- * against chunks claimed in turn from one counter (guided self-scheduling). */
+ * shares keep one weight stream per thread in decode, which reads memory faster than chunks
+ * claimed in turn from one counter (BENCHMARKS.md). */
 static void run_chunks(l3_pool *p, int thread) {
     int64_t s, e;
     while (take(p, thread, 1, &s, &e)) p->fn(p->ctx, s, e, thread);

@@ -33,7 +33,7 @@ int l3_map_file(const char *path, l3_mapping *out, llama3_error *err) {
         return l3_fail(err, LLAMA3_ERR_IO, "%s: not a regular file", path);
     }
     out->size = (size_t)st.st_size;
-    /* hardening (issue 7): an empty file gets a valid zero-length pointer, so parsers may compute
+    /* an empty file gets a valid zero-length pointer, so parsers may compute
      * data + size without NULL + 0 (undefined behaviour, reported by UBSan). */
     static const uint8_t empty_file[1];
     out->data = empty_file;

@@ -41,8 +41,7 @@ double l3_time_s(void);
 
 /* size bytes (rounded up to a line) starting on a 64-byte cache line, for buffers the kernels
  * load 64 bytes at a time: malloc's 16-byte alignment puts every such load of a large buffer
- * across two lines, which costs two (prefill pp512, 2 threads, q4_0 334-341 -> 353-354 t/s,
- * q8_0 318-329 -> 334-339). Freed with free(). */
+ * across two lines, which costs two. Freed with free(). */
 void *l3_alloc_lines(size_t size);
 
 #endif

@@ -12,3 +12,7 @@ set_tests_properties(sampler bad_input seeded_runs_repeat help_texts PROPERTIES 
 llama3_test(test_threads test_threads.c)
 add_test(NAME threads COMMAND test_threads)
 set_tests_properties(threads PROPERTIES LABELS "core")
+# The rooms keep to their doors: forward.c sees only the backend door, only the CPU backend's
+# folder includes its headers, tools/ only include/ (tests/check_layout.sh).
+add_test(NAME layout COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/check_layout.sh ${CMAKE_SOURCE_DIR})
+set_tests_properties(layout PROPERTIES LABELS "core")

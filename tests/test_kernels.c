@@ -1,7 +1,7 @@
 /* Kernel tests: every kernel of every kernel set this CPU supports against the scalar
  * reference set, for every weight type, on seeded random data with sizes that are not
  * multiples of the vector width; to_float must be bit-identical; quantize -> dequantize
- * stays within per-type error bounds (and is exact on data already on the grid); l3_matmul
+ * stays within per-type error bounds (and is exact on data already on the grid); l3_cpu_matmul
  * matches the scalar path for decode (T = 1) and prefill tiles (T = 3, 17, 64). The 8-bit
  * activation kernels (quantize, decode dot, prefill panels and tile product) are checked
  * against the scalar set's 8-bit reference, and against f32 dot products within the error
@@ -420,7 +420,7 @@ static void test_gemm(void) {
                     for (int packed = 0; packed <= (sets[s]->pack_f32 != NULL); packed++) {
                         float *y = malloc((size_t)(nx * ldy) * 4);
                         memcpy(y, y1, (size_t)(nx * ldy) * 4);
-                        if (packed) {  /* as l3_matmul: through the set's own panel, L3_PACK_F32_ROWS rows at a time */
+                        if (packed) {  /* as l3_cpu_matmul: through the set's own panel, L3_PACK_F32_ROWS rows at a time */
                             float *panel = malloc((size_t)(L3_PACK_F32_ROWS * n) * 4);
                             for (int i0 = 0; i0 < nw; i0 += L3_PACK_F32_ROWS) {
                                 const int mw = nw - i0 < L3_PACK_F32_ROWS ? nw - i0 : L3_PACK_F32_ROWS;
@@ -446,14 +446,14 @@ static void test_gemm(void) {
             }
 }
 
-/* l3_matmul on every set against the scalar set: decode and prefill, threads over rows. */
+/* l3_cpu_matmul on every set against the scalar set: decode and prefill, threads over rows. */
 static void test_matmul(l3_pool *pool) {
     static const int Ts[] = { 1, 3, 17, 64 };
     for (int ti = 0; ti < N_TYPES; ti++) {
         const uint32_t t = TYPES[ti];
         const l3_type_info *info = l3_type_get(t);
         /* 40 rows: not a multiple of the 16- and 32-row tiles; cols: two column slices of
-         * l3_matmul (MM_KC 2048), even-but-not-16 for floats */
+         * l3_cpu_matmul (MM_KC 2048), even-but-not-16 for floats */
         const int64_t rows = 40, cols = info->block == 1 ? 2100 : info->block == 32 ? 2112 : 2304;
         float *wf = malloc((size_t)(rows * cols) * 4);
         fill(wf, rows * cols, 0.5f);
@@ -576,7 +576,7 @@ static void test_q8(void) {
             fill(x, NX * n, 1.0f);
             for (int64_t e = 0; e < n; e += 7) x[e] *= 8;  /* some outliers, like real activations */
             for (int i = 0; i < NW; i++) info->from_float(wf + i * n, wq + i * rb, n);
-            /* two-level rows (what l3_matmul uses) for the tile product */
+            /* two-level rows (what l3_cpu_matmul uses) for the tile product */
             for (int j = 0; j < NX; j++) ref->quantize_q8(x + j * n, q + j * n, q2 + j * n, d + j * n / 32, sm + j * n / 16, n);
             for (int i = 0; i < NW; i++) ref->to_panel[t](wq + i * rb, u + i * n, sc + i * n / 4, mn + i * n / 16, n);
             ref->gemm_q8(u, sc, mn, NW, q, q2, d, sm, NX, y0, NW, n);

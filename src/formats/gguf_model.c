@@ -81,7 +81,7 @@ static int read_args(const l3_gguf *g, llama3_args *a, llama3_error *err) {
     return 0;
 }
 
-/* hardening (issue 7): general.alignment may be any power of two, even 1, so tensor data can
+/* general.alignment may be any power of two, even 1, so tensor data can
  * sit at any address, while the kernels load whole floats and halves (a misaligned load is
  * undefined behaviour, reported by UBSan, and faults on strict-alignment CPUs). Misaligned
  * tensors get an aligned private copy, counted against the allocation cap. */

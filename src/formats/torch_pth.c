@@ -47,8 +47,8 @@ typedef struct pv {
 /* Stack and memo depth limits: far above what a state dict uses, well below memory trouble. */
 #define PK_MAX_STACK (1u << 20)
 #define PK_MAX_MEMO (1u << 24)
-/* hardening (issue 7): every value costs ~200 bytes, so 2-byte opcodes ("Na" = append None to a
- * list) turned each input byte into ~80 bytes of memory. A state dict needs ~10 values per
+/* every value costs ~200 bytes, so 2-byte opcodes ("Na" = append None to a list) would turn
+ * each input byte into ~80 bytes of memory. A state dict needs ~10 values per
  * tensor (405B: ~1,100 tensors per shard); 1M values is far above any real checkpoint. */
 #define PK_MAX_VALUES (1u << 20)
 
@@ -293,8 +293,8 @@ static int pk_reduce(pk_machine *m) {
 
 static int pk_memo_put(pk_machine *m, uint64_t idx) {
     if (m->sp == 0 || m->stack[m->sp - 1] == &m->mark) return pk_bad(m, "PUT with an empty stack");
-    /* hardening (issue 7): pickle memo indices count PUTs, so they stay below the pickle's
-     * length; without that bound a 5-byte LONG_BINPUT allocated a 128 MiB memo. */
+    /* pickle memo indices count PUTs, so they stay below the pickle's length; without that
+     * bound a 5-byte LONG_BINPUT would allocate a 128 MiB memo. */
     if (idx >= PK_MAX_MEMO || idx > m->len) return pk_bad(m, "memo index too large");
     if (idx >= m->n_memo) {
         pv **nm = realloc(m->memo, sizeof(pv *) * (size_t)(idx + 1));

@@ -22,7 +22,7 @@ static int append(srv_text *t, const char *s, size_t n) {
 
 /* Cuts the text at the first stop string that starts at or after `from`. */
 static void match_stop(srv_text *t, size_t from) {
-    if (!t->all) return;  /* hardening (issue 7): no text yet (a held-back byte); NULL + 0 is UB */
+    if (!t->all) return;  /* no text yet (a held-back byte); NULL + 0 is UB */
     size_t cut = t->len + 1;
     for (int i = 0; i < t->n_stop; i++) {
         size_t sl = strlen(t->stop[i]);

@@ -21,7 +21,7 @@
 /* The largest id may leave at most this many ids unused beyond the number of entries. Cut-down
  * vocabularies (tests, fuzz seeds) keep Llama 3's specials at 128000..128255, so the slack
  * covers that gap; an unused id costs ~25 bytes of tables, so a tiny file gets ~3 MB at most
- * instead of the ~1 GB an id of 2^24 - 1 used to cost. */
+ * (an id of 2^24 - 1 alone would otherwise cost ~1 GB). */
 #define HF_VOCAB_MAX_HOLES (1 << 17)
 
 /* json_load_file without a size limit would read anything: read at most max bytes first. */

@@ -33,7 +33,7 @@ static void rope_table(float *cs, int head_dim, int pos, const float *freqs) {
 }
 
 /* apply_rotary_emb: rotate each (even, odd) pair of a head by pos * freq[i]. HF weights keep
- * transformers' rotate-half order, where pair i is (i, i + head_dim/2) (see weights.h). */
+ * transformers' rotate-half order, where pair i is (i, i + head_dim/2) (see model/weights.h). */
 static void rope(float *vec, int n_heads, int head_dim, const float *cs, l3_rope_layout layout) {
     int half = head_dim / 2;
     for (int i = 0; i < half; i++) {

@@ -201,7 +201,7 @@ void l3_cpu_matmul(const l3_kernel_set *k, const l3_tensor *W, const float *X, i
         k->split_bf16(X, s->x_bf16, s->x_bf16 + W->cols, W->cols);  /* once, shared by every thread */
         l3_parallel_for(pool, W->rows, 8, matmul_vec_bf16, &j);
     } else if (T == 1) {
-        l3_parallel_for(pool, W->rows, 8, matmul_vec, &j);  /* (float dotn for one row measured slower) */
+        l3_parallel_for(pool, W->rows, 8, matmul_vec, &j);  /* (for one row, faster than float dotn) */
     } else if (T <= MM_DECODE_ROWS && q8 && k->dotn_q8[W->type]) {
         l3_parallel_for(pool, T, 4, quantize_rows, &j);
         l3_parallel_for(pool, W->rows, 8, matmul_vecn_q8, &j);

@@ -14,8 +14,7 @@
 #define MM_DECODE_ROWS 8
 /* float weights: up to this many rows take dotn (8 activation rows per pass over a run of
  * weight rows, the later passes from cache) rather than widening and packing every weight
- * for the tile product (1B bf16, 2 threads: 16 rows 133 vs 61 t/s, 32 rows 119 vs 96, 48
- * rows even) */
+ * for the tile product, which costs more than it saves for so few rows (BENCHMARKS.md) */
 #define MM_DOTN_ROWS 48
 #define MM_DECODE_RUN 24  /* weight rows per dotn_q8 / dotn call; decode's thread shares split at whole runs */
 #define MM_KC 2048    /* long slices: the AVX-512 f32 tile product runs faster the longer its panel */

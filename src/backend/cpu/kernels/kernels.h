@@ -67,7 +67,7 @@ typedef struct l3_kernel_set {
     /* ---- 8-bit activations (integer dot products) ----
      * An activation row of n values (n a multiple of 32) quantized once per matmul, per block
      * of 32 with an f32 scale d[n/32]: q[n] int8 = round(x / d), d = amax / 127; or, with a
-     * second int8 array q2 (what l3_matmul uses: one level costs about 1e-2 relative error in
+     * second int8 array q2 (what l3_cpu_matmul uses: one level costs about 1e-2 relative error in
      * the logits), a 16-bit value split in two: x ~ d * (256 q + q2), d = amax / 127 / 256,
      * q2 the rounded residual. s[n/16] are
      * the f32 sums of each 16 x (what weight offsets and mins multiply). Row j of a matrix
@@ -99,7 +99,7 @@ typedef struct l3_kernel_set {
      * only for panels of the types this set has to_panel for. */
     void (*gemm_q8)(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q, const int8_t *q2,
                     const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n);
-    /* whether l3_matmul takes the 8-bit paths (off in the scalar reference set, and with
+    /* whether l3_cpu_matmul takes the 8-bit paths (off in the scalar reference set, and with
      * LLAMA3_INT8=0) */
     int use_q8;
 } l3_kernel_set;

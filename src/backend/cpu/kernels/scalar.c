@@ -234,7 +234,7 @@ void l3_kernels_init_scalar(l3_kernel_set *k) {
     k->axpy_q8_0 = axpy_q8_0;
     k->gemm_f32 = gemm_f32;
     k->softmax = softmax;
-    /* the 8-bit paths' reference: tested against, not used by l3_matmul in this set */
+    /* the 8-bit paths' reference: tested against, not used by l3_cpu_matmul in this set */
     k->quantize_q8 = quantize_q8;
 #define SET(T, name) k->dot_q8[T] = dot_q8_##name, k->to_panel[T] = panel_##name
     SET(L3_Q8_0, q8_0); SET(L3_Q4_0, q4_0); SET(L3_Q4_1, q4_1); SET(L3_Q5_0, q5_0); SET(L3_Q5_1, q5_1);

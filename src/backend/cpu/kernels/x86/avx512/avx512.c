@@ -120,7 +120,7 @@ static inline __attribute__((always_inline)) void q8_rows16(const int RN, const 
 }
 static void gemm_q8_512(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q, const int8_t *q2,
                         const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) {
-    enum { RN = 4 };  /* activation rows per pass: measured against 6 and 8 (spills; one level: 2, 3, 6, 8) */
+    enum { RN = 4 };  /* activation rows per pass: 6 or 8 spill registers (one level: 4 beats 2, 3, 6, 8 too) */
     uint32_t same32;
     memcpy(&same32, mn + n, sizeof same32);  /* panel_pack16's flag */
     for (int j = 0; j < nx; j += RN) {
@@ -181,8 +181,7 @@ static inline __m512i dot2_16(__m512i u, __m512i x, __m512i x2) {
  * contiguous, so the tile prefetches a later pass's rows in address order, the share of its
  * bytes matching the step (`bytes` from p, one prefetch per 64 bytes: no line skipped). The
  * memory then sees one stream per thread, not MR: with the bandwidth contended, reading MR
- * interleaved row streams ran ~20% slower here than one sequential stream (2 threads), and
- * 1B Q4_0 decode went 62 -> 70 t/s (2 threads) and 39 -> 42.5 t/s (1 thread). */
+ * interleaved row streams runs slower than one sequential stream (BENCHMARKS.md). */
 static inline __attribute__((always_inline)) void seq_prefetch(const uint8_t *p, const int bytes) {
     L3_UNROLL for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
 }
@@ -287,13 +286,13 @@ static inline __attribute__((always_inline)) L3_GFNI void q40_tile(const int MR,
     const int8_t *qp[4], *q2p[4];
     const float *dp[4];
     for (int i = 0; i < MR; i++) wr[i] = rows + (i < nw ? i : nw - 1) * row_bytes;
-    const uint8_t *next = rows + MR * row_bytes;  /* (2 passes on: 2 threads 6% slower) */
+    const uint8_t *next = rows + MR * row_bytes;  /* (one pass on: two were slower) */
     act_rows(NR, nx, q, q2, d, NULL, n, qp, q2p, dp, NULL);
     const __m512i nib_idx = _mm512_loadu_si512(q40_nib_idx), d_idx = _mm512_loadu_si512(q40_d_idx);
     const __m512i k8 = _mm512_set1_epi8(8);
     /* per 64-bit lane, the bit matrix (GFNI affine) that keeps each byte's low nibble, or
-     * moves its high nibble down: the lanes of values 16-31 of each block (1T decode 41.7 ->
-     * 43.6 t/s against a shift, a mask and an AND) */
+     * moves its high nibble down: the lanes of values 16-31 of each block (one instruction
+     * instead of a shift, a mask and an AND) */
     const __m512i nib_sel = _mm512_setr_epi64(0x0102040800000000LL, 0x0102040800000000LL, 0x1020408000000000LL,
                                               0x1020408000000000LL, 0x0102040800000000LL, 0x0102040800000000LL,
                                               0x1020408000000000LL, 0x1020408000000000LL);
@@ -684,8 +683,7 @@ static inline __attribute__((always_inline)) void fdotn_tile(int kind, const int
         /* the same line FD_PF_ROWS rows on, in the weight rows a later pass reads: the
          * weights stream from memory, and the hardware prefetcher alone keeps too few
          * lines in flight when there is this much arithmetic per byte (half the speed
-         * without); into L2 only, which keeps L1 for the activation slice (8 rows: 114 ->
-         * 118 t/s; 18 rows ahead: 114; the next slice's rows past the run: 101) */
+         * without); into L2 only, which keeps L1 for the activation slice */
         if ((k * esz) % 64 == 0)
             L3_UNROLL for (int i = 0; i < FD_MR; i++) _mm_prefetch((const char *)wp[i] + FD_PF_ROWS * row_bytes + k * esz, _MM_HINT_T1);
         __m512 wv[FD_MR];
@@ -710,9 +708,7 @@ static inline __attribute__((always_inline)) void fdotn_tile(int kind, const int
             if (i < nw) y[j * ldy + i] = (acc ? y[j * ldy + i] : 0.0f) + _mm512_reduce_add_ps(a[i][j]);
 }
 /* Columns per slice: a run of weight rows is multiplied slice by slice, so that 8 activation
- * rows' slice (32 KiB) stays in L1 for all of them. 1B bf16, 2 threads, 8 rows: 95 -> 110
- * t/s, 4 rows 73 -> 89 (512: slower than 1024; at the last stop, with the weights on 4 KiB
- * pages, the slices lost to the prefetching of the weight streams). */
+ * rows' slice (32 KiB) stays in L1 for all of them (512 columns: slower). */
 #define FD_KC 1024
 #define FDOTN(name, KIND)                                                                          \
     static void dotn_##name(const void *rows, size_t row_bytes, int nw, const float *x, int nx, float *y, \
@@ -743,7 +739,7 @@ FDOTN(bf16w, L3_BF16)
  * 8 broadcast activation values into 16 accumulators that each hold 16 finished dot
  * products (no horizontal sums). Measured on the 1B shape (prefill, f16 weights): 8
  * activation rows beat 12 (the 12 row pointers spill) and 3 weight vectors; the longer the
- * panel the better (2048 columns: 256 KiB, in L2), so l3_matmul packs whole slices. */
+ * panel the better (2048 columns: 256 KiB, in L2), so l3_cpu_matmul packs whole slices. */
 enum { GF_MV = L3_PACK_F32_ROWS / 16, GF_NR = 8 };
 
 static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
@@ -772,8 +768,7 @@ static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
 }
 
 /* pack_rows reads 16 rows at once from memory, more streams than the hardware prefetcher
- * follows: each row's line PK_PF values on is asked for in advance (1B bf16, 2 threads: pp64
- * 151-160 -> 158-166 t/s, pp48 through this path 149-153 -> 158-159; 64 and 192 values: less) */
+ * follows: each row's line PK_PF values on is asked for in advance */
 enum { PK_PF = 128 };
 /* panel[k*L3_PACK_F32_ROWS + i] = row i's value k as f32 for k < kc (row i of type KIND at
  * w + i*ldw bytes), rows past nw zero */
@@ -875,7 +870,7 @@ int l3_kernels_init_avx512(l3_kernel_set *k) {
     k->attn_scores_f16 = attn_scores_f16;
     k->attn_values_f16 = attn_values_f16;
     k->softmax = softmax;
-    k->pack_f32 = pack_f32;  /* l3_matmul takes these two instead of gemm_f32 */
+    k->pack_f32 = pack_f32;  /* l3_cpu_matmul takes these two instead of gemm_f32 */
     k->gemm_f32_packed = gemm_f32_packed;
     return 1;
 }
