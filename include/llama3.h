@@ -282,6 +282,13 @@ typedef struct llama3_batch_event {
     int32_t token;
     int n_generated;           /* tokens sampled so far, this one included */
     llama3_batch_finish finish;
+    /* With llama3_batch_seq.logprobs: the token's log-probability under the logits it was
+     * sampled from (after logit_bias, penalties and a constraint's mask; before temperature),
+     * and the n_top most likely tokens (llama3_logprobs). */
+    float logprob;
+    int n_top;
+    int32_t top_id[LLAMA3_MAX_TOP_LOGPROBS];
+    float top_logprob[LLAMA3_MAX_TOP_LOGPROBS];
 } llama3_batch_event;
 
 /* The scheduler uses every slot of s (and resets a slot when a sequence takes it). m must be
@@ -295,7 +302,28 @@ void llama3_batch_free(llama3_batch *b);
  * bad ids. The prompt ids are fed to the sampler's repetition window. */
 int llama3_batch_add(llama3_batch *b, const int32_t *prompt, int n_prompt,
                      const llama3_sampler_params *sp, int max_tokens, llama3_error *err);
-/* Drops a sequence at once (client gone, stop string matched); frees its slot. */
+/* A sequence's options beyond llama3_batch_add's (zero = off). */
+typedef struct llama3_batch_seq {
+    const llama3_sampler_params *sp;  /* NULL = llama3_sampler_defaults() */
+    int max_tokens;                   /* <= 0: until the context is full */
+    /* Prompt cache: start on the free slot whose cached tokens (the prompt and reply of its
+     * last sequence) share the longest prefix with this prompt, keep that prefix in the KV
+     * cache and prefill only the rest (at least the last prompt token is always fed). Without
+     * it the sequence starts on an empty (or the least recently used) slot from scratch. */
+    int cache_prompt;
+    /* Applied to the logits before each token is sampled and advanced after it; borrowed
+     * until the sequence ends (finish or llama3_batch_remove). NULL = none. */
+    llama3_json_constraint *constraint;
+    int logprobs;                     /* 1: events carry logprob */
+    int top_logprobs;                 /* 0..LLAMA3_MAX_TOP_LOGPROBS alternatives (with logprobs) */
+} llama3_batch_seq;
+/* llama3_batch_add with options; same returns. */
+int llama3_batch_add_seq(llama3_batch *b, const int32_t *prompt, int n_prompt, const llama3_batch_seq *o,
+                         llama3_error *err);
+/* Prompt tokens a running sequence took from the cache instead of prefilling them. */
+int llama3_batch_n_cached(const llama3_batch *b, int seq);
+/* Drops a sequence at once (client gone, stop string matched); frees its slot (whose cache
+ * keeps the tokens fed so far). */
 void llama3_batch_remove(llama3_batch *b, int seq);
 /* One forward pass. Writes at most cap events (cap >= llama3_batch_capacity is always
  * enough) and returns their number (0 when nothing ran), or < 0 on error. */
