@@ -2,6 +2,7 @@
  * field by field (wrong types are the client's error, 400), and the response objects and
  * stream chunks their official clients expect. Plus /v1/models, /health, /tokenize,
  * /detokenize. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,9 @@ void srv_params_free(srv_params *p) {
     for (int i = 0; i < p->n_stop; i++) free(p->stop[i]);
     free(p->stop);
     free(p->prompt);
+    free(p->bias);
+    free(p->echo);
+    llama3_json_constraint_free(p->constraint);
     memset(p, 0, sizeof *p);
 }
 
@@ -168,6 +172,134 @@ static int opt_number(json_t *root, const char *key, double lo, double hi, doubl
     return 1;
 }
 
+/* The request fields each endpoint implements; any other field is refused by name, so a
+ * client never gets a reply that silently ignored part of its request. */
+static const char *const CHAT_FIELDS[] = {
+    "model", "messages", "stream", "stream_options", "n", "temperature", "top_p", "min_p", "top_k", "repeat_penalty",
+    "seed", "max_tokens", "max_completion_tokens", "stop", "logprobs", "top_logprobs", "logit_bias",
+    "frequency_penalty", "presence_penalty", "response_format", "cache_prompt", "user", NULL,
+};
+static const char *const COMPLETION_FIELDS[] = {
+    "model", "prompt", "stream", "stream_options", "n", "temperature", "top_p", "min_p", "top_k", "repeat_penalty",
+    "seed", "max_tokens", "stop", "logprobs", "echo", "logit_bias", "frequency_penalty", "presence_penalty",
+    "response_format", "cache_prompt", "user", NULL,
+};
+
+static int check_fields(json_t *root, srv_kind kind, char *msg, size_t cap) {
+    const char *const *known = kind == SRV_CHAT ? CHAT_FIELDS : COMPLETION_FIELDS;
+    const char *key;
+    json_t *v;
+    json_object_foreach(root, key, v) {
+        int ok = 0;
+        for (int i = 0; known[i] && !ok; i++) ok = !strcmp(key, known[i]);
+        if (!ok) {
+            snprintf(msg, cap, "unsupported field '%.60s' (this server does not implement it on %s)", key,
+                     kind == SRV_CHAT ? "/v1/chat/completions" : "/v1/completions");
+            return 400;
+        }
+    }
+    return 0;
+}
+
+/* logit_bias: {"token id": bias in [-100, 100]}. */
+static int parse_logit_bias(const srv_ctx *c, json_t *v, srv_params *p, char *msg, size_t cap) {
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_object(v)) return bad(msg, cap, "%s", "'logit_bias' must be an object of token id -> bias");
+    size_t n = json_object_size(v);
+    int vocab = llama3_model_args(c->m)->vocab_size;
+    p->bias = calloc(n ? n : 1, sizeof *p->bias);
+    if (!p->bias) return bad(msg, cap, "%s", "out of memory");
+    const char *key;
+    json_t *b;
+    json_object_foreach(v, key, b) {
+        char *end;
+        long id = strtol(key, &end, 10);
+        if (!*key || *end || id < 0 || id >= vocab)
+            return bad(msg, cap, "'logit_bias' key '%.40s' is not a token id of this vocabulary", key);
+        if (!json_is_number(b) || json_number_value(b) < -100 || json_number_value(b) > 100)
+            return bad(msg, cap, "'logit_bias' value for '%.40s' must be a number in [-100, 100]", key);
+        /* -100 bans the token (OpenAI: "should result in a ban") */
+        double d = json_number_value(b);
+        p->bias[p->n_bias++] = (llama3_logit_bias){ (int32_t)id, d <= -100 ? -INFINITY : (float)d };
+    }
+    p->sp.logit_bias = p->bias;
+    p->sp.n_logit_bias = p->n_bias;
+    return 0;
+}
+
+/* response_format: text, json_object, or json_schema {name, schema, strict}. */
+static int parse_response_format(const srv_ctx *c, json_t *v, srv_params *p, char *msg, size_t cap) {
+    if (!v || json_is_null(v)) return 0;
+    const char *type = json_string_value(json_object_get(v, "type"));
+    if (!json_is_object(v) || !type) return bad(msg, cap, "%s", "'response_format' must be an object with a 'type'");
+    if (!strcmp(type, "text")) return 0;
+    if (strcmp(type, "json_object") && strcmp(type, "json_schema"))
+        return bad(msg, cap, "'response_format' type '%.40s' is not supported (text, json_object, json_schema)", type);
+    if (!c->vocab) return bad(msg, cap, "%s", "'response_format': this model's vocabulary cannot be constrained");
+    char *schema = NULL;
+    if (!strcmp(type, "json_schema")) {
+        json_t *js = json_object_get(v, "json_schema");
+        json_t *sc = json_object_get(js, "schema");
+        if (!json_is_object(js) || !json_is_object(sc))
+            return bad(msg, cap, "%s", "'response_format' json_schema needs {\"json_schema\": {\"schema\": {...}}}");
+        if (!(schema = json_dumps(sc, JSON_COMPACT))) return bad(msg, cap, "%s", "out of memory");
+    }
+    llama3_error err = { 0 };
+    p->constraint = llama3_json_constraint_new(c->vocab, schema, schema ? strlen(schema) : 0, &err);
+    free(schema);
+    if (!p->constraint) return bad(msg, cap, "'response_format': %s", err.msg);
+    return 0;
+}
+
+/* logprobs (chat: boolean, with top_logprobs 0..20; completions: the number of alternatives). */
+static int parse_logprobs(json_t *root, srv_kind kind, srv_params *p, char *msg, size_t cap) {
+    json_t *lp = json_object_get(root, "logprobs"), *top = json_object_get(root, "top_logprobs");
+    if (kind == SRV_CHAT) {
+        if (lp && !json_is_null(lp) && !json_is_boolean(lp)) return bad(msg, cap, "%s", "'logprobs' must be a boolean");
+        p->logprobs = json_is_true(lp);
+        if (top && !json_is_null(top)) {
+            if (!json_is_integer(top) || json_integer_value(top) < 0 || json_integer_value(top) > LLAMA3_MAX_TOP_LOGPROBS)
+                return bad(msg, cap, "%s", "'top_logprobs' must be an integer in [0, 20]");
+            if (!p->logprobs) return bad(msg, cap, "%s", "'top_logprobs' needs 'logprobs': true");
+            p->top_logprobs = (int)json_integer_value(top);
+        }
+        return 0;
+    }
+    if (!lp || json_is_null(lp)) return 0;
+    if (!json_is_integer(lp) || json_integer_value(lp) < 0 || json_integer_value(lp) > LLAMA3_MAX_TOP_LOGPROBS)
+        return bad(msg, cap, "%s", "'logprobs' must be an integer in [0, 20] (alternatives per token)");
+    p->logprobs = true;
+    p->top_logprobs = (int)json_integer_value(lp);
+    return 0;
+}
+
+/* Completions' echo: the prompt's text, decoded from its ids (a string prompt's text is
+ * this too, with the special tokens it contains spelled out, but no begin-of-text). */
+static int prompt_text(const srv_ctx *c, srv_params *p, char *msg, size_t cap) {
+    size_t n = 0, room = 256;
+    char *text = malloc(room), piece[512];
+    llama3_detok dt = { 0 };
+    for (int i = 0; text && i < p->n_prompt; i++) {
+        if (i == 0 && p->prompt[0] == l3_tokenizer_bos(c->tok)) continue;
+        int w = llama3_detok_push(&dt, c->tok, p->prompt[i], piece, sizeof piece, NULL);
+        if (w < 0) { free(text); return bad(msg, cap, "%s", "cannot decode the prompt for 'echo'"); }
+        if (n + (size_t)w + 9 > room) {
+            char *t = realloc(text, room = (n + (size_t)w + 9) * 2);
+            if (!t) { free(text); text = NULL; break; }
+            text = t;
+        }
+        memcpy(text + n, piece, (size_t)w);
+        n += (size_t)w;
+    }
+    if (!text) return bad(msg, cap, "%s", "out of memory");
+    int w = llama3_detok_flush(&dt, text + n, 8);
+    if (w > 0) n += (size_t)w;
+    text[n] = 0;
+    p->echo = text;
+    p->echo_len = n;
+    return 0;
+}
+
 int srv_parse_generation(const srv_ctx *c, srv_kind kind, const char *body, size_t len, srv_params *p, char *msg,
                          size_t cap) {
     memset(p, 0, sizeof *p);
@@ -179,6 +311,7 @@ int srv_parse_generation(const srv_ctx *c, srv_kind kind, const char *body, size
     if (!root) { snprintf(msg, cap, "malformed JSON at line %d column %d: %s", je.line, je.column, je.text); return 400; }
     if (!json_is_object(root)) { st = bad(msg, cap, "%s", "the request body must be a JSON object"); goto done; }
     if (!c->tok) { st = bad(msg, cap, "%s", "this model has no tokenizer"); goto done; }
+    if ((st = check_fields(root, kind, msg, cap))) goto done;
 
     json_t *v = json_object_get(root, "model");
     if (v && !json_is_string(v)) { st = bad(msg, cap, "%s", "'model' must be a string"); goto done; }
@@ -228,6 +361,20 @@ int srv_parse_generation(const srv_ctx *c, srv_kind kind, const char *body, size
         }
         p->max_tokens = (int)json_integer_value(v);
     }
+    if ((st = opt_number(root, "frequency_penalty", -2, 2, &d, msg, cap)) == 400) goto done;
+    if (st) p->sp.frequency_penalty = (float)d;
+    if ((st = opt_number(root, "presence_penalty", -2, 2, &d, msg, cap)) == 400) goto done;
+    if (st) p->sp.presence_penalty = (float)d;
+    st = 0;
+    v = json_object_get(root, "cache_prompt");
+    if (v && !json_is_null(v) && !json_is_boolean(v)) { st = bad(msg, cap, "%s", "'cache_prompt' must be a boolean"); goto done; }
+    p->cache_prompt = !json_is_false(v);
+    v = json_object_get(root, "echo");
+    if (v && !json_is_null(v) && !json_is_boolean(v)) { st = bad(msg, cap, "%s", "'echo' must be a boolean"); goto done; }
+    bool echo = json_is_true(v);
+    if ((st = parse_logprobs(root, kind, p, msg, cap))) goto done;
+    if ((st = parse_logit_bias(c, json_object_get(root, "logit_bias"), p, msg, cap))) goto done;
+    if ((st = parse_response_format(c, json_object_get(root, "response_format"), p, msg, cap))) goto done;
     if ((st = parse_stop(json_object_get(root, "stop"), p, msg, cap))) goto done;
     if (kind == SRV_CHAT) st = chat_prompt(c, json_object_get(root, "messages"), p, msg, cap);
     else {
@@ -236,6 +383,7 @@ int srv_parse_generation(const srv_ctx *c, srv_kind kind, const char *body, size
     }
     if (st) goto done;
     if (p->n_prompt <= 0) { st = bad(msg, cap, "%s", "empty prompt"); goto done; }
+    if (echo && (st = prompt_text(c, p, msg, cap))) goto done;
     if (p->n_prompt >= c->n_ctx) {
         snprintf(msg, cap, "the prompt has %d tokens; the context holds %d (start the server with a larger -c)", p->n_prompt,
                  c->n_ctx);
@@ -263,22 +411,111 @@ char *srv_error_json(int status, const char *message) {
     return dump(json_pack("{s:{s:s,s:s,s:i}}", "error", "message", message, "type", type, "code", status));
 }
 
-static json_t *usage(int n_prompt, int n_completion) {
-    return json_pack("{s:i,s:i,s:i}", "prompt_tokens", n_prompt, "completion_tokens", n_completion, "total_tokens",
-                     n_prompt + n_completion);
+static json_t *usage(int n_prompt, int n_completion, int n_cached) {
+    return json_pack("{s:i,s:i,s:i,s:{s:i}}", "prompt_tokens", n_prompt, "completion_tokens", n_completion,
+                     "total_tokens", n_prompt + n_completion, "prompt_tokens_details", "cached_tokens", n_cached);
+}
+
+/* A token's bytes as a JSON string: a token may hold part of a UTF-8 character, which becomes
+ * U+FFFD here (the "bytes" array keeps the exact bytes). */
+static json_t *token_string(const llama3_tokenizer *t, int32_t id) {
+    size_t n = 0;
+    const char *b = llama3_token_bytes(t, id, &n);
+    json_t *s = b ? json_stringn(b, n) : json_string("");
+    if (s) return s;
+    char *fixed = malloc(3 * n + 1), *w = fixed;
+    if (!fixed) return NULL;
+    for (size_t i = 0; i < n;) {
+        const unsigned char c = (unsigned char)b[i];
+        size_t k = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        json_t *ok = k && i + k <= n ? json_stringn(b + i, k) : NULL;
+        if (ok) {
+            memcpy(w, b + i, k), w += k, i += k;
+            json_decref(ok);
+        } else {
+            memcpy(w, "\xef\xbf\xbd", 3), w += 3, i++;
+        }
+    }
+    s = json_stringn(fixed, (size_t)(w - fixed));
+    free(fixed);
+    return s;
+}
+
+static json_t *token_bytes(const llama3_tokenizer *t, int32_t id) {
+    size_t n = 0;
+    const char *b = llama3_token_bytes(t, id, &n);
+    json_t *a = json_array();
+    for (size_t i = 0; b && i < n; i++) json_array_append_new(a, json_integer((unsigned char)b[i]));
+    return a;
+}
+
+/* JSON has no -inf: a token the sampler could not pick reports OpenAI's floor. */
+static json_t *lp_real(float lp) { return json_real(isfinite(lp) ? lp : -9999.0); }
+
+/* Chat: {"content": [{token, logprob, bytes, top_logprobs: [...]}], "refusal": null}. */
+static json_t *chat_logprobs(const srv_ctx *c, const srv_toklog *lg) {
+    json_t *content = json_array();
+    for (int i = 0; i < lg->n; i++) {
+        const srv_lp *l = &lg->lps[i];
+        json_t *top = json_array();
+        for (int k = 0; k < l->n_top; k++)
+            json_array_append_new(top, json_pack("{s:o,s:o,s:o}", "token", token_string(c->tok, l->top_id[k]), "logprob",
+                                                 lp_real(l->top_logprob[k]), "bytes", token_bytes(c->tok, l->top_id[k])));
+        json_array_append_new(content, json_pack("{s:o,s:o,s:o,s:o}", "token", token_string(c->tok, lg->ids[i]), "logprob",
+                                                 lp_real(l->logprob), "bytes", token_bytes(c->tok, lg->ids[i]),
+                                                 "top_logprobs", top));
+    }
+    return json_pack("{s:o,s:n}", "content", content, "refusal");
+}
+
+/* Completions (the legacy shape): tokens, token_logprobs, top_logprobs (token -> logprob),
+ * text_offset. */
+static json_t *completion_logprobs(const srv_ctx *c, const srv_toklog *lg) {
+    json_t *tokens = json_array(), *lps = json_array(), *tops = json_array(), *offs = json_array();
+    size_t off = lg->offset;
+    for (int i = 0; i < lg->n; i++) {
+        const srv_lp *l = &lg->lps[i];
+        json_array_append_new(tokens, token_string(c->tok, lg->ids[i]));
+        json_array_append_new(lps, lp_real(l->logprob));
+        json_t *top = json_object();
+        for (int k = 0; k < l->n_top; k++) {
+            json_t *ts = token_string(c->tok, l->top_id[k]);
+            if (ts) json_object_set_new(top, json_string_value(ts), lp_real(l->top_logprob[k]));
+            json_decref(ts);
+        }
+        json_array_append_new(tops, top);
+        json_array_append_new(offs, json_integer((json_int_t)off));
+        size_t n = 0;
+        llama3_token_bytes(c->tok, lg->ids[i], &n);
+        off += n;
+    }
+    return json_pack("{s:o,s:o,s:o,s:o}", "tokens", tokens, "token_logprobs", lps, "top_logprobs", tops, "text_offset", offs);
+}
+
+static json_t *logprobs_of(const srv_ctx *c, const srv_params *p, const srv_toklog *lg) {
+    if (!p->logprobs || !lg) return json_null();
+    return p->kind == SRV_CHAT ? chat_logprobs(c, lg) : completion_logprobs(c, lg);
 }
 
 char *srv_completion_json(const srv_ctx *c, const srv_params *p, const char *id, long created, const char *text,
-                          size_t len, const char *finish, int n_completion) {
+                          size_t len, const char *finish, int n_completion, int n_cached, const srv_toklog *lg) {
     json_t *choice;
-    if (p->kind == SRV_CHAT)
-        choice = json_pack("{s:i,s:{s:s,s:s%},s:n,s:s}", "index", 0, "message", "role", "assistant", "content", text, len,
-                           "logprobs", "finish_reason", finish);
-    else
-        choice = json_pack("{s:s%,s:i,s:n,s:s}", "text", text, len, "index", 0, "logprobs", "finish_reason", finish);
+    if (p->kind == SRV_CHAT) {
+        choice = json_pack("{s:i,s:{s:s,s:s%},s:o,s:s}", "index", 0, "message", "role", "assistant", "content", text, len,
+                           "logprobs", logprobs_of(c, p, lg), "finish_reason", finish);
+    } else {
+        /* echo: the prompt's text first */
+        char *all = malloc(p->echo_len + len + 1);
+        if (!all) return NULL;
+        if (p->echo_len) memcpy(all, p->echo, p->echo_len);
+        if (len) memcpy(all + p->echo_len, text, len);
+        choice = json_pack("{s:s%,s:i,s:o,s:s}", "text", all, p->echo_len + len, "index", 0, "logprobs",
+                           logprobs_of(c, p, lg), "finish_reason", finish);
+        free(all);
+    }
     return dump(json_pack("{s:s,s:s,s:i,s:s,s:[o],s:o}", "id", id, "object",
                           p->kind == SRV_CHAT ? "chat.completion" : "text_completion", "created", (json_int_t)created,
-                          "model", c->model_name, "choices", choice, "usage", usage(p->n_prompt, n_completion)));
+                          "model", c->model_name, "choices", choice, "usage", usage(p->n_prompt, n_completion, n_cached)));
 }
 
 static char *event(json_t *o) {
@@ -296,14 +533,15 @@ static char *event(json_t *o) {
 }
 
 char *srv_chunk_event(const srv_ctx *c, const srv_params *p, const char *id, long created, const char *text, size_t len,
-                      const char *finish) {
+                      const char *finish, const srv_toklog *lg) {
     json_t *choice;
+    json_t *lp = lg && lg->n > 0 ? logprobs_of(c, p, lg) : json_null();
     if (p->kind == SRV_CHAT) {
         json_t *delta = !text ? json_pack("{s:s,s:s}", "role", "assistant", "content", "")
                               : finish && !len ? json_object() : json_pack("{s:s%}", "content", text, len);
-        choice = json_pack("{s:i,s:o,s:n,s:s?}", "index", 0, "delta", delta, "logprobs", "finish_reason", finish);
+        choice = json_pack("{s:i,s:o,s:o,s:s?}", "index", 0, "delta", delta, "logprobs", lp, "finish_reason", finish);
     } else {
-        choice = json_pack("{s:s%,s:i,s:n,s:s?}", "text", text ? text : "", text ? len : 0, "index", 0, "logprobs",
+        choice = json_pack("{s:s%,s:i,s:o,s:s?}", "text", text ? text : "", text ? len : 0, "index", 0, "logprobs", lp,
                            "finish_reason", finish);
     }
     json_t *o = json_pack("{s:s,s:s,s:i,s:s,s:[o]}", "id", id, "object",
@@ -312,10 +550,11 @@ char *srv_chunk_event(const srv_ctx *c, const srv_params *p, const char *id, lon
     return event(o);
 }
 
-char *srv_usage_event(const srv_ctx *c, const srv_params *p, const char *id, long created, int n_completion) {
+char *srv_usage_event(const srv_ctx *c, const srv_params *p, const char *id, long created, int n_completion,
+                      int n_cached) {
     return event(json_pack("{s:s,s:s,s:i,s:s,s:[],s:o}", "id", id, "object",
                            p->kind == SRV_CHAT ? "chat.completion.chunk" : "text_completion", "created", (json_int_t)created,
-                           "model", c->model_name, "choices", "usage", usage(p->n_prompt, n_completion)));
+                           "model", c->model_name, "choices", "usage", usage(p->n_prompt, n_completion, n_cached)));
 }
 
 char *srv_models_json(const srv_ctx *c) {

@@ -15,6 +15,8 @@ void srv_req_unref(srv_req *r) {
     srv_text_free(&r->text);
     free(r->body);
     free(r->out);
+    free(r->ids);
+    free(r->lps);
     free(r);
 }
 

@@ -46,6 +46,10 @@ struct srv_req {
     srv_job *job;
     srv_text text;
     int n_seen;                  /* job ids fed into text */
+    int32_t *ids;                /* [n_seen] with logprobs: the ids and their logprobs */
+    srv_lp *lps;
+    int cap_ids;
+    int lp_sent;                 /* a stream: tokens whose logprobs went out */
     bool job_done, failed;
     char id[48];
     long created;

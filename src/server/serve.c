@@ -31,8 +31,11 @@ llama3_server *llama3_server_start(llama3_model *m, llama3_session *s, const lla
         return NULL;
     }
     srv->model_name = name;
-    srv->ctx = (srv_ctx){ m, llama3_model_tokenizer(m), name, llama3_session_n_ctx(s), &srv->engine };
+    srv->ctx = (srv_ctx){ m, llama3_model_tokenizer(m), name, llama3_session_n_ctx(s), &srv->engine, NULL };
+    /* structured output's vocabulary trie (a vocabulary it cannot use: response_format is refused) */
+    if (srv->ctx.tok) srv->ctx.vocab = llama3_json_vocab_new(srv->ctx.tok, NULL);
     if (srv_engine_start(&srv->engine, m, s, o->queue, err)) {
+        llama3_json_vocab_free(srv->ctx.vocab);
         free(name);
         free(srv);
         return NULL;
@@ -43,6 +46,7 @@ llama3_server *llama3_server_start(llama3_model *m, llama3_session *s, const lla
     srv->http = srv_http_start(&srv->ctx, &ho, &srv->port, err);
     if (!srv->http) {
         srv_engine_free(&srv->engine);
+        llama3_json_vocab_free(srv->ctx.vocab);
         free(name);
         free(srv);
         return NULL;
@@ -58,6 +62,7 @@ void llama3_server_stop(llama3_server *srv) {
     srv_engine_stop(&srv->engine);
     srv_http_stop(srv->http);
     srv_engine_free(&srv->engine);
+    llama3_json_vocab_free(srv->ctx.vocab);
     free(srv->model_name);
     free(srv);
 }

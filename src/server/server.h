@@ -15,6 +15,14 @@
 
 typedef enum srv_job_state { SRV_QUEUED, SRV_RUNNING, SRV_DONE } srv_job_state;
 
+/* A sampled token's log-probability and its most likely alternatives. */
+typedef struct srv_lp {
+    float logprob;
+    int n_top;
+    int32_t top_id[LLAMA3_MAX_TOP_LOGPROBS];
+    float top_logprob[LLAMA3_MAX_TOP_LOGPROBS];
+} srv_lp;
+
 /* One generation. Filled by an HTTP thread, then shared with the model thread under the
  * engine's mutex; freed when both sides have released it. */
 typedef struct srv_job {
@@ -22,12 +30,18 @@ typedef struct srv_job {
     int n_prompt;
     llama3_sampler_params sp;
     int max_tokens;
+    llama3_logit_bias *bias;      /* owned; sp.logit_bias points here */
+    llama3_json_constraint *constraint;  /* owned; NULL = free text */
+    bool cache_prompt, logprobs;
+    int top_logprobs;
     /* shared, under srv_engine.mu */
+    int n_cached;                 /* prompt tokens taken from the prompt cache */
     int refs;
     srv_job_state state;
     bool cancel;                  /* the HTTP side left (client gone, stop string matched) */
     int seq;                      /* batch sequence while running */
     int32_t *toks;                /* sampled ids, in order */
+    srv_lp *lps;                  /* [cap_toks] with logprobs */
     int n_toks, cap_toks;
     llama3_batch_finish finish;   /* set when done */
     char error[160];              /* set when the engine failed the job */
@@ -59,8 +73,10 @@ srv_job *srv_job_new(void);           /* refs = 1 (the HTTP side) */
 /* Queues j (takes a reference). Returns 0, or -1 when the queue is full or stopping. */
 int srv_engine_submit(srv_engine *e, srv_job *j);
 /* Waits (at most timeout_ms) until j has more than `have` ids or is done; copies ids
- * have.. (at most cap) into out and returns how many; *done once j is done and all copied. */
-int srv_job_poll(srv_engine *e, srv_job *j, int have, int timeout_ms, int32_t *out, int cap, bool *done);
+ * have.. (at most cap) into out (and their logprobs into lp_out, if not NULL) and returns how
+ * many; *done once j is done and all copied. */
+int srv_job_poll(srv_engine *e, srv_job *j, int have, int timeout_ms, int32_t *out, srv_lp *lp_out, int cap,
+                 bool *done);
 /* Drops the HTTP side's reference; a job still queued or running is cancelled (slot freed). */
 void srv_job_release(srv_engine *e, srv_job *j);
 void srv_engine_cancel(srv_engine *e, srv_job *j);
@@ -101,7 +117,23 @@ typedef struct srv_params {
     int n_stop;
     int32_t *prompt;
     int n_prompt;
+    bool cache_prompt;            /* llama-server's cache_prompt (default true) */
+    bool logprobs;                /* chat: logprobs; completions: logprobs given */
+    int top_logprobs;
+    llama3_logit_bias *bias;      /* logit_bias (sp.logit_bias points here) */
+    int n_bias;
+    llama3_json_constraint *constraint;  /* response_format json_object / json_schema */
+    char *echo;                   /* completions' echo: the prompt's text */
+    size_t echo_len;
 } srv_params;
+
+/* The tokens of a reply that are reported with logprobs. */
+typedef struct srv_toklog {
+    const int32_t *ids;
+    const srv_lp *lps;
+    int n;
+    size_t offset;                /* completions' text_offset of the first one */
+} srv_toklog;
 
 typedef struct srv_ctx {
     llama3_model *m;
@@ -109,6 +141,7 @@ typedef struct srv_ctx {
     const char *model_name;
     int n_ctx;
     srv_engine *engine;
+    llama3_json_vocab *vocab;     /* for response_format (NULL: not a byte-level BPE vocabulary) */
 } srv_ctx;
 
 /* Parses and tokenizes a request body. On failure returns the HTTP status (400) and
@@ -120,12 +153,13 @@ void srv_params_free(srv_params *p);
 char *srv_error_json(int status, const char *message);
 /* Whole (non-streamed) responses. */
 char *srv_completion_json(const srv_ctx *c, const srv_params *p, const char *id, long created, const char *text,
-                          size_t len, const char *finish, int n_completion);
+                          size_t len, const char *finish, int n_completion, int n_cached, const srv_toklog *lg);
 /* One server-sent event "data: {...}\n\n" of a stream; text may be NULL (role chunk) and
  * finish NULL (not last). */
 char *srv_chunk_event(const srv_ctx *c, const srv_params *p, const char *id, long created, const char *text,
-                      size_t len, const char *finish);
-char *srv_usage_event(const srv_ctx *c, const srv_params *p, const char *id, long created, int n_completion);
+                      size_t len, const char *finish, const srv_toklog *lg);
+char *srv_usage_event(const srv_ctx *c, const srv_params *p, const char *id, long created, int n_completion,
+                      int n_cached);
 /* GET /v1/models, GET /health, POST /tokenize, POST /detokenize: status and body. */
 char *srv_models_json(const srv_ctx *c);
 char *srv_health_json(const srv_ctx *c);
