@@ -1,6 +1,6 @@
 // The official `openai` npm client against `llama3 serve` on the random-weight tok32 model:
 // logprobs, logit_bias, frequency/presence penalties, structured output, echo, the prompt
-// cache and refused fields, streamed and not. Each check compares with what the feature
+// cache, refused fields and tool calling, streamed and not. Each check compares with what the feature
 // must change (a reply without it, an independent schema validator, the prompt's text).
 // usage: node server_features.mjs BASE_URL NODE_PREFIX
 import { createRequire } from 'node:module';
@@ -157,5 +157,54 @@ function valid(v, s) {
     await assert.rejects(create, (e) => e.status === 400 && e.message.includes(`'${field}'`), field);
   }
   await assert.rejects(client.chat.completions.create({ model, messages, echo: true }), (e) => e.status === 400 && /'echo'/.test(e.message));
+}
+// ---- tool calling (Llama 3.1's JSON format) ----
+{
+  const weather = { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer' }, unit: { enum: ['C', 'F'] } }, required: ['city', 'unit'] };
+  const add = { type: 'object', properties: { a: { type: 'number' }, b: { type: 'number' } }, required: ['a', 'b'] };
+  const tools = [{ type: 'function', function: { name: 'get_weather', description: 'Weather of a city', parameters: weather } },
+                 { type: 'function', function: { name: 'add', parameters: add } }];
+  const ask = [{ role: 'user', content: 'What is the weather in Paris?' }];
+  const schemaOf = { get_weather: weather, add };
+  for (let seed = 0; seed < 3; seed++) {
+    for (const tool_choice of [{ type: 'function', function: { name: 'add' } }, 'required']) {
+      const body = { model, messages: ask, tools, tool_choice, max_tokens: 80, temperature: 1, seed };
+      const r = await client.chat.completions.create(body);
+      const ch = r.choices[0];
+      assert.equal(ch.finish_reason, 'tool_calls');
+      assert.equal(ch.message.content, null);
+      assert.equal(ch.message.tool_calls.length, 1);
+      const call = ch.message.tool_calls[0];
+      assert.equal(call.type, 'function');
+      if (typeof tool_choice === 'object') assert.equal(call.function.name, 'add');
+      assert.ok(call.function.name in schemaOf, call.function.name);
+      assert.ok(valid(JSON.parse(call.function.arguments), schemaOf[call.function.name]), 'arguments validate: ' + call.function.arguments);
+      // streamed: the same call, then finish_reason tool_calls
+      const s = await client.chat.completions.create({ ...body, stream: true });
+      let sc = null, fin = null;
+      for await (const chunk of s)
+        for (const c of chunk.choices) {
+          if (c.delta?.tool_calls) sc = c.delta.tool_calls[0];
+          if (c.finish_reason) fin = c.finish_reason;
+        }
+      assert.equal(fin, 'tool_calls');
+      assert.equal(sc.function.name, call.function.name);
+      assert.equal(sc.function.arguments, call.function.arguments);
+    }
+  }
+  // the definitions are in the prompt unless tool_choice is none
+  const without = await client.chat.completions.create({ model, messages: ask, max_tokens: 1, temperature: 0 });
+  const none = await client.chat.completions.create({ model, messages: ask, tools, tool_choice: 'none', max_tokens: 1, temperature: 0 });
+  const auto = await client.chat.completions.create({ model, messages: ask, tools, max_tokens: 1, temperature: 0 });
+  assert.equal(none.usage.prompt_tokens, without.usage.prompt_tokens);
+  assert.ok(auto.usage.prompt_tokens > without.usage.prompt_tokens + 50, 'auto: the tools are in the prompt');
+  // a call and its result fed back (role tool -> ipython)
+  const back = [...ask, { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris","unit":"C"}' } }] },
+                { role: 'tool', tool_call_id: 'call_1', content: '21 degrees and sunny' }];
+  const after = await client.chat.completions.create({ model, messages: back, tools, tool_choice: 'none', max_tokens: 3, temperature: 0 });
+  assert.ok(after.usage.prompt_tokens > none.usage.prompt_tokens + 15, 'the call and the result are in the prompt');
+  await assert.rejects(client.chat.completions.create({ model, messages: ask, tools, tool_choice: { type: 'function', function: { name: 'nope' } } }),
+                       (e) => e.status === 400 && /nope/.test(e.message));
+  await assert.rejects(client.chat.completions.create({ model, messages: ask, tool_choice: 'required' }), (e) => e.status === 400 && /tool_choice/.test(e.message));
 }
 console.log('openai client, features: ok');

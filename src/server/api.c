@@ -26,6 +26,7 @@ void srv_params_free(srv_params *p) {
     free(p->bias);
     free(p->echo);
     llama3_json_constraint_free(p->constraint);
+    srv_tools_free(&p->tools);
     memset(p, 0, sizeof *p);
 }
 
@@ -83,7 +84,7 @@ static int chat_prompt(const srv_ctx *c, json_t *msgs, srv_params *p, char *msg,
     size_t n = json_array_size(msgs), i;
     llama3_message *lm = calloc(n, sizeof *lm);
     char **texts = calloc(n, sizeof *texts);
-    int status = 0;
+    int status = 0, tools_done = 0;
     if (!lm || !texts) { status = bad(msg, cap, "%s", "out of memory"); goto done; }
     json_t *m;
     json_array_foreach(msgs, i, m) {
@@ -96,9 +97,23 @@ static int chat_prompt(const srv_ctx *c, json_t *msgs, srv_params *p, char *msg,
             status = bad(msg, cap, "unknown message role '%.40s' (system, user, assistant, tool)", role);
             goto done;
         }
-        if (!(texts[i] = message_text(json_object_get(m, "content")))) {
+        json_t *calls = json_object_get(m, "tool_calls");
+        if (!strcmp(role, "assistant") && json_is_array(calls) && json_array_size(calls) > 0) {
+            /* an earlier call, as Llama 3.1 wrote it (one call a turn) */
+            if (json_array_size(calls) != 1 || !(texts[i] = srv_tools_call_text(json_array_get(calls, 0)))) {
+                status = bad(msg, cap, "%s", "an assistant message's 'tool_calls' must hold one function call with JSON arguments");
+                goto done;
+            }
+        } else if (!(texts[i] = message_text(json_object_get(m, "content")))) {
             status = bad(msg, cap, "%s", "message 'content' must be a string or an array of text parts");
             goto done;
+        }
+        if (!tools_done && !strcmp(role, "user") && p->tools.n > 0 && p->tools.choice != SRV_TOOLS_NONE) {
+            char *t = srv_tools_user_text(&p->tools, texts[i]);
+            if (!t) { status = bad(msg, cap, "%s", "out of memory"); goto done; }
+            free(texts[i]);
+            texts[i] = t;
+            tools_done = 1;
         }
         lm[i] = (llama3_message){ role, texts[i] };
     }
@@ -177,7 +192,8 @@ static int opt_number(json_t *root, const char *key, double lo, double hi, doubl
 static const char *const CHAT_FIELDS[] = {
     "model", "messages", "stream", "stream_options", "n", "temperature", "top_p", "min_p", "top_k", "repeat_penalty",
     "seed", "max_tokens", "max_completion_tokens", "stop", "logprobs", "top_logprobs", "logit_bias",
-    "frequency_penalty", "presence_penalty", "response_format", "cache_prompt", "user", NULL,
+    "frequency_penalty", "presence_penalty", "response_format", "cache_prompt", "user", "tools", "tool_choice",
+    "parallel_tool_calls", NULL,
 };
 static const char *const COMPLETION_FIELDS[] = {
     "model", "prompt", "stream", "stream_options", "n", "temperature", "top_p", "min_p", "top_k", "repeat_penalty",
@@ -376,6 +392,12 @@ int srv_parse_generation(const srv_ctx *c, srv_kind kind, const char *body, size
     if ((st = parse_logit_bias(c, json_object_get(root, "logit_bias"), p, msg, cap))) goto done;
     if ((st = parse_response_format(c, json_object_get(root, "response_format"), p, msg, cap))) goto done;
     if ((st = parse_stop(json_object_get(root, "stop"), p, msg, cap))) goto done;
+    if (kind == SRV_CHAT && (st = srv_tools_parse(root, &p->tools, msg, cap))) goto done;
+    if (p->tools.choice == SRV_TOOLS_REQUIRED || p->tools.choice == SRV_TOOLS_NAMED) {
+        if (p->constraint) { st = bad(msg, cap, "%s", "'response_format' and a required 'tool_choice' exclude each other"); goto done; }
+        if (!c->vocab) { st = bad(msg, cap, "%s", "'tool_choice': this model's vocabulary cannot be constrained"); goto done; }
+        if (!(p->constraint = srv_tools_constraint(&p->tools, c->vocab, msg, cap))) { st = 400; goto done; }
+    }
     if (kind == SRV_CHAT) st = chat_prompt(c, json_object_get(root, "messages"), p, msg, cap);
     else {
         json_t *pr = json_object_get(root, "prompt");
@@ -518,6 +540,15 @@ char *srv_completion_json(const srv_ctx *c, const srv_params *p, const char *id,
                           "model", c->model_name, "choices", choice, "usage", usage(p->n_prompt, n_completion, n_cached)));
 }
 
+char *srv_tool_call_json(const srv_ctx *c, const srv_params *p, const char *id, long created, json_t *call,
+                         int n_completion, int n_cached) {
+    json_t *choice = json_pack("{s:i,s:{s:s,s:n,s:[o]},s:n,s:s}", "index", 0, "message", "role", "assistant", "content",
+                               "tool_calls", call, "logprobs", "finish_reason", "tool_calls");
+    return dump(json_pack("{s:s,s:s,s:i,s:s,s:[o],s:o}", "id", id, "object", "chat.completion", "created",
+                          (json_int_t)created, "model", c->model_name, "choices", choice, "usage",
+                          usage(p->n_prompt, n_completion, n_cached)));
+}
+
 static char *event(json_t *o) {
     char *s = dump(o);
     if (!s) return NULL;
@@ -548,6 +579,15 @@ char *srv_chunk_event(const srv_ctx *c, const srv_params *p, const char *id, lon
                           p->kind == SRV_CHAT ? "chat.completion.chunk" : "text_completion", "created", (json_int_t)created,
                           "model", c->model_name, "choices", choice);
     return event(o);
+}
+
+char *srv_tool_call_event(const srv_ctx *c, const srv_params *p, const char *id, long created, json_t *call) {
+    (void)p;
+    json_object_set_new(call, "index", json_integer(0));
+    json_t *choice = json_pack("{s:i,s:{s:[o]},s:n,s:n}", "index", 0, "delta", "tool_calls", call, "logprobs",
+                               "finish_reason");
+    return event(json_pack("{s:s,s:s,s:i,s:s,s:[o]}", "id", id, "object", "chat.completion.chunk", "created",
+                           (json_int_t)created, "model", c->model_name, "choices", choice));
 }
 
 char *srv_usage_event(const srv_ctx *c, const srv_params *p, const char *id, long created, int n_completion,

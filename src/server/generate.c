@@ -68,6 +68,9 @@ static int out_add(srv_req *r, char *s) {
 
 static const char *finish_of(srv_req *r) { return srv_finish_reason(r->job, &r->text); }
 
+/* Tools offered and allowed: the reply may be a call, known only once it is whole. */
+static bool may_call(const srv_req *r) { return r->p.tools.n > 0 && r->p.tools.choice != SRV_TOOLS_NONE; }
+
 /* The tokens not yet reported with logprobs (those whose text has been taken in). */
 static srv_toklog logs_since(srv_req *r, int from) {
     int n = r->p.logprobs ? r->text.n_used - from : 0;
@@ -105,10 +108,18 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
         }
         int fin = pump(r, 100);
         waited = true;
-        size_t len;
-        const char *text = srv_text_take(&r->text, &len);
+        size_t len = 0;
+        const char *text = NULL;
         int bad = 0;
-        if (len) {
+        json_t *call = NULL;
+        if (!may_call(r)) text = srv_text_take(&r->text, &len);
+        else if (fin && !r->failed) {
+            text = srv_text_take(&r->text, &len);
+            if ((call = srv_tools_reply_call(&r->p.tools, text, len))) len = 0;
+        }
+        if (call) {
+            bad |= out_add(r, srv_tool_call_event(c, &r->p, r->id, r->created, call));
+        } else if (len) {
             srv_toklog lg = logs_since(r, r->lp_sent);
             r->lp_sent += lg.n;
             bad |= out_add(r, srv_chunk_event(c, &r->p, r->id, r->created, text, len, NULL, &lg));
@@ -126,7 +137,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
         } else {
             srv_toklog lg = logs_since(r, r->lp_sent);
             r->lp_sent += lg.n;
-            bad |= out_add(r, srv_chunk_event(c, &r->p, r->id, r->created, "", 0, finish_of(r), &lg));
+            bad |= out_add(r, srv_chunk_event(c, &r->p, r->id, r->created, "", 0, call ? "tool_calls" : finish_of(r), &lg));
             if (r->p.include_usage)
                 bad |= out_add(r, srv_usage_event(c, &r->p, r->id, r->created, r->text.n_used, r->job->n_cached));
         }
@@ -188,6 +199,10 @@ enum MHD_Result srv_generate(srv_req *r, srv_kind kind) {
     if (r->failed) return srv_respond_error(r->conn, 500, r->job->error[0] ? r->job->error : "generation failed", NULL);
     size_t len;
     const char *text = srv_text_take(&r->text, &len);
+    json_t *call = may_call(r) ? srv_tools_reply_call(&r->p.tools, text, len) : NULL;
+    if (call)
+        return srv_respond(r->conn, 200,
+                           srv_tool_call_json(c, &r->p, r->id, r->created, call, r->text.n_used, r->job->n_cached), NULL);
     srv_toklog lg = logs_since(r, 0);
     lg.offset = r->p.echo_len;
     return srv_respond(r->conn, 200,

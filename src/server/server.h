@@ -108,6 +108,31 @@ void srv_text_free(srv_text *t);
 
 typedef enum srv_kind { SRV_CHAT, SRV_COMPLETION } srv_kind;
 
+/* ---- tools.c: tool calling in Llama 3.1's JSON format ------------------------------------ */
+
+typedef enum srv_tool_choice { SRV_TOOLS_NONE, SRV_TOOLS_AUTO, SRV_TOOLS_REQUIRED, SRV_TOOLS_NAMED } srv_tool_choice;
+
+typedef struct srv_tools {
+    int n;                        /* 0: no tools */
+    char **names;                 /* [n] */
+    char **params;                /* [n] the parameters' JSON Schema texts ("" = any object) */
+    json_t *defs;                 /* the definitions as given, for the prompt */
+    srv_tool_choice choice;
+    int named;                    /* SRV_TOOLS_NAMED: the index */
+} srv_tools;
+
+/* Reads tools, tool_choice and parallel_tool_calls; 400 (message in msg) when malformed. */
+int srv_tools_parse(json_t *root, srv_tools *t, char *msg, size_t cap);
+void srv_tools_free(srv_tools *t);
+/* The constraint of "required" / a named tool_choice: a call of one of the functions. */
+llama3_json_constraint *srv_tools_constraint(const srv_tools *t, const llama3_json_vocab *v, char *msg, size_t cap);
+/* The first user message with the function definitions before it (malloc'd). */
+char *srv_tools_user_text(const srv_tools *t, const char *question);
+/* An earlier assistant tool call (OpenAI's tool_calls[i]) as the model writes it. */
+char *srv_tools_call_text(json_t *call);
+/* The reply as OpenAI's tool call object when it is a call of one of the tools, else NULL. */
+json_t *srv_tools_reply_call(const srv_tools *t, const char *text, size_t len);
+
 typedef struct srv_params {
     srv_kind kind;
     bool stream, include_usage;
@@ -125,6 +150,7 @@ typedef struct srv_params {
     llama3_json_constraint *constraint;  /* response_format json_object / json_schema */
     char *echo;                   /* completions' echo: the prompt's text */
     size_t echo_len;
+    srv_tools tools;              /* chat: tools offered (tools.n > 0, choice != NONE: a call may come) */
 } srv_params;
 
 /* The tokens of a reply that are reported with logprobs. */
@@ -154,6 +180,11 @@ char *srv_error_json(int status, const char *message);
 /* Whole (non-streamed) responses. */
 char *srv_completion_json(const srv_ctx *c, const srv_params *p, const char *id, long created, const char *text,
                           size_t len, const char *finish, int n_completion, int n_cached, const srv_toklog *lg);
+/* A chat reply that is a tool call (call: srv_tools_reply_call's object, taken). */
+char *srv_tool_call_json(const srv_ctx *c, const srv_params *p, const char *id, long created, json_t *call,
+                         int n_completion, int n_cached);
+/* A stream's chunk carrying the tool call (taken). */
+char *srv_tool_call_event(const srv_ctx *c, const srv_params *p, const char *id, long created, json_t *call);
 /* One server-sent event "data: {...}\n\n" of a stream; text may be NULL (role chunk) and
  * finish NULL (not last). */
 char *srv_chunk_event(const srv_ctx *c, const srv_params *p, const char *id, long created, const char *text,
