@@ -603,6 +603,41 @@ char *srv_models_json(const srv_ctx *c) {
                           "n_vocab", llama3_model_args(c->m)->vocab_size));
 }
 
+int srv_model_json(const srv_ctx *c, const char *id, char **out) {
+    if (strcmp(id, c->model_name)) {
+        *out = srv_error_json(404, "no such model (GET /v1/models lists the served one)");
+        return 404;
+    }
+    *out = dump(json_pack("{s:s,s:s,s:i,s:s}", "id", c->model_name, "object", "model", "created", (json_int_t)0,
+                          "owned_by", "llama3c"));
+    return 200;
+}
+
+char *srv_props_json(const srv_ctx *c) {
+    int run, queued, slots;
+    srv_engine_counts(c->engine, &run, &queued, &slots);
+    return dump(json_pack("{s:{s:i,s:{s:f,s:f,s:i,s:f,s:b}},s:i,s:s,s:s,s:s,s:b}", "default_generation_settings", "n_ctx",
+                          c->n_ctx, "params", "temperature", 1.0, "top_p", 1.0, "top_k", 0, "min_p", 0.0, "cache_prompt", 1,
+                          "total_slots", slots, "model_alias", c->model_name, "model_path", c->model_name, "chat_template",
+                          "llama3", "structured_output", c->vocab != NULL));
+}
+
+char *srv_slots_json(const srv_ctx *c) {
+    int run, queued, slots;
+    srv_engine_counts(c->engine, &run, &queued, &slots);
+    srv_slot_info *info = calloc((size_t)slots, sizeof *info);
+    if (!info) return NULL;
+    slots = srv_engine_slots(c->engine, info, slots);
+    json_t *a = json_array();
+    for (int i = 0; i < slots; i++)
+        json_array_append_new(a, json_pack("{s:i,s:i,s:b,s:i,s:i,s:i,s:i}", "id", i, "n_ctx", c->n_ctx, "is_processing",
+                                           info[i].busy, "n_prompt_tokens", info[i].n_prompt, "n_decoded",
+                                           info[i].n_generated, "n_prompt_tokens_cached", info[i].n_cached, "n_past",
+                                           info[i].kv_tokens));
+    free(info);
+    return dump(a);
+}
+
 char *srv_health_json(const srv_ctx *c) {
     int run, queued, slots;
     srv_engine_counts(c->engine, &run, &queued, &slots);

@@ -113,6 +113,7 @@ static void *engine_main(void *arg) {
         pthread_mutex_unlock(&e->mu);
         int n_ev = llama3_batch_step(e->b, e->ev, cap, &err);
         pthread_mutex_lock(&e->mu);
+        for (int i = 0; i < cap; i++) e->kv_pos[i] = llama3_session_pos(e->s, i);
         if (n_ev < 0) {  /* should not happen (inputs were checked): fail the running jobs */
             for (int i = 0; i < cap; i++)
                 if (e->running[i]) {
@@ -168,7 +169,8 @@ int srv_engine_start(srv_engine *e, llama3_model *m, llama3_session *s, int queu
     int cap = llama3_batch_capacity(e->b);
     e->running = calloc((size_t)cap, sizeof *e->running);
     e->ev = calloc((size_t)cap, sizeof *e->ev);
-    if (!e->running || !e->ev) {
+    e->kv_pos = calloc((size_t)cap, sizeof *e->kv_pos);
+    if (!e->running || !e->ev || !e->kv_pos) {
         srv_engine_free(e);  /* the model thread is not running: this only releases */
         return l3_fail(err, LLAMA3_ERR_MEMORY, "out of memory");
     }
@@ -198,6 +200,7 @@ void srv_engine_free(srv_engine *e) {
     llama3_batch_free(e->b);
     free(e->running);
     free(e->ev);
+    free(e->kv_pos);
     e->b = NULL;
 }
 
@@ -270,4 +273,15 @@ void srv_engine_counts(srv_engine *e, int *n_running, int *n_queued, int *n_slot
     *n_queued = e->q_len;
     *n_slots = llama3_batch_capacity(e->b);
     pthread_mutex_unlock(&e->mu);
+}
+
+int srv_engine_slots(srv_engine *e, srv_slot_info *info, int cap) {
+    pthread_mutex_lock(&e->mu);
+    int n = llama3_batch_capacity(e->b);
+    for (int i = 0; i < n && i < cap; i++) {
+        const srv_job *j = e->running[i];
+        info[i] = (srv_slot_info){ j != NULL, j ? j->n_prompt : 0, j ? j->n_toks : 0, j ? j->n_cached : 0, e->kv_pos[i] };
+    }
+    pthread_mutex_unlock(&e->mu);
+    return n;
 }

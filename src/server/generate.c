@@ -42,6 +42,10 @@ static int pump(srv_req *r, int timeout_ms) {
             memcpy(r->lps + r->n_seen, lps, (size_t)n * sizeof *lps);
         }
     }
+    if (n > 0) {
+        if (r->n_seen == 0) clock_gettime(CLOCK_MONOTONIC, &r->t_first);
+        clock_gettime(CLOCK_MONOTONIC, &r->t_last);
+    }
     r->n_seen += n;
     if (srv_text_feed(&r->text, r->h->c->m, ids, n)) r->failed = true;
     if (r->text.stopped && !done) srv_engine_cancel(r->h->c->engine, r->job);  /* a stop string: free the slot now */
@@ -188,6 +192,7 @@ enum MHD_Result srv_generate(srv_req *r, srv_kind kind) {
         atomic_fetch_add(&r->refs, 1);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+        srv_reply_headers(r->conn, resp, 200);
         enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
         MHD_destroy_response(resp);
         return ret;

@@ -62,7 +62,15 @@ typedef struct srv_engine {
     int n_running;
     bool stopping, started;
     llama3_batch_event *ev;
+    int *kv_pos;                  /* [capacity] tokens in each slot's KV cache (after each step) */
 } srv_engine;
+
+/* One slot as /slots reports it. */
+typedef struct srv_slot_info {
+    bool busy;
+    int n_prompt, n_generated, n_cached;  /* the running request's */
+    int kv_tokens;                /* tokens in the slot's KV cache (the prompt cache when idle) */
+} srv_slot_info;
 
 int srv_engine_start(srv_engine *e, llama3_model *m, llama3_session *s, int queue_max, llama3_error *err);
 /* Fails every pending job and joins the model thread; submissions are refused after it
@@ -82,6 +90,19 @@ void srv_job_release(srv_engine *e, srv_job *j);
 void srv_engine_cancel(srv_engine *e, srv_job *j);
 /* Counts for /health. */
 void srv_engine_counts(srv_engine *e, int *n_running, int *n_queued, int *n_slots);
+/* Each slot's state (info[capacity]); returns the capacity. */
+int srv_engine_slots(srv_engine *e, srv_slot_info *info, int cap);
+
+/* ---- metrics.c: counters for /metrics (Prometheus text) and the request log ---------------- */
+
+typedef struct srv_metrics srv_metrics;
+srv_metrics *srv_metrics_new(int n_routes);
+void srv_metrics_free(srv_metrics *m);
+/* One request answered: route index (n_routes: none matched), status, tokens, and for a
+ * generation the time to its first token and the mean time per later token (< 0: none). */
+void srv_metrics_request(srv_metrics *m, int route, int status, int n_prompt, int n_generated, double ttft_s,
+                         double per_token_s);
+char *srv_metrics_text(srv_metrics *m, const char *const *route_names, srv_engine *e, int n_ctx);
 
 /* ---- text.c: a job's tokens to text, with stop strings ------------------------------------ */
 
@@ -168,6 +189,7 @@ typedef struct srv_ctx {
     int n_ctx;
     srv_engine *engine;
     llama3_json_vocab *vocab;     /* for response_format (NULL: not a byte-level BPE vocabulary) */
+    srv_metrics *metrics;
 } srv_ctx;
 
 /* Parses and tokenizes a request body. On failure returns the HTTP status (400) and
@@ -194,6 +216,11 @@ char *srv_usage_event(const srv_ctx *c, const srv_params *p, const char *id, lon
 /* GET /v1/models, GET /health, POST /tokenize, POST /detokenize: status and body. */
 char *srv_models_json(const srv_ctx *c);
 char *srv_health_json(const srv_ctx *c);
+/* GET /v1/models/{id}: 404 when id is not the served model. */
+int srv_model_json(const srv_ctx *c, const char *id, char **out);
+/* llama-server's /props and /slots. */
+char *srv_props_json(const srv_ctx *c);
+char *srv_slots_json(const srv_ctx *c);
 int srv_tokenize(const srv_ctx *c, const char *body, size_t len, char **out);
 int srv_detokenize(const srv_ctx *c, const char *body, size_t len, char **out);
 /* "stop" / "length" for a finished job. */
@@ -206,7 +233,12 @@ typedef struct srv_http_options {
     int port;                     /* 0 = any free port (the chosen one is reported) */
     int timeout_s;                /* idle connection timeout */
     size_t max_body;
-    int max_connections;
+    int max_connections;          /* in all */
+    int max_per_address;
+    int head_timeout_s;           /* deadlines: the head from accept (or the last reply) */
+    int body_timeout_s;           /* the body from the head */
+    const char *api_key;          /* NULL: none */
+    const char *cors_origin;      /* NULL: none */
 } srv_http_options;
 
 typedef struct srv_http srv_http;
