@@ -141,6 +141,11 @@ size_t llama3_session_scratch_bytes(const llama3_session *s);
 int llama3_eval(llama3_session *s, int slot, const int32_t *ids, int n, float *logits,
                 int all_logits, llama3_error *err);
 
+/* As llama3_eval with all_logits, but hidden gets each row's final hidden state after the
+ * final norm, norm(h) [n x dim], instead of its logits (embeddings; no output matrix). */
+int llama3_eval_hidden(llama3_session *s, int slot, const int32_t *ids, int n, float *hidden,
+                       llama3_error *err);
+
 /* Advance several slots together in one pass: slot_of[i] is the slot of ids[i]; each slot's
  * rows must be contiguous and in order. logits receives one row per *slot group* end
  * (the last row of each run of equal slots), in order of appearance. The rows of a slot with
