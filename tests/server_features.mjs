@@ -1,6 +1,6 @@
 // The official `openai` npm client against `llama3 serve` on the random-weight tok32 model:
 // logprobs, logit_bias, frequency/presence penalties, structured output, echo, the prompt
-// cache, refused fields and tool calling, streamed and not. Each check compares with what the feature
+// cache, refused fields, tool calling and embeddings, streamed and not. Each check compares with what the feature
 // must change (a reply without it, an independent schema validator, the prompt's text).
 // usage: node server_features.mjs BASE_URL NODE_PREFIX
 import { createRequire } from 'node:module';
@@ -206,5 +206,26 @@ function valid(v, s) {
   await assert.rejects(client.chat.completions.create({ model, messages: ask, tools, tool_choice: { type: 'function', function: { name: 'nope' } } }),
                        (e) => e.status === 400 && /nope/.test(e.message));
   await assert.rejects(client.chat.completions.create({ model, messages: ask, tool_choice: 'required' }), (e) => e.status === 400 && /tool_choice/.test(e.message));
+}
+// ---- /v1/embeddings: unit-length mean of the final hidden states ----
+{
+  const text = 'The quick brown fox jumps over the lazy dog';
+  const e = await client.embeddings.create({ model, input: text });  // the client asks for base64
+  const v = e.data[0].embedding;
+  assert.ok(v.length >= 8, 'a vector of the model dimension');
+  assert.ok(Math.abs(v.reduce((a, x) => a + x * x, 0) - 1) < 1e-5, 'unit length');
+  const raw = await (await fetch(base + '/v1/embeddings', { method: 'POST', body: JSON.stringify({ input: text, encoding_format: 'float' }) })).json();
+  assert.equal(raw.data[0].embedding.length, v.length);
+  raw.data[0].embedding.forEach((x, i) => assert.ok(Math.abs(x - v[i]) < 1e-6, 'float and base64 agree'));
+  assert.equal(raw.usage.prompt_tokens, (await (await fetch(base + '/tokenize', { method: 'POST', body: JSON.stringify({ content: text, add_special: true }) })).json()).tokens.length);
+  const ids = (await (await fetch(base + '/tokenize', { method: 'POST', body: JSON.stringify({ content: text, add_special: true }) })).json()).tokens;
+  const two = await client.embeddings.create({ model, input: [text, 'Something else entirely'] });
+  assert.deepEqual(two.data.map((d) => d.index), [0, 1]);
+  two.data[0].embedding.forEach((x, i) => assert.ok(Math.abs(x - v[i]) < 1e-6, 'the same text, the same vector'));
+  const dot = two.data[0].embedding.reduce((a, x, i) => a + x * two.data[1].embedding[i], 0);
+  assert.ok(dot < 0.9999, 'other text, another vector');
+  const byIds = await client.embeddings.create({ model, input: ids });
+  byIds.data[0].embedding.forEach((x, i) => assert.ok(Math.abs(x - v[i]) < 1e-6, 'token ids = the string'));
+  await assert.rejects(client.embeddings.create({ model, input: text, dimensions: 4 }), (er) => er.status === 400 && /dimensions/.test(er.message));
 }
 console.log('openai client, features: ok');

@@ -18,6 +18,12 @@ static enum MHD_Result model(srv_req *r) {
     return srv_respond(r->conn, st, out, NULL);
 }
 
+static enum MHD_Result embeddings(srv_req *r) {
+    char *out = NULL;
+    int st = srv_embeddings(r->h->c, r->body ? r->body : "", r->len, &out);
+    return srv_respond(r->conn, st, out, NULL);
+}
+
 static enum MHD_Result metrics(srv_req *r) {
     const char *names[64];
     for (size_t i = 0; i < SRV_N_ROUTES && i < 64; i++) names[i] = SRV_ROUTES[i].path;
@@ -47,6 +53,9 @@ const srv_route SRV_ROUTES[] = {
       "logit_bias, frequency_penalty, presence_penalty, response_format (json_object,\n"
       "json_schema), echo; chat also top_logprobs, tools, tool_choice; extras: top_k,\n"
       "min_p, repeat_penalty, cache_prompt (default true); other fields: 400" },
+    { "POST", "/v1/embeddings", embeddings,
+      "input (string, token ids, or an array of them) -> unit-length mean of the final\n"
+      "hidden states (after the final norm); encoding_format float or base64" },
     { "GET", "/v1/models", models, "the served model" },
     { "GET", "/v1/models/{id}", model, "the served model by its id (404 for another)" },
     { "GET", "/health", health, "{\"status\":\"ok\", slots_idle, slots_processing, queued}" },

@@ -31,8 +31,12 @@ llama3_server *llama3_server_start(llama3_model *m, llama3_session *s, const lla
         return NULL;
     }
     srv->model_name = name;
-    srv->ctx = (srv_ctx){ m, llama3_model_tokenizer(m), name, llama3_session_n_ctx(s), &srv->engine, NULL, NULL };
-    if (!(srv->ctx.metrics = srv_metrics_new((int)SRV_N_ROUTES))) {
+    srv->ctx = (srv_ctx){ m, llama3_model_tokenizer(m), name, llama3_session_n_ctx(s), &srv->engine, NULL, NULL, NULL };
+    srv->ctx.metrics = srv_metrics_new((int)SRV_N_ROUTES);
+    srv->ctx.embedder = srv_embedder_new();
+    if (!srv->ctx.metrics || !srv->ctx.embedder) {
+        srv_metrics_free(srv->ctx.metrics);
+        srv_embedder_free(srv->ctx.embedder);
         free(name);
         free(srv);
         l3_fail(err, LLAMA3_ERR_MEMORY, "out of memory");
@@ -43,6 +47,7 @@ llama3_server *llama3_server_start(llama3_model *m, llama3_session *s, const lla
     if (srv_engine_start(&srv->engine, m, s, o->queue, err)) {
         llama3_json_vocab_free(srv->ctx.vocab);
         srv_metrics_free(srv->ctx.metrics);
+        srv_embedder_free(srv->ctx.embedder);
         free(name);
         free(srv);
         return NULL;
@@ -63,6 +68,7 @@ llama3_server *llama3_server_start(llama3_model *m, llama3_session *s, const lla
         srv_engine_free(&srv->engine);
         llama3_json_vocab_free(srv->ctx.vocab);
         srv_metrics_free(srv->ctx.metrics);
+        srv_embedder_free(srv->ctx.embedder);
         free(name);
         free(srv);
         return NULL;
@@ -80,6 +86,7 @@ void llama3_server_stop(llama3_server *srv) {
     srv_engine_free(&srv->engine);
     llama3_json_vocab_free(srv->ctx.vocab);
     srv_metrics_free(srv->ctx.metrics);
+    srv_embedder_free(srv->ctx.embedder);
     free(srv->model_name);
     free(srv);
 }

@@ -190,7 +190,16 @@ typedef struct srv_ctx {
     srv_engine *engine;
     llama3_json_vocab *vocab;     /* for response_format (NULL: not a byte-level BPE vocabulary) */
     srv_metrics *metrics;
+    struct srv_embedder *embedder;
 } srv_ctx;
+
+/* ---- embed.c: POST /v1/embeddings ---------------------------------------------------------- */
+
+typedef struct srv_embedder srv_embedder;
+srv_embedder *srv_embedder_new(void);
+void srv_embedder_free(srv_embedder *e);
+/* The status and body of an embeddings request. */
+int srv_embeddings(const srv_ctx *c, const char *body, size_t len, char **out);
 
 /* Parses and tokenizes a request body. On failure returns the HTTP status (400) and
  * writes the message into msg. */
