@@ -222,6 +222,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     srv_req_unref(r);
 }
 
+/* URLs are %-decoded, except that one holding %00 stays as sent (a NUL would cut the path
+ * short: "/%00" must not be "/"). */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *uri) {
+    (void)cls, (void)conn;
+    for (const char *p = uri; (p = strchr(p, '%')); p++)
+        if (p[1] == '0' && p[2] == '0') return strlen(uri);
+    return MHD_http_unescape(uri);
+}
+
 /* Connections come and go: each gets a srv_conn, listed for the watchdog. */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode code) {
@@ -322,6 +331,7 @@ srv_http *srv_http_start(srv_ctx *c, const srv_http_options *o, int *bound_port,
                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)o->max_per_address,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
                             MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+                            MHD_OPTION_UNESCAPE_CALLBACK, unescape, h,
                             MHD_OPTION_END);
     if (!h->d) {
         l3_fail(err, LLAMA3_ERR_IO, "cannot listen on %s port %d (in use, or not an address of this machine?)", o->host,

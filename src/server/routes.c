@@ -1,6 +1,7 @@
 /* The server's routes, declared once: http.c dispatches on this table (404 for an unknown
  * path, 405 for a known one with another method) and `llama3 serve --help` prints it. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "llama3_tools.h"
 #include "server/http.h"
@@ -16,6 +17,19 @@ static enum MHD_Result model(srv_req *r) {
     char *out = NULL;
     int st = srv_model_json(r->h->c, r->arg, &out);
     return srv_respond(r->conn, st, out, NULL);
+}
+
+/* The chat page (src/server/webui.html, built into the binary). */
+extern const unsigned char SRV_WEBUI_PAGE[];
+extern const size_t SRV_WEBUI_PAGE_LEN;
+
+static enum MHD_Result page(srv_req *r) {
+    char *html = malloc(SRV_WEBUI_PAGE_LEN + 1);
+    if (html) {
+        memcpy(html, SRV_WEBUI_PAGE, SRV_WEBUI_PAGE_LEN);
+        html[SRV_WEBUI_PAGE_LEN] = 0;
+    }
+    return srv_respond_text(r->conn, 200, html, "text/html; charset=utf-8");
 }
 
 static enum MHD_Result embeddings(srv_req *r) {
@@ -45,6 +59,7 @@ static enum MHD_Result detokenize(srv_req *r) {
 }
 
 const srv_route SRV_ROUTES[] = {
+    { "GET", "/", page, "a chat page (streamed replies, system prompt, stop button)" },
     { "POST", "/v1/chat/completions", chat, "messages -> assistant answer (\"stream\": true for SSE)" },
     { "POST", "/v1/completions", completions,
       "prompt -> continuation (\"stream\": true for SSE)\n"
