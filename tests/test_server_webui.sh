@@ -6,11 +6,7 @@
 . "$(dirname "$0")/test_server_lib.sh"
 CLI=$1 MODEL=$2 PREFIX=$3
 CHROMIUM=$(command -v chromium || command -v chromium-browser) || { echo "SKIP: chromium not installed"; exit 77; }
-if [ ! -d "$PREFIX/node_modules/playwright-core" ]; then
-    command -v npm >/dev/null || { echo "SKIP: npm not installed"; exit 77; }
-    timeout 300 npm install --silent --no-audit --no-fund --prefix "$PREFIX" playwright-core >/dev/null 2>&1 ||
-        { echo "SKIP: npm install playwright-core failed"; exit 77; }
-fi
+need_npm "$PREFIX" playwright-core
 start_server "$CLI" "$MODEL" --slots 2 -c 1024
 page=$(curl -s -m 10 "$BASE/")
 grep -q '<title>llama3c chat</title>' <<<"$page" || fail "GET / is not the chat page"

@@ -289,30 +289,37 @@ static int parse_logprobs(json_t *root, srv_kind kind, srv_params *p, char *msg,
     return 0;
 }
 
+/* The text of ids decoded whole (malloc'd, NUL-terminated, *len bytes); NULL when out of
+ * memory or when an id cannot be decoded (the ids are valid for tok). */
+static char *decode_ids(const llama3_tokenizer *tok, const int32_t *ids, int n, size_t *len) {
+    size_t used = 0, room = 256;
+    char *text = malloc(room), piece[512];
+    llama3_detok dt = { 0 };
+    for (int i = 0; text && i < n; i++) {
+        int w = llama3_detok_push(&dt, tok, ids[i], piece, sizeof piece, NULL);
+        if (w < 0) { free(text); return NULL; }
+        if (used + (size_t)w + 9 > room) {
+            char *t = realloc(text, room = (used + (size_t)w + 9) * 2);
+            if (!t) { free(text); return NULL; }
+            text = t;
+        }
+        memcpy(text + used, piece, (size_t)w);
+        used += (size_t)w;
+    }
+    if (!text) return NULL;
+    int w = llama3_detok_flush(&dt, text + used, 8);
+    if (w > 0) used += (size_t)w;
+    text[used] = 0;
+    *len = used;
+    return text;
+}
+
 /* Completions' echo: the prompt's text, decoded from its ids (a string prompt's text is
  * this too, with the special tokens it contains spelled out, but no begin-of-text). */
 static int prompt_text(const srv_ctx *c, srv_params *p, char *msg, size_t cap) {
-    size_t n = 0, room = 256;
-    char *text = malloc(room), piece[512];
-    llama3_detok dt = { 0 };
-    for (int i = 0; text && i < p->n_prompt; i++) {
-        if (i == 0 && p->prompt[0] == l3_tokenizer_bos(c->tok)) continue;
-        int w = llama3_detok_push(&dt, c->tok, p->prompt[i], piece, sizeof piece, NULL);
-        if (w < 0) { free(text); return bad(msg, cap, "%s", "cannot decode the prompt for 'echo'"); }
-        if (n + (size_t)w + 9 > room) {
-            char *t = realloc(text, room = (n + (size_t)w + 9) * 2);
-            if (!t) { free(text); text = NULL; break; }
-            text = t;
-        }
-        memcpy(text + n, piece, (size_t)w);
-        n += (size_t)w;
-    }
-    if (!text) return bad(msg, cap, "%s", "out of memory");
-    int w = llama3_detok_flush(&dt, text + n, 8);
-    if (w > 0) n += (size_t)w;
-    text[n] = 0;
-    p->echo = text;
-    p->echo_len = n;
+    const int skip = p->n_prompt > 0 && p->prompt[0] == l3_tokenizer_bos(c->tok);
+    if (!(p->echo = decode_ids(c->tok, p->prompt + skip, p->n_prompt - skip, &p->echo_len)))
+        return bad(msg, cap, "%s", "cannot decode the prompt for 'echo'");
     return 0;
 }
 
@@ -684,32 +691,23 @@ int srv_detokenize(const srv_ctx *c, const char *body, size_t len, char **out) {
         *out = srv_error_json(400, "this model has no tokenizer");
     } else {
         int vocab = llama3_tokenizer_n_vocab(c->tok);
-        size_t i, cap = 256, n = 0;
-        char *text = malloc(cap), piece[512];
-        llama3_detok dt = { 0 };
+        size_t i, n = json_array_size(tokens);
+        int32_t *ids = malloc((n ? n : 1) * sizeof *ids);
         json_t *v;
-        st = 200;
+        st = ids ? 200 : 500;
         json_array_foreach(tokens, i, v) {
-            if (!text) break;
-            if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= vocab) { st = 400; break; }
-            int w = llama3_detok_push(&dt, c->tok, (int32_t)json_integer_value(v), piece, sizeof piece, NULL);
-            if (w < 0) { st = 400; break; }
-            if (n + (size_t)w + 8 > cap) {
-                char *t = realloc(text, cap = (n + (size_t)w + 8) * 2);
-                if (!t) { free(text); text = NULL; break; }
-                text = t;
-            }
-            memcpy(text + n, piece, (size_t)w);
-            n += (size_t)w;
+            if (st != 200) break;
+            if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= vocab) st = 400;
+            else ids[i] = (int32_t)json_integer_value(v);
         }
-        if (!text) *out = srv_error_json(500, "out of memory"), st = 500;
+        size_t tl = 0;
+        char *text = st == 200 ? decode_ids(c->tok, ids, (int)n, &tl) : NULL;
+        if (st == 200 && !text) st = 400;
+        if (st == 500) *out = srv_error_json(500, "out of memory");
         else if (st != 200) *out = srv_error_json(400, "'tokens' must hold token ids of this vocabulary");
-        else {
-            int w = llama3_detok_flush(&dt, text + n, 8);
-            if (w > 0) n += (size_t)w;
-            *out = dump(json_pack("{s:s%}", "content", text, n));
-        }
+        else *out = dump(json_pack("{s:s%}", "content", text, tl));
         free(text);
+        free(ids);
     }
     json_decref(root);
     return st;
