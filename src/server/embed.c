@@ -132,7 +132,11 @@ int srv_embeddings(const srv_ctx *c, const char *body, size_t len, char **out) {
     long total = 0;
     pthread_mutex_lock(&e->mu);
     llama3_error err = { 0 };
-    if (!e->s) {
+    if (!e->s && llama3_world_size() > 1) {
+        /* a session is made by every process together; the others are inside the server's */
+        snprintf(msg, sizeof msg, "/v1/embeddings is not available under mpirun");
+        status = 501;
+    } else if (!e->s) {
         e->s = llama3_session_new(c->m, &(llama3_session_options){ .n_ctx = c->n_ctx, .n_slots = 1 }, &err);
         e->rows = e->s ? malloc((size_t)c->n_ctx * dim * sizeof *e->rows) : NULL;
         if (!e->rows) {
