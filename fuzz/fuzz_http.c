@@ -54,10 +54,10 @@ static void text_pipeline(srv_params *p) {
     (void)srv_text_take(&t, &len);
     handed += len;
     if (handed != t.sent || t.sent > t.len) abort();
-    char *body = srv_completion_json(&g_ctx, p, "cmpl-fuzz", 0, t.all ? t.all : "", t.len, "stop", t.n_used);
-    char *ev = srv_chunk_event(&g_ctx, p, "cmpl-fuzz", 0, t.all ? t.all : "", t.len, NULL);
-    char *ev2 = srv_chunk_event(&g_ctx, p, "cmpl-fuzz", 0, NULL, 0, "length");
-    char *us = srv_usage_event(&g_ctx, p, "cmpl-fuzz", 0, t.n_used);
+    char *body = srv_completion_json(&g_ctx, p, "cmpl-fuzz", 0, t.all ? t.all : "", t.len, "stop", t.n_used, 0, NULL);
+    char *ev = srv_chunk_event(&g_ctx, p, "cmpl-fuzz", 0, t.all ? t.all : "", t.len, NULL, NULL);
+    char *ev2 = srv_chunk_event(&g_ctx, p, "cmpl-fuzz", 0, NULL, 0, "length", NULL);
+    char *us = srv_usage_event(&g_ctx, p, "cmpl-fuzz", 0, t.n_used, 0);
     if (!body || !ev || !ev2 || !us) abort();  /* valid UTF-8 text must always serialise */
     free(body);
     free(ev);

@@ -144,6 +144,11 @@ size_t llama3_session_scratch_bytes(const llama3_session *s);
 int llama3_eval(llama3_session *s, int slot, const int32_t *ids, int n, float *logits,
                 int all_logits, llama3_error *err);
 
+/* As llama3_eval with all_logits, but hidden gets each row's final hidden state after the
+ * final norm, norm(h) [n x dim], instead of its logits (embeddings; no output matrix). */
+int llama3_eval_hidden(llama3_session *s, int slot, const int32_t *ids, int n, float *hidden,
+                       llama3_error *err);
+
 /* Advance several slots together in one pass: slot_of[i] is the slot of ids[i]; each slot's
  * rows must be contiguous and in order. logits receives one row per *slot group* end
  * (the last row of each run of equal slots), in order of appearance. The rows of a slot with
@@ -183,6 +188,9 @@ int llama3_chat_encode(const llama3_tokenizer *t, const llama3_message *msgs, in
 
 /* ---- sampling ------------------------------------------------------------------------- */
 
+/* A bias added to one token's logit (OpenAI's logit_bias). */
+typedef struct llama3_logit_bias { int32_t id; float bias; } llama3_logit_bias;
+
 typedef struct llama3_sampler_params {
     float temperature;         /* 0 = greedy */
     float top_p;               /* 1 = off (Meta's sample_top_p) */
@@ -191,14 +199,69 @@ typedef struct llama3_sampler_params {
     float repeat_penalty;      /* 1 = off */
     int repeat_last_n;         /* window for the penalty */
     uint64_t seed;
+    /* OpenAI's penalties over the tokens sampled so far (not the prompt): a token sampled c
+     * times has its logit lowered by c * frequency_penalty + (c > 0) * presence_penalty.
+     * 0 = off. */
+    float frequency_penalty;
+    float presence_penalty;
+    /* Biases added to the logits first (copied by llama3_sampler_new; ids out of range are
+     * ignored). */
+    const llama3_logit_bias *logit_bias;
+    int n_logit_bias;
 } llama3_sampler_params;
 
 llama3_sampler_params llama3_sampler_defaults(void);
 llama3_sampler *llama3_sampler_new(const llama3_sampler_params *p, int vocab_size);
 void llama3_sampler_free(llama3_sampler *s);
-/* logits are modified in place. Records the chosen id for the repetition penalty. */
+/* logits are modified in place: on return they hold the logits after logit_bias and the
+ * frequency / presence penalties (what logprobs are computed from). Records the chosen id for
+ * the penalties. Order: logit_bias, frequency / presence, repetition penalty, temperature,
+ * top-k, softmax, min-p, top-p. */
 int32_t llama3_sample(llama3_sampler *s, float *logits);
 void llama3_sampler_accept(llama3_sampler *s, int32_t id);  /* e.g. prompt ids */
+
+/* Log-probabilities of the softmax of logits[n] (tokens at -inf have none): returns
+ * log p(id), and writes the n_top most likely tokens (most likely first, ties by lower id)
+ * into top_id / top_logprob (n_top <= LLAMA3_MAX_TOP_LOGPROBS; fewer when fewer tokens are
+ * possible: the number written goes to *n_written). */
+#define LLAMA3_MAX_TOP_LOGPROBS 20
+float llama3_logprobs(const float *logits, int n, int32_t id, int n_top, int32_t *top_id, float *top_logprob,
+                      int *n_written);
+
+/* ---- structured output: JSON constrained token by token -------------------------------- *
+ * A constraint masks the logits before each token is sampled so that the reply is a JSON
+ * document valid against a schema: objects (properties, required), arrays (items), strings,
+ * numbers, integers, booleans, null, type lists, enum, const, nested to 23 levels. Keys come
+ * only from `properties` (when given), whitespace runs are at most 8 bytes, numbers at most 15
+ * digits a part. Other keywords (pattern, minimum, anyOf, $ref, ...) are refused by name. */
+typedef struct llama3_json_vocab llama3_json_vocab;
+typedef struct llama3_json_constraint llama3_json_constraint;
+
+/* The tokenizer's text tokens as a trie of their bytes: built once (tens of ms for 128k
+ * tokens), read-only, shared by any number of constraints on any threads. t must outlive it.
+ * LLAMA3_ERR_UNSUPPORTED for a vocabulary that is not byte-level BPE. */
+llama3_json_vocab *llama3_json_vocab_new(const llama3_tokenizer *t, llama3_error *err);
+void llama3_json_vocab_free(llama3_json_vocab *v);
+/* schema: a JSON Schema text of len bytes; NULL = any JSON object (OpenAI's json_object).
+ * LLAMA3_ERR_UNSUPPORTED names a keyword it cannot enforce, LLAMA3_ERR_ARG a malformed
+ * schema. */
+llama3_json_constraint *llama3_json_constraint_new(const llama3_json_vocab *v, const char *schema, size_t len,
+                                                   llama3_error *err);
+/* A call of one of n functions in Llama 3.1's JSON tool format: {"name": names[i],
+ * "parameters": a value of parameters[i]} (a JSON Schema text; NULL or "" = any object). */
+llama3_json_constraint *llama3_json_constraint_tool_call(const llama3_json_vocab *v, const char *const *names,
+                                                         const char *const *parameters, int n, llama3_error *err);
+void llama3_json_constraint_free(llama3_json_constraint *c);
+/* Sets the logit of every token that cannot come next to -inf; end tokens stay open only once
+ * the document is complete. tokens_left: tokens the reply may still take, this one included
+ * (<= 0: unbounded); when it comes within a few tokens of what the shortest completion of the
+ * document needs, the reply follows that completion (longest tokens first), so it ends whole
+ * whenever the budget allowed the shortest document at the start. */
+int llama3_json_constraint_apply(llama3_json_constraint *c, float *logits, int tokens_left);
+/* Advances over the sampled token; LLAMA3_ERR_ARG when it was not allowed. */
+int llama3_json_constraint_accept(llama3_json_constraint *c, int32_t id);
+/* 1 when the text so far is a whole, valid document. */
+int llama3_json_constraint_complete(const llama3_json_constraint *c);
 
 /* ---- model parallelism over processes (mpirun -np N) ------------------------------------- *
  * Started by mpirun, every process loads the model (each its slice of every layer, as Meta's
@@ -241,6 +304,13 @@ typedef struct llama3_batch_event {
     int32_t token;
     int n_generated;           /* tokens sampled so far, this one included */
     llama3_batch_finish finish;
+    /* With llama3_batch_seq.logprobs: the token's log-probability under the logits it was
+     * sampled from (after logit_bias, penalties and a constraint's mask; before temperature),
+     * and the n_top most likely tokens (llama3_logprobs). */
+    float logprob;
+    int n_top;
+    int32_t top_id[LLAMA3_MAX_TOP_LOGPROBS];
+    float top_logprob[LLAMA3_MAX_TOP_LOGPROBS];
 } llama3_batch_event;
 
 /* The scheduler uses every slot of s (and resets a slot when a sequence takes it). m must be
@@ -254,7 +324,28 @@ void llama3_batch_free(llama3_batch *b);
  * bad ids. The prompt ids are fed to the sampler's repetition window. */
 int llama3_batch_add(llama3_batch *b, const int32_t *prompt, int n_prompt,
                      const llama3_sampler_params *sp, int max_tokens, llama3_error *err);
-/* Drops a sequence at once (client gone, stop string matched); frees its slot. */
+/* A sequence's options beyond llama3_batch_add's (zero = off). */
+typedef struct llama3_batch_seq {
+    const llama3_sampler_params *sp;  /* NULL = llama3_sampler_defaults() */
+    int max_tokens;                   /* <= 0: until the context is full */
+    /* Prompt cache: start on the free slot whose cached tokens (the prompt and reply of its
+     * last sequence) share the longest prefix with this prompt, keep that prefix in the KV
+     * cache and prefill only the rest (at least the last prompt token is always fed). Without
+     * it the sequence starts on an empty (or the least recently used) slot from scratch. */
+    int cache_prompt;
+    /* Applied to the logits before each token is sampled and advanced after it; borrowed
+     * until the sequence ends (finish or llama3_batch_remove). NULL = none. */
+    llama3_json_constraint *constraint;
+    int logprobs;                     /* 1: events carry logprob */
+    int top_logprobs;                 /* 0..LLAMA3_MAX_TOP_LOGPROBS alternatives (with logprobs) */
+} llama3_batch_seq;
+/* llama3_batch_add with options; same returns. */
+int llama3_batch_add_seq(llama3_batch *b, const int32_t *prompt, int n_prompt, const llama3_batch_seq *o,
+                         llama3_error *err);
+/* Prompt tokens a running sequence took from the cache instead of prefilling them. */
+int llama3_batch_n_cached(const llama3_batch *b, int seq);
+/* Drops a sequence at once (client gone, stop string matched); frees its slot (whose cache
+ * keeps the tokens fed so far). */
 void llama3_batch_remove(llama3_batch *b, int seq);
 /* One forward pass. Writes at most cap events (cap >= llama3_batch_capacity is always
  * enough) and returns their number (0 when nothing ran), or < 0 on error. */

@@ -173,6 +173,14 @@ typedef struct llama3_server_options {
     size_t max_body;         /* largest request body in bytes; a larger one gets 413 */
     int queue;               /* requests that may wait for a free slot; more get 503 */
     const char *model_name;  /* the model id the API reports (copied) */
+    /* NULL or "": no key; else every route but /health needs "Authorization: Bearer KEY"
+     * (401 with an OpenAI-style error otherwise) */
+    const char *api_key;
+    const char *cors_origin; /* NULL: no CORS; else Access-Control-Allow-Origin on every reply, preflights answered */
+    int max_connections;     /* open connections in all (0 = 256); more are refused at accept */
+    int max_per_address;     /* open connections from one client address (0 = 32) */
+    int head_timeout_s;      /* a request head must arrive within this (0 = 10) */
+    int body_timeout_s;      /* and its body within this after the head (0 = 60) */
 } llama3_server_options;
 
 typedef struct llama3_server llama3_server;

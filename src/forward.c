@@ -49,8 +49,9 @@ int l3_forward(l3_backend_session *s, const l3_pass *p, float *logits, llama3_er
         be->all_reduce(s, L3_ACT_XB);                       /* (RowParallelLinear) */
         be->add(s, L3_ACT_X, L3_ACT_XB);
     }
-    /* output(norm(h)), rows asked for (ColumnParallelLinear: a slice of the vocabulary each) */
-    if (l3_dist_size(s->dist) == 1) return be->output(s, L3_ACT_X, logits, err);
+    /* output(norm(h)), rows asked for (ColumnParallelLinear: a slice of the vocabulary each);
+     * hidden states (p->hidden) are whole on every rank: nothing to gather */
+    if (l3_dist_size(s->dist) == 1 || p->hidden) return be->output(s, L3_ACT_X, logits, err);
     int rc = be->output(s, L3_ACT_X, s->part_logits, err);
     if (rc == 0 && p->n_out > 0) gather_logits(s, p, logits);
     return rc;

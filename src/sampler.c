@@ -1,5 +1,7 @@
-/* Greedy, temperature, top-k, min-p, Meta's top-p, repetition penalty, seeded RNG.
- * Order of operations: penalty -> temperature -> top-k -> softmax -> min-p -> top-p. */
+/* Greedy, temperature, top-k, min-p, Meta's top-p, repetition penalty, OpenAI's logit_bias
+ * and frequency / presence penalties, seeded RNG, log-probabilities.
+ * Order of operations: logit_bias -> frequency / presence -> repetition penalty ->
+ * temperature -> top-k -> softmax -> min-p -> top-p. */
 #include "sampler.h"
 
 #include <math.h>
@@ -17,6 +19,10 @@ struct llama3_sampler {
     int n_recent, head;
     float *probs;
     cand *cand;                /* top-k / top-p candidates (x 3 with top-p: its sort keys), allocated once */
+    llama3_logit_bias *bias;   /* a copy of p.logit_bias */
+    int32_t *counts;           /* [vocab] times each token was sampled (with OpenAI's penalties) */
+    int32_t *sampled;          /* the distinct tokens sampled, in order */
+    int n_sampled;
 };
 
 static uint64_t splitmix64(uint64_t *x) {
@@ -53,6 +59,18 @@ llama3_sampler *llama3_sampler_new(const llama3_sampler_params *p, int vocab_siz
     const int top_p = s->p.temperature > 0 && s->p.top_p > 0 && s->p.top_p < 1;
     s->cand = malloc((top_p ? 3 : 1) * (size_t)vocab_size * sizeof *s->cand);
     if (!s->recent || !s->probs || !s->cand) { llama3_sampler_free(s); return NULL; }
+    s->p.logit_bias = NULL;
+    if (p->n_logit_bias > 0 && p->logit_bias) {
+        if (!(s->bias = malloc((size_t)p->n_logit_bias * sizeof *s->bias))) { llama3_sampler_free(s); return NULL; }
+        memcpy(s->bias, p->logit_bias, (size_t)p->n_logit_bias * sizeof *s->bias);
+    } else {
+        s->p.n_logit_bias = 0;
+    }
+    if (p->frequency_penalty != 0 || p->presence_penalty != 0) {
+        s->counts = calloc((size_t)vocab_size, sizeof *s->counts);
+        s->sampled = malloc((size_t)vocab_size * sizeof *s->sampled);
+        if (!s->counts || !s->sampled) { llama3_sampler_free(s); return NULL; }
+    }
     return s;
 }
 
@@ -61,6 +79,9 @@ void llama3_sampler_free(llama3_sampler *s) {
     free(s->recent);
     free(s->probs);
     free(s->cand);
+    free(s->bias);
+    free(s->counts);
+    free(s->sampled);
     free(s);
 }
 
@@ -316,8 +337,20 @@ int l3_sampler_distribution(const llama3_sampler_params *p, const float *logits,
     return kept;
 }
 
+/* logit_bias, then OpenAI's penalties: logit -= c * frequency + (c > 0) * presence, for each
+ * token sampled c > 0 times so far. */
+static void bias_and_penalize(llama3_sampler *s, float *logits) {
+    for (int i = 0; i < s->p.n_logit_bias; i++)
+        if (s->bias[i].id >= 0 && s->bias[i].id < s->vocab) logits[s->bias[i].id] += s->bias[i].bias;
+    for (int i = 0; s->counts && i < s->n_sampled; i++) {
+        const int32_t id = s->sampled[i];
+        logits[id] -= (float)s->counts[id] * s->p.frequency_penalty + s->p.presence_penalty;
+    }
+}
+
 int32_t llama3_sample(llama3_sampler *s, float *logits) {
     int32_t id;
+    bias_and_penalize(s, logits);
     if (s->p.temperature <= 0) {
         /* greedy still honours the repetition penalty */
         if (s->p.repeat_penalty != 1.0f && s->n_recent > 0) {
@@ -342,5 +375,28 @@ int32_t llama3_sample(llama3_sampler *s, float *logits) {
         if (id < 0) id = l3_argmax(logits, s->vocab);
     }
     llama3_sampler_accept(s, id);
+    if (s->counts && s->counts[id]++ == 0) s->sampled[s->n_sampled++] = id;
     return id;
+}
+
+float llama3_logprobs(const float *logits, int n, int32_t id, int n_top, int32_t *top_id, float *top_logprob,
+                      int *n_written) {
+    /* log-sum-exp around the maximum, in double */
+    const float max = max_of(logits, n);
+    double sum = 0;
+    for (int i = 0; i < n; i++) sum += exp_nonpos(logits[i] - max);
+    const double lse = (double)max + log(sum);
+    if (n_top > LLAMA3_MAX_TOP_LOGPROBS) n_top = LLAMA3_MAX_TOP_LOGPROBS;
+    /* the n_top largest, by insertion into a short sorted list (ties: lower id first) */
+    int k = 0;
+    for (int i = 0; i < n && n_top > 0; i++) {
+        const float v = logits[i];
+        if (!(v > -INFINITY) || (k == n_top && !(v > logits[top_id[k - 1]]))) continue;
+        int j = k < n_top ? k++ : k - 1;
+        while (j > 0 && v > logits[top_id[j - 1]]) { top_id[j] = top_id[j - 1]; j--; }
+        top_id[j] = i;
+    }
+    for (int j = 0; j < k; j++) top_logprob[j] = (float)(logits[top_id[j]] - lse);
+    if (n_written) *n_written = k;
+    return id >= 0 && id < n && logits[id] > -INFINITY ? (float)(logits[id] - lse) : -INFINITY;
 }

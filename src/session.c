@@ -32,7 +32,7 @@ struct llama3_session {
 
 /* What rank 0 sends the other ranks before each pass (then the pass's arrays). */
 typedef struct pass_header {
-    int32_t n, n_out, has_prompt, stop;
+    int32_t n, n_out, has_prompt, stop, hidden;
 } pass_header;
 
 llama3_session *llama3_session_new(llama3_model *m, const llama3_session_options *opt, llama3_error *err) {
@@ -109,7 +109,7 @@ llama3_session *llama3_session_new(llama3_model *m, const llama3_session_options
 
 /* Rank 0: the pass every rank runs next (or the end, when p is NULL). */
 static void send_pass(llama3_session *s, const l3_pass *p) {
-    pass_header h = { p ? p->n : 0, p ? p->n_out : 0, p && p->prompt, p == NULL };
+    pass_header h = { p ? p->n : 0, p ? p->n_out : 0, p && p->prompt, p == NULL, p && p->hidden };
     l3_dist_bcast(s->dist, &h, sizeof h);
     if (!p) return;
     l3_dist_bcast(s->dist, (void *)p->ids, (size_t)p->n * sizeof *p->ids);
@@ -138,7 +138,8 @@ int llama3_session_follow(llama3_session *s, llama3_error *err) {
         l3_dist_bcast(s->dist, s->slot_buf, (size_t)h.n * sizeof *s->slot_buf);
         if (h.has_prompt) l3_dist_bcast(s->dist, s->prompt_buf, (size_t)h.n);
         if (h.n_out) l3_dist_bcast(s->dist, s->out_buf, (size_t)h.n_out * sizeof *s->out_buf);
-        l3_pass p = { s->id_buf, s->pos_buf, s->slot_buf, h.n, h.has_prompt ? s->prompt_buf : NULL, s->out_buf, h.n_out };
+        l3_pass p = { s->id_buf, s->pos_buf, s->slot_buf, h.n, h.has_prompt ? s->prompt_buf : NULL, s->out_buf, h.n_out,
+                      h.hidden };
         int rc = l3_forward(s->bs, &p, NULL, err);
         if (rc) return rc;
     }
@@ -190,8 +191,10 @@ static int check_ids(const llama3_session *s, const int32_t *ids, int n, llama3_
     return 0;
 }
 
-int llama3_eval(llama3_session *s, int slot, const int32_t *ids, int n, float *logits, int all_logits,
-                llama3_error *err) {
+/* llama3_eval and llama3_eval_hidden: out gets the logits (or with hidden the final hidden
+ * states) of the last row, or of every row with all. */
+static int eval_slot(llama3_session *s, int slot, const int32_t *ids, int n, float *logits, int all_logits, int hidden,
+                     llama3_error *err) {
     if (slot < 0 || slot >= s->n_slots) return l3_fail(err, LLAMA3_ERR_ARG, "slot %d out of range", slot);
     if (n <= 0) return l3_fail(err, LLAMA3_ERR_ARG, "nothing to evaluate");
     int rc = check_ids(s, ids, n, err);
@@ -199,7 +202,7 @@ int llama3_eval(llama3_session *s, int slot, const int32_t *ids, int n, float *l
     if (n > s->n_ctx - s->slot_pos[slot])
         return l3_fail(err, LLAMA3_ERR_CONTEXT, "%d tokens do not fit the context: %d of %d positions are free (raise -c)",
                        n, s->n_ctx - s->slot_pos[slot], s->n_ctx);
-    int vocab = s->m->args.vocab_size;
+    const int vocab = hidden ? s->m->args.dim : s->m->args.vocab_size;
     /* more than one id: a prompt (the whole call, whatever its passes); one id: a decoded token */
     memset(s->prompt_buf, n > 1, L3_UBATCH);
     for (int done = 0; done < n;) {
@@ -210,12 +213,22 @@ int llama3_eval(llama3_session *s, int slot, const int32_t *ids, int n, float *l
             s->slot_buf[t] = slot;
             if (logits && (all_logits || done + t == n - 1)) s->out_buf[n_out++] = t;
         }
-        l3_pass p = { ids + done, s->pos_buf, s->slot_buf, T, s->prompt_buf, s->out_buf, n_out };
+        l3_pass p = { ids + done, s->pos_buf, s->slot_buf, T, s->prompt_buf, s->out_buf, n_out, hidden };
         if ((rc = run_pass(s, &p, logits ? logits + (all_logits ? (size_t)done * vocab : 0) : NULL, err))) return rc;
         s->slot_pos[slot] += T;
         done += T;
     }
     return 0;
+}
+
+int llama3_eval(llama3_session *s, int slot, const int32_t *ids, int n, float *logits, int all_logits,
+                llama3_error *err) {
+    return eval_slot(s, slot, ids, n, logits, all_logits, 0, err);
+}
+
+int llama3_eval_hidden(llama3_session *s, int slot, const int32_t *ids, int n, float *hidden, llama3_error *err) {
+    if (!hidden) return l3_fail(err, LLAMA3_ERR_ARG, "no output buffer");
+    return eval_slot(s, slot, ids, n, hidden, 1, 1, err);
 }
 
 int llama3_eval_batch(llama3_session *s, const int32_t *ids, const int *slot_of, int n, float *logits,
@@ -255,6 +268,6 @@ int l3_eval_rows(llama3_session *s, const int32_t *ids, const int *slot_of, cons
         s->prompt_buf[i] = prompt ? prompt[i] != 0
                                   : (i > 0 && slot_of[i - 1] == slot) || (i + 1 < n && slot_of[i + 1] == slot);
     }
-    l3_pass p = { ids, s->pos_buf, s->slot_buf, n, s->prompt_buf, s->out_buf, logits ? n_out : 0 };
+    l3_pass p = { ids, s->pos_buf, s->slot_buf, n, s->prompt_buf, s->out_buf, logits ? n_out : 0, 0 };
     return run_pass(s, &p, logits, err);
 }

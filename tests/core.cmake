@@ -16,3 +16,8 @@ set_tests_properties(threads PROPERTIES LABELS "core")
 # folder includes its headers, tools/ only include/ (tests/check_layout.sh).
 add_test(NAME layout COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/check_layout.sh ${CMAKE_SOURCE_DIR})
 set_tests_properties(layout PROPERTIES LABELS "core")
+# Structured output: the JSON matcher, refused schemas, and constrained replies from random
+# logits that must parse and validate.
+llama3_test(test_json_constraint test_json_constraint.c)
+add_test(NAME json_constraint COMMAND test_json_constraint ${LLAMA3_FIXTURES}/models/tok32/gguf/model-bf16.gguf)
+set_tests_properties(json_constraint PROPERTIES LABELS "core;server" TIMEOUT 300)

@@ -28,7 +28,7 @@ foreach(name ${LLAMA3_REPLAY_HARNESSES})
   target_compile_definitions(replay_${name} PRIVATE LLAMA3_FIXTURES_DIR="${LLAMA3_FIXTURES}")
   if(name STREQUAL "http")  # the server's request/response code (not http.c: no sockets)
     target_sources(replay_${name} PRIVATE ${CMAKE_SOURCE_DIR}/src/server/api.c ${CMAKE_SOURCE_DIR}/src/server/text.c
-                   ${CMAKE_SOURCE_DIR}/src/server/engine.c)
+                   ${CMAKE_SOURCE_DIR}/src/server/tools.c ${CMAKE_SOURCE_DIR}/src/server/engine.c)
   endif()
   add_test(NAME hardening.replay_${name}
            COMMAND replay_${name} ${LLAMA3_FUZZ_DIR}/regressions/${name} ${LLAMA3_FUZZ_DIR}/corpus/${name}

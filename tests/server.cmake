@@ -23,11 +23,22 @@ if(LLAMA3_HAVE_SERVER)
   add_test(NAME server_robust COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_server_robust.sh ${LLAMA3_CLI} ${TOK32})
   add_test(NAME server_openai COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_server_openai.sh ${LLAMA3_CLI} ${TOK32}
            ${CMAKE_BINARY_DIR}/node)
-  set_tests_properties(server_http server_concurrent server_robust server_openai
+  # Issue 18: logprobs, logit_bias, penalties, structured output, echo, prompt cache, refused
+  # fields, through the openai client.
+  add_test(NAME server_features COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_server_features.sh ${LLAMA3_CLI} ${TOK32}
+           ${CMAKE_BINARY_DIR}/node)
+  # --api-key, --cors, /metrics, /props, /slots, /v1/models/{id}, the request log; 72 slow
+  # clients and 100 disconnects (node).
+  add_test(NAME server_ops COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_server_ops.sh ${LLAMA3_CLI} ${TOK32})
+  # The chat page at / in headless Chromium (Debian chromium + playwright-core).
+  add_test(NAME server_webui COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_server_webui.sh ${LLAMA3_CLI} ${TOK32}
+           ${CMAKE_BINARY_DIR}/node)
+  set_tests_properties(server_http server_concurrent server_robust server_openai server_features server_ops server_webui
                        PROPERTIES LABELS "server" TIMEOUT 600)
-  set_tests_properties(server_openai PROPERTIES SKIP_RETURN_CODE 77)
+  set_tests_properties(server_openai server_features server_webui PROPERTIES SKIP_RETURN_CODE 77)
   # Servers bind random ports; running them one at a time keeps the 2-core machine responsive.
-  set_tests_properties(server_http server_concurrent server_robust server_openai PROPERTIES RESOURCE_LOCK llama3_server)
+  set_tests_properties(server_http server_concurrent server_robust server_openai server_features server_ops server_webui
+                       PROPERTIES RESOURCE_LOCK llama3_server)
 endif()
 set_tests_properties(server_chat_format PROPERTIES LABELS "server" TIMEOUT 600)
 

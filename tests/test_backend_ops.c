@@ -153,7 +153,7 @@ static void tpass_init(tpass *t, int n, int vocab, const uint8_t *prompt) {
         t->slot[i] = 0;
         t->prompt[i] = prompt ? prompt[i] : 0;
     }
-    t->p = (l3_pass){ t->ids, t->pos, t->slot, n, prompt ? t->prompt : NULL, t->out, 0 };
+    t->p = (l3_pass){ t->ids, t->pos, t->slot, n, prompt ? t->prompt : NULL, t->out, 0, 0 };
 }
 
 /* ---- tolerances ----------------------------------------------------------------------- */
@@ -436,6 +436,16 @@ static void test_output(const l3_backend *be, uint32_t type) {
         int rc = be->output(h.bs, L3_ACT_X, logits, &err);
         check(rc == 0 ? rel_l2(logits, want, (int64_t)3 * vocab) : INFINITY, matmul_tol(type, prompt),
               "output %s rows 11,0,5 of %d %s", l3_type_name(type), n, prompt ? "prompt" : "decode");
+        /* the same rows as final hidden states (embeddings): norm(x) itself */
+        float *hid = floats((int64_t)3 * dim);
+        t.p.hidden = 1;
+        be->begin(h.bs, &t.p);
+        be->write_act(h.bs, L3_ACT_X, x, n);
+        rc = be->output(h.bs, L3_ACT_X, hid, &err);
+        const double hid_err = rc == 0 ? rel_l2(hid, normed, (int64_t)3 * dim) : INFINITY;
+        free(hid);
+        check(hid_err, 1e-6,
+              "output %s rows 11,0,5 of %d %s, hidden states", l3_type_name(type), n, prompt ? "prompt" : "decode");
         free(normed), free(want), free(nf);
     }
     free(x), free(logits);

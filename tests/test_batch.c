@@ -1,7 +1,9 @@
 /* Continuous batching: N sequences advanced together (joining at different steps, prompts
  * prefilled in chunks beside running decodes) yield exactly the ids each yields alone with
- * plain llama3_eval; a removed sequence frees its slot for a new one.
+ * plain llama3_eval; a removed sequence frees its slot for a new one; the prompt cache keeps
+ * a slot's matching prefix and still yields the ids (and logprobs) of the whole prompt alone.
  * usage: test_batch MODEL.gguf [KV_TYPE] (f16 by default; f32, q8_0) */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 
 static int fails;
 static llama3_kv_type kv_type = LLAMA3_KV_F16;
+static float alone_lp[N_GEN];  /* run_alone's log-probabilities of its ids */
 #define CHECK(c, ...) do { if (!(c)) { fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
     fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); fails++; } } while (0)
 
@@ -50,6 +53,7 @@ static int run_alone(llama3_model *m, const int32_t *prompt, int n_prompt, llama
     int rc = llama3_eval(s, 0, prompt, n_prompt, logits, 0, &err);
     while (rc == 0 && n < N_GEN) {
         int32_t id = llama3_sample(smp, logits);
+        alone_lp[n] = llama3_logprobs(logits, vocab, id, 0, NULL, NULL, NULL);
         out[n++] = id;
         if (llama3_model_is_end_token(m, id) || n == N_GEN) break;
         rc = llama3_eval(s, 0, &id, 1, logits, 0, &err);
@@ -130,6 +134,51 @@ int main(int argc, char **argv) {
         int same = n_got[k] == n_alone[k] && !memcmp(got[k], alone[k], (size_t)n_got[k] * sizeof(int32_t));
         CHECK(same, "sequence %d (prompt %d ids): batched ids differ from alone (%d vs %d ids, first %d vs %d)", k,
               n_prompt[k], n_got[k], n_alone[k], n_got[k] ? got[k][0] : -1, n_alone[k] ? alone[k][0] : -1);
+    }
+
+    /* Prompt cache: prompt 2 plus 10 new ids starts on the slot that ran prompt 2, keeps its
+     * 90 tokens and yields the ids of the whole prompt run alone; the same prompt 3 again
+     * keeps all but its last token; logprobs come with the events (greedy: the top one). */
+    {
+        static int32_t ext[256], ref[N_GEN], out[N_GEN];
+        int n_ext = n_prompt[2] + 10;
+        memcpy(ext, prompts[2], (size_t)n_prompt[2] * sizeof *ext);
+        for (int i = 0; i < 10; i++) ext[n_prompt[2] + i] = prompts[5][i];
+        const int32_t *cases[2] = { ext, prompts[3] };
+        const int n_case[2] = { n_ext, n_prompt[3] }, want_cached[2] = { n_prompt[2], n_prompt[3] - 1 };
+        for (int c = 0; c < 2; c++) {
+            llama3_sampler_params g = params_for(0);
+            int n_ref = run_alone(m, cases[c], n_case[c], g, ref), n_out = 0, lp_ok = 1;
+            llama3_batch_seq o = { .sp = &g, .max_tokens = N_GEN, .cache_prompt = 1, .logprobs = 1, .top_logprobs = 5 };
+            int id = llama3_batch_add_seq(b, cases[c], n_case[c], &o, &err);
+            CHECK(id >= 0, "add_seq: %s", err.msg);
+            CHECK(llama3_batch_n_cached(b, id) == want_cached[c], "case %d: %d prompt tokens cached, want %d", c,
+                  llama3_batch_n_cached(b, id), want_cached[c]);
+            for (int st = 0; id >= 0 && st < 400 && n_out < N_GEN; st++) {
+                int n_ev = llama3_batch_step(b, ev, 8, &err), fin = 0;
+                for (int e = 0; e < n_ev; e++) {
+                    /* close to the whole prompt's (kernels for other row counts round differently);
+                     * a context off by one token moves them far more */
+                    if (fabsf(ev[e].logprob - alone_lp[n_out]) > 1e-3f) {
+                        if (lp_ok) fprintf(stderr, "case %d token %d: logprob %g, alone %g\n", c, n_out, ev[e].logprob, alone_lp[n_out]);
+                        lp_ok = 0;
+                    }
+                    out[n_out++] = ev[e].token;
+                    lp_ok &= ev[e].n_top == 5 && ev[e].top_id[0] == ev[e].token && ev[e].logprob == ev[e].top_logprob[0] &&
+                             ev[e].logprob <= 0 && ev[e].top_logprob[1] <= ev[e].top_logprob[0];
+                    fin |= ev[e].finish != LLAMA3_FINISH_NONE;
+                }
+                if (fin) break;
+            }
+            CHECK(n_out == n_ref && !memcmp(out, ref, (size_t)n_out * sizeof *out),
+                  "case %d: ids with a cached prefix differ from the whole prompt alone (%d vs %d ids)", c, n_out, n_ref);
+            CHECK(lp_ok, "case %d: logprobs differ from the whole prompt alone or the greedy token is not the top one", c);
+        }
+        /* without cache_prompt nothing is kept */
+        llama3_batch_seq o = { .max_tokens = 1 };
+        int id = llama3_batch_add_seq(b, prompts[3], n_prompt[3], &o, &err);
+        CHECK(id >= 0 && llama3_batch_n_cached(b, id) == 0, "kept a prefix without cache_prompt");
+        llama3_batch_remove(b, id);
     }
     llama3_batch_free(b);
     llama3_session_free(s);

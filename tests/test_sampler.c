@@ -258,6 +258,61 @@ int main(void) {
     printf("%s: the same seed gives the same draws\n", ok ? "ok  " : "FAIL");
     failures += !ok;
 
+    /* OpenAI's logit_bias: added first, so greedy follows it; the logits come back biased */
+    {
+        llama3_sampler_params bp = plain();
+        bp.temperature = 0;
+        llama3_logit_bias bias[2] = { { 3, 5.0f }, { 99, 100.0f } };  /* 99: out of range, ignored */
+        bp.logit_bias = bias;
+        bp.n_logit_bias = 2;
+        llama3_sampler *bs = llama3_sampler_new(&bp, 4);
+        float l[4];
+        memcpy(l, logits, sizeof l);
+        int32_t id = llama3_sample(bs, l);
+        llama3_sampler_free(bs);
+        ok = id == 3 && l[3] == 4.0f && l[0] == 2.0f;
+        printf("%s: logit_bias +5 on token 3 makes greedy pick it (%d, logit %g)\n", ok ? "ok  " : "FAIL", id, l[3]);
+        failures += !ok;
+    }
+    /* frequency / presence penalties (OpenAI): logit -= count * frequency + (count > 0) * presence */
+    {
+        llama3_sampler_params fp = plain();
+        fp.temperature = 0;
+        fp.frequency_penalty = 0.5f;
+        fp.presence_penalty = 0.2f;
+        const float base[4] = { 2, 1.9f, 0, -1 };
+        llama3_sampler *fs = llama3_sampler_new(&fp, 4);
+        int32_t got[4];
+        float l0[4];
+        for (int i = 0; i < 4; i++) {
+            float l[4];
+            memcpy(l, base, sizeof l);
+            got[i] = llama3_sample(fs, l);
+            l0[i] = l[0];
+        }
+        llama3_sampler_free(fs);
+        /* 0 (2 vs 1.9), then 1 (1.3 vs 1.9), then 0 (1.3 vs 1.2), then 1 (0.8 vs 1.2) */
+        ok = got[0] == 0 && got[1] == 1 && got[2] == 0 && got[3] == 1 && fabsf(l0[1] - 1.3f) < 1e-6f &&
+             fabsf(l0[3] - 0.8f) < 1e-6f;
+        printf("%s: frequency 0.5 / presence 0.2 alternate greedy picks %d %d %d %d (logit of 0: %g, %g)\n", ok ? "ok  " : "FAIL",
+               got[0], got[1], got[2], got[3], l0[1], l0[3]);
+        failures += !ok;
+    }
+    /* log-probabilities: log-softmax, the top ones most likely first, -inf tokens left out */
+    {
+        const float l[5] = { 2, 1, 0, -1, -INFINITY };
+        int32_t top[LLAMA3_MAX_TOP_LOGPROBS];
+        float tlp[LLAMA3_MAX_TOP_LOGPROBS];
+        int nw = 0;
+        float lp = llama3_logprobs(l, 5, 1, 20, top, tlp, &nw);
+        const double lz = log(Z);
+        ok = fabs(lp - (1 - lz)) < 1e-5 && nw == 4 && top[0] == 0 && top[1] == 1 && top[2] == 2 && top[3] == 3 &&
+             fabs(tlp[0] - (2 - lz)) < 1e-5 && fabs(tlp[3] - (-1 - lz)) < 1e-5 &&
+             llama3_logprobs(l, 5, 4, 0, top, tlp, &nw) == -INFINITY && nw == 0;
+        printf("%s: logprobs are the log-softmax (%g, want %g), top %d in order\n", ok ? "ok  " : "FAIL", lp, 1 - lz, nw);
+        failures += !ok;
+    }
+
     printf("%s\n", failures ? "FAILED" : "PASSED");
     return failures ? 1 : 0;
 }

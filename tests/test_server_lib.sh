@@ -55,6 +55,15 @@ start_server() {
     exit 1
 }
 
+# need_npm PREFIX PACKAGE: installs an npm package into PREFIX when it is missing (the
+# registry or its mirror); skips the test (exit 77) when that cannot be done.
+need_npm() {
+    [ -d "$1/node_modules/$2" ] && return 0
+    command -v npm >/dev/null || { echo "SKIP: npm not installed (apt-get install nodejs npm)"; exit 77; }
+    timeout 300 npm install --silent --no-audit --no-fund --prefix "$1" "$2" >/dev/null 2>&1 ||
+        { echo "SKIP: npm install $2 failed"; exit 77; }
+}
+
 # post PATH JSON: sets BODY and STATUS (call it without $(...) to see them), prints BODY
 post() {
     local out

@@ -4,11 +4,7 @@
 # usage: test_server_openai.sh LLAMA3_CLI MODEL NODE_PREFIX
 . "$(dirname "$0")/test_server_lib.sh"
 CLI=$1 MODEL=$2 PREFIX=$3
-if [ ! -d "$PREFIX/node_modules/openai" ]; then
-    command -v npm >/dev/null || { echo "SKIP: npm not installed (apt-get install nodejs npm)"; exit 77; }
-    timeout 300 npm install --silent --no-audit --no-fund --prefix "$PREFIX" openai >/dev/null 2>&1 ||
-        { echo "SKIP: npm install openai failed"; exit 77; }
-fi
+need_npm "$PREFIX" openai
 start_server "$CLI" "$MODEL" --slots 2 -c 256
 timeout 120 node "$(dirname "$0")/server_client.mjs" "$BASE" "$PREFIX" || fail "openai client"
 finish

@@ -57,8 +57,10 @@ for m in GET PUT DELETE PATCH; do
     expect 405 "$m" /v1/completions ''
     expect 405 "$m" /v1/chat/completions ''
 done
-for m in POST PUT DELETE; do expect 405 "$m" /v1/models ''; expect 405 "$m" /health ''; done
-for p in / /v1 /v1/chat /v1/completions/x /health/ /v1/models/x '/%00' /tokenize2 /../etc/passwd; do
+for m in POST PUT DELETE; do
+    expect 405 "$m" /v1/models ''; expect 405 "$m" /health ''; expect 405 "$m" /v1/models/x ''; expect 405 "$m" / ''
+done
+for p in /v1 /v1/chat /v1/completions/x /health/ /v1/models/x/y '/%00' /tokenize2 /../etc/passwd; do
     expect 404 GET "$p" '' --path-as-is
     expect 404 POST "$p" '{}' --path-as-is
 done

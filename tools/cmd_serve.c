@@ -26,10 +26,18 @@ static const char *SERVE_HELP_TAIL =
     "      --queue N         requests that may wait for a slot; more get 503 (default 16)\n"
     "      --timeout S       close idle or stalled connections after S seconds (default 60)\n"
     "      --max-body BYTES  largest request body; larger gets 413 (default 1048576)\n"
+    "      --api-key KEY     require \"Authorization: Bearer KEY\" on every route but /health\n"
+    "                        (default: $LLAMA3_API_KEY; unset = no key)\n"
+    "      --cors ORIGIN     allow browsers from ORIGIN (or *): CORS headers, preflights (default none)\n"
+    "      --max-connections N  open connections in all (default 256)\n"
+    "      --max-per-address N  open connections from one address (default 32)\n"
+    "      --head-timeout S  a request's head must arrive within S seconds (default 10)\n"
+    "      --body-timeout S  and its body within S seconds more (default 60)\n"
     "Model:\n" CLI_MODEL_OPTS_HELP
     "  -h, --help            this help\n"
     "\n"
-    "SIGINT or SIGTERM stops the server cleanly.\n";
+    "One line per request goes to stderr: time, address, method, path, status, prompt and\n"
+    "generated tokens, milliseconds. SIGINT or SIGTERM stops the server cleanly.\n";
 
 /* The endpoints from the server's route table; a help line's continuation lines indented. */
 static void print_help(void) {
@@ -55,6 +63,8 @@ int cmd_serve(int argc, char **argv) {
     cli_model_opts_init(&mo);
     const char *host = "127.0.0.1";
     long port = 8080, slots = 4, queue = 16, timeout = 60, max_body = 1 << 20;
+    long max_conn = 256, per_addr = 32, head_timeout = 10, body_timeout = 60;
+    const char *api_key = getenv("LLAMA3_API_KEY"), *cors = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         int r = cli_model_opt(&mo, argc, argv, &i, cmd);
@@ -73,6 +83,19 @@ int cmd_serve(int argc, char **argv) {
             if (!cli_parse_int(v, 1, 86400, &timeout)) return cli_error(cmd, "invalid --timeout '%s' (1..86400 s)", v);
         } else if (!strcmp(a, "--max-body")) {
             if (!cli_parse_int(v, 1024, 1L << 30, &max_body)) return cli_error(cmd, "invalid --max-body '%s'", v);
+        } else if (!strcmp(a, "--api-key")) {
+            api_key = v;
+        } else if (!strcmp(a, "--cors")) {
+            if (!*v || strpbrk(v, "\r\n")) return cli_error(cmd, "invalid --cors '%s' (an origin or *)", v);
+            cors = v;
+        } else if (!strcmp(a, "--max-connections")) {
+            if (!cli_parse_int(v, 1, 65536, &max_conn)) return cli_error(cmd, "invalid --max-connections '%s' (1..65536)", v);
+        } else if (!strcmp(a, "--max-per-address")) {
+            if (!cli_parse_int(v, 1, 65536, &per_addr)) return cli_error(cmd, "invalid --max-per-address '%s' (1..65536)", v);
+        } else if (!strcmp(a, "--head-timeout")) {
+            if (!cli_parse_int(v, 1, 86400, &head_timeout)) return cli_error(cmd, "invalid --head-timeout '%s' (1..86400 s)", v);
+        } else if (!strcmp(a, "--body-timeout")) {
+            if (!cli_parse_int(v, 1, 86400, &body_timeout)) return cli_error(cmd, "invalid --body-timeout '%s' (1..86400 s)", v);
         } else return cli_error(cmd, "unknown option '%s' (see llama3 serve --help)", a);
     }
     /* Signals go to a waiting thread (below), never to a connection thread mid-request. */
@@ -88,7 +111,8 @@ int cmd_serve(int argc, char **argv) {
     if (cli_open(&mo, cmd, &m, &s, (int)slots)) return 1;
     const char *name = strrchr(mo.model, '/');
     name = name && name[1] ? name + 1 : mo.model;
-    llama3_server_options so = { host, (int)port, (int)timeout, (size_t)max_body, (int)queue, name };
+    llama3_server_options so = { host, (int)port, (int)timeout, (size_t)max_body, (int)queue, name, api_key, cors,
+                                 (int)max_conn, (int)per_addr, (int)head_timeout, (int)body_timeout };
     llama3_server *srv = llama3_server_start(m, s, &so, &err);
     int rc = 1;
     if (!srv) {

@@ -42,6 +42,8 @@ typedef struct l3_pass {
                              * may take the prompt precision (prompt_int8_levels) */
     const int *out_rows;    /* the rows whose logits are wanted, n_out of them (may be 0) */
     int n_out;
+    int hidden;             /* 1: output writes those rows' final hidden states, norm(h) [dim],
+                             * instead of their logits (embeddings) */
 } l3_pass;
 
 /* What a session asks of its backend. */

@@ -2,6 +2,7 @@
  * field by field (wrong types are the client's error, 400), and the response objects and
  * stream chunks their official clients expect. Plus /v1/models, /health, /tokenize,
  * /detokenize. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,10 @@ void srv_params_free(srv_params *p) {
     for (int i = 0; i < p->n_stop; i++) free(p->stop[i]);
     free(p->stop);
     free(p->prompt);
+    free(p->bias);
+    free(p->echo);
+    llama3_json_constraint_free(p->constraint);
+    srv_tools_free(&p->tools);
     memset(p, 0, sizeof *p);
 }
 
@@ -79,7 +84,7 @@ static int chat_prompt(const srv_ctx *c, json_t *msgs, srv_params *p, char *msg,
     size_t n = json_array_size(msgs), i;
     llama3_message *lm = calloc(n, sizeof *lm);
     char **texts = calloc(n, sizeof *texts);
-    int status = 0;
+    int status = 0, tools_done = 0;
     if (!lm || !texts) { status = bad(msg, cap, "%s", "out of memory"); goto done; }
     json_t *m;
     json_array_foreach(msgs, i, m) {
@@ -92,9 +97,23 @@ static int chat_prompt(const srv_ctx *c, json_t *msgs, srv_params *p, char *msg,
             status = bad(msg, cap, "unknown message role '%.40s' (system, user, assistant, tool)", role);
             goto done;
         }
-        if (!(texts[i] = message_text(json_object_get(m, "content")))) {
+        json_t *calls = json_object_get(m, "tool_calls");
+        if (!strcmp(role, "assistant") && json_is_array(calls) && json_array_size(calls) > 0) {
+            /* an earlier call, as Llama 3.1 wrote it (one call a turn) */
+            if (json_array_size(calls) != 1 || !(texts[i] = srv_tools_call_text(json_array_get(calls, 0)))) {
+                status = bad(msg, cap, "%s", "an assistant message's 'tool_calls' must hold one function call with JSON arguments");
+                goto done;
+            }
+        } else if (!(texts[i] = message_text(json_object_get(m, "content")))) {
             status = bad(msg, cap, "%s", "message 'content' must be a string or an array of text parts");
             goto done;
+        }
+        if (!tools_done && !strcmp(role, "user") && p->tools.n > 0 && p->tools.choice != SRV_TOOLS_NONE) {
+            char *t = srv_tools_user_text(&p->tools, texts[i]);
+            if (!t) { status = bad(msg, cap, "%s", "out of memory"); goto done; }
+            free(texts[i]);
+            texts[i] = t;
+            tools_done = 1;
         }
         lm[i] = (llama3_message){ role, texts[i] };
     }
@@ -168,6 +187,142 @@ static int opt_number(json_t *root, const char *key, double lo, double hi, doubl
     return 1;
 }
 
+/* The request fields each endpoint implements; any other field is refused by name, so a
+ * client never gets a reply that silently ignored part of its request. */
+static const char *const CHAT_FIELDS[] = {
+    "model", "messages", "stream", "stream_options", "n", "temperature", "top_p", "min_p", "top_k", "repeat_penalty",
+    "seed", "max_tokens", "max_completion_tokens", "stop", "logprobs", "top_logprobs", "logit_bias",
+    "frequency_penalty", "presence_penalty", "response_format", "cache_prompt", "user", "tools", "tool_choice",
+    "parallel_tool_calls", NULL,
+};
+static const char *const COMPLETION_FIELDS[] = {
+    "model", "prompt", "stream", "stream_options", "n", "temperature", "top_p", "min_p", "top_k", "repeat_penalty",
+    "seed", "max_tokens", "stop", "logprobs", "echo", "logit_bias", "frequency_penalty", "presence_penalty",
+    "response_format", "cache_prompt", "user", NULL,
+};
+
+static int check_fields(json_t *root, srv_kind kind, char *msg, size_t cap) {
+    const char *const *known = kind == SRV_CHAT ? CHAT_FIELDS : COMPLETION_FIELDS;
+    const char *key;
+    json_t *v;
+    json_object_foreach(root, key, v) {
+        int ok = 0;
+        for (int i = 0; known[i] && !ok; i++) ok = !strcmp(key, known[i]);
+        if (!ok) {
+            snprintf(msg, cap, "unsupported field '%.60s' (this server does not implement it on %s)", key,
+                     kind == SRV_CHAT ? "/v1/chat/completions" : "/v1/completions");
+            return 400;
+        }
+    }
+    return 0;
+}
+
+/* logit_bias: {"token id": bias in [-100, 100]}. */
+static int parse_logit_bias(const srv_ctx *c, json_t *v, srv_params *p, char *msg, size_t cap) {
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_object(v)) return bad(msg, cap, "%s", "'logit_bias' must be an object of token id -> bias");
+    size_t n = json_object_size(v);
+    int vocab = llama3_model_args(c->m)->vocab_size;
+    p->bias = calloc(n ? n : 1, sizeof *p->bias);
+    if (!p->bias) return bad(msg, cap, "%s", "out of memory");
+    const char *key;
+    json_t *b;
+    json_object_foreach(v, key, b) {
+        char *end;
+        long id = strtol(key, &end, 10);
+        if (!*key || *end || id < 0 || id >= vocab)
+            return bad(msg, cap, "'logit_bias' key '%.40s' is not a token id of this vocabulary", key);
+        if (!json_is_number(b) || json_number_value(b) < -100 || json_number_value(b) > 100)
+            return bad(msg, cap, "'logit_bias' value for '%.40s' must be a number in [-100, 100]", key);
+        /* -100 bans the token (OpenAI: "should result in a ban") */
+        double d = json_number_value(b);
+        p->bias[p->n_bias++] = (llama3_logit_bias){ (int32_t)id, d <= -100 ? -INFINITY : (float)d };
+    }
+    p->sp.logit_bias = p->bias;
+    p->sp.n_logit_bias = p->n_bias;
+    return 0;
+}
+
+/* response_format: text, json_object, or json_schema {name, schema, strict}. */
+static int parse_response_format(const srv_ctx *c, json_t *v, srv_params *p, char *msg, size_t cap) {
+    if (!v || json_is_null(v)) return 0;
+    const char *type = json_string_value(json_object_get(v, "type"));
+    if (!json_is_object(v) || !type) return bad(msg, cap, "%s", "'response_format' must be an object with a 'type'");
+    if (!strcmp(type, "text")) return 0;
+    if (strcmp(type, "json_object") && strcmp(type, "json_schema"))
+        return bad(msg, cap, "'response_format' type '%.40s' is not supported (text, json_object, json_schema)", type);
+    if (!c->vocab) return bad(msg, cap, "%s", "'response_format': this model's vocabulary cannot be constrained");
+    char *schema = NULL;
+    if (!strcmp(type, "json_schema")) {
+        json_t *js = json_object_get(v, "json_schema");
+        json_t *sc = json_object_get(js, "schema");
+        if (!json_is_object(js) || !json_is_object(sc))
+            return bad(msg, cap, "%s", "'response_format' json_schema needs {\"json_schema\": {\"schema\": {...}}}");
+        if (!(schema = json_dumps(sc, JSON_COMPACT))) return bad(msg, cap, "%s", "out of memory");
+    }
+    llama3_error err = { 0 };
+    p->constraint = llama3_json_constraint_new(c->vocab, schema, schema ? strlen(schema) : 0, &err);
+    free(schema);
+    if (!p->constraint) return bad(msg, cap, "'response_format': %s", err.msg);
+    return 0;
+}
+
+/* logprobs (chat: boolean, with top_logprobs 0..20; completions: the number of alternatives). */
+static int parse_logprobs(json_t *root, srv_kind kind, srv_params *p, char *msg, size_t cap) {
+    json_t *lp = json_object_get(root, "logprobs"), *top = json_object_get(root, "top_logprobs");
+    if (kind == SRV_CHAT) {
+        if (lp && !json_is_null(lp) && !json_is_boolean(lp)) return bad(msg, cap, "%s", "'logprobs' must be a boolean");
+        p->logprobs = json_is_true(lp);
+        if (top && !json_is_null(top)) {
+            if (!json_is_integer(top) || json_integer_value(top) < 0 || json_integer_value(top) > LLAMA3_MAX_TOP_LOGPROBS)
+                return bad(msg, cap, "%s", "'top_logprobs' must be an integer in [0, 20]");
+            if (!p->logprobs) return bad(msg, cap, "%s", "'top_logprobs' needs 'logprobs': true");
+            p->top_logprobs = (int)json_integer_value(top);
+        }
+        return 0;
+    }
+    if (!lp || json_is_null(lp)) return 0;
+    if (!json_is_integer(lp) || json_integer_value(lp) < 0 || json_integer_value(lp) > LLAMA3_MAX_TOP_LOGPROBS)
+        return bad(msg, cap, "%s", "'logprobs' must be an integer in [0, 20] (alternatives per token)");
+    p->logprobs = true;
+    p->top_logprobs = (int)json_integer_value(lp);
+    return 0;
+}
+
+/* The text of ids decoded whole (malloc'd, NUL-terminated, *len bytes); NULL when out of
+ * memory or when an id cannot be decoded (the ids are valid for tok). */
+static char *decode_ids(const llama3_tokenizer *tok, const int32_t *ids, int n, size_t *len) {
+    size_t used = 0, room = 256;
+    char *text = malloc(room), piece[512];
+    llama3_detok dt = { 0 };
+    for (int i = 0; text && i < n; i++) {
+        int w = llama3_detok_push(&dt, tok, ids[i], piece, sizeof piece, NULL);
+        if (w < 0) { free(text); return NULL; }
+        if (used + (size_t)w + 9 > room) {
+            char *t = realloc(text, room = (used + (size_t)w + 9) * 2);
+            if (!t) { free(text); return NULL; }
+            text = t;
+        }
+        memcpy(text + used, piece, (size_t)w);
+        used += (size_t)w;
+    }
+    if (!text) return NULL;
+    int w = llama3_detok_flush(&dt, text + used, 8);
+    if (w > 0) used += (size_t)w;
+    text[used] = 0;
+    *len = used;
+    return text;
+}
+
+/* Completions' echo: the prompt's text, decoded from its ids (a string prompt's text is
+ * this too, with the special tokens it contains spelled out, but no begin-of-text). */
+static int prompt_text(const srv_ctx *c, srv_params *p, char *msg, size_t cap) {
+    const int skip = p->n_prompt > 0 && p->prompt[0] == l3_tokenizer_bos(c->tok);
+    if (!(p->echo = decode_ids(c->tok, p->prompt + skip, p->n_prompt - skip, &p->echo_len)))
+        return bad(msg, cap, "%s", "cannot decode the prompt for 'echo'");
+    return 0;
+}
+
 int srv_parse_generation(const srv_ctx *c, srv_kind kind, const char *body, size_t len, srv_params *p, char *msg,
                          size_t cap) {
     memset(p, 0, sizeof *p);
@@ -179,6 +334,7 @@ int srv_parse_generation(const srv_ctx *c, srv_kind kind, const char *body, size
     if (!root) { snprintf(msg, cap, "malformed JSON at line %d column %d: %s", je.line, je.column, je.text); return 400; }
     if (!json_is_object(root)) { st = bad(msg, cap, "%s", "the request body must be a JSON object"); goto done; }
     if (!c->tok) { st = bad(msg, cap, "%s", "this model has no tokenizer"); goto done; }
+    if ((st = check_fields(root, kind, msg, cap))) goto done;
 
     json_t *v = json_object_get(root, "model");
     if (v && !json_is_string(v)) { st = bad(msg, cap, "%s", "'model' must be a string"); goto done; }
@@ -228,7 +384,27 @@ int srv_parse_generation(const srv_ctx *c, srv_kind kind, const char *body, size
         }
         p->max_tokens = (int)json_integer_value(v);
     }
+    if ((st = opt_number(root, "frequency_penalty", -2, 2, &d, msg, cap)) == 400) goto done;
+    if (st) p->sp.frequency_penalty = (float)d;
+    if ((st = opt_number(root, "presence_penalty", -2, 2, &d, msg, cap)) == 400) goto done;
+    if (st) p->sp.presence_penalty = (float)d;
+    st = 0;
+    v = json_object_get(root, "cache_prompt");
+    if (v && !json_is_null(v) && !json_is_boolean(v)) { st = bad(msg, cap, "%s", "'cache_prompt' must be a boolean"); goto done; }
+    p->cache_prompt = !json_is_false(v);
+    v = json_object_get(root, "echo");
+    if (v && !json_is_null(v) && !json_is_boolean(v)) { st = bad(msg, cap, "%s", "'echo' must be a boolean"); goto done; }
+    bool echo = json_is_true(v);
+    if ((st = parse_logprobs(root, kind, p, msg, cap))) goto done;
+    if ((st = parse_logit_bias(c, json_object_get(root, "logit_bias"), p, msg, cap))) goto done;
+    if ((st = parse_response_format(c, json_object_get(root, "response_format"), p, msg, cap))) goto done;
     if ((st = parse_stop(json_object_get(root, "stop"), p, msg, cap))) goto done;
+    if (kind == SRV_CHAT && (st = srv_tools_parse(root, &p->tools, msg, cap))) goto done;
+    if (p->tools.choice == SRV_TOOLS_REQUIRED || p->tools.choice == SRV_TOOLS_NAMED) {
+        if (p->constraint) { st = bad(msg, cap, "%s", "'response_format' and a required 'tool_choice' exclude each other"); goto done; }
+        if (!c->vocab) { st = bad(msg, cap, "%s", "'tool_choice': this model's vocabulary cannot be constrained"); goto done; }
+        if (!(p->constraint = srv_tools_constraint(&p->tools, c->vocab, msg, cap))) { st = 400; goto done; }
+    }
     if (kind == SRV_CHAT) st = chat_prompt(c, json_object_get(root, "messages"), p, msg, cap);
     else {
         json_t *pr = json_object_get(root, "prompt");
@@ -236,6 +412,7 @@ int srv_parse_generation(const srv_ctx *c, srv_kind kind, const char *body, size
     }
     if (st) goto done;
     if (p->n_prompt <= 0) { st = bad(msg, cap, "%s", "empty prompt"); goto done; }
+    if (echo && (st = prompt_text(c, p, msg, cap))) goto done;
     if (p->n_prompt >= c->n_ctx) {
         snprintf(msg, cap, "the prompt has %d tokens; the context holds %d (start the server with a larger -c)", p->n_prompt,
                  c->n_ctx);
@@ -263,22 +440,120 @@ char *srv_error_json(int status, const char *message) {
     return dump(json_pack("{s:{s:s,s:s,s:i}}", "error", "message", message, "type", type, "code", status));
 }
 
-static json_t *usage(int n_prompt, int n_completion) {
-    return json_pack("{s:i,s:i,s:i}", "prompt_tokens", n_prompt, "completion_tokens", n_completion, "total_tokens",
-                     n_prompt + n_completion);
+static json_t *usage(int n_prompt, int n_completion, int n_cached) {
+    return json_pack("{s:i,s:i,s:i,s:{s:i}}", "prompt_tokens", n_prompt, "completion_tokens", n_completion,
+                     "total_tokens", n_prompt + n_completion, "prompt_tokens_details", "cached_tokens", n_cached);
+}
+
+/* A token's bytes as a JSON string: a token may hold part of a UTF-8 character, which becomes
+ * U+FFFD here (the "bytes" array keeps the exact bytes). */
+static json_t *token_string(const llama3_tokenizer *t, int32_t id) {
+    size_t n = 0;
+    const char *b = llama3_token_bytes(t, id, &n);
+    json_t *s = b ? json_stringn(b, n) : json_string("");
+    if (s) return s;
+    char *fixed = malloc(3 * n + 1), *w = fixed;
+    if (!fixed) return NULL;
+    for (size_t i = 0; i < n;) {
+        const unsigned char c = (unsigned char)b[i];
+        size_t k = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        json_t *ok = k && i + k <= n ? json_stringn(b + i, k) : NULL;
+        if (ok) {
+            memcpy(w, b + i, k), w += k, i += k;
+            json_decref(ok);
+        } else {
+            memcpy(w, "\xef\xbf\xbd", 3), w += 3, i++;
+        }
+    }
+    s = json_stringn(fixed, (size_t)(w - fixed));
+    free(fixed);
+    return s;
+}
+
+static json_t *token_bytes(const llama3_tokenizer *t, int32_t id) {
+    size_t n = 0;
+    const char *b = llama3_token_bytes(t, id, &n);
+    json_t *a = json_array();
+    for (size_t i = 0; b && i < n; i++) json_array_append_new(a, json_integer((unsigned char)b[i]));
+    return a;
+}
+
+/* JSON has no -inf: a token the sampler could not pick reports OpenAI's floor. */
+static json_t *lp_real(float lp) { return json_real(isfinite(lp) ? lp : -9999.0); }
+
+/* Chat: {"content": [{token, logprob, bytes, top_logprobs: [...]}], "refusal": null}. */
+static json_t *chat_logprobs(const srv_ctx *c, const srv_toklog *lg) {
+    json_t *content = json_array();
+    for (int i = 0; i < lg->n; i++) {
+        const srv_lp *l = &lg->lps[i];
+        json_t *top = json_array();
+        for (int k = 0; k < l->n_top; k++)
+            json_array_append_new(top, json_pack("{s:o,s:o,s:o}", "token", token_string(c->tok, l->top_id[k]), "logprob",
+                                                 lp_real(l->top_logprob[k]), "bytes", token_bytes(c->tok, l->top_id[k])));
+        json_array_append_new(content, json_pack("{s:o,s:o,s:o,s:o}", "token", token_string(c->tok, lg->ids[i]), "logprob",
+                                                 lp_real(l->logprob), "bytes", token_bytes(c->tok, lg->ids[i]),
+                                                 "top_logprobs", top));
+    }
+    return json_pack("{s:o,s:n}", "content", content, "refusal");
+}
+
+/* Completions (the legacy shape): tokens, token_logprobs, top_logprobs (token -> logprob),
+ * text_offset. */
+static json_t *completion_logprobs(const srv_ctx *c, const srv_toklog *lg) {
+    json_t *tokens = json_array(), *lps = json_array(), *tops = json_array(), *offs = json_array();
+    size_t off = lg->offset;
+    for (int i = 0; i < lg->n; i++) {
+        const srv_lp *l = &lg->lps[i];
+        json_array_append_new(tokens, token_string(c->tok, lg->ids[i]));
+        json_array_append_new(lps, lp_real(l->logprob));
+        json_t *top = json_object();
+        for (int k = 0; k < l->n_top; k++) {
+            json_t *ts = token_string(c->tok, l->top_id[k]);
+            if (ts) json_object_set_new(top, json_string_value(ts), lp_real(l->top_logprob[k]));
+            json_decref(ts);
+        }
+        json_array_append_new(tops, top);
+        json_array_append_new(offs, json_integer((json_int_t)off));
+        size_t n = 0;
+        llama3_token_bytes(c->tok, lg->ids[i], &n);
+        off += n;
+    }
+    return json_pack("{s:o,s:o,s:o,s:o}", "tokens", tokens, "token_logprobs", lps, "top_logprobs", tops, "text_offset", offs);
+}
+
+static json_t *logprobs_of(const srv_ctx *c, const srv_params *p, const srv_toklog *lg) {
+    if (!p->logprobs || !lg) return json_null();
+    return p->kind == SRV_CHAT ? chat_logprobs(c, lg) : completion_logprobs(c, lg);
 }
 
 char *srv_completion_json(const srv_ctx *c, const srv_params *p, const char *id, long created, const char *text,
-                          size_t len, const char *finish, int n_completion) {
+                          size_t len, const char *finish, int n_completion, int n_cached, const srv_toklog *lg) {
     json_t *choice;
-    if (p->kind == SRV_CHAT)
-        choice = json_pack("{s:i,s:{s:s,s:s%},s:n,s:s}", "index", 0, "message", "role", "assistant", "content", text, len,
-                           "logprobs", "finish_reason", finish);
-    else
-        choice = json_pack("{s:s%,s:i,s:n,s:s}", "text", text, len, "index", 0, "logprobs", "finish_reason", finish);
+    if (p->kind == SRV_CHAT) {
+        choice = json_pack("{s:i,s:{s:s,s:s%},s:o,s:s}", "index", 0, "message", "role", "assistant", "content", text, len,
+                           "logprobs", logprobs_of(c, p, lg), "finish_reason", finish);
+    } else {
+        /* echo: the prompt's text first */
+        char *all = malloc(p->echo_len + len + 1);
+        if (!all) return NULL;
+        if (p->echo_len) memcpy(all, p->echo, p->echo_len);
+        if (len) memcpy(all + p->echo_len, text, len);
+        choice = json_pack("{s:s%,s:i,s:o,s:s}", "text", all, p->echo_len + len, "index", 0, "logprobs",
+                           logprobs_of(c, p, lg), "finish_reason", finish);
+        free(all);
+    }
     return dump(json_pack("{s:s,s:s,s:i,s:s,s:[o],s:o}", "id", id, "object",
                           p->kind == SRV_CHAT ? "chat.completion" : "text_completion", "created", (json_int_t)created,
-                          "model", c->model_name, "choices", choice, "usage", usage(p->n_prompt, n_completion)));
+                          "model", c->model_name, "choices", choice, "usage", usage(p->n_prompt, n_completion, n_cached)));
+}
+
+char *srv_tool_call_json(const srv_ctx *c, const srv_params *p, const char *id, long created, json_t *call,
+                         int n_completion, int n_cached) {
+    json_t *choice = json_pack("{s:i,s:{s:s,s:n,s:[o]},s:n,s:s}", "index", 0, "message", "role", "assistant", "content",
+                               "tool_calls", call, "logprobs", "finish_reason", "tool_calls");
+    return dump(json_pack("{s:s,s:s,s:i,s:s,s:[o],s:o}", "id", id, "object", "chat.completion", "created",
+                          (json_int_t)created, "model", c->model_name, "choices", choice, "usage",
+                          usage(p->n_prompt, n_completion, n_cached)));
 }
 
 static char *event(json_t *o) {
@@ -296,14 +571,15 @@ static char *event(json_t *o) {
 }
 
 char *srv_chunk_event(const srv_ctx *c, const srv_params *p, const char *id, long created, const char *text, size_t len,
-                      const char *finish) {
+                      const char *finish, const srv_toklog *lg) {
     json_t *choice;
+    json_t *lp = lg && lg->n > 0 ? logprobs_of(c, p, lg) : json_null();
     if (p->kind == SRV_CHAT) {
         json_t *delta = !text ? json_pack("{s:s,s:s}", "role", "assistant", "content", "")
                               : finish && !len ? json_object() : json_pack("{s:s%}", "content", text, len);
-        choice = json_pack("{s:i,s:o,s:n,s:s?}", "index", 0, "delta", delta, "logprobs", "finish_reason", finish);
+        choice = json_pack("{s:i,s:o,s:o,s:s?}", "index", 0, "delta", delta, "logprobs", lp, "finish_reason", finish);
     } else {
-        choice = json_pack("{s:s%,s:i,s:n,s:s?}", "text", text ? text : "", text ? len : 0, "index", 0, "logprobs",
+        choice = json_pack("{s:s%,s:i,s:o,s:s?}", "text", text ? text : "", text ? len : 0, "index", 0, "logprobs", lp,
                            "finish_reason", finish);
     }
     json_t *o = json_pack("{s:s,s:s,s:i,s:s,s:[o]}", "id", id, "object",
@@ -312,16 +588,61 @@ char *srv_chunk_event(const srv_ctx *c, const srv_params *p, const char *id, lon
     return event(o);
 }
 
-char *srv_usage_event(const srv_ctx *c, const srv_params *p, const char *id, long created, int n_completion) {
+char *srv_tool_call_event(const srv_ctx *c, const srv_params *p, const char *id, long created, json_t *call) {
+    (void)p;
+    json_object_set_new(call, "index", json_integer(0));
+    json_t *choice = json_pack("{s:i,s:{s:[o]},s:n,s:n}", "index", 0, "delta", "tool_calls", call, "logprobs",
+                               "finish_reason");
+    return event(json_pack("{s:s,s:s,s:i,s:s,s:[o]}", "id", id, "object", "chat.completion.chunk", "created",
+                           (json_int_t)created, "model", c->model_name, "choices", choice));
+}
+
+char *srv_usage_event(const srv_ctx *c, const srv_params *p, const char *id, long created, int n_completion,
+                      int n_cached) {
     return event(json_pack("{s:s,s:s,s:i,s:s,s:[],s:o}", "id", id, "object",
                            p->kind == SRV_CHAT ? "chat.completion.chunk" : "text_completion", "created", (json_int_t)created,
-                           "model", c->model_name, "choices", "usage", usage(p->n_prompt, n_completion)));
+                           "model", c->model_name, "choices", "usage", usage(p->n_prompt, n_completion, n_cached)));
 }
 
 char *srv_models_json(const srv_ctx *c) {
     return dump(json_pack("{s:s,s:[{s:s,s:s,s:i,s:s,s:{s:i,s:i}}]}", "object", "list", "data", "id", c->model_name,
                           "object", "model", "created", (json_int_t)0, "owned_by", "llama3c", "meta", "n_ctx", c->n_ctx,
                           "n_vocab", llama3_model_args(c->m)->vocab_size));
+}
+
+int srv_model_json(const srv_ctx *c, const char *id, char **out) {
+    if (strcmp(id, c->model_name)) {
+        *out = srv_error_json(404, "no such model (GET /v1/models lists the served one)");
+        return 404;
+    }
+    *out = dump(json_pack("{s:s,s:s,s:i,s:s}", "id", c->model_name, "object", "model", "created", (json_int_t)0,
+                          "owned_by", "llama3c"));
+    return 200;
+}
+
+char *srv_props_json(const srv_ctx *c) {
+    int run, queued, slots;
+    srv_engine_counts(c->engine, &run, &queued, &slots);
+    return dump(json_pack("{s:{s:i,s:{s:f,s:f,s:i,s:f,s:b}},s:i,s:s,s:s,s:s,s:b}", "default_generation_settings", "n_ctx",
+                          c->n_ctx, "params", "temperature", 1.0, "top_p", 1.0, "top_k", 0, "min_p", 0.0, "cache_prompt", 1,
+                          "total_slots", slots, "model_alias", c->model_name, "model_path", c->model_name, "chat_template",
+                          "llama3", "structured_output", c->vocab != NULL));
+}
+
+char *srv_slots_json(const srv_ctx *c) {
+    int run, queued, slots;
+    srv_engine_counts(c->engine, &run, &queued, &slots);
+    srv_slot_info *info = calloc((size_t)slots, sizeof *info);
+    if (!info) return NULL;
+    slots = srv_engine_slots(c->engine, info, slots);
+    json_t *a = json_array();
+    for (int i = 0; i < slots; i++)
+        json_array_append_new(a, json_pack("{s:i,s:i,s:b,s:i,s:i,s:i,s:i}", "id", i, "n_ctx", c->n_ctx, "is_processing",
+                                           info[i].busy, "n_prompt_tokens", info[i].n_prompt, "n_decoded",
+                                           info[i].n_generated, "n_prompt_tokens_cached", info[i].n_cached, "n_past",
+                                           info[i].kv_tokens));
+    free(info);
+    return dump(a);
 }
 
 char *srv_health_json(const srv_ctx *c) {
@@ -370,32 +691,23 @@ int srv_detokenize(const srv_ctx *c, const char *body, size_t len, char **out) {
         *out = srv_error_json(400, "this model has no tokenizer");
     } else {
         int vocab = llama3_tokenizer_n_vocab(c->tok);
-        size_t i, cap = 256, n = 0;
-        char *text = malloc(cap), piece[512];
-        llama3_detok dt = { 0 };
+        size_t i, n = json_array_size(tokens);
+        int32_t *ids = malloc((n ? n : 1) * sizeof *ids);
         json_t *v;
-        st = 200;
+        st = ids ? 200 : 500;
         json_array_foreach(tokens, i, v) {
-            if (!text) break;
-            if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= vocab) { st = 400; break; }
-            int w = llama3_detok_push(&dt, c->tok, (int32_t)json_integer_value(v), piece, sizeof piece, NULL);
-            if (w < 0) { st = 400; break; }
-            if (n + (size_t)w + 8 > cap) {
-                char *t = realloc(text, cap = (n + (size_t)w + 8) * 2);
-                if (!t) { free(text); text = NULL; break; }
-                text = t;
-            }
-            memcpy(text + n, piece, (size_t)w);
-            n += (size_t)w;
+            if (st != 200) break;
+            if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= vocab) st = 400;
+            else ids[i] = (int32_t)json_integer_value(v);
         }
-        if (!text) *out = srv_error_json(500, "out of memory"), st = 500;
+        size_t tl = 0;
+        char *text = st == 200 ? decode_ids(c->tok, ids, (int)n, &tl) : NULL;
+        if (st == 200 && !text) st = 400;
+        if (st == 500) *out = srv_error_json(500, "out of memory");
         else if (st != 200) *out = srv_error_json(400, "'tokens' must hold token ids of this vocabulary");
-        else {
-            int w = llama3_detok_flush(&dt, text + n, 8);
-            if (w > 0) n += (size_t)w;
-            *out = dump(json_pack("{s:s%}", "content", text, n));
-        }
+        else *out = dump(json_pack("{s:s%}", "content", text, tl));
         free(text);
+        free(ids);
     }
     json_decref(root);
     return st;

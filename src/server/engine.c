@@ -26,6 +26,9 @@ static void job_unref(srv_job *j) {
     pthread_cond_destroy(&j->cond);
     free(j->prompt);
     free(j->toks);
+    free(j->lps);
+    free(j->bias);
+    llama3_json_constraint_free(j->constraint);
     free(j);
 }
 
@@ -33,20 +36,32 @@ static void job_unref(srv_job *j) {
 static void job_done(srv_job *j, llama3_batch_finish fin, const char *error) {
     j->state = SRV_DONE;
     j->finish = fin;
-    if (error && !j->error[0]) snprintf(j->error, sizeof j->error, "%s", error);
+    if (error && !j->error[0]) snprintf(j->error, sizeof j->error, "%.150s", error);
     pthread_cond_broadcast(&j->cond);
     job_unref(j);
 }
 
-static int job_push(srv_job *j, int32_t id) {
+static int job_push(srv_job *j, const llama3_batch_event *ev) {
     if (j->n_toks == j->cap_toks) {
         int cap = j->cap_toks ? 2 * j->cap_toks : 64;
         int32_t *n = realloc(j->toks, (size_t)cap * sizeof *n);
         if (!n) return -1;
         j->toks = n;
+        if (j->logprobs) {
+            srv_lp *l = realloc(j->lps, (size_t)cap * sizeof *l);
+            if (!l) return -1;
+            j->lps = l;
+        }
         j->cap_toks = cap;
     }
-    j->toks[j->n_toks++] = id;
+    if (j->logprobs) {
+        srv_lp *l = &j->lps[j->n_toks];
+        l->logprob = ev->logprob;
+        l->n_top = ev->n_top;
+        memcpy(l->top_id, ev->top_id, sizeof l->top_id);
+        memcpy(l->top_logprob, ev->top_logprob, sizeof l->top_logprob);
+    }
+    j->toks[j->n_toks++] = ev->token;
     return 0;
 }
 
@@ -81,8 +96,11 @@ static void *engine_main(void *arg) {
             if (!e->q_head) e->q_tail = NULL;
             e->q_len--;
             if (j->cancel) { job_done(j, LLAMA3_FINISH_NONE, NULL); continue; }
-            int id = llama3_batch_add(e->b, j->prompt, j->n_prompt, &j->sp, j->max_tokens, &err);
+            llama3_batch_seq o = { .sp = &j->sp, .max_tokens = j->max_tokens, .cache_prompt = j->cache_prompt,
+                                   .constraint = j->constraint, .logprobs = j->logprobs, .top_logprobs = j->top_logprobs };
+            int id = llama3_batch_add_seq(e->b, j->prompt, j->n_prompt, &o, &err);
             if (id < 0) { job_done(j, LLAMA3_FINISH_NONE, err.msg); continue; }
+            j->n_cached = llama3_batch_n_cached(e->b, id);
             j->seq = id;
             j->state = SRV_RUNNING;
             e->running[id] = j;
@@ -95,6 +113,7 @@ static void *engine_main(void *arg) {
         pthread_mutex_unlock(&e->mu);
         int n_ev = llama3_batch_step(e->b, e->ev, cap, &err);
         pthread_mutex_lock(&e->mu);
+        for (int i = 0; i < cap; i++) e->kv_pos[i] = llama3_session_pos(e->s, i);
         if (n_ev < 0) {  /* should not happen (inputs were checked): fail the running jobs */
             for (int i = 0; i < cap; i++)
                 if (e->running[i]) {
@@ -108,7 +127,7 @@ static void *engine_main(void *arg) {
         for (int k = 0; k < n_ev; k++) {
             srv_job *j = e->running[e->ev[k].seq];
             if (!j) continue;
-            bool oom = job_push(j, e->ev[k].token) != 0;
+            bool oom = job_push(j, &e->ev[k]) != 0;
             if (e->ev[k].finish != LLAMA3_FINISH_NONE || oom) {
                 if (oom) llama3_batch_remove(e->b, e->ev[k].seq);
                 e->running[e->ev[k].seq] = NULL;
@@ -150,7 +169,8 @@ int srv_engine_start(srv_engine *e, llama3_model *m, llama3_session *s, int queu
     int cap = llama3_batch_capacity(e->b);
     e->running = calloc((size_t)cap, sizeof *e->running);
     e->ev = calloc((size_t)cap, sizeof *e->ev);
-    if (!e->running || !e->ev) {
+    e->kv_pos = calloc((size_t)cap, sizeof *e->kv_pos);
+    if (!e->running || !e->ev || !e->kv_pos) {
         srv_engine_free(e);  /* the model thread is not running: this only releases */
         return l3_fail(err, LLAMA3_ERR_MEMORY, "out of memory");
     }
@@ -180,6 +200,7 @@ void srv_engine_free(srv_engine *e) {
     llama3_batch_free(e->b);
     free(e->running);
     free(e->ev);
+    free(e->kv_pos);
     e->b = NULL;
 }
 
@@ -203,7 +224,8 @@ int srv_engine_submit(srv_engine *e, srv_job *j) {
     return 0;
 }
 
-int srv_job_poll(srv_engine *e, srv_job *j, int have, int timeout_ms, int32_t *out, int cap, bool *done) {
+int srv_job_poll(srv_engine *e, srv_job *j, int have, int timeout_ms, int32_t *out, srv_lp *lp_out, int cap,
+                 bool *done) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += timeout_ms / 1000;
@@ -214,8 +236,12 @@ int srv_job_poll(srv_engine *e, srv_job *j, int have, int timeout_ms, int32_t *o
         if (pthread_cond_timedwait(&j->cond, &e->mu, &ts) == ETIMEDOUT) break;
     int n = j->n_toks - have;
     if (n > cap) n = cap;
-    if (n > 0) memcpy(out, j->toks + have, (size_t)n * sizeof *out);
-    else n = 0;
+    if (n > 0) {
+        memcpy(out, j->toks + have, (size_t)n * sizeof *out);
+        if (lp_out && j->lps) memcpy(lp_out, j->lps + have, (size_t)n * sizeof *lp_out);
+    } else {
+        n = 0;
+    }
     *done = j->state == SRV_DONE && have + n == j->n_toks;
     pthread_mutex_unlock(&e->mu);
     return n;
@@ -247,4 +273,15 @@ void srv_engine_counts(srv_engine *e, int *n_running, int *n_queued, int *n_slot
     *n_queued = e->q_len;
     *n_slots = llama3_batch_capacity(e->b);
     pthread_mutex_unlock(&e->mu);
+}
+
+int srv_engine_slots(srv_engine *e, srv_slot_info *info, int cap) {
+    pthread_mutex_lock(&e->mu);
+    int n = llama3_batch_capacity(e->b);
+    for (int i = 0; i < n && i < cap; i++) {
+        const srv_job *j = e->running[i];
+        info[i] = (srv_slot_info){ j != NULL, j ? j->n_prompt : 0, j ? j->n_toks : 0, j ? j->n_cached : 0, e->kv_pos[i] };
+    }
+    pthread_mutex_unlock(&e->mu);
+    return n;
 }

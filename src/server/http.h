@@ -4,16 +4,36 @@
 #define LLAMA3_SERVER_HTTP_H
 
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "server/server.h"
 
+/* One open connection (MHD's socket context): the reply status for the request log, and the
+ * deadlines the watchdog enforces by shutting the socket down. */
+typedef struct srv_conn {
+    struct srv_http *h;
+    int fd;
+    int status;                  /* of the reply queued last (0: none yet) */
+    int phase;                   /* 0: waiting for a head, 1: reading a body, 2: answering */
+    struct timespec since;       /* accepted or last reply done (phase 0), head in (phase 1) */
+    char addr[64];
+    struct srv_conn *prev, *next;
+} srv_conn;
+
 struct srv_http {
     struct MHD_Daemon *d;
     srv_ctx *c;
     srv_http_options o;
+    pthread_mutex_t mu;          /* guards conns and stop */
+    pthread_cond_t cv;
+    srv_conn *conns;
+    bool stop;
+    pthread_t watchdog;
+    bool watchdog_started;
 };
 
 typedef struct srv_req srv_req;
@@ -38,6 +58,11 @@ struct srv_req {
     srv_http *h;
     struct MHD_Connection *conn;
     const srv_route *route;
+    int route_index;             /* for /metrics (SRV_N_ROUTES: none) */
+    const char *arg;             /* the {id} of a route path ending in "{id}" (into path) */
+    char method[8], path[160];
+    struct timespec t0;          /* head received */
+    struct timespec t_first, t_last;  /* a generation's first and last token seen */
     char *body;
     size_t len, cap;
     bool too_big;
@@ -46,6 +71,10 @@ struct srv_req {
     srv_job *job;
     srv_text text;
     int n_seen;                  /* job ids fed into text */
+    int32_t *ids;                /* [n_seen] with logprobs: the ids and their logprobs */
+    srv_lp *lps;
+    int cap_ids;
+    int lp_sent;                 /* a stream: tokens whose logprobs went out */
     bool job_done, failed;
     char id[48];
     long created;
@@ -61,6 +90,11 @@ void srv_req_unref(srv_req *r);
 /* Queues a JSON response with body (taken; NULL: a 500 "out of memory" body) and, for 405,
  * the Allow header. */
 enum MHD_Result srv_respond(struct MHD_Connection *conn, int status, char *body, const char *allow);
+/* A response of another type (text/plain for /metrics), body taken. */
+enum MHD_Result srv_respond_text(struct MHD_Connection *conn, int status, char *body, const char *type);
+/* The headers every reply carries (CORS), and the status for the request log; for replies
+ * built elsewhere (a stream). */
+void srv_reply_headers(struct MHD_Connection *conn, struct MHD_Response *resp, int status);
 /* An OpenAI-style error object. */
 enum MHD_Result srv_respond_error(struct MHD_Connection *conn, int status, const char *msg, const char *allow);
 

@@ -1,6 +1,7 @@
 /* The server's routes, declared once: http.c dispatches on this table (404 for an unknown
  * path, 405 for a known one with another method) and `llama3 serve --help` prints it. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "llama3_tools.h"
 #include "server/http.h"
@@ -9,6 +10,41 @@ static enum MHD_Result chat(srv_req *r) { return srv_generate(r, SRV_CHAT); }
 static enum MHD_Result completions(srv_req *r) { return srv_generate(r, SRV_COMPLETION); }
 static enum MHD_Result models(srv_req *r) { return srv_respond(r->conn, 200, srv_models_json(r->h->c), NULL); }
 static enum MHD_Result health(srv_req *r) { return srv_respond(r->conn, 200, srv_health_json(r->h->c), NULL); }
+static enum MHD_Result props(srv_req *r) { return srv_respond(r->conn, 200, srv_props_json(r->h->c), NULL); }
+static enum MHD_Result slots(srv_req *r) { return srv_respond(r->conn, 200, srv_slots_json(r->h->c), NULL); }
+
+static enum MHD_Result model(srv_req *r) {
+    char *out = NULL;
+    int st = srv_model_json(r->h->c, r->arg, &out);
+    return srv_respond(r->conn, st, out, NULL);
+}
+
+/* The chat page (src/server/webui.html, built into the binary). */
+extern const unsigned char SRV_WEBUI_PAGE[];
+extern const size_t SRV_WEBUI_PAGE_LEN;
+
+static enum MHD_Result page(srv_req *r) {
+    char *html = malloc(SRV_WEBUI_PAGE_LEN + 1);
+    if (html) {
+        memcpy(html, SRV_WEBUI_PAGE, SRV_WEBUI_PAGE_LEN);
+        html[SRV_WEBUI_PAGE_LEN] = 0;
+    }
+    return srv_respond_text(r->conn, 200, html, "text/html; charset=utf-8");
+}
+
+static enum MHD_Result embeddings(srv_req *r) {
+    char *out = NULL;
+    int st = srv_embeddings(r->h->c, r->body ? r->body : "", r->len, &out);
+    return srv_respond(r->conn, st, out, NULL);
+}
+
+static enum MHD_Result metrics(srv_req *r) {
+    const char *names[64];
+    for (size_t i = 0; i < SRV_N_ROUTES && i < 64; i++) names[i] = SRV_ROUTES[i].path;
+    const srv_ctx *c = r->h->c;
+    return srv_respond_text(r->conn, 200, srv_metrics_text(c->metrics, names, c->engine, c->n_ctx),
+                            "text/plain; version=0.0.4");
+}
 
 static enum MHD_Result tokenize(srv_req *r) {
     char *out = NULL;
@@ -23,16 +59,26 @@ static enum MHD_Result detokenize(srv_req *r) {
 }
 
 const srv_route SRV_ROUTES[] = {
+    { "GET", "/", page, "a chat page (streamed replies, system prompt, stop button)" },
     { "POST", "/v1/chat/completions", chat, "messages -> assistant answer (\"stream\": true for SSE)" },
     { "POST", "/v1/completions", completions,
       "prompt -> continuation (\"stream\": true for SSE)\n"
       "fields: max_tokens, temperature (default 1), top_p (default 1), seed, stop\n"
-      "(string or up to 4 strings), stream, stream_options.include_usage; extras: top_k,\n"
-      "min_p, repeat_penalty" },
+      "(string or up to 4 strings), stream, stream_options.include_usage, logprobs,\n"
+      "logit_bias, frequency_penalty, presence_penalty, response_format (json_object,\n"
+      "json_schema), echo; chat also top_logprobs, tools, tool_choice; extras: top_k,\n"
+      "min_p, repeat_penalty, cache_prompt (default true); other fields: 400" },
+    { "POST", "/v1/embeddings", embeddings,
+      "input (string, token ids, or an array of them) -> unit-length mean of the final\n"
+      "hidden states (after the final norm); encoding_format float or base64" },
     { "GET", "/v1/models", models, "the served model" },
+    { "GET", "/v1/models/{id}", model, "the served model by its id (404 for another)" },
     { "GET", "/health", health, "{\"status\":\"ok\", slots_idle, slots_processing, queued}" },
     { "POST", "/tokenize", tokenize, "{\"content\": TEXT, \"add_special\"?: bool} -> {\"tokens\": [...]}" },
     { "POST", "/detokenize", detokenize, "{\"tokens\": [...]} -> {\"content\": TEXT}" },
+    { "GET", "/metrics", metrics, "Prometheus text: requests, tokens, latency histograms, slots, queue, KV" },
+    { "GET", "/props", props, "server properties (as llama-server's /props)" },
+    { "GET", "/slots", slots, "each slot: busy, prompt/decoded/cached tokens, KV tokens (as llama-server)" },
 };
 const size_t SRV_N_ROUTES = sizeof SRV_ROUTES / sizeof SRV_ROUTES[0];
 

@@ -208,6 +208,11 @@ static int cpu_output(l3_backend_session *bs, l3_act x, float *logits, llama3_er
         rmsnorm(xb + (int64_t)i * dim, h + (int64_t)p->out_rows[i] * dim, s->m->norm, dim, a->norm_eps);
         out_one[i] = s->one_level[p->out_rows[i]];
     }
+    if (p->hidden) {  /* the normed rows themselves */
+        if (p->n_out > 0 && logits) memcpy(logits, xb, (size_t)p->n_out * dim * sizeof *logits);
+        s->pass = NULL;
+        return 0;
+    }
     /* the logits rows as one product, rows of the output matrix in parallel */
     if (p->n_out > 0)
         l3_cpu_matmul(s->m->k, &s->m->base.w->output, xb, p->n_out, s->any_one_level ? out_one : NULL, logits,
