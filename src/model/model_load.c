@@ -23,6 +23,16 @@ llama3_model *llama3_model_load(const char *path, const llama3_load_options *opt
     if (!m) { l3_fail(err, LLAMA3_ERR_MEMORY, "out of memory"); return NULL; }
     m->max_alloc = l3_alloc_limit(opt);
     if (l3_load_weights(path, opt, &m->w, err)) { free(m); return NULL; }
+    if (opt && opt->no_mmap) {  /* the same addresses, now backed by memory rather than the file */
+        int rc = 0;
+        for (int i = 0; !rc && i < m->w.n_maps; i++) rc = l3_mapping_read_in(&m->w.maps[i], err);
+        if (!rc && m->w.gguf_owned) rc = l3_mapping_read_in(&m->w.gguf_owned->map, err);
+        if (rc) {
+            l3_weights_free(&m->w);
+            free(m);
+            return NULL;
+        }
+    }
     const llama3_args *a = &m->w.args;
     for (int id = 0; id < L3_FIRST_LAYER_TENSOR; id++)
         if (id != L3_OUTPUT || !m->w.tied_output) count(m, l3_weights_get(&m->w, id, 0));
