@@ -5,6 +5,7 @@
 
 static const char *INFO_HELP =
     "usage: llama3 info -m MODEL [-c CTX] [--kv-type f16|f32|q8_0] [--device DEV]\n"
+    "(-m and the other model options as in llama3 run --help)\n"
     "\n"
     "Prints the model's ModelArgs (every field of Meta's dataclass), head_dim, parameter count,\n"
     "bytes of weights and KV-cache bytes per token (and for the whole -c context), the device\n"
@@ -19,7 +20,7 @@ int cmd_info(int argc, char **argv) {
         if (r < 0) return 1;
         if (r > 0) continue;
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(INFO_HELP, stdout); return 0; }
-        return cli_error(cmd, "unknown option '%s' (see llama3 info --help)", argv[i]);
+        return cli_unknown(cmd, argv[i]);
     }
     llama3_model *m;
     if (cli_open(&mo, cmd, &m, NULL, 1)) return 1;
@@ -29,6 +30,7 @@ int cmd_info(int argc, char **argv) {
     int64_t kv = llama3_kv_bytes_per_token(m, mo.kv_type, &err);
     if (kv < 0) {
         llama3_model_free(m);
+        cli_model_opts_free(&mo);
         return cli_error(cmd, "%s", err.msg);
     }
     size_t kv_per_token = (size_t)kv;
@@ -67,5 +69,6 @@ int cmd_info(int argc, char **argv) {
     printf("device:             %s\n", llama3_model_device(m));
     printf("cpu kernel sets:    %s\n", llama3_cpu_info());
     llama3_model_free(m);
+    cli_model_opts_free(&mo);
     return 0;
 }
