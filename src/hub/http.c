@@ -130,7 +130,6 @@ typedef struct dl_state {
     int checked;           /* the status of this response was looked at */
     int write_errno;       /* a failed write's errno */
     membuf errbody;        /* the body of an error response, for its message */
-    double last_report;
 } dl_state;
 
 static int hash_init(dl_state *s) {
@@ -164,6 +163,8 @@ static int hash_existing(dl_state *s) {
     return left || fseek(s->f, 0, SEEK_END) ? -1 : 0;
 }
 
+static void report(dl_state *s);
+
 static size_t to_file(char *data, size_t size, size_t nmemb, void *ud) {
     dl_state *s = ud;
     size_t k = size * nmemb;
@@ -188,18 +189,20 @@ static size_t to_file(char *data, size_t size, size_t nmemb, void *ud) {
     }
     if (s->md) EVP_DigestUpdate(s->md, data, k);
     s->have += k;
+    report(s);
     return k;
+}
+
+/* After every piece written (the caller's callback decides what to draw), and now and then
+ * while nothing arrives (the rate and ETA fall). */
+static void report(dl_state *s) {
+    const hub_download *d = s->d;
+    if (d->progress) d->progress(d->progress_data, d->file, d->progress_base + s->have, d->progress_total);
 }
 
 static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
     (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-    dl_state *s = ud;
-    const hub_download *d = s->d;
-    double t = l3_time_s();
-    if (d->progress && t - s->last_report >= 0.1) {
-        s->last_report = t;
-        d->progress(d->progress_data, d->file, d->progress_base + s->have, d->progress_total);
-    }
+    report(ud);
     return 0;
 }
 
