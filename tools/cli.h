@@ -65,7 +65,7 @@ typedef struct cli_model_opts {
     "                        backend, so any value means the same: everything on the CPU\n"    \
     "  -fa, --flash-attn [on|off|auto]  accepted for llama.cpp's scripts; attention here is one\n" \
     "                        fused pass over the KV cache whatever the value\n"                \
-    "      --quiet           no download progress for hf: models\n"
+    "      --quiet           no progress lines (downloads of hf: models; perplexity's windows)\n"
 
 void cli_model_opts_init(cli_model_opts *o);
 void cli_model_opts_free(cli_model_opts *o);
@@ -105,8 +105,7 @@ typedef struct cli_progress {
     const char *cmd;
     int mode;            /* 0 quiet, 1 terminal, 2 lines */
     bool bytes;          /* amounts are bytes (MB, MB/s) rather than items */
-    double t0, t_draw;
-    uint64_t done0;      /* the first amount reported (a resumed download's start) */
+    double t0, t_draw;   /* started; the last line drawn */
     bool started;
     int decile;          /* the last 10% step printed */
 } cli_progress;

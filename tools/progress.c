@@ -11,6 +11,7 @@ void cli_progress_init(cli_progress *p, const char *cmd, bool bytes, bool quiet)
     p->bytes = bytes;
     p->mode = quiet ? 0 : isatty(STDERR_FILENO) ? 1 : 2;
     p->decile = -1;
+    p->t0 = llama3_time_s();  /* the rate counts from here */
 }
 
 static void fmt_eta(double s, char *out, size_t cap) {
@@ -24,11 +25,7 @@ void cli_progress_cb(void *ud, const char *item, uint64_t done, uint64_t total) 
     cli_progress *p = ud;
     if (!p->mode || total == 0) return;
     double now = llama3_time_s();
-    if (!p->started) {
-        p->started = true;
-        p->t0 = now;
-        p->done0 = done;
-    }
+    p->started = true;
     if (done > total) done = total;
     int pct = (int)(100.0 * (double)done / (double)total);
     int decile = pct / 10;
@@ -37,7 +34,7 @@ void cli_progress_cb(void *ud, const char *item, uint64_t done, uint64_t total) 
     if (p->mode == 2 && decile <= p->decile) return;
     p->t_draw = now;
     p->decile = decile;
-    double el = now - p->t0, rate = el > 0 ? (double)(done - p->done0) / el : 0;
+    double el = now - p->t0, rate = el > 0 ? (double)done / el : 0;
     char eta[32], amount[64], speed[32];
     fmt_eta(rate > 0 ? (double)(total - done) / rate : -1, eta, sizeof eta);
     if (p->bytes) {

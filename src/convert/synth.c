@@ -265,6 +265,7 @@ int llama3_synth(const llama3_synth_options *o, llama3_synth_report *rep, llama3
         if (!(row_buf[i] = malloc((size_t)(widest + 1) * sizeof(float))))
             rc = l3_fail(err, LLAMA3_ERR_MEMORY, "out of memory");
 
+    uint64_t done = 0;  /* bytes generated, for the progress */
     for (int i = 0; !rc && i < n_t; i++) {
         synth_tensor *t = &ts[i];
         t->data = malloc(t->nbytes);
@@ -279,6 +280,8 @@ int llama3_synth(const llama3_synth_options *o, llama3_synth_report *rep, llama3
             fill_job j = { seed, (uint64_t)i, t->ne[0], ti, l3_row_bytes((uint32_t)t->type, t->ne[0]), t->data, row_buf };
             l3_parallel_for(pool, t->ne[1], 16, fill_rows, &j);
         }
+        done += t->nbytes;
+        if (o->progress) o->progress(o->progress_data, t->name, done, total);
     }
 
     l3_gguf_writer *w = rc ? NULL : l3_gguf_writer_new();
