@@ -159,7 +159,7 @@ int cmd_bench(int argc, char **argv) {
         } else if (!strcmp(a, "--json")) {
             json = true;
         } else {
-            return cli_error(cmd, "unknown option '%s' (see llama3 bench --help)", a);
+            return cli_unknown(cmd, a);
         }
     }
     if (!mo.model) return cli_error(cmd, "no model given (use -m PATH)");
@@ -170,8 +170,13 @@ int cmd_bench(int argc, char **argv) {
     if (mo.n_ctx < need) return cli_error(cmd, "context %d is smaller than the longest test (%d tokens)", mo.n_ctx, need);
 
     llama3_error err = { 0 };
-    llama3_model *m = llama3_model_load(mo.model, &(llama3_load_options){ .mlock = mo.mlock }, &err);
-    if (!m) return cli_error(cmd, "%s", err.msg);
+    if (cli_resolve_model(mo.model, mo.quiet, &mo.model_path, cmd)) return 1;
+    llama3_load_options lo = cli_load_options(&mo);
+    llama3_model *m = llama3_model_load(mo.model_path, &lo, &err);
+    if (!m) {
+        cli_model_opts_free(&mo);
+        return cli_error(cmd, "%s", err.msg);
+    }
     const llama3_args *a = llama3_model_args(m);
     int32_t *ids = malloc((size_t)need * sizeof *ids);
     float *logits = malloc((size_t)batch * (size_t)a->vocab_size * sizeof *logits);
@@ -253,5 +258,6 @@ int cmd_bench(int argc, char **argv) {
     free(ids);
     free(logits);
     llama3_model_free(m);
+    cli_model_opts_free(&mo);
     return rc ? 1 : 0;
 }
