@@ -47,6 +47,24 @@ wantc=${fullc%%"$stopc"*}
 a=$(printf 'hello\n' | "$cli" chat -m "$TOK" --temp 0 -n 16 -r "$stopc" 2>/dev/null)
 check "-r: chat's answer stops before the text ('$stopc')" "[ \${#fullc} -gt 7 ] && [ \"\$a\" = \"\$wantc\" ]"
 
+# --context-shift: four exchanges in a context of 80 tokens; the oldest messages go, the system
+# message stays, and the last answer is what run generates from the ids kept (greedy)
+msgs='hello\nhow are you\nwhat is this\ntell me more\n'
+printf "$msgs" | "$cli" chat -m "$TOK" --temp 0 -n 10 -c 80 -sys "You are terse." >/dev/null 2>"$T/err"; r=$?
+check "chat without --context-shift: stops at a full context" "[ $r = 0 ] && grep -q 'context is full' '$T/err'"
+out=$(printf "$msgs" | "$cli" chat -m "$TOK" --temp 0 -n 10 -c 80 -sys "You are terse." --context-shift --print-ids 2>"$T/err"); r=$?
+ids=$(tail -1 <<<"$out")
+OPEN="128000 128006 9125 128007 271 2675 527 51637 13 128009"  # BOS, the system message
+HDR="128006 78191 128007 271"                               # the assistant header
+prefix="${ids% $HDR *} $HDR"
+ans=${ids#"$prefix "}
+ans=${ans% 128009}
+want=$("$cli" run -m "$TOK" --prompt-ids "$prefix" --temp 0 -n 10 --print-ids 2>/dev/null | tail -1)
+want=${want% 128009}
+check "--context-shift: oldest messages dropped, the system message kept, the answers go on" \
+  "[ $r = 0 ] && grep -q 'context full: dropped the' '$T/err' && ! grep -q 'context is full' '$T/err' && [ \"\${ids#\"\$OPEN \"}\" != \"\$ids\" ] && [ \$(wc -w <<<\"\$ids\") -le 80 ] && [ \$(grep -c . <<<\"\$out\") -ge 4 ]"
+check "--context-shift: the last answer = run from the ids kept" "[ -n \"\$ans\" ] && [ \"\$ans\" = \"\$want\" ]"
+
 "$cli" serve -m "$TOK" -np 0 2>"$T/e1"; "$cli" serve -m "$TOK" --parallel 300 2>"$T/e2"; "$cli" serve -m "$TOK" --slots 0 2>"$T/e3"
 check "-np / --parallel = --slots" \
   "grep -q \"invalid -np '0' (1..256)\" '$T/e1' && grep -q \"invalid --parallel '300' (1..256)\" '$T/e2' && grep -q \"invalid --slots '0' (1..256)\" '$T/e3'"
