@@ -61,10 +61,11 @@ typedef struct cli_model_opts {
     "      --max-alloc BYTES cap on what the load and the session allocate (tensor copies, KV\n"   \
     "                        cache, buffers), e.g. 8G (default 64G)\n"                         \
     "      --device DEV      where the model runs: cpu (default; this build has no other)\n"   \
-    "  -ngl, --n-gpu-layers, --gpu-layers N  accepted for llama.cpp's scripts; this build has only the CPU\n" \
-    "                        backend, so any value means the same: everything on the CPU\n"    \
-    "  -fa, --flash-attn [on|off|auto]  accepted for llama.cpp's scripts; attention here is one\n" \
-    "                        fused pass over the KV cache whatever the value\n"                \
+    "  -ngl, --n-gpu-layers N  (also --gpu-layers) accepted for llama.cpp's scripts: this build\n" \
+    "                        has only the CPU backend, so any count (or auto, all) means the\n" \
+    "                        same: everything on the CPU\n"                                   \
+    "  -fa, --flash-attn [on|off|auto]  accepted for llama.cpp's scripts: attention here is\n"  \
+    "                        one fused pass over the KV cache whatever the value\n"            \
     "      --quiet           no progress lines (downloads of hf: models; perplexity's windows)\n"
 
 void cli_model_opts_init(cli_model_opts *o);

@@ -20,7 +20,7 @@ static const char *BENCH_HELP =
     "Each test runs once to warm up, then REPS times; reported: median tokens/s and the standard\n"
     "deviation over the repetitions. Weight, KV-cache and scratch bytes go to stderr.\n"
     "\n"
-    "  -m, --model PATH      model (GGUF file, Hugging Face or Meta folder)\n"
+    "  -m, --model PATH      model (GGUF file, Hugging Face or Meta folder, or hf:OWNER/NAME[:QUANT])\n"
     "  -p, --n-prompt N      prompt length for ppN (default 512; 0 = skip)\n"
     "  -n, --n-gen N         tokens for tgN (default 128; 0 = skip)\n"
     "  -b, --batch B         sequences decoded together in tgN (default 1; up to 64)\n"
