@@ -18,25 +18,15 @@ static char *dup_env(const char *name) {
     return v && *v ? strdup(v) : NULL;
 }
 
-static char *join(const char *a, const char *b) {
-    size_t na = strlen(a), nb = strlen(b);
-    char *s = malloc(na + nb + 2);
-    if (!s) return NULL;
-    memcpy(s, a, na);
-    s[na] = '/';
-    memcpy(s + na + 1, b, nb + 1);
-    return s;
-}
-
 /* HF_HOME, else ~/.cache/huggingface (XDG_CACHE_HOME honoured, as huggingface_hub does). */
 static char *hf_home(void) {
     char *h = dup_env("HF_HOME");
     if (h) return h;
     const char *xdg = getenv("XDG_CACHE_HOME");
-    if (xdg && *xdg) return join(xdg, "huggingface");
+    if (xdg && *xdg) return l3_path_join(xdg, "huggingface");
     const char *home = getenv("HOME");
-    char *cache = join(home && *home ? home : ".", ".cache");
-    char *r = cache ? join(cache, "huggingface") : NULL;
+    char *cache = l3_path_join(home && *home ? home : ".", ".cache");
+    char *r = cache ? l3_path_join(cache, "huggingface") : NULL;
     free(cache);
     return r;
 }
@@ -66,11 +56,11 @@ int hub_env_load(hub_env *e, llama3_error *err) {
     e->endpoint = dup_env("HF_ENDPOINT");
     if (!e->endpoint) e->endpoint = strdup("https://huggingface.co");
     e->cache = dup_env("HF_HUB_CACHE");
-    if (!e->cache && home) e->cache = join(home, "hub");
+    if (!e->cache && home) e->cache = l3_path_join(home, "hub");
     e->token = dup_env("HF_TOKEN");
     if (!e->token) {
         char *path = dup_env("HF_TOKEN_PATH");
-        if (!path && home) path = join(home, "token");
+        if (!path && home) path = l3_path_join(home, "token");
         if (path) e->token = read_token(path);
         free(path);
     }
