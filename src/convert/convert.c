@@ -154,8 +154,8 @@ int llama3_convert(const char *in, const char *out, const llama3_convert_options
         return l3_fail(err, LLAMA3_ERR_ARG, "unknown output type '%s' (expected one of: %s)", o->type, names);
     }
     l3_weights wt;
-    int rc = l3_load_weights(in, NULL, &wt, err);
-    if (rc) return rc;
+    int rc = l3_gguf_check_writable(out, err);
+    if (rc || (rc = l3_load_weights(in, NULL, &wt, err))) return rc;
     const llama3_args *a = &wt.args;
     plan.n_layers = a->n_layers;
     plan.has_output = !wt.tied_output;

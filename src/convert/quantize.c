@@ -41,7 +41,8 @@ int llama3_quantize(const char *in, const char *out, const llama3_convert_option
     if (got != 4 || memcmp(magic, "GGUF", 4))
         return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: not a GGUF file (convert other formats with llama3 convert)", in);
     l3_gguf *g;
-    int rc = l3_gguf_open(in, &g, err);
+    int rc = l3_gguf_check_writable(out, err);
+    if (!rc) rc = l3_gguf_open(in, &g, err);
     if (rc) return rc;
     plan.n_layers = n_layers_of(g);
     plan.has_output = l3_gguf_find_tensor(g, "output.weight") != NULL;

@@ -235,6 +235,11 @@ int llama3_synth(const llama3_synth_options *o, llama3_synth_report *rep, llama3
         return l3_fail(err, LLAMA3_ERR_MEMORY, "the %s %s weights take %.1f GiB, more than 80%% of this machine's memory",
                        sh->name, type_arg, total / 1073741824.0);
     }
+    int wrc = l3_gguf_check_writable(o->out, err);
+    if (wrc) {
+        free(ts);
+        return wrc;
+    }
 
     l3_gguf *vocab = NULL;
     if (vocab_path) {
