@@ -30,7 +30,7 @@ void cli_progress_cb(void *ud, const char *item, uint64_t done, uint64_t total) 
     int pct = (int)(100.0 * (double)done / (double)total);
     int decile = pct / 10;
     bool last = done == total;
-    if (p->mode == 1 && !last && now - p->t_draw < 0.1) return;
+    if (p->mode == 1 && (last ? p->decile == 10 : now - p->t_draw < 0.1)) return;  /* 100% once */
     if (p->mode == 2 && decile <= p->decile) return;
     p->t_draw = now;
     p->decile = decile;
