@@ -132,8 +132,16 @@ int cli_stop_push(cli_stop *s, const char *text, size_t n, char **out, size_t *n
 const char *cli_stop_flush(cli_stop *s, size_t *n);
 void cli_stop_free(cli_stop *s);
 
-/* Loads the model and a session as the options say; prints errors. */
+/* Loads the model (after downloading an hf: one) and a session as the options say; prints
+ * errors. In a model-parallel run, a process other than rank 0 follows rank 0's session
+ * (cli_follow) and exits there. */
 int cli_open(cli_model_opts *o, const char *cmd, llama3_model **m, llama3_session **s, int n_slots);
+/* Ranks other than 0: prints this process's memory, runs rank 0's passes until it is done,
+ * frees s; returns the exit status. */
+int cli_follow(const char *cmd, llama3_model *m, llama3_session *s, const cli_model_opts *o);
+/* "memory: weights ... [(read into memory)], KV cache ..., scratch ..." on stderr, for this
+ * process */
+void cli_print_memory(llama3_model *m, llama3_session *s, const cli_model_opts *o);
 
 /* Read a file of little-endian int32 token ids (non-empty, at most max_ids) into a malloc'd
  * array; prints the error. */
