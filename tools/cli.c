@@ -149,6 +149,17 @@ int cli_model_opt(cli_model_opts *o, int argc, char **argv, int *i, const char *
     return 1;
 }
 
+int cli_model_args_only(cli_model_opts *o, int argc, char **argv, const char *cmd, const char *help) {
+    for (int i = 1; i < argc; i++) {
+        int r = cli_model_opt(o, argc, argv, &i, cmd);
+        if (r < 0) return 1;
+        if (r > 0) continue;
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(help, stdout); return 0; }
+        return cli_unknown(cmd, argv[i]);
+    }
+    return -1;
+}
+
 int cli_resolve_model(const char *model, bool quiet, char **path, const char *cmd) {
     *path = NULL;
     if (strncmp(model, "hf:", 3)) {

@@ -73,6 +73,9 @@ void cli_model_opts_free(cli_model_opts *o);
 /* If argv[*i] is one of the model options, consumes it (and its value) and returns 1;
  * returns 0 if not ours, -1 after printing an error. */
 int cli_model_opt(cli_model_opts *o, int argc, char **argv, int *i, const char *cmd);
+/* A command line of model options and -h/--help only (info, version): returns -1 to go on,
+ * else the exit status to return with (after the help or an error). */
+int cli_model_args_only(cli_model_opts *o, int argc, char **argv, const char *cmd, const char *help);
 
 /* Sampling options shared by run, chat and serve's defaults. */
 #define CLI_SAMPLER_OPTS_HELP                                                                   \

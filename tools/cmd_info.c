@@ -15,13 +15,8 @@ int cmd_info(int argc, char **argv) {
     const char *cmd = "info";
     cli_model_opts mo;
     cli_model_opts_init(&mo);
-    for (int i = 1; i < argc; i++) {
-        int r = cli_model_opt(&mo, argc, argv, &i, cmd);
-        if (r < 0) return 1;
-        if (r > 0) continue;
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(INFO_HELP, stdout); return 0; }
-        return cli_unknown(cmd, argv[i]);
-    }
+    int done = cli_model_args_only(&mo, argc, argv, cmd, INFO_HELP);
+    if (done >= 0) return done;
     llama3_model *m;
     if (cli_open(&mo, cmd, &m, NULL, 1)) return 1;
     const llama3_args *a = llama3_model_args(m);

@@ -43,13 +43,8 @@ static int cmd_version(int argc, char **argv) {
     const char *cmd = "version";
     cli_model_opts mo;
     cli_model_opts_init(&mo);
-    for (int i = 1; i < argc; i++) {
-        int r = cli_model_opt(&mo, argc, argv, &i, cmd);
-        if (r < 0) return 1;
-        if (r > 0) continue;
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(VERSION_HELP, stdout); return 0; }
-        return cli_unknown(cmd, argv[i]);
-    }
+    int done = cli_model_args_only(&mo, argc, argv, cmd, VERSION_HELP);
+    if (done >= 0) return done;
     const llama3_build_info *b = llama3_build();
     printf("llama3c %s (commit %s)\n", b->version, b->commit);
     printf("build:    %s\n", b->options);
