@@ -10,11 +10,6 @@ void cli_model_opts_init(cli_model_opts *o) {
     o->kv_type = LLAMA3_KV_F16;
 }
 
-void cli_model_opts_free(cli_model_opts *o) {
-    free(o->model_path);
-    o->model_path = NULL;
-}
-
 int cli_error(const char *cmd, const char *fmt, ...) {
     char line[1024];
     va_list ap;
@@ -184,18 +179,17 @@ llama3_load_options cli_load_options(const cli_model_opts *o) {
                                   .device = o->device };
 }
 
-int cli_open(cli_model_opts *o, const char *cmd, llama3_model **m, llama3_session **s, int n_slots) {
+int cli_open(const cli_model_opts *o, const char *cmd, llama3_model **m, llama3_session **s, int n_slots) {
     llama3_error err = { 0 };
     *m = NULL;
     if (s) *s = NULL;
     if (!o->model) return cli_error(cmd, "no model given (use -m PATH)");
-    if (!o->model_path && cli_resolve_model(o->model, o->quiet, &o->model_path, cmd)) return 1;
+    char *path;  /* -m, or where an hf: model was downloaded */
+    if (cli_resolve_model(o->model, o->quiet, &path, cmd)) return 1;
     llama3_load_options lo = cli_load_options(o);
-    *m = llama3_model_load(o->model_path, &lo, &err);
-    if (!*m) {
-        cli_model_opts_free(o);
-        return cli_error(cmd, "%s", err.msg);
-    }
+    *m = llama3_model_load(path, &lo, &err);
+    free(path);
+    if (!*m) return cli_error(cmd, "%s", err.msg);
     if (!s) return 0;
     llama3_session_options so = { .n_ctx = o->n_ctx, .n_threads = o->n_threads, .kv_type = o->kv_type,
                                   .n_slots = n_slots, .prompt_int8_levels = o->prompt_int8 };
@@ -203,7 +197,6 @@ int cli_open(cli_model_opts *o, const char *cmd, llama3_model **m, llama3_sessio
     if (!*s) {
         llama3_model_free(*m);
         *m = NULL;
-        cli_model_opts_free(o);
         return cli_error(cmd, "%s", err.msg);
     }
     if (llama3_world_rank() > 0) {

@@ -33,7 +33,6 @@ int cli_unknown(const char *cmd, const char *arg);
 /* Options every subcommand that runs the model accepts. */
 typedef struct cli_model_opts {
     const char *model;        /* -m: a path, or hf:OWNER/NAME[:QUANT|/FILE] */
-    char *model_path;         /* the path -m resolved to (owned; cli_model_opts_free) */
     int n_ctx;                /* -c / --ctx / --ctx-size */
     int n_threads;            /* -t / --threads */
     llama3_kv_type kv_type;   /* --kv-type f16|f32|q8_0 */
@@ -69,7 +68,6 @@ typedef struct cli_model_opts {
     "      --quiet           no progress lines (downloads of hf: models; perplexity's windows)\n"
 
 void cli_model_opts_init(cli_model_opts *o);
-void cli_model_opts_free(cli_model_opts *o);
 /* If argv[*i] is one of the model options, consumes it (and its value) and returns 1;
  * returns 0 if not ours, -1 after printing an error. */
 int cli_model_opt(cli_model_opts *o, int argc, char **argv, int *i, const char *cmd);
@@ -138,7 +136,7 @@ void cli_stop_free(cli_stop *s);
 /* Loads the model (after downloading an hf: one) and a session as the options say; prints
  * errors. In a model-parallel run, a process other than rank 0 follows rank 0's session
  * (cli_follow) and exits there. */
-int cli_open(cli_model_opts *o, const char *cmd, llama3_model **m, llama3_session **s, int n_slots);
+int cli_open(const cli_model_opts *o, const char *cmd, llama3_model **m, llama3_session **s, int n_slots);
 /* Ranks other than 0: prints this process's memory, runs rank 0's passes until it is done,
  * frees s; returns the exit status. */
 int cli_follow(const char *cmd, llama3_model *m, llama3_session *s, const cli_model_opts *o);

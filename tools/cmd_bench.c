@@ -259,6 +259,5 @@ int cmd_bench(int argc, char **argv) {
     free(ids);
     free(logits);
     llama3_model_free(m);
-    cli_model_opts_free(&mo);
     return rc ? 1 : 0;
 }

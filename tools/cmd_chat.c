@@ -568,6 +568,5 @@ done:
     json_decref(c.messages);
     llama3_session_free(c.s);
     llama3_model_free(c.m);
-    cli_model_opts_free(&mo);
     return rc;
 }

@@ -25,7 +25,6 @@ int cmd_info(int argc, char **argv) {
     int64_t kv = llama3_kv_bytes_per_token(m, mo.kv_type, &err);
     if (kv < 0) {
         llama3_model_free(m);
-        cli_model_opts_free(&mo);
         return cli_error(cmd, "%s", err.msg);
     }
     size_t kv_per_token = (size_t)kv;
@@ -74,6 +73,5 @@ int cmd_info(int argc, char **argv) {
                llama3_model_rank_weight_bytes(m) / 1048576.0, kv_per_token / (size_t)n_procs, llama3_world_transport());
     printf("cpu kernel sets:    %s\n", llama3_cpu_info());
     llama3_model_free(m);
-    cli_model_opts_free(&mo);
     return 0;
 }

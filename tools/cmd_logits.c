@@ -77,6 +77,5 @@ done:
     free(logits);
     llama3_session_free(s);
     llama3_model_free(m);
-    cli_model_opts_free(&mo);
     return rc;
 }

@@ -192,6 +192,5 @@ done:
     llama3_model_free(m);
     cli_stop_free(&stop);
     free(shown);
-    cli_model_opts_free(&mo);
     return rc;
 }

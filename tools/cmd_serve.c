@@ -125,6 +125,5 @@ int cmd_serve(int argc, char **argv) {
     }
     llama3_session_free(s);
     llama3_model_free(m);
-    cli_model_opts_free(&mo);
     return rc;
 }

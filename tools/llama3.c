@@ -59,7 +59,6 @@ static int cmd_version(int argc, char **argv) {
             llama3_model_free(m);
         }
     }
-    cli_model_opts_free(&mo);
     return rc;
 }
 
