@@ -167,6 +167,7 @@ int main(int argc, char **argv) {
     type(&t, "\003");
     CHECK(expect(&t, "[interrupted]", 20), "Ctrl-C during an answer: [interrupted]");
     CHECK(expect(&t, "> ", 20), "Ctrl-C during an answer: the prompt again");
+    usleep(300000);  /* as a person would: a signal between the prompt and the read is not seen */
     type(&t, "\003");
     CHECK(expect(&t, "Ctrl-C again to exit", 10), "Ctrl-C at the prompt: asks for another");
     type(&t, "\003");
