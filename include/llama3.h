@@ -81,6 +81,7 @@ typedef struct llama3_load_options {
                                 * shards), and on each session's KV cache and buffers (0 =
                                 * default 64 GiB) */
     int mlock;                 /* lock the mapped weights in memory */
+    int no_mmap;               /* read the weights into memory instead of mapping the files */
     const char *device;        /* where the model runs: "cpu" (NULL or "": the default, the
                                 * CPU); "cuda" / "cuda:N" where the build has that backend */
 } llama3_load_options;

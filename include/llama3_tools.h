@@ -2,9 +2,10 @@
  *
  * The functions follow llama3.h's conventions: 0 (or a pointer) on success, a negative
  * llama3_status (or NULL) on failure with a one-line message in err, which may be NULL.
- * All of them are in libllama3 except the HTTP server's, which come from the llama3_server
- * library: the server itself when the build found libmicrohttpd, otherwise a stand-in that
- * only says it is missing (llama3_server_available). */
+ * All of them are in libllama3 except the HTTP server's and the Hugging Face client's, which
+ * come from their own libraries: llama3_server (libmicrohttpd) and llama3_hub (libcurl and
+ * OpenSSL's libcrypto), each replaced by a stand-in that only says it is missing when the
+ * build did not find its dependencies (llama3_server_available, llama3_hub_available). */
 #ifndef LLAMA3_TOOLS_H
 #define LLAMA3_TOOLS_H
 
@@ -33,6 +34,20 @@ int llama3_read_file(const char *path, size_t max, char **out, size_t *len, llam
  * thread count a session takes by default. */
 int llama3_physical_cores(void);
 
+/* What this build is, for `llama3 --version`: static strings. */
+typedef struct llama3_build_info {
+    const char *version;     /* e.g. "0.1.0" */
+    const char *commit;      /* git commit it was built from ("-dirty": with changes) */
+    const char *options;     /* build type, compiler, target, optional parts and their state */
+    const char *backends;    /* the compute backends built in, e.g. "cpu" */
+} llama3_build_info;
+const llama3_build_info *llama3_build(void);
+
+/* Progress of long work (convert, quantize, synth, downloads): called now and then with the
+ * item being worked on (a tensor or file name), the bytes done so far and the total, and once
+ * more when done == total. Runs on the caller's thread. */
+typedef void (*llama3_progress_fn)(void *user, const char *item, uint64_t done, uint64_t total);
+
 /* ---- chat, one message at a time (a REPL that keeps its KV cache) ------------------------ *
  * The pieces llama3_chat_encode joins, without BOS. Return convention of llama3_tokenize: the
  * number of ids, which may exceed cap (call again with a bigger buffer), or a negative status:
@@ -59,6 +74,8 @@ typedef struct llama3_convert_options {
     const char *vocab_path;  /* convert: tokenizer to embed when IN has none (tokenizer.model,
                               * tokenizer.json or a GGUF file); NULL = none */
     int verbose;             /* one line per tensor on stderr */
+    llama3_progress_fn progress;  /* may be NULL; bytes of source tensors encoded */
+    void *progress_data;
 } llama3_convert_options;
 
 /* Writes in (a GGUF file, Hugging Face folder or Meta folder) to out as GGUF v3, laid out as
@@ -84,6 +101,8 @@ typedef struct llama3_synth_options {
                               * have the shape's 128256 tokens); NULL = a placeholder byte-level
                               * vocabulary without merges */
     int n_threads;           /* threads for generating and quantizing; 0 = physical cores */
+    llama3_progress_fn progress;  /* may be NULL; bytes of weights generated */
+    void *progress_data;
 } llama3_synth_options;
 
 typedef struct llama3_synth_report {
@@ -202,6 +221,68 @@ void llama3_server_stop(llama3_server *srv);
  * *help (one or more lines separated by '\n', without a final newline) to static strings and
  * returns 0; returns -1 past the last route (at once in a build without the server). */
 int llama3_server_route(int i, const char **method, const char **path, const char **help);
+
+/* ---- Hugging Face: downloads and the cache (llama3 pull, -m hf:...) ----------------------- *
+ * The cache is huggingface_hub's (HF_HUB_CACHE, else HF_HOME/hub, else
+ * ~/.cache/huggingface/hub; models--OWNER--NAME/{blobs,snapshots,refs}), so models fetched by
+ * huggingface-cli are found and the other way round. The host is HF_ENDPOINT (default
+ * https://huggingface.co); HF_TOKEN, else the token file huggingface-cli writes (HF_TOKEN_PATH,
+ * else HF_HOME/token), is sent as a bearer token; HF_HUB_OFFLINE=1 uses the cache alone. */
+
+/* 1 when this build has the Hugging Face client; 0 when it was built without libcurl or
+ * libcrypto, with err saying so (LLAMA3_ERR_UNSUPPORTED). */
+int llama3_hub_available(llama3_error *err);
+
+typedef struct llama3_hub_options {
+    const char *revision;    /* branch, tag or commit; NULL = "main" */
+    int meta;                /* Meta's checkpoint (the original/ folder) instead of the
+                              * transformers files */
+    llama3_progress_fn progress;  /* may be NULL: bytes downloaded of the bytes missing */
+    void *progress_data;
+} llama3_hub_options;
+
+typedef struct llama3_hub_result {
+    char *path;              /* what to load: a GGUF file (the first part of a split one) or a
+                              * folder in the snapshot; malloc'd, see llama3_hub_result_free */
+    char commit[41];         /* the snapshot's commit */
+    int n_files;             /* files of the model */
+    uint64_t bytes;          /* their size */
+    uint64_t downloaded;     /* bytes this call fetched */
+    int from_cache_only;     /* 1: offline or the Hub unreachable: the cached snapshot was used */
+    char note[640];          /* with from_cache_only: why, in one line */
+} llama3_hub_result;
+
+/* Makes the model named by spec available in the cache and returns its path. spec (an "hf:"
+ * prefix is allowed): OWNER/NAME[:QUANT] or OWNER/NAME/FILE. A GGUF repository gives the file
+ * whose name ends in QUANT (default Q4_K_M; case-insensitive) with every part of a split file;
+ * a transformers repository config.json, generation_config.json, tokenizer.json,
+ * tokenizer_config.json and the safetensors files with their index; o->meta the original/
+ * folder (params.json, consolidated.*.pth, tokenizer.model). Files already cached are not
+ * fetched again; an interrupted download resumes; an LFS file's sha256 (another file's git blob
+ * id) is checked before it enters the cache. Errors (one line, LLAMA3_ERR_IO unless said):
+ * 401/403 (gated or private: how to get access), 404 (no such repository, revision or file; no
+ * file for QUANT lists those there), the network down with nothing cached, not enough disk
+ * space, a full disk, a hash mismatch (LLAMA3_ERR_FORMAT), a bad spec (LLAMA3_ERR_ARG). */
+int llama3_hub_pull(const char *spec, const llama3_hub_options *o, llama3_hub_result *res, llama3_error *err);
+void llama3_hub_result_free(llama3_hub_result *res);
+
+/* One cached snapshot. */
+typedef struct llama3_hub_cached {
+    char repo[256];          /* OWNER/NAME */
+    char revision[128];      /* the refs naming this commit, comma-separated ("" = none) */
+    char commit[41];
+    int n_files;
+    uint64_t bytes;          /* the files' sizes (blobs shared by snapshots count in each) */
+    char files[512];         /* the file names, comma-separated, cut with "..." */
+} llama3_hub_cached;
+
+/* The cache folder (malloc'd). */
+int llama3_hub_cache_dir(char **dir, llama3_error *err);
+/* Every cached snapshot, sorted by repository, into a malloc'd array (free it). */
+int llama3_hub_list(llama3_hub_cached **out, int *n, llama3_error *err);
+/* Deletes a repository's folder from the cache (blobs, snapshots, refs) and sets *freed (may
+ * be NULL) to the bytes of blobs removed. LLAMA3_ERR_ARG when it is not cached. */
+int llama3_hub_remove(const char *repo, uint64_t *freed, llama3_error *err);
 
 #ifdef __cplusplus
 }

@@ -56,6 +56,22 @@ int l3_map_file(const char *path, l3_mapping *out, llama3_error *err) {
     return 0;
 }
 
+int l3_mapping_read_in(l3_mapping *m, llama3_error *err) {
+    if (!m->data || m->size == 0) return 0;
+    void *mem = mmap(NULL, m->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED)
+        return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: cannot allocate %zu bytes to read it into (--no-mmap)", m->path,
+                       m->size);
+    memcpy(mem, m->data, m->size);
+    mprotect(mem, m->size, PROT_READ);
+    void *at = mremap(mem, m->size, m->size, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)m->data);
+    if (at == MAP_FAILED) {
+        munmap(mem, m->size);
+        return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: cannot move the copy in place: %s", m->path, strerror(errno));
+    }
+    return 0;
+}
+
 void l3_unmap(l3_mapping *m) {
     if (m->data && m->size > 0) munmap((void *)m->data, m->size);
     free(m->path);

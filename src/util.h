@@ -28,6 +28,9 @@ typedef struct l3_mapping {
 
 int l3_map_file(const char *path, l3_mapping *out, llama3_error *err);
 void l3_unmap(l3_mapping *m);
+/* Replaces a mapping by a copy of its bytes in anonymous memory at the same address (pointers
+ * into it stay valid; the file is no longer used): llama.cpp's --no-mmap. */
+int l3_mapping_read_in(l3_mapping *m, llama3_error *err);
 
 /* Read a whole (small) file into a NUL-terminated malloc'd buffer, refusing files > max. */
 int l3_read_file(const char *path, size_t max, char **out, size_t *len, llama3_error *err);

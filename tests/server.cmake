@@ -45,7 +45,7 @@ set_tests_properties(server_chat_format PROPERTIES LABELS "server" TIMEOUT 600)
 # `llama3 serve` in a build without the server: the CLI's objects linked with the stand-in
 # (llama3_server_none), as a build without libmicrohttpd links them.
 add_executable(llama3-noserver)
-target_link_libraries(llama3-noserver PRIVATE llama3_tools llama3_server_none)
+target_link_libraries(llama3-noserver PRIVATE llama3_tools llama3_server_none llama3_hub)
 add_test(NAME server_unavailable
          COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/test_server_unavailable.sh $<TARGET_FILE:llama3-noserver>
                  ${CMAKE_CURRENT_SOURCE_DIR}/help_texts.sh)

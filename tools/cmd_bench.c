@@ -20,7 +20,7 @@ static const char *BENCH_HELP =
     "Each test runs once to warm up, then REPS times; reported: median tokens/s and the standard\n"
     "deviation over the repetitions. Weight, KV-cache and scratch bytes go to stderr.\n"
     "\n"
-    "  -m, --model PATH      model (GGUF file, Hugging Face or Meta folder)\n"
+    "  -m, --model PATH      model (GGUF file, Hugging Face or Meta folder, or hf:OWNER/NAME[:QUANT])\n"
     "  -p, --n-prompt N      prompt length for ppN (default 512; 0 = skip)\n"
     "  -n, --n-gen N         tokens for tgN (default 128; 0 = skip)\n"
     "  -b, --batch B         sequences decoded together in tgN (default 1; up to 64)\n"
@@ -161,7 +161,7 @@ int cmd_bench(int argc, char **argv) {
         } else if (!strcmp(a, "--json")) {
             json = true;
         } else {
-            return cli_error(cmd, "unknown option '%s' (see llama3 bench --help)", a);
+            return cli_unknown(cmd, a);
         }
     }
     if (!mo.model) return cli_error(cmd, "no model given (use -m PATH)");
@@ -189,7 +189,7 @@ int cmd_bench(int argc, char **argv) {
         llama3_session *s = llama3_session_new(m, &so, &err);
         if (!s) { rc = cli_error(cmd, "%s", err.msg); break; }
         if (llama3_world_rank() > 0) {  /* rank 0 measures; this process runs its passes */
-            rc = cli_follow(cmd, m, s, mo.kv_type);
+            rc = cli_follow(cmd, m, s, &mo);
             continue;
         }
         int nth = threads[ti] ? threads[ti] : llama3_physical_cores();  /* the session's default */

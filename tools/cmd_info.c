@@ -5,6 +5,7 @@
 
 static const char *INFO_HELP =
     "usage: llama3 info -m MODEL [-c CTX] [--kv-type f16|f32|q8_0] [--device DEV]\n"
+    "(-m and the other model options as in llama3 run --help)\n"
     "\n"
     "Prints the model's ModelArgs (every field of Meta's dataclass), head_dim, parameter count,\n"
     "bytes of weights and KV-cache bytes per token (and for the whole -c context), the device\n"
@@ -14,13 +15,8 @@ int cmd_info(int argc, char **argv) {
     const char *cmd = "info";
     cli_model_opts mo;
     cli_model_opts_init(&mo);
-    for (int i = 1; i < argc; i++) {
-        int r = cli_model_opt(&mo, argc, argv, &i, cmd);
-        if (r < 0) return 1;
-        if (r > 0) continue;
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(INFO_HELP, stdout); return 0; }
-        return cli_error(cmd, "unknown option '%s' (see llama3 info --help)", argv[i]);
-    }
+    int done = cli_model_args_only(&mo, argc, argv, cmd, INFO_HELP);
+    if (done >= 0) return done;
     llama3_model *m;
     if (cli_open(&mo, cmd, &m, NULL, 1)) return 1;
     const llama3_args *a = llama3_model_args(m);

@@ -16,6 +16,15 @@ static const char *LOGITS_HELP =
     "Model:\n" CLI_MODEL_OPTS_HELP
     "  -h, --help            this help\n";
 
+enum { L_HELP = 1, L_IDS, L_OUT, L_MODE };
+static const cli_opt LOGITS_OPTS[] = {
+    { L_HELP, "-h|--help", CLI_FLAG, NULL },
+    { L_IDS, "--ids", CLI_VALUE, NULL },
+    { L_OUT, "-o|--output", CLI_VALUE, NULL },
+    { L_MODE, "--mode", CLI_VALUE, NULL },
+    { 0, NULL, 0, NULL },
+};
+
 int cmd_logits(int argc, char **argv) {
     const char *cmd = "logits";
     cli_model_opts mo;
@@ -26,12 +35,14 @@ int cmd_logits(int argc, char **argv) {
         int r = cli_model_opt(&mo, argc, argv, &i, cmd);
         if (r < 0) return 1;
         if (r > 0) continue;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(LOGITS_HELP, stdout); return 0; }
-        if (!(v = cli_value(argc, argv, &i, cmd))) return 1;
-        if (!strcmp(a, "--ids")) in = v;
-        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) out = v;
-        else if (!strcmp(a, "--mode")) mode = v;
-        else return cli_error(cmd, "unknown option '%s' (see llama3 logits --help)", a);
+        switch (cli_match(LOGITS_OPTS, argc, argv, &i, &v, cmd)) {
+        case -1: return 1;
+        case 0: return cli_unknown(cmd, a);
+        case L_HELP: fputs(LOGITS_HELP, stdout); return 0;
+        case L_IDS: in = v; break;
+        case L_OUT: out = v; break;
+        case L_MODE: mode = v; break;
+        }
     }
     if (!in || !out) return cli_error(cmd, "--ids and -o are required");
     bool decode = !strcmp(mode, "decode");

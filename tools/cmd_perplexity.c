@@ -57,6 +57,7 @@ typedef struct ppl_run {
     int replace_bos;          /* text input: later windows start with BOS, as llama.cpp */
     FILE *base_out, *base_in; /* --kl-base / --kl */
     const char *base_path;
+    cli_progress *progress;   /* windows scored, with the running PPL */
 } ppl_run;
 
 typedef struct ppl_result {
@@ -74,7 +75,6 @@ static int run(ppl_run *r, ppl_result *res) {
     if (!logits || !lp || !batch || (r->base_in && !base)) { cli_error(r->cmd, "out of memory"); goto done; }
     int32_t bos = llama3_model_bos(r->m);
     int first = llama3_ppl_first(r->n_ctx);
-    double t0 = llama3_time_s();
     for (int c = 0; c < r->n_chunks; c++) {
         const int32_t *win = r->tokens + (size_t)c * r->n_ctx;
         memcpy(batch, win, (size_t)r->n_ctx * sizeof *batch);
@@ -104,7 +104,9 @@ static int run(ppl_run *r, ppl_result *res) {
                 llama3_mean_add(&res->dnll, nll + (double)base[y]);
             }
         }
-        fprintf(stderr, "[%d/%d] PPL %.4f  (%.1f s)\n", c + 1, r->n_chunks, exp(llama3_mean(&res->nll)), llama3_time_s() - t0);
+        char item[64];
+        snprintf(item, sizeof item, "PPL %.4f", exp(llama3_mean(&res->nll)));
+        cli_progress_cb(r->progress, item, (uint64_t)c + 1, (uint64_t)r->n_chunks);
     }
     rc = 0;
 done:
@@ -114,6 +116,17 @@ done:
     free(batch);
     return rc;
 }
+
+enum { X_HELP = 1, X_FILE, X_IDS, X_KL_BASE, X_KL, X_CHUNKS };
+static const cli_opt PPL_OPTS[] = {
+    { X_HELP, "-h|--help", CLI_FLAG, NULL },
+    { X_FILE, "-f|--file", CLI_VALUE, NULL },
+    { X_IDS, "--ids", CLI_VALUE, NULL },
+    { X_KL_BASE, "--kl-base", CLI_VALUE, NULL },
+    { X_KL, "--kl", CLI_VALUE, NULL },
+    { X_CHUNKS, "--chunks", CLI_VALUE, NULL },
+    { 0, NULL, 0, NULL },
+};
 
 int cmd_perplexity(int argc, char **argv) {
     const char *cmd = "perplexity", *text_path = NULL, *ids_path = NULL, *kl_base = NULL, *kl = NULL;
@@ -125,16 +138,18 @@ int cmd_perplexity(int argc, char **argv) {
         int r = cli_model_opt(&mo, argc, argv, &i, cmd);
         if (r < 0) return 1;
         if (r > 0) continue;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(PPL_HELP, stdout); return 0; }
-        if (strcmp(a, "-f") && strcmp(a, "--file") && strcmp(a, "--ids") && strcmp(a, "--kl-base") &&
-            strcmp(a, "--kl") && strcmp(a, "--chunks"))
-            return cli_error(cmd, "unknown option '%s' (see llama3 perplexity --help)", a);
-        if (!(v = cli_value(argc, argv, &i, cmd))) return 1;
-        if (!strcmp(a, "-f") || !strcmp(a, "--file")) text_path = v;
-        else if (!strcmp(a, "--ids")) ids_path = v;
-        else if (!strcmp(a, "--kl-base")) kl_base = v;
-        else if (!strcmp(a, "--kl")) kl = v;
-        else if (!cli_parse_int(v, 1, 1L << 30, &max_chunks)) return cli_error(cmd, "invalid --chunks '%s'", v);
+        switch (cli_match(PPL_OPTS, argc, argv, &i, &v, cmd)) {
+        case -1: return 1;
+        case 0: return cli_unknown(cmd, a);
+        case X_HELP: fputs(PPL_HELP, stdout); return 0;
+        case X_FILE: text_path = v; break;
+        case X_IDS: ids_path = v; break;
+        case X_KL_BASE: kl_base = v; break;
+        case X_KL: kl = v; break;
+        case X_CHUNKS:
+            if (!cli_parse_int(v, 1, 1L << 30, &max_chunks)) return cli_error(cmd, "invalid --chunks '%s'", v);
+            break;
+        }
     }
     if (text_path && ids_path) return cli_error(cmd, "give -f or --ids, not both");
     if (kl_base && kl) return cli_error(cmd, "give --kl-base or --kl, not both");
@@ -193,7 +208,7 @@ int cmd_perplexity(int argc, char **argv) {
                                   .prompt_int8_levels = mo.prompt_int8 };
     if (!(s = llama3_session_new(m, &so, &err))) { cli_error(cmd, "%s", err.msg); goto done; }
     if (llama3_world_rank() > 0) {  /* rank 0 scores; this process runs its passes */
-        rc = cli_follow(cmd, m, s, mo.kv_type);
+        rc = cli_follow(cmd, m, s, &mo);
         s = NULL;
         goto done;
     }
@@ -207,7 +222,12 @@ int cmd_perplexity(int argc, char **argv) {
                   .tokens = tokens, .replace_bos = text_path != NULL && !kl, .base_out = fout, .base_in = fin,
                   .base_path = kl ? kl : kl_base };
     ppl_result res = { 0 };
-    if (run(&r, &res)) goto done;
+    cli_progress pr;
+    cli_progress_init(&pr, cmd, false, mo.quiet);
+    r.progress = &pr;
+    int bad_run = run(&r, &res);
+    cli_progress_end(&pr);
+    if (bad_run) goto done;
     if (fout) {
         int bad = fclose(fout) != 0;
         fout = NULL;

@@ -16,25 +16,34 @@ static const char *QUANTIZE_HELP =
     "                (output q6_k, more bits for some attn_v / ffn_down layers). Rows a block\n"
     "                type cannot divide fall back as llama.cpp does (q4_k -> q5_0, q6_k -> q8_0,\n"
     "                ..., then f16)\n"
-    "  -v, --verbose print each tensor's old and new type\n"
+    "  -v, --verbose print each tensor's old and new type (instead of the progress line)\n"
+    "  --quiet       no progress line (on a terminal a line redrawn in place; otherwise a line\n"
+    "                per 10%)\n"
     "  -h, --help    this help\n";
 
 int cmd_quantize(int argc, char **argv) {
     const char *cmd = "quantize", *pos[3] = { NULL, NULL, NULL };
     int n_pos = 0;
     llama3_convert_options o = { 0 };
+    bool quiet = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(QUANTIZE_HELP, stdout); return 0; }
         if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) { o.verbose = true; continue; }
-        if (a[0] == '-' && a[1]) return cli_error(cmd, "unknown option '%s' (see llama3 quantize --help)", a);
-        if (n_pos == 3) return cli_error(cmd, "unexpected argument '%s' (see llama3 quantize --help)", a);
+        if (!strcmp(a, "--quiet")) { quiet = true; continue; }
+        if ((a[0] == '-' && a[1]) || n_pos == 3) return cli_unknown(cmd, a);
         pos[n_pos++] = a;
     }
     if (n_pos != 3) return cli_error(cmd, "need IN.gguf OUT.gguf TYPE (see llama3 quantize --help)");
     o.type = pos[2];
     llama3_error err = { 0 };
-    if (llama3_quantize(pos[0], pos[1], &o, &err)) return cli_error(cmd, "%s", err.msg);
+    cli_progress pr;
+    cli_progress_init(&pr, cmd, true, quiet || o.verbose);
+    o.progress = cli_progress_cb;
+    o.progress_data = &pr;
+    int rc = llama3_quantize(pos[0], pos[1], &o, &err);
+    cli_progress_end(&pr);
+    if (rc) return cli_error(cmd, "%s", err.msg);
     fprintf(stderr, "llama3 quantize: wrote %s\n", pos[1]);
     return 0;
 }

@@ -16,21 +16,42 @@ static const char *RUN_HELP =
     "  -f, --file FILE       read the prompt text from FILE\n"
     "      --prompt-ids IDS  prompt as token ids, comma- or space-separated (no BOS added)\n"
     "      --chat            wrap the prompt as one user message in the Llama 3 chat format\n"
-    "      --system TEXT     with --chat: a system message first\n"
+    "  -sys, --system-prompt, --system TEXT  with --chat: a system message first\n"
     "      --special         parse special-token text (<|eot_id|>, ...) in the prompt\n"
     "Generation:\n"
-    "  -n, --n-predict N     tokens to generate at most (default 256)\n"
+    "  -n, --n-predict, --predict N  tokens to generate at most (default 256)\n"
+    "  -r, --reverse-prompt TEXT  stop where the output contains TEXT (not printed); may be given\n"
+    "                        several times\n"
     CLI_SAMPLER_OPTS_HELP
     "      --ignore-eos      do not stop at end-of-text / end-of-turn tokens\n"
     "      --print-ids       print the generated ids space-separated on one line instead of text\n"
     "Model:\n" CLI_MODEL_OPTS_HELP
     "  -h, --help            this help\n";
 
+enum { R_HELP = 1, R_CHAT, R_SPECIAL, R_IGNORE_EOS, R_PRINT_IDS, R_PROMPT, R_FILE, R_PROMPT_IDS, R_SYSTEM, R_N_PREDICT,
+       R_STOP };
+static const cli_opt RUN_OPTS[] = {
+    { R_HELP, "-h|--help", CLI_FLAG, NULL },
+    { R_CHAT, "--chat", CLI_FLAG, NULL },
+    { R_SPECIAL, "--special", CLI_FLAG, NULL },
+    { R_IGNORE_EOS, "--ignore-eos", CLI_FLAG, NULL },
+    { R_PRINT_IDS, "--print-ids", CLI_FLAG, NULL },
+    { R_PROMPT, "-p|--prompt", CLI_VALUE, NULL },
+    { R_FILE, "-f|--file", CLI_VALUE, NULL },
+    { R_PROMPT_IDS, "--prompt-ids", CLI_VALUE, NULL },
+    { R_SYSTEM, "-sys|--system-prompt|--system", CLI_VALUE, NULL },
+    { R_N_PREDICT, "-n|--n-predict|--predict", CLI_VALUE, NULL },
+    { R_STOP, "-r|--reverse-prompt", CLI_VALUE, NULL },
+    { 0, NULL, 0, NULL },
+};
+
 int cmd_run(int argc, char **argv) {
     const char *cmd = "run";
     cli_model_opts mo;
     cli_model_opts_init(&mo);
     const char *prompt = NULL, *prompt_file = NULL, *prompt_ids = NULL, *system_msg = NULL;
+    const char *stops[16];
+    int n_stops = 0;
     long n_predict = 256;
     bool chat = false, special = false, ignore_eos = false, print_ids = false, seed_given = false;
     llama3_sampler_params sp = llama3_sampler_defaults();
@@ -40,19 +61,27 @@ int cmd_run(int argc, char **argv) {
         if (r == 0) r = cli_sampler_opt(&sp, &seed_given, argc, argv, &i, cmd);
         if (r < 0) return 1;
         if (r > 0) continue;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(RUN_HELP, stdout); return 0; }
-        else if (!strcmp(a, "--chat")) chat = true;
-        else if (!strcmp(a, "--special")) special = true;
-        else if (!strcmp(a, "--ignore-eos")) ignore_eos = true;
-        else if (!strcmp(a, "--print-ids")) print_ids = true;
-        else if (!(v = cli_value(argc, argv, &i, cmd))) return 1;
-        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) prompt = v;
-        else if (!strcmp(a, "-f") || !strcmp(a, "--file")) prompt_file = v;
-        else if (!strcmp(a, "--prompt-ids")) prompt_ids = v;
-        else if (!strcmp(a, "--system")) system_msg = v;
-        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
+        switch (cli_match(RUN_OPTS, argc, argv, &i, &v, cmd)) {
+        case -1: return 1;
+        case 0: return cli_unknown(cmd, a);
+        case R_HELP: fputs(RUN_HELP, stdout); return 0;
+        case R_CHAT: chat = true; break;
+        case R_SPECIAL: special = true; break;
+        case R_IGNORE_EOS: ignore_eos = true; break;
+        case R_PRINT_IDS: print_ids = true; break;
+        case R_PROMPT: prompt = v; break;
+        case R_FILE: prompt_file = v; break;
+        case R_PROMPT_IDS: prompt_ids = v; break;
+        case R_SYSTEM: system_msg = v; break;
+        case R_N_PREDICT:
             if (!cli_parse_int(v, 0, 1 << 24, &n_predict)) return cli_error(cmd, "invalid -n '%s'", v);
-        } else return cli_error(cmd, "unknown option '%s' (see llama3 run --help)", a);
+            break;
+        case R_STOP:
+            if (!*v) return cli_error(cmd, "%s needs a non-empty text", a);
+            if (n_stops == 16) return cli_error(cmd, "at most 16 stop strings");
+            stops[n_stops++] = v;
+            break;
+        }
     }
     if (!!prompt + !!prompt_file + !!prompt_ids != 1)
         return cli_error(cmd, "give exactly one of -p, -f or --prompt-ids (see llama3 run --help)");
@@ -69,6 +98,9 @@ int cmd_run(int argc, char **argv) {
     char *file_text = NULL;
     float *logits = NULL;
     llama3_sampler *smp = NULL;
+    cli_stop stop = { .stops = stops, .n_stops = n_stops };
+    char *shown = NULL;
+    size_t n_shown = 0, cap_shown = 0;
 
     if (prompt_ids) {
         if (cli_parse_ids(prompt_ids, &ids, &n_prompt, cmd)) goto done;
@@ -117,23 +149,29 @@ int cmd_run(int argc, char **argv) {
     llama3_detok dt = { 0 };
     char out[256];
     int n_gen = 0;
-    bool hit_ctx = false;
+    bool hit_ctx = false, stopped = false;
     for (; n_gen < n_predict; n_gen++) {
         int32_t id = llama3_sample(smp, logits);
         bool end = !ignore_eos && llama3_model_is_end_token(m, id);
         if (print_ids) printf(n_gen ? " %d" : "%d", id);
-        else if (tok && !end) {
+        if (tok && !end && (!print_ids || n_stops)) {
             int w = llama3_detok_push(&dt, tok, id, out, sizeof out, &err);
-            if (w > 0) fwrite(out, 1, (size_t)w, stdout);
+            int hit = w > 0 ? cli_stop_push(&stop, out, (size_t)w, &shown, &n_shown, &cap_shown) : 0;
+            if (hit < 0) { cli_error(cmd, "out of memory"); goto done; }
+            if (!print_ids) fwrite(shown, 1, n_shown, stdout);
             fflush(stdout);
+            if (hit) { stopped = true; n_gen++; break; }
         }
         if (end) { n_gen++; break; }
         if (n_gen + 1 == n_predict) { n_gen++; break; }
         if (llama3_session_pos(s, 0) >= llama3_session_n_ctx(s)) { hit_ctx = true; n_gen++; break; }
         if (llama3_eval(s, 0, &id, 1, logits, 0, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
     }
-    if (!print_ids && tok) {
+    if (!print_ids && tok && !stopped) {
         int w = llama3_detok_flush(&dt, out, sizeof out);
+        size_t nh;
+        const char *held = cli_stop_flush(&stop, &nh);
+        fwrite(held, 1, nh, stdout);
         if (w > 0) fwrite(out, 1, (size_t)w, stdout);
     }
     printf("\n");
@@ -141,7 +179,7 @@ int cmd_run(int argc, char **argv) {
     double t2 = llama3_time_s();
     if (hit_ctx) fprintf(stderr, "llama3 run: stopped: the context (%d tokens) is full\n", llama3_session_n_ctx(s));
     if (!seed_given && sp.temperature > 0) fprintf(stderr, "seed: %llu (pass --seed to repeat this run)\n", (unsigned long long)sp.seed);
-    cli_print_memory(m, s, mo.kv_type);
+    cli_print_memory(m, s, &mo);
     fprintf(stderr, "prompt: %d tokens, %.2f tokens/s | generation: %d tokens, %.2f tokens/s\n", n_prompt,
             n_prompt / (t1 - t0), n_gen, n_gen > 1 ? (n_gen - 1) / (t2 - t1) : 0.0);
     rc = 0;
@@ -152,5 +190,7 @@ done:
     llama3_sampler_free(smp);
     llama3_session_free(s);
     llama3_model_free(m);
+    cli_stop_free(&stop);
+    free(shown);
     return rc;
 }

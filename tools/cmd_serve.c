@@ -22,7 +22,8 @@ static const char *SERVE_HELP_TAIL =
     "Options:\n"
     "      --host ADDR       numeric address to listen on (default 127.0.0.1)\n"
     "      --port N          TCP port (default 8080; 0 = any free port)\n"
-    "      --slots N         sequences generated together (default 4); each has a -c context\n"
+    "      --slots N         sequences generated together (default 4); each has a -c context;\n"
+    "                        also -np, --parallel (llama-server's names)\n"
     "      --queue N         requests that may wait for a slot; more get 503 (default 16)\n"
     "      --timeout S       close idle or stalled connections after S seconds (default 60)\n"
     "      --max-body BYTES  largest request body; larger gets 413 (default 1048576)\n"
@@ -55,6 +56,25 @@ static void print_help(void) {
     fputs(SERVE_HELP_TAIL, stdout);
 }
 
+enum { V_HELP = 1, V_HOST, V_PORT, V_SLOTS, V_QUEUE, V_TIMEOUT, V_MAX_BODY, V_API_KEY, V_CORS, V_MAX_CONN,
+       V_PER_ADDR, V_HEAD_TIMEOUT, V_BODY_TIMEOUT };
+static const cli_opt SERVE_OPTS[] = {
+    { V_HELP, "-h|--help", CLI_FLAG, NULL },
+    { V_HOST, "--host", CLI_VALUE, NULL },
+    { V_PORT, "--port", CLI_VALUE, NULL },
+    { V_SLOTS, "--slots|-np|--parallel", CLI_VALUE, NULL },
+    { V_QUEUE, "--queue", CLI_VALUE, NULL },
+    { V_TIMEOUT, "--timeout", CLI_VALUE, NULL },
+    { V_MAX_BODY, "--max-body", CLI_VALUE, NULL },
+    { V_API_KEY, "--api-key", CLI_VALUE, NULL },
+    { V_CORS, "--cors", CLI_VALUE, NULL },
+    { V_MAX_CONN, "--max-connections", CLI_VALUE, NULL },
+    { V_PER_ADDR, "--max-per-address", CLI_VALUE, NULL },
+    { V_HEAD_TIMEOUT, "--head-timeout", CLI_VALUE, NULL },
+    { V_BODY_TIMEOUT, "--body-timeout", CLI_VALUE, NULL },
+    { 0, NULL, 0, NULL },
+};
+
 int cmd_serve(int argc, char **argv) {
     const char *cmd = "serve";
     llama3_error err = { 0 };
@@ -70,33 +90,44 @@ int cmd_serve(int argc, char **argv) {
         int r = cli_model_opt(&mo, argc, argv, &i, cmd);
         if (r < 0) return 1;
         if (r > 0) continue;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { print_help(); return 0; }
-        if (!(v = cli_value(argc, argv, &i, cmd))) return 1;
-        if (!strcmp(a, "--host")) host = v;
-        else if (!strcmp(a, "--port")) {
+        switch (cli_match(SERVE_OPTS, argc, argv, &i, &v, cmd)) {
+        case -1: return 1;
+        case 0: return cli_unknown(cmd, a);
+        case V_HELP: print_help(); return 0;
+        case V_HOST: host = v; break;
+        case V_PORT:
             if (!cli_parse_int(v, 0, 65535, &port)) return cli_error(cmd, "invalid --port '%s' (0..65535)", v);
-        } else if (!strcmp(a, "--slots")) {
-            if (!cli_parse_int(v, 1, 256, &slots)) return cli_error(cmd, "invalid --slots '%s' (1..256)", v);
-        } else if (!strcmp(a, "--queue")) {
+            break;
+        case V_SLOTS:
+            if (!cli_parse_int(v, 1, 256, &slots)) return cli_error(cmd, "invalid %s '%s' (1..256)", a, v);
+            break;
+        case V_QUEUE:
             if (!cli_parse_int(v, 0, 4096, &queue)) return cli_error(cmd, "invalid --queue '%s' (0..4096)", v);
-        } else if (!strcmp(a, "--timeout")) {
+            break;
+        case V_TIMEOUT:
             if (!cli_parse_int(v, 1, 86400, &timeout)) return cli_error(cmd, "invalid --timeout '%s' (1..86400 s)", v);
-        } else if (!strcmp(a, "--max-body")) {
+            break;
+        case V_MAX_BODY:
             if (!cli_parse_int(v, 1024, 1L << 30, &max_body)) return cli_error(cmd, "invalid --max-body '%s'", v);
-        } else if (!strcmp(a, "--api-key")) {
-            api_key = v;
-        } else if (!strcmp(a, "--cors")) {
+            break;
+        case V_API_KEY: api_key = v; break;
+        case V_CORS:
             if (!*v || strpbrk(v, "\r\n")) return cli_error(cmd, "invalid --cors '%s' (an origin or *)", v);
             cors = v;
-        } else if (!strcmp(a, "--max-connections")) {
+            break;
+        case V_MAX_CONN:
             if (!cli_parse_int(v, 1, 65536, &max_conn)) return cli_error(cmd, "invalid --max-connections '%s' (1..65536)", v);
-        } else if (!strcmp(a, "--max-per-address")) {
+            break;
+        case V_PER_ADDR:
             if (!cli_parse_int(v, 1, 65536, &per_addr)) return cli_error(cmd, "invalid --max-per-address '%s' (1..65536)", v);
-        } else if (!strcmp(a, "--head-timeout")) {
+            break;
+        case V_HEAD_TIMEOUT:
             if (!cli_parse_int(v, 1, 86400, &head_timeout)) return cli_error(cmd, "invalid --head-timeout '%s' (1..86400 s)", v);
-        } else if (!strcmp(a, "--body-timeout")) {
+            break;
+        case V_BODY_TIMEOUT:
             if (!cli_parse_int(v, 1, 86400, &body_timeout)) return cli_error(cmd, "invalid --body-timeout '%s' (1..86400 s)", v);
-        } else return cli_error(cmd, "unknown option '%s' (see llama3 serve --help)", a);
+            break;
+        }
     }
     /* Signals go to a waiting thread (below), never to a connection thread mid-request. */
     sigset_t sigs;

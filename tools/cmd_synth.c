@@ -30,6 +30,8 @@ static const char *SYNTH_HELP =
     "                  byte-level vocabulary is written: 256 byte tokens, fillers '[N]' and the\n"
     "                  Llama 3.1 special tokens at 128000.., no merges.\n"
     "  -t, --threads N threads for generation and quantization (default: physical cores)\n"
+    "  --quiet         no progress line (on a terminal a line redrawn in place; otherwise a\n"
+    "                  line per 10%)\n"
     "\n"
     "q4_k_m follows llama.cpp's llama_tensor_get_type for LLAMA_FTYPE_MOSTLY_Q4_K_M on a dense\n"
     "llama model: output.weight (and token_embd.weight when the embeddings are tied) -> q6_k;\n"
@@ -40,36 +42,61 @@ static const char *SYNTH_HELP =
     "llama.cpp does (q4_k -> q5_0, q5_k -> q5_1, q6_k -> q8_0). The rules are the ones\n"
     "`llama3 quantize` uses (src/convert/quant_plan.c).\n";
 
+enum { Y_HELP = 1, Y_SHAPE, Y_TYPE, Y_OUT, Y_VOCAB, Y_SEED, Y_THREADS, Y_QUIET };
+static const cli_opt SYNTH_OPTS[] = {
+    { Y_HELP, "-h|--help", CLI_FLAG, NULL },
+    { Y_SHAPE, "--shape", CLI_VALUE, NULL },
+    { Y_TYPE, "--type", CLI_VALUE, NULL },
+    { Y_OUT, "-o|--output", CLI_VALUE, NULL },
+    { Y_VOCAB, "--vocab", CLI_VALUE, NULL },
+    { Y_SEED, "-s|--seed", CLI_VALUE, NULL },
+    { Y_THREADS, "-t|--threads", CLI_VALUE, NULL },
+    { Y_QUIET, "--quiet", CLI_FLAG, NULL },
+    { 0, NULL, 0, NULL },
+};
+
 int cmd_synth(int argc, char **argv) {
     const char *cmd = "synth";
     llama3_synth_options o = { .seed = 1 };
+    bool quiet = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         long n;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(SYNTH_HELP, stdout); return 0; }
-        if (!strcmp(a, "--shape")) { if (!(o.shape = cli_value(argc, argv, &i, cmd))) return 1; }
-        else if (!strcmp(a, "--type")) { if (!(o.type = cli_value(argc, argv, &i, cmd))) return 1; }
-        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) { if (!(o.out = cli_value(argc, argv, &i, cmd))) return 1; }
-        else if (!strcmp(a, "--vocab")) { if (!(o.vocab_path = cli_value(argc, argv, &i, cmd))) return 1; }
-        else if (!strcmp(a, "--seed")) {
-            if (!(v = cli_value(argc, argv, &i, cmd))) return 1;
+        switch (cli_match(SYNTH_OPTS, argc, argv, &i, &v, cmd)) {
+        case -1: return 1;
+        case 0: return cli_unknown(cmd, a);
+        case Y_HELP: fputs(SYNTH_HELP, stdout); return 0;
+        case Y_SHAPE: o.shape = v; break;
+        case Y_TYPE: o.type = v; break;
+        case Y_OUT: o.out = v; break;
+        case Y_VOCAB: o.vocab_path = v; break;
+        case Y_QUIET: quiet = true; break;
+        case Y_SEED: {
             char *end;
             errno = 0;
             unsigned long long s = strtoull(v, &end, 10);
             if (!*v || *end || *v == '-' || errno) return cli_error(cmd, "invalid seed '%s' (expected a non-negative integer)", v);
             o.seed = s;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (!(v = cli_value(argc, argv, &i, cmd))) return 1;
+            break;
+        }
+        case Y_THREADS:
             if (!cli_parse_int(v, 1, 256, &n)) return cli_error(cmd, "invalid thread count '%s'", v);
             o.n_threads = (int)n;
-        } else return cli_error(cmd, "unknown option '%s' (see llama3 synth --help)", a);
+            break;
+        }
     }
     if (!o.shape) return cli_error(cmd, "no shape given (--shape llama3.2-1b|llama3.2-3b|llama3-8b|tiny)");
     if (!o.type) return cli_error(cmd, "no type given (--type f32|f16|bf16|q8_0|q4_0|q4_k_m|...)");
     if (!o.out) return cli_error(cmd, "no output file given (-o OUT.gguf)");
     llama3_synth_report rep;
     llama3_error err = { 0 };
-    if (llama3_synth(&o, &rep, &err)) return cli_error(cmd, "%s", err.msg);
+    cli_progress pr;
+    cli_progress_init(&pr, cmd, true, quiet);
+    o.progress = cli_progress_cb;
+    o.progress_data = &pr;
+    int rc = llama3_synth(&o, &rep, &err);
+    cli_progress_end(&pr);
+    if (rc) return cli_error(cmd, "%s", err.msg);
     fprintf(stderr,
             "llama3 synth: wrote %s: %s, %d tensors (%s), %.1f MiB of weights; generated in %.1f s with %d threads, "
             "written in %.1f s\n",

@@ -9,6 +9,7 @@ static const char k_tok_help[] =
     "usage: llama3 tokenize -m MODEL_OR_TOKENIZER (-p TEXT | -f FILE) [--special] [--bos] [--pieces]\n"
     "Prints the token ids of TEXT (or of FILE's bytes), space-separated, on one line.\n"
     "  -m, --model PATH   GGUF file, tokenizer.model, tokenizer.json, or a Hugging Face / Meta folder\n"
+    "                     (or hf:OWNER/NAME[:QUANT], downloaded first: see llama3 pull --help)\n"
     "  -p, --prompt TEXT  text to encode\n"
     "  -f, --file FILE    encode the bytes of FILE ('-' = standard input)\n"
     "      --special      parse special-token text such as <|eot_id|> as special tokens\n"
@@ -20,6 +21,7 @@ static const char k_detok_help[] =
     "usage: llama3 detokenize -m MODEL_OR_TOKENIZER IDS...\n"
     "Prints the text of the token ids (separated by spaces or commas, one or more arguments).\n"
     "  -m, --model PATH   GGUF file, tokenizer.model, tokenizer.json, or a Hugging Face / Meta folder\n"
+    "                     (or hf:OWNER/NAME[:QUANT], downloaded first: see llama3 pull --help)\n"
     "  -h, --help         this help\n";
 
 static void print_escaped(const char *s, size_t n) {
@@ -79,7 +81,7 @@ int cmd_tokenize(int argc, char **argv) {
         else if (!strcmp(a, "--special")) flags |= LLAMA3_TOK_SPECIAL;
         else if (!strcmp(a, "--bos")) flags |= LLAMA3_TOK_BOS;
         else if (!strcmp(a, "--pieces")) pieces = 1;
-        else return cli_error(cmd, "unknown argument '%s' (see --help)", a);
+        else return cli_unknown(cmd, a);
     }
     if (!model) return cli_error(cmd, "-m MODEL_OR_TOKENIZER is required (see --help)");
     if (!prompt == !file) return cli_error(cmd, "give exactly one of -p TEXT or -f FILE");
@@ -94,7 +96,10 @@ int cmd_tokenize(int argc, char **argv) {
         if (r) { free(text); return cli_error(cmd, "%s: read error", file); }
     }
     llama3_error err = { 0 };
-    llama3_tokenizer *t = llama3_tokenizer_load(model, &err);
+    char *path;
+    if (cli_resolve_model(model, false, &path, cmd)) { free(text); return 1; }
+    llama3_tokenizer *t = llama3_tokenizer_load(path, &err);
+    free(path);
     if (!t) { free(text); return cli_error(cmd, "%s", err.msg); }
     const char *s = file ? text : prompt;
     if (!file) len = strlen(prompt);
@@ -138,7 +143,7 @@ int cmd_detokenize(int argc, char **argv) {
         }
         if (a[0] == '-' && !(a[1] >= '0' && a[1] <= '9')) {
             free(all);
-            return cli_error(cmd, "unknown argument '%s' (see --help)", a);
+            return cli_unknown(cmd, a);
         }
         int32_t *ids;
         int n;
@@ -152,7 +157,10 @@ int cmd_detokenize(int argc, char **argv) {
     }
     if (!model) { free(all); return cli_error(cmd, "-m MODEL_OR_TOKENIZER is required (see --help)"); }
     llama3_error err = { 0 };
-    llama3_tokenizer *t = llama3_tokenizer_load(model, &err);
+    char *path;
+    if (cli_resolve_model(model, false, &path, cmd)) { free(all); return 1; }
+    llama3_tokenizer *t = llama3_tokenizer_load(path, &err);
+    free(path);
     if (!t) { free(all); return cli_error(cmd, "%s", err.msg); }
     llama3_detok d = { 0 };
     size_t cap = 1 << 16;

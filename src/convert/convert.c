@@ -21,7 +21,15 @@ typedef struct conv {
     const l3_qplan *plan;
     bool verbose;
     int n_written;
+    llama3_progress_fn progress;  /* bytes of source tensors encoded, of total */
+    void *progress_data;
+    uint64_t done, total;
 } conv;
+
+static void advance(conv *c, const char *name, size_t nbytes) {
+    c->done += nbytes;
+    if (c->progress) c->progress(c->progress_data, name, c->done, c->total);
+}
 
 static int put_vector(conv *c, const char *name, const l3_tensor *t, llama3_error *err) {
     size_t nbytes;
@@ -33,6 +41,7 @@ static int put_vector(conv *c, const char *name, const l3_tensor *t, llama3_erro
     l3_gguf_w_tensor(c->w, name, L3_F32, 1, ne, data, nbytes);
     if (c->verbose) fprintf(stderr, "  %-28s f32  [%lld]\n", name, (long long)t->cols);
     c->n_written++;
+    advance(c, name, t->nbytes);
     return 0;
 }
 
@@ -53,6 +62,7 @@ static int put_matrix(conv *c, const char *name, const l3_tensor *t, int heads, 
         fprintf(stderr, "  %-28s %-4s [%lld x %lld]%s\n", name, l3_type_name(type), (long long)t->rows,
                 (long long)t->cols, heads > 0 ? " (rows permuted to Meta's order)" : "");
     c->n_written++;
+    advance(c, name, t->nbytes);
     return 0;
 }
 
@@ -66,6 +76,17 @@ static int put_table(conv *c, const l3_weights *wt, l3_tensor_id id, int l, llam
     if (l3_tensor_is_vector(id)) return put_vector(c, name, t, err);
     int permuted = wt->rope_layout == L3_ROPE_HALF && d->hf_permuted != L3_SIZE_ONE;
     return put_matrix(c, name, t, permuted ? (int)(l3_size_of(d->hf_permuted, a) / a->head_dim) : 0, err);
+}
+
+/* What put_tensors will encode, in source bytes (the progress total). */
+static uint64_t source_bytes(const l3_weights *wt) {
+    const llama3_args *a = &wt->args;
+    uint64_t n = l3_weights_get(wt, L3_TOK_EMBEDDINGS, 0)->nbytes + l3_weights_get(wt, L3_NORM, 0)->nbytes;
+    if (!wt->tied_output) n += l3_weights_get(wt, L3_OUTPUT, 0)->nbytes;
+    if (a->use_scaled_rope) n += (uint64_t)(a->head_dim / 2) * 4;
+    for (int l = 0; l < a->n_layers; l++)
+        for (int id = L3_FIRST_LAYER_TENSOR; id < L3_TENSOR_COUNT; id++) n += l3_weights_get(wt, id, l)->nbytes;
+    return n;
 }
 
 static int put_tensors(conv *c, const l3_weights *wt, llama3_error *err) {
@@ -133,12 +154,13 @@ int llama3_convert(const char *in, const char *out, const llama3_convert_options
         return l3_fail(err, LLAMA3_ERR_ARG, "unknown output type '%s' (expected one of: %s)", o->type, names);
     }
     l3_weights wt;
-    int rc = l3_load_weights(in, NULL, &wt, err);
-    if (rc) return rc;
+    int rc = l3_gguf_check_writable(out, err);
+    if (rc || (rc = l3_load_weights(in, NULL, &wt, err))) return rc;
     const llama3_args *a = &wt.args;
     plan.n_layers = a->n_layers;
     plan.has_output = !wt.tied_output;
-    conv c = { .w = l3_gguf_writer_new(), .plan = &plan, .verbose = o->verbose };
+    conv c = { .w = l3_gguf_writer_new(), .plan = &plan, .verbose = o->verbose, .progress = o->progress,
+               .progress_data = o->progress_data, .total = source_bytes(&wt) };
     char *name = model_name(in, &wt, o->name);
     if (!c.w || !name) {
         rc = l3_fail(err, LLAMA3_ERR_MEMORY, "out of memory");

@@ -41,7 +41,8 @@ int llama3_quantize(const char *in, const char *out, const llama3_convert_option
     if (got != 4 || memcmp(magic, "GGUF", 4))
         return l3_fail(err, LLAMA3_ERR_FORMAT, "%s: not a GGUF file (convert other formats with llama3 convert)", in);
     l3_gguf *g;
-    int rc = l3_gguf_open(in, &g, err);
+    int rc = l3_gguf_check_writable(out, err);
+    if (!rc) rc = l3_gguf_open(in, &g, err);
     if (rc) return rc;
     plan.n_layers = n_layers_of(g);
     plan.has_output = l3_gguf_find_tensor(g, "output.weight") != NULL;
@@ -49,6 +50,8 @@ int llama3_quantize(const char *in, const char *out, const llama3_convert_option
     l3_bufs bufs = { 0 };
     if (!w) { rc = l3_fail(err, LLAMA3_ERR_MEMORY, "out of memory"); goto done; }
     for (uint64_t i = 0; i < g->n_kv; i++) l3_gguf_w_copy_kv(w, &g->kv[i]);
+    uint64_t done = 0, total = 0;  /* bytes of source tensors, for the progress */
+    for (uint64_t i = 0; i < g->n_tensors; i++) total += g->tensors[i].nbytes;
     l3_gguf_w_u32(w, "general.file_type", plan.ftype);
     l3_gguf_w_u32(w, "general.quantization_version", 2);
     for (uint64_t i = 0; i < g->n_tensors; i++) {
@@ -73,6 +76,8 @@ int llama3_quantize(const char *in, const char *out, const llama3_convert_option
         l3_gguf_w_tensor(w, name, type, t->n_dims, t->ne, data, nbytes);
         if (o->verbose)
             fprintf(stderr, "  %-28s %-5s -> %-5s\n", name, l3_type_name(t->type), l3_type_name(type));
+        done += t->nbytes;
+        if (o->progress) o->progress(o->progress_data, name, done, total);
     }
     rc = l3_gguf_write(w, out, err);
 done:

@@ -235,6 +235,11 @@ int llama3_synth(const llama3_synth_options *o, llama3_synth_report *rep, llama3
         return l3_fail(err, LLAMA3_ERR_MEMORY, "the %s %s weights take %.1f GiB, more than 80%% of this machine's memory",
                        sh->name, type_arg, total / 1073741824.0);
     }
+    int wrc = l3_gguf_check_writable(o->out, err);
+    if (wrc) {
+        free(ts);
+        return wrc;
+    }
 
     l3_gguf *vocab = NULL;
     if (vocab_path) {
@@ -265,6 +270,7 @@ int llama3_synth(const llama3_synth_options *o, llama3_synth_report *rep, llama3
         if (!(row_buf[i] = malloc((size_t)(widest + 1) * sizeof(float))))
             rc = l3_fail(err, LLAMA3_ERR_MEMORY, "out of memory");
 
+    uint64_t done = 0;  /* bytes generated, for the progress */
     for (int i = 0; !rc && i < n_t; i++) {
         synth_tensor *t = &ts[i];
         t->data = malloc(t->nbytes);
@@ -279,6 +285,8 @@ int llama3_synth(const llama3_synth_options *o, llama3_synth_report *rep, llama3
             fill_job j = { seed, (uint64_t)i, t->ne[0], ti, l3_row_bytes((uint32_t)t->type, t->ne[0]), t->data, row_buf };
             l3_parallel_for(pool, t->ne[1], 16, fill_rows, &j);
         }
+        done += t->nbytes;
+        if (o->progress) o->progress(o->progress_data, t->name, done, total);
     }
 
     l3_gguf_writer *w = rc ? NULL : l3_gguf_writer_new();

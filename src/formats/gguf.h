@@ -95,5 +95,8 @@ void l3_gguf_w_copy_kv(l3_gguf_writer *w, const l3_gguf_kv *kv);
 void l3_gguf_w_tensor(l3_gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
                       const int64_t *ne, const void *data, uint64_t nbytes);
 int l3_gguf_write(l3_gguf_writer *w, const char *path, llama3_error *err);
+/* Creates (and removes) the temporary file l3_gguf_write would write for path: a long job
+ * (convert, quantize, synth) calls it first, to fail at once rather than after the work. */
+int l3_gguf_check_writable(const char *path, llama3_error *err);
 
 #endif

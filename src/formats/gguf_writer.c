@@ -273,6 +273,27 @@ static bool write_zeros(FILE *f, uint64_t n) {
     return true;
 }
 
+/* The temporary file beside path that l3_gguf_write fills and renames (malloc'd). */
+static char *tmp_name(const char *path) {
+    size_t plen = strlen(path) + 32;
+    char *tmp = malloc(plen);
+    if (tmp) snprintf(tmp, plen, "%s.tmp-%ld", path, (long)getpid());
+    return tmp;
+}
+
+int l3_gguf_check_writable(const char *path, llama3_error *err) {
+    char *tmp = tmp_name(path);
+    if (!tmp) return l3_fail(err, LLAMA3_ERR_MEMORY, "out of memory");
+    FILE *f = fopen(tmp, "wb");
+    int rc = f ? 0 : l3_fail(err, LLAMA3_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    if (f) {
+        fclose(f);
+        unlink(tmp);
+    }
+    free(tmp);
+    return rc;
+}
+
 int l3_gguf_write(l3_gguf_writer *w, const char *path, llama3_error *err) {
     if (w->err_code) return l3_fail(err, w->err_code, "%s: %s", path, w->err_msg);
     uint64_t alignment = GGUF_WRITER_DEFAULT_ALIGNMENT;
@@ -302,10 +323,8 @@ int l3_gguf_write(l3_gguf_writer *w, const char *path, llama3_error *err) {
         return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", path);
     }
 
-    size_t plen = strlen(path) + 32;
-    char *tmp = malloc(plen);
+    char *tmp = tmp_name(path);
     if (!tmp) { free(h.p); return l3_fail(err, LLAMA3_ERR_MEMORY, "out of memory"); }
-    snprintf(tmp, plen, "%s.tmp-%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");
     if (!f) {
         int rc = l3_fail(err, LLAMA3_ERR_IO, "%s: cannot create: %s", path, strerror(errno));

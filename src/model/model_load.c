@@ -112,6 +112,11 @@ llama3_model *llama3_model_load(const char *path, const llama3_load_options *opt
     const int rank = l3_dist_rank(m->dist), n = l3_dist_size(m->dist);
     int rc = l3_load_weights_rank(path, opt, rank, n, &m->w, err);
     if (agree(m->dist, rc, "load the model", err)) { llama3_model_free(m); return NULL; }
+    if (!rc && opt && opt->no_mmap) {  /* the same addresses, now backed by memory rather than the files */
+        for (int i = 0; !rc && i < m->w.n_maps; i++) rc = l3_mapping_read_in(&m->w.maps[i], err);
+        if (!rc && m->w.gguf_owned) rc = l3_mapping_read_in(&m->w.gguf_owned->map, err);
+        if (agree(m->dist, rc, "read the weights into memory (--no-mmap)", err)) { llama3_model_free(m); return NULL; }
+    }
     m->args = m->w.full;
     for (int id = 0; id < L3_FIRST_LAYER_TENSOR; id++)
         if (id != L3_OUTPUT || !m->w.tied_output) count(m, &m->w, id, 0);
