@@ -135,3 +135,19 @@ double l3_time_s(void) {
 }
 
 void *l3_alloc_lines(size_t size) { return aligned_alloc(64, size ? (size + 63) / 64 * 64 : 64); }
+
+bool l3_buf_append(char **buf, size_t *len, size_t *cap, const void *data, size_t n, size_t max) {
+    if (n > max || *len > max - n) return false;
+    if (*len + n + 1 > *cap) {
+        size_t c = (*len + n + 1) * 2;
+        if (c > max + 1) c = max + 1;
+        char *b = realloc(*buf, c);
+        if (!b) return false;
+        *buf = b;
+        *cap = c;
+    }
+    memcpy(*buf + *len, data, n);
+    *len += n;
+    (*buf)[*len] = 0;
+    return true;
+}

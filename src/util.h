@@ -37,6 +37,10 @@ int l3_read_file(const char *path, size_t max, char **out, size_t *len, llama3_e
 
 bool l3_is_dir(const char *path);
 bool l3_file_exists(const char *path);
+/* Appends n bytes to a NUL-terminated growing buffer (*buf of *len bytes in *cap), doubling it;
+ * refuses (returns false, buffer unchanged) when the result would exceed max bytes. */
+bool l3_buf_append(char **buf, size_t *len, size_t *cap, const void *data, size_t n, size_t max);
+
 /* dir + "/" + name into a malloc'd string. */
 char *l3_path_join(const char *dir, const char *name);
 

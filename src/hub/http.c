@@ -59,18 +59,8 @@ typedef struct membuf { char *p; size_t n, cap; } membuf;
 static size_t to_mem(char *data, size_t size, size_t nmemb, void *ud) {
     membuf *b = ud;
     size_t k = size * nmemb;
-    if (b->n + k + 1 > b->cap) {
-        if (b->n + k + 1 > (64u << 20)) return 0;  /* no API answer is this large */
-        size_t cap = (b->n + k + 1) * 2;
-        char *np = realloc(b->p, cap);
-        if (!np) return 0;
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, data, k);
-    b->n += k;
-    b->p[b->n] = 0;
-    return k;
+    /* (no API answer is larger than 64 MiB) */
+    return l3_buf_append(&b->p, &b->n, &b->cap, data, k, (size_t)64 << 20) ? k : 0;
 }
 
 int hub_http_get(const hub_env *e, const char *url, char **body, long *status, llama3_error *err) {

@@ -160,18 +160,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             r->too_big = true;
             return MHD_YES;  /* answered once the upload ends */
         }
-        if (r->len + n + 1 > r->cap) {
-            size_t cap = (r->len + n + 1) * 2;
-            if (cap > h->o.max_body + 1) cap = h->o.max_body + 1;
-            char *b = realloc(r->body, cap);
-            if (!b) return MHD_NO;
-            r->body = b;
-            r->cap = cap;
-        }
-        memcpy(r->body + r->len, upload, n);
-        r->len += n;
-        r->body[r->len] = 0;
-        return MHD_YES;
+        return l3_buf_append(&r->body, &r->len, &r->cap, upload, n, (size_t)h->o.max_body) ? MHD_YES : MHD_NO;
     }
     srv_conn *sc = conn_of(conn);
     if (sc) {
