@@ -723,6 +723,15 @@ int main(void) {
         printf("kernel set %s\n", sets[i]->isa);
     }
     CHECK(n_sets >= 1 && strcmp(names[0], "scalar") == 0, "the scalar set comes first");
+    /* sets that must be here (a cross build's emulator CPU may lack features: not silently fewer) */
+    const char *want = getenv("LLAMA3_EXPECT_SETS");
+    for (const char *w = want; w && *w;) {
+        const size_t len = strcspn(w, " ");
+        int found = 0;
+        for (int i = 0; i < n_sets; i++) found |= strlen(names[i]) == len && strncmp(names[i], w, len) == 0;
+        CHECK(len == 0 || found, "kernel set %.*s expected (LLAMA3_EXPECT_SETS) but not available", (int)len, w);
+        w += len + (w[len] == ' ');
+    }
     for (int i = 0; i < N_TYPES; i++) {
         CHECK(l3_type_get(TYPES[i]) != NULL, "type %u missing", TYPES[i]);
         if (l3_type_get(TYPES[i])) test_type(TYPES[i]);

@@ -393,45 +393,45 @@ static void quantize_q8(const float *x, int8_t *q, int8_t *q2, float *d, float *
  * q2 + j*n, d + j*n/32, s + j*n/16; results go to y[j*ldy]. */
 enum { NXMAX = 4 };
 
-AI void rows_q8_0(const int NX, const void *row, const int8_t *q, const int8_t *q2, const float *d, int64_t n,
-                  float *y, int64_t ldy) {
-    const l3_block_q8_0 *b = row;
-    float32x4_t a0[NXMAX], a1[NXMAX];
-    L3_UNROLL for (int j = 0; j < NX; j++) a0[j] = a1[j] = vdupq_n_f32(0);
-    const int64_t nb = n / 32;
-    for (int64_t i = 0; i < nb; i++) {
-        const int8x16_t w0 = vld1q_s8(b[i].qs), w1 = vld1q_s8(b[i].qs + 16);
-        const float wd = h2f(b[i].d);
-        L3_UNROLL for (int j = 0; j < NX; j++) {
-            const int64_t o = j * n + 32 * i;
-            const float32x4_t v = vcvtq_f32_s32(dot32x2(w0, w1, q + o, q2 + o));
-            if (i & 1) a1[j] = vfmaq_n_f32(a1[j], v, wd * d[j * n / 32 + i]);
-            else a0[j] = vfmaq_n_f32(a0[j], v, wd * d[j * n / 32 + i]);
-        }
-    }
-    L3_UNROLL for (int j = 0; j < NX; j++) y[j * ldy] = vaddvq_f32(vaddq_f32(a0[j], a1[j]));
+/* Q8_0 and Q4_0 (nibbles minus the offset 8 as signed weights: no activation sums needed):
+ * blocks alternate between two accumulators per activation row, two blocks per step */
+AI int8x16_t q8_0_w(const l3_block_q8_0 *b, int h) { return vld1q_s8(b->qs + 16 * h); }
+AI int8x16_t q4_0_w(const l3_block_q4_0 *b, int h) {
+    const uint8x16_t v = vld1q_u8(b->qs);
+    return h ? q4_hi(v) : q4_lo(v);
 }
-
-/* Q4_0: nibbles minus the offset 8 as signed weights (no activation sums needed) */
-AI void rows_q4_0(const int NX, const void *row, const int8_t *q, const int8_t *q2, const float *d, int64_t n,
-                  float *y, int64_t ldy) {
-    const l3_block_q4_0 *b = row;
-    float32x4_t a0[NXMAX], a1[NXMAX];
-    L3_UNROLL for (int j = 0; j < NX; j++) a0[j] = a1[j] = vdupq_n_f32(0);
-    const int64_t nb = n / 32;
-    for (int64_t i = 0; i < nb; i++) {
-        const uint8x16_t v = vld1q_u8(b[i].qs);
-        const int8x16_t w0 = q4_lo(v), w1 = q4_hi(v);
-        const float wd = h2f(b[i].d);
-        L3_UNROLL for (int j = 0; j < NX; j++) {
-            const int64_t o = j * n + 32 * i;
-            const float32x4_t f = vcvtq_f32_s32(dot32x2(w0, w1, q + o, q2 + o));
-            if (i & 1) a1[j] = vfmaq_n_f32(a1[j], f, wd * d[j * n / 32 + i]);
-            else a0[j] = vfmaq_n_f32(a0[j], f, wd * d[j * n / 32 + i]);
-        }
+#define ROWS_32(name, BLOCK)                                                                          \
+    AI void rows_##name(const int NX, const void *row, const int8_t *q, const int8_t *q2, const float *d, int64_t n, \
+                        float *y, int64_t ldy) {                                                      \
+        const BLOCK *b = row;                                                                         \
+        float32x4_t a0[NXMAX], a1[NXMAX];                                                             \
+        L3_UNROLL for (int j = 0; j < NX; j++) a0[j] = a1[j] = vdupq_n_f32(0);                        \
+        const int64_t nb = n / 32;                                                                    \
+        int64_t i = 0;                                                                                \
+        for (; i + 2 <= nb; i += 2) {                                                                 \
+            const int8x16_t w0 = name##_w(b + i, 0), w1 = name##_w(b + i, 1), w2 = name##_w(b + i + 1, 0), \
+                            w3 = name##_w(b + i + 1, 1);                                              \
+            const float wd0 = h2f(b[i].d), wd1 = h2f(b[i + 1].d);                                     \
+            L3_UNROLL for (int j = 0; j < NX; j++) {                                                  \
+                const int64_t o = j * n + 32 * i;                                                     \
+                const float32x4_t f0 = vcvtq_f32_s32(dot32x2(w0, w1, q + o, q2 + o)),                 \
+                                  f1 = vcvtq_f32_s32(dot32x2(w2, w3, q + o + 32, q2 + o + 32));       \
+                a0[j] = vfmaq_n_f32(a0[j], f0, wd0 * d[j * n / 32 + i]);                              \
+                a1[j] = vfmaq_n_f32(a1[j], f1, wd1 * d[j * n / 32 + i + 1]);                          \
+            }                                                                                         \
+        }                                                                                             \
+        if (i < nb) {                                                                                 \
+            const int8x16_t w0 = name##_w(b + i, 0), w1 = name##_w(b + i, 1);                         \
+            const float wd0 = h2f(b[i].d);                                                            \
+            L3_UNROLL for (int j = 0; j < NX; j++) {                                                  \
+                const int64_t o = j * n + 32 * i;                                                     \
+                a0[j] = vfmaq_n_f32(a0[j], vcvtq_f32_s32(dot32x2(w0, w1, q + o, q2 + o)), wd0 * d[j * n / 32 + i]); \
+            }                                                                                         \
+        }                                                                                             \
+        L3_UNROLL for (int j = 0; j < NX; j++) y[j * ldy] = vaddvq_f32(vaddq_f32(a0[j], a1[j]));      \
     }
-    L3_UNROLL for (int j = 0; j < NX; j++) y[j * ldy] = vaddvq_f32(vaddq_f32(a0[j], a1[j]));
-}
+ROWS_32(q8_0, l3_block_q8_0)
+ROWS_32(q4_0, l3_block_q4_0)
 
 /* The 6-bit scales and mins of the 8 sub-blocks of a Q4_K / Q5_K super-block, as f32 (lanes
  * 0-3 and 4-7). */
