@@ -1,8 +1,8 @@
 # Cross builds for aarch64 (scripts/build-aarch64.sh, label "aarch64"): programs run under the
 # toolchain's emulator (qemu-aarch64) with QEMU_CPU=max, a CPU with DotProd, I8MM and FP16, so
 # that every ARM kernel set runs. The kernel tests (every set against the scalar reference),
-# the op harness (every set), the thread pool, and the goldens through the emulated CLI once
-# per ARM kernel set (LLAMA3_ISA; test_golden runs emulated too, the CLI it starts goes
+# the op harness (every set), the thread pool, batching (ids equal alone) and the goldens
+# through the emulated CLI once per ARM kernel set (LLAMA3_ISA; test_golden runs emulated too, the CLI it starts goes
 # through llama3-emu, a script that calls the emulator); the loaders' goldens once, with the
 # best set.
 set(_emu ${CMAKE_CROSSCOMPILING_EMULATOR})
@@ -18,6 +18,7 @@ llama3_test(test_kernels test_kernels.c)
 llama3_test(test_threads test_threads.c)
 llama3_test(test_golden test_golden.c)
 llama3_test(test_stories test_stories.c)
+llama3_test(test_batch test_batch.c)
 add_test(NAME aarch64.backend_ops COMMAND test_backend_ops)
 add_test(NAME aarch64.kernels COMMAND test_kernels)
 set_tests_properties(aarch64.kernels PROPERTIES ENVIRONMENT "QEMU_CPU=max;LLAMA3_EXPECT_SETS=scalar neon dotprod i8mm")
@@ -36,7 +37,10 @@ foreach(isa ${_arm_sets})
   add_test(NAME aarch64.${isa}_selected COMMAND ${_cli} info -m ${_M}/gqa/gguf/model-q4_0.gguf)
   set_tests_properties(aarch64.${isa}_selected PROPERTIES PASS_REGULAR_EXPRESSION "in use: ${isa};")
   add_test(NAME aarch64.${isa}_stories260K_greedy COMMAND test_stories ${_cli} ${LLAMA3_FIXTURES}/stories260K)
-  list(APPEND _set_tests aarch64.${isa}_selected aarch64.${isa}_stories260K_greedy)
+  # batched ids (greedy and seeded) equal each sequence's alone, through Q8_0's decode kernels
+  # (its prompts take f32 in neon and dotprod, usmmla in i8mm); 25-50 s each under qemu
+  add_test(NAME aarch64.${isa}_batch_mqa31_q8_0 COMMAND test_batch ${_M}/mqa31/gguf/model-q8_0.gguf)
+  list(APPEND _set_tests aarch64.${isa}_selected aarch64.${isa}_stories260K_greedy aarch64.${isa}_batch_mqa31_q8_0)
   set(_before ${_tests})
   set(_tests)
   aarch64_golden(${isa}_golden_gqa_f32 ${_M}/gqa/gguf/model-f32.gguf ${_M}/gqa/golden-bf16.safetensors --greedy)
