@@ -387,48 +387,56 @@ static void quantize_q8(const float *x, int8_t *q, int8_t *q2, float *d, float *
     }
 }
 
-/* ---- decode: weight rows against NX two-level activation rows ---------------------------
+/* ---- decode: NR weight rows against NX two-level activation rows -------------------------
  * Each (weight row, activation row) pair runs the same operations in the same order whatever
- * NX is, so dot_q8 (NX = 1) and dotn_q8 give the same bits. Activation row j sits at q + j*n,
- * q2 + j*n, d + j*n/32, s + j*n/16; results go to y[j*ldy]. */
+ * NR and NX are, so dot_q8 (one of each) and dotn_q8 give the same bits. Weight row r sits at
+ * row + r*rb; activation row j at q + j*n, q2 + j*n, d + j*n/32, s + j*n/16; the result of
+ * the pair goes to y[j*ldy + r]. Decode (one activation row) takes 2 weight rows per pass:
+ * for Q8_0 and Q4_0 side by side (each activation vector loaded once for both, 4 accumulator
+ * chains in flight), for the K-quants one after the other. */
 enum { NXMAX = 4 };
 
 /* Q8_0 and Q4_0 (nibbles minus the offset 8 as signed weights: no activation sums needed):
- * blocks alternate between two accumulators per activation row, two blocks per step */
+ * blocks alternate between two accumulators per pair, two blocks per step */
 AI int8x16_t q8_0_w(const l3_block_q8_0 *b, int h) { return vld1q_s8(b->qs + 16 * h); }
 AI int8x16_t q4_0_w(const l3_block_q4_0 *b, int h) {
     const uint8x16_t v = vld1q_u8(b->qs);
     return h ? q4_hi(v) : q4_lo(v);
 }
 #define ROWS_32(name, BLOCK)                                                                          \
-    AI void rows_##name(const int NX, const void *row, const int8_t *q, const int8_t *q2, const float *d, int64_t n, \
-                        float *y, int64_t ldy) {                                                      \
-        const BLOCK *b = row;                                                                         \
-        float32x4_t a0[NXMAX], a1[NXMAX];                                                             \
-        L3_UNROLL for (int j = 0; j < NX; j++) a0[j] = a1[j] = vdupq_n_f32(0);                        \
+    AI void rows_##name(const int NR, const int NX, const void *row, size_t rb, const int8_t *q, const int8_t *q2, \
+                        const float *d, const float *s, int64_t n, float *y, int64_t ldy) {          \
+        (void)s;                                                                                      \
+        const BLOCK *b[2] = { row, (const BLOCK *)((const uint8_t *)row + rb) };                     \
+        float32x4_t a0[2][NXMAX], a1[2][NXMAX];                                                       \
+        L3_UNROLL for (int r = 0; r < NR; r++) L3_UNROLL for (int j = 0; j < NX; j++) a0[r][j] = a1[r][j] = vdupq_n_f32(0); \
         const int64_t nb = n / 32;                                                                    \
         int64_t i = 0;                                                                                \
-        for (; i + 2 <= nb; i += 2) {                                                                 \
-            const int8x16_t w0 = name##_w(b + i, 0), w1 = name##_w(b + i, 1), w2 = name##_w(b + i + 1, 0), \
-                            w3 = name##_w(b + i + 1, 1);                                              \
-            const float wd0 = h2f(b[i].d), wd1 = h2f(b[i + 1].d);                                     \
-            L3_UNROLL for (int j = 0; j < NX; j++) {                                                  \
-                const int64_t o = j * n + 32 * i;                                                     \
-                const float32x4_t f0 = vcvtq_f32_s32(dot32x2(w0, w1, q + o, q2 + o)),                 \
-                                  f1 = vcvtq_f32_s32(dot32x2(w2, w3, q + o + 32, q2 + o + 32));       \
-                a0[j] = vfmaq_n_f32(a0[j], f0, wd0 * d[j * n / 32 + i]);                              \
-                a1[j] = vfmaq_n_f32(a1[j], f1, wd1 * d[j * n / 32 + i + 1]);                          \
+        for (; i + 2 <= nb; i += 2)                                                                   \
+            L3_UNROLL for (int r = 0; r < NR; r++) {                                                  \
+                const int8x16_t w0 = name##_w(b[r] + i, 0), w1 = name##_w(b[r] + i, 1),               \
+                                w2 = name##_w(b[r] + i + 1, 0), w3 = name##_w(b[r] + i + 1, 1);       \
+                const float wd0 = h2f(b[r][i].d), wd1 = h2f(b[r][i + 1].d);                           \
+                L3_UNROLL for (int j = 0; j < NX; j++) {                                              \
+                    const int64_t o = j * n + 32 * i;                                                 \
+                    const float32x4_t f0 = vcvtq_f32_s32(dot32x2(w0, w1, q + o, q2 + o)),             \
+                                      f1 = vcvtq_f32_s32(dot32x2(w2, w3, q + o + 32, q2 + o + 32));   \
+                    a0[r][j] = vfmaq_n_f32(a0[r][j], f0, wd0 * d[j * n / 32 + i]);                    \
+                    a1[r][j] = vfmaq_n_f32(a1[r][j], f1, wd1 * d[j * n / 32 + i + 1]);                \
+                }                                                                                     \
             }                                                                                         \
-        }                                                                                             \
-        if (i < nb) {                                                                                 \
-            const int8x16_t w0 = name##_w(b + i, 0), w1 = name##_w(b + i, 1);                         \
-            const float wd0 = h2f(b[i].d);                                                            \
-            L3_UNROLL for (int j = 0; j < NX; j++) {                                                  \
-                const int64_t o = j * n + 32 * i;                                                     \
-                a0[j] = vfmaq_n_f32(a0[j], vcvtq_f32_s32(dot32x2(w0, w1, q + o, q2 + o)), wd0 * d[j * n / 32 + i]); \
+        if (i < nb)                                                                                   \
+            L3_UNROLL for (int r = 0; r < NR; r++) {                                                  \
+                const int8x16_t w0 = name##_w(b[r] + i, 0), w1 = name##_w(b[r] + i, 1);               \
+                const float wd0 = h2f(b[r][i].d);                                                     \
+                L3_UNROLL for (int j = 0; j < NX; j++) {                                              \
+                    const int64_t o = j * n + 32 * i;                                                 \
+                    a0[r][j] = vfmaq_n_f32(a0[r][j], vcvtq_f32_s32(dot32x2(w0, w1, q + o, q2 + o)),   \
+                                           wd0 * d[j * n / 32 + i]);                                  \
+                }                                                                                     \
             }                                                                                         \
-        }                                                                                             \
-        L3_UNROLL for (int j = 0; j < NX; j++) y[j * ldy] = vaddvq_f32(vaddq_f32(a0[j], a1[j]));      \
+        L3_UNROLL for (int r = 0; r < NR; r++)                                                        \
+            L3_UNROLL for (int j = 0; j < NX; j++) y[j * ldy + r] = vaddvq_f32(vaddq_f32(a0[r][j], a1[r][j])); \
     }
 ROWS_32(q8_0, l3_block_q8_0)
 ROWS_32(q4_0, l3_block_q4_0)
@@ -458,7 +466,6 @@ AI void rows_k45(const int NX, const int Q5, const void *row, const int8_t *q, c
     for (int64_t i = 0; i < n / L3_QK_K; i++) {
         const uint8_t *blk = (const uint8_t *)row + i * bs;
         const l3_block_q4_K *b4 = (const l3_block_q4_K *)blk;  /* d, dmin and scales: the same in both */
-        const uint8_t *qh = Q5 ? blk + offsetof(l3_block_q5_K, qh) : NULL;
         const uint8_t *qs = blk + (Q5 ? offsetof(l3_block_q5_K, qs) : offsetof(l3_block_q4_K, qs));
         float32x4_t S[2], M[2];
         k4_scales_mins(b4->scales, S, M);
@@ -466,16 +473,13 @@ AI void rows_k45(const int NX, const int Q5, const void *row, const int8_t *q, c
         S[0] = vmulq_n_f32(S[0], dd), S[1] = vmulq_n_f32(S[1], dd);
         M[0] = vmulq_n_f32(M[0], dmin), M[1] = vmulq_n_f32(M[1], dmin);
         uint8x16_t h0 = vdupq_n_u8(0), h1 = h0;
-        if (Q5) h0 = vld1q_u8(qh), h1 = vld1q_u8(qh + 16);
-        L3_UNROLL for (int j = 0; j < NX; j++) {  /* mins times the pair sums of s (one per sub-block) */
-            const float *sj = s + j * n / 16 + 16 * i;
+        if (Q5) h0 = vld1q_u8(blk + offsetof(l3_block_q5_K, qh)), h1 = vld1q_u8(blk + offsetof(l3_block_q5_K, qh) + 16);
+        /* sub-block scales times the activation scales (an array: lane indices must be constants) */
+        float SD[NXMAX][8];
+        L3_UNROLL for (int j = 0; j < NX; j++) {  /* and the mins times the pair sums of s (one per sub-block) */
+            const float *sj = s + j * n / 16 + 16 * i, *dj = d + j * n / 32 + 8 * i;
             corr[j] = vfmaq_f32(corr[j], M[0], vpaddq_f32(vld1q_f32(sj), vld1q_f32(sj + 4)));
             corr[j] = vfmaq_f32(corr[j], M[1], vpaddq_f32(vld1q_f32(sj + 8), vld1q_f32(sj + 12)));
-        }
-        /* sub-block scales times the activation scales (arrays: lane indices must be constants) */
-        float SD[NXMAX][8];
-        L3_UNROLL for (int j = 0; j < NX; j++) {
-            const float *dj = d + j * n / 32 + 8 * i;
             vst1q_f32(SD[j], vmulq_f32(S[0], vld1q_f32(dj))), vst1q_f32(SD[j] + 4, vmulq_f32(S[1], vld1q_f32(dj + 4)));
         }
         L3_UNROLL for (int p = 0; p < 4; p++) {
@@ -519,7 +523,7 @@ AI void rows_q6_K(const int NX, const void *row, const int8_t *q, const int8_t *
     for (int64_t i = 0; i < n / L3_QK_K; i++) {
         const float dd = h2f(b[i].d);
         float32x4_t SC[4];
-        float SCf[16];  /* (an array: lane indices must be constants) */
+        float SCf[16];  /* the 16 scales times d (an array: lane indices must be constants) */
         cvt16(vld1q_s8(b[i].scales), SC);
         L3_UNROLL for (int c = 0; c < 4; c++) SC[c] = vmulq_n_f32(SC[c], dd), vst1q_f32(SCf + 4 * c, SC[c]);
         L3_UNROLL for (int j = 0; j < NX; j++) {
@@ -549,54 +553,70 @@ AI void rows_q6_K(const int NX, const void *row, const int8_t *q, const int8_t *
         y[j * ldy] = vaddvq_f32(vsubq_f32(vaddq_f32(a0[j], a1[j]), vmulq_n_f32(corr[j], 32)));
 }
 
-AI void rows_q4_K(const int NX, const void *row, const int8_t *q, const int8_t *q2, const float *d, const float *s,
-                  int64_t n, float *y, int64_t ldy) {
-    rows_k45(NX, 0, row, q, q2, d, s, n, y, ldy);
+/* the K-quants take their NR weight rows one after the other: two rows' super-blocks side by
+ * side spill the 32 registers (more instructions per weight, not fewer) */
+AI void rows_q4_K(const int NR, const int NX, const void *row, size_t rb, const int8_t *q, const int8_t *q2,
+                  const float *d, const float *s, int64_t n, float *y, int64_t ldy) {
+    for (int r = 0; r < NR; r++) rows_k45(NX, 0, (const uint8_t *)row + r * rb, q, q2, d, s, n, y + r, ldy);
 }
-AI void rows_q5_K(const int NX, const void *row, const int8_t *q, const int8_t *q2, const float *d, const float *s,
-                  int64_t n, float *y, int64_t ldy) {
-    rows_k45(NX, 1, row, q, q2, d, s, n, y, ldy);
+AI void rows_q5_K(const int NR, const int NX, const void *row, size_t rb, const int8_t *q, const int8_t *q2,
+                  const float *d, const float *s, int64_t n, float *y, int64_t ldy) {
+    for (int r = 0; r < NR; r++) rows_k45(NX, 1, (const uint8_t *)row + r * rb, q, q2, d, s, n, y + r, ldy);
+}
+AI void rows_q6_Kn(const int NR, const int NX, const void *row, size_t rb, const int8_t *q, const int8_t *q2,
+                   const float *d, const float *s, int64_t n, float *y, int64_t ldy) {
+    for (int r = 0; r < NR; r++) rows_q6_K(NX, (const uint8_t *)row + r * rb, q, q2, d, s, n, y + r, ldy);
 }
 
-/* dot_q8 is the one-row case; dotn_q8 takes up to NXMAX activation rows per pass over a weight
- * row (and prefetches the row after next, as the weights stream once from memory) */
-#define Q8_DECODE(name, CALL)                                                                       \
+/* dot_q8 is one pair; dotn_q8 takes weight rows two at a time for one activation row
+ * (decode), one at a time against up to NXMAX activation rows otherwise, and prefetches the
+ * rows after the ones it multiplies (the weights stream once from memory). ROWS(NR, NX, ...)
+ * is the type's body. */
+#define Q8_DECODE(name, ROWS)                                                                       \
+    /* decode's loop: two weight rows, one activation row (its own function: BENCHMARKS.md counts it) */ \
+    static __attribute__((noinline)) void dot2_q8_##name(const void *row, size_t rb, const int8_t *q, const int8_t *q2, \
+                                                         const float *d, const float *s, int64_t n, float *y) { \
+        ROWS(2, 1, row, rb, q, q2, d, s, n, y, 1);                                           \
+    }                                                                                               \
     static float dot_q8_##name(const void *row, const int8_t *q, const int8_t *q2, const float *d,  \
                                const float *s, int64_t n) {                                         \
-        (void)s;                                                                                    \
         float y;                                                                                    \
-        CALL(1, row, q, q2, d, s, n, &y, 1);                                                        \
+        ROWS(1, 1, row, 0, q, q2, d, s, n, &y, 1);                                           \
         return y;                                                                                   \
     }                                                                                               \
     static void dotn_q8_##name(const void *rows, size_t row_bytes, int nw, const int8_t *q, const int8_t *q2, \
                                const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) { \
-        (void)s;                                                                                    \
-        for (int i = 0; i < nw; i++) {                                                              \
-            const uint8_t *r = (const uint8_t *)rows + (size_t)i * row_bytes;                       \
-            if (i + 2 < nw)                                                                         \
-                for (size_t o = 0; o < row_bytes; o += 64) __builtin_prefetch(r + 2 * row_bytes + o, 0, 0); \
+        const uint8_t *base = rows;                                                                 \
+        const int step = nx == 1 ? 2 : 1;                                                           \
+        for (int i = 0; i < nw; i += step) {                                                        \
+            const uint8_t *r = base + (size_t)i * row_bytes;                                        \
+            if (i + 2 * step <= nw)                                                                 \
+                for (size_t o = 0; o < (size_t)step * row_bytes; o += 64)                           \
+                    __builtin_prefetch(r + (size_t)step * row_bytes + o, 0, 0);                     \
+            if (nx == 1) {                                                                          \
+                if (i + 1 < nw) dot2_q8_##name(r, row_bytes, q, q2, d, s, n, y + i);                \
+                else ROWS(1, 1, r, row_bytes, q, q2, d, s, n, y + i, ldy);                   \
+                continue;                                                                           \
+            }                                                                                       \
             for (int j = 0; j < nx; j += NXMAX) {                                                   \
                 const int64_t oq = (int64_t)j * n;                                                  \
                 const int8_t *qj = q + oq, *q2j = q2 + oq;                                          \
                 const float *dj = d + oq / 32, *sj = s + oq / 16;                                   \
-                (void)sj;                                                                           \
                 float *yj = y + (int64_t)j * ldy + i;                                               \
                 switch (nx - j < NXMAX ? nx - j : NXMAX) {                                          \
-                case 1: CALL(1, r, qj, q2j, dj, sj, n, yj, ldy); break;                             \
-                case 2: CALL(2, r, qj, q2j, dj, sj, n, yj, ldy); break;                             \
-                case 3: CALL(3, r, qj, q2j, dj, sj, n, yj, ldy); break;                             \
-                default: CALL(4, r, qj, q2j, dj, sj, n, yj, ldy); break;                            \
+                case 1: ROWS(1, 1, r, 0, qj, q2j, dj, sj, n, yj, ldy); break;                \
+                case 2: ROWS(1, 2, r, 0, qj, q2j, dj, sj, n, yj, ldy); break;                \
+                case 3: ROWS(1, 3, r, 0, qj, q2j, dj, sj, n, yj, ldy); break;                \
+                default: ROWS(1, 4, r, 0, qj, q2j, dj, sj, n, yj, ldy); break;               \
                 }                                                                                   \
             }                                                                                       \
         }                                                                                           \
     }
-#define CALL_Q8_0(NX_, r_, q_, q2_, d_, s_, n_, y_, l_) rows_q8_0(NX_, r_, q_, q2_, d_, n_, y_, l_)
-#define CALL_Q4_0(NX_, r_, q_, q2_, d_, s_, n_, y_, l_) rows_q4_0(NX_, r_, q_, q2_, d_, n_, y_, l_)
-Q8_DECODE(q8_0, CALL_Q8_0)
-Q8_DECODE(q4_0, CALL_Q4_0)
+Q8_DECODE(q8_0, rows_q8_0)
+Q8_DECODE(q4_0, rows_q4_0)
 Q8_DECODE(q4_K, rows_q4_K)
 Q8_DECODE(q5_K, rows_q5_K)
-Q8_DECODE(q6_K, rows_q6_K)
+Q8_DECODE(q6_K, rows_q6_Kn)
 
 /* ---- prefill: panel rows (the reference's layout, see kernels.h) ------------------------- */
 
