@@ -335,13 +335,21 @@ AI int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
     return vpadalq_s16(acc, vmlal_high_s8(vmull_s8(vget_low_s8(a), vget_low_s8(b)), a, b));
 #endif
 }
+/* lane sums of a . b alone (saddlp in neon: no zeroed accumulator to copy) */
+AI int32x4_t dot16z(int8x16_t a, int8x16_t b) {
+#ifdef L3_ARM_DOTPROD
+    return vdotq_s32(vdupq_n_s32(0), a, b);
+#else
+    return vpaddlq_s16(vmlal_high_s8(vmull_s8(vget_low_s8(a), vget_low_s8(b)), a, b));
+#endif
+}
 /* 16 weights against both activation levels: 256 (w . q) + w . q2 */
 AI int32x4_t dot16x2(int8x16_t w, const int8_t *q, const int8_t *q2) {
-    return dot16(vshlq_n_s32(dot16(vdupq_n_s32(0), w, vld1q_s8(q)), 8), w, vld1q_s8(q2));
+    return dot16(vshlq_n_s32(dot16z(w, vld1q_s8(q)), 8), w, vld1q_s8(q2));
 }
 /* 32 weights (w0, w1) against both levels */
 AI int32x4_t dot32x2(int8x16_t w0, int8x16_t w1, const int8_t *q, const int8_t *q2) {
-    const int32x4_t a = dot16(dot16(vdupq_n_s32(0), w0, vld1q_s8(q)), w1, vld1q_s8(q + 16));
+    const int32x4_t a = dot16(dot16z(w0, vld1q_s8(q)), w1, vld1q_s8(q + 16));
     return dot16(dot16(vshlq_n_s32(a, 8), w0, vld1q_s8(q2)), w1, vld1q_s8(q2 + 16));
 }
 
@@ -523,12 +531,17 @@ AI void rows_q6_K(const int NX, const void *row, const int8_t *q, const int8_t *
     for (int64_t i = 0; i < n / L3_QK_K; i++) {
         const float dd = h2f(b[i].d);
         float32x4_t SC[4];
-        float SCf[16];  /* the 16 scales times d (an array: lane indices must be constants) */
+        /* the 16 scales times d, times the activation scale of their 32 (an array: lane indices
+         * must be constants) */
+        float SCD[NXMAX][16];
         cvt16(vld1q_s8(b[i].scales), SC);
-        L3_UNROLL for (int c = 0; c < 4; c++) SC[c] = vmulq_n_f32(SC[c], dd), vst1q_f32(SCf + 4 * c, SC[c]);
+        L3_UNROLL for (int c = 0; c < 4; c++) SC[c] = vmulq_n_f32(SC[c], dd);
         L3_UNROLL for (int j = 0; j < NX; j++) {
-            const float *sj = s + j * n / 16 + 16 * i;
+            const float *sj = s + j * n / 16 + 16 * i, *dj = d + j * n / 32 + 8 * i;
             L3_UNROLL for (int c = 0; c < 4; c++) corr[j] = vfmaq_f32(corr[j], SC[c], vld1q_f32(sj + 4 * c));
+            const float32x4_t d0 = vld1q_f32(dj), d1 = vld1q_f32(dj + 4);
+            vst1q_f32(SCD[j], vmulq_f32(SC[0], vzip1q_f32(d0, d0))), vst1q_f32(SCD[j] + 4, vmulq_f32(SC[1], vzip2q_f32(d0, d0)));
+            vst1q_f32(SCD[j] + 8, vmulq_f32(SC[2], vzip1q_f32(d1, d1))), vst1q_f32(SCD[j] + 12, vmulq_f32(SC[3], vzip2q_f32(d1, d1)));
         }
         L3_UNROLL for (int h = 0; h < 2; h++) {
             const uint8x16_t ql00 = vld1q_u8(b[i].ql + 64 * h), ql01 = vld1q_u8(b[i].ql + 64 * h + 16),
@@ -539,12 +552,11 @@ AI void rows_q6_K(const int NX, const void *row, const int8_t *q, const int8_t *
                                 w1 = vreinterpretq_s8_u8(q6_u(ql01, ql11, qh1, qt));
                 const int k = 8 * h + 2 * qt;  /* scale of the first 16; k + 1 of the second */
                 L3_UNROLL for (int j = 0; j < NX; j++) {
-                    const int64_t blk = 8 * i + 4 * h + qt, o = j * n + 32 * blk;
-                    const float dj = d[j * n / 32 + blk];
+                    const int64_t o = j * n + 32 * (8 * i + 4 * h + qt);
                     const float32x4_t f0 = vcvtq_f32_s32(dot16x2(w0, q + o, q2 + o)),
                                       f1 = vcvtq_f32_s32(dot16x2(w1, q + o + 16, q2 + o + 16));
-                    a0[j] = vfmaq_n_f32(a0[j], f0, SCf[k] * dj);
-                    a1[j] = vfmaq_n_f32(a1[j], f1, SCf[k + 1] * dj);
+                    a0[j] = vfmaq_n_f32(a0[j], f0, SCD[j][k]);
+                    a1[j] = vfmaq_n_f32(a1[j], f1, SCD[j][k + 1]);
                 }
             }
         }
@@ -731,7 +743,7 @@ AI void q8_micro(const int LEVELS, const uint8_t *u, const float *sc, const floa
             const int8x16_t uv = vreinterpretq_s8_u8(vld1q_u8(up[i] + e));
             const float sv = scp[i][e / 4];
             L3_UNROLL for (int j = 0; j < NR; j++) {
-                int32x4_t v = dot16(vdupq_n_s32(0), uv, xv[j]);
+                int32x4_t v = dot16z(uv, xv[j]);
                 if (LEVELS == 2) v = dot16(vshlq_n_s32(v, 8), uv, xv2[j]);
                 acc[i][j] = vfmaq_n_f32(acc[i][j], vcvtq_f32_s32(v), sv * dp[j][e / 32]);
             }
