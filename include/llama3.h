@@ -95,6 +95,9 @@ const char *llama3_model_format(const llama3_model *m);
 const char *llama3_model_device(const llama3_model *m);
 uint64_t llama3_model_param_count(const llama3_model *m);
 uint64_t llama3_model_weight_bytes(const llama3_model *m);
+/* Bytes of the weights this process computes with: all of them alone, about 1/N of them as one
+ * of N processes. */
+uint64_t llama3_model_rank_weight_bytes(const llama3_model *m);
 /* The model's tokenizer (NULL when the file has none usable); owned by the model. */
 llama3_tokenizer *llama3_model_tokenizer(const llama3_model *m);
 /* Returns 1 when id ends a turn or the text (eos, <|eot_id|>, <|eom_id|>, <|end_of_text|>). */
@@ -196,6 +199,20 @@ void llama3_sampler_free(llama3_sampler *s);
 /* logits are modified in place. Records the chosen id for the repetition penalty. */
 int32_t llama3_sample(llama3_sampler *s, float *logits);
 void llama3_sampler_accept(llama3_sampler *s, int32_t id);  /* e.g. prompt ids */
+
+/* ---- model parallelism over processes (mpirun -np N) ------------------------------------- *
+ * Started by mpirun, every process loads the model (each its slice of every layer, as Meta's
+ * fairscale layers cut it: N must divide n_heads, n_kv_heads, the FFN width and the
+ * vocabulary) and opens a session with the same options: both calls are collective, and an
+ * error on one process is an error on all (the others' messages may be empty: the failing
+ * process reports it). Rank 0 then drives the session as usual (eval, batch, sampling), and
+ * every pass it runs is run by all; the other ranks call llama3_session_follow, which returns
+ * when rank 0 frees its session. Alone (or in a build without MPI), rank 0 of 1. */
+int llama3_world_rank(void);
+int llama3_world_size(void);
+/* What the processes communicate with: "MPI (Open MPI v4.1.4 ...)" or "none". */
+const char *llama3_world_transport(void);
+int llama3_session_follow(llama3_session *s, llama3_error *err);
 
 /* ---- continuous batching ---------------------------------------------------------------- *
  * A scheduler over a session's slots: every llama3_batch_step advances all running sequences

@@ -2,11 +2,12 @@
 # Installs the Debian packages llama3c builds and tests with (skips apt when all are present).
 #   build:  cmake, pkg-config, gcc, libpcre2-dev (pre-tokenizer regex), libjansson-dev (JSON),
 #           libmicrohttpd-dev (HTTP server)
-#   tests:  clang + libclang-rt-14-dev (libFuzzer harnesses; clang only recommends the runtime), valgrind, curl, jq, nodejs + npm (the openai client test)
+#   tests:  clang + libclang-rt-14-dev (libFuzzer harnesses; clang only recommends the runtime), valgrind, curl, jq, nodejs + npm (the openai client test),
+#           Open MPI (openmpi-bin, libopenmpi-dev: model parallelism and its tests), iproute2 (the two-host test), strace (which shard each rank opens)
 set -eu
 PKGS="cmake make pkg-config gcc libc6-dev libpcre2-dev libjansson-dev libmicrohttpd-dev"
 if [ "${1:-}" = "--test" ]; then
-  PKGS="$PKGS clang libclang-rt-14-dev valgrind curl jq"
+  PKGS="$PKGS clang libclang-rt-14-dev valgrind curl jq openmpi-bin libopenmpi-dev iproute2 strace"
 fi
 missing=""
 for p in $PKGS; do

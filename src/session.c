@@ -1,10 +1,13 @@
 /* Sessions: KV-cache slots and threads around the forward pass, on the model's backend;
  * splits long inputs into batched passes and checks ids and context bounds before anything
- * runs. Device-neutral: the backend holds the cache and the activations. */
+ * runs. Device-neutral: the backend holds the cache and the activations. With several
+ * processes (model parallelism), rank 0's session drives: each pass it runs is first sent to
+ * the other ranks, whose sessions follow (llama3_session_follow). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "alloc_limit.h"
+#include "dist/dist.h"
 #include "forward.h"
 #include "kv_types.h"
 #include "model/model.h"
@@ -19,15 +22,22 @@ struct llama3_session {
     llama3_model *m;
     l3_backend_session *bs;  /* the backend's KV cache and activations */
     l3_pool *pool;
+    l3_dist *dist;
     int n_ctx, n_slots;
     int *slot_pos;           /* tokens in each slot */
+    int32_t *id_buf;         /* a follower's pass */
     int *pos_buf, *slot_buf, *out_buf;
     uint8_t *prompt_buf;     /* per row: a prompt row */
 };
 
+/* What rank 0 sends the other ranks before each pass (then the pass's arrays). */
+typedef struct pass_header {
+    int32_t n, n_out, has_prompt, stop;
+} pass_header;
+
 llama3_session *llama3_session_new(llama3_model *m, const llama3_session_options *opt, llama3_error *err) {
     llama3_session_options o = opt ? *opt : (llama3_session_options){ 0 };
-    const llama3_args *a = &m->w.args;
+    const llama3_args *a = &m->args;
     if (o.n_ctx < 0 || o.n_slots < 0 || o.n_threads < 0) {
         l3_fail(err, LLAMA3_ERR_ARG, "negative context, slot or thread count");
         return NULL;
@@ -52,34 +62,99 @@ llama3_session *llama3_session_new(llama3_model *m, const llama3_session_options
     llama3_session *s = calloc(1, sizeof *s);
     if (!s) { l3_fail(err, LLAMA3_ERR_MEMORY, "out of memory"); return NULL; }
     s->m = m;
+    s->dist = m->dist;
     s->n_ctx = o.n_ctx;
     s->n_slots = o.n_slots;
+    const int vocab_part = m->compute->args.vocab_size, n_procs = l3_dist_size(s->dist);
     s->slot_pos = calloc((size_t)o.n_slots, sizeof(int));
+    s->id_buf = malloc(L3_UBATCH * sizeof(int32_t));
     s->pos_buf = malloc(L3_UBATCH * sizeof(int));
     s->slot_buf = malloc(L3_UBATCH * sizeof(int));
     s->out_buf = malloc(L3_UBATCH * sizeof(int));
     s->prompt_buf = malloc(L3_UBATCH);
     s->pool = l3_pool_new(o.n_threads);
-    if (!s->slot_pos || !s->pos_buf || !s->slot_buf || !s->out_buf || !s->prompt_buf || !s->pool) {
-        l3_fail(err, LLAMA3_ERR_MEMORY, "cannot allocate session buffers");
-        llama3_session_free(s);
-        return NULL;
+    int rc = !s->slot_pos || !s->id_buf || !s->pos_buf || !s->slot_buf || !s->out_buf || !s->prompt_buf || !s->pool
+                 ? l3_fail(err, LLAMA3_ERR_MEMORY, "cannot allocate session buffers")
+                 : 0;
+    if (!rc) {
+        l3_alloc_budget budget = { m->max_alloc, 0 };
+        l3_session_params p = { o.n_ctx, o.n_slots, L3_UBATCH, o.kv_type, o.prompt_int8_levels == 2 ? 2 : 1, s->pool,
+                                &budget, s->dist };
+        rc = m->be->session_new(m->bm, &p, &s->bs, err);
     }
-    l3_alloc_budget budget = { m->max_alloc, 0 };
-    l3_session_params p = { o.n_ctx, o.n_slots, L3_UBATCH, o.kv_type, o.prompt_int8_levels == 2 ? 2 : 1, s->pool,
-                            &budget };
-    if (m->be->session_new(m->bm, &p, &s->bs, err)) {
+    if (!rc && n_procs > 1) {
+        /* this rank's logits rows of a pass, and on rank 0 every rank's */
+        s->bs->part_logits = malloc((size_t)L3_UBATCH * vocab_part * sizeof(float));
+        if (l3_dist_rank(s->dist) == 0) s->bs->gathered = malloc((size_t)L3_UBATCH * vocab_part * n_procs * sizeof(float));
+        if (!s->bs->part_logits || (l3_dist_rank(s->dist) == 0 && !s->bs->gathered))
+            rc = l3_fail(err, LLAMA3_ERR_MEMORY, "cannot allocate the logits buffers");
+    }
+    /* every process opens its session with the same options (the same command line) */
+    llama3_session_options first = o;
+    if (n_procs > 1) l3_dist_bcast(s->dist, &first, sizeof first);
+    if (!rc && memcmp(&first, &o, sizeof o) != 0)
+        rc = l3_fail(err, LLAMA3_ERR_ARG, "rank %d: session options differ from rank 0's", l3_dist_rank(s->dist));
+    if (l3_dist_allreduce_max(s->dist, rc != 0) && !rc) {
+        rc = LLAMA3_ERR_ARG;
+        if (l3_dist_rank(s->dist) == 0) l3_fail(err, rc, "another process could not open its session (its own message says why)");
+        else if (err) err->code = rc, err->msg[0] = 0;
+    }
+    if (rc) {
+        s->dist = NULL;  /* (nothing to tell the others) */
         llama3_session_free(s);
         return NULL;
     }
     return s;
 }
 
+/* Rank 0: the pass every rank runs next (or the end, when p is NULL). */
+static void send_pass(llama3_session *s, const l3_pass *p) {
+    pass_header h = { p ? p->n : 0, p ? p->n_out : 0, p && p->prompt, p == NULL };
+    l3_dist_bcast(s->dist, &h, sizeof h);
+    if (!p) return;
+    l3_dist_bcast(s->dist, (void *)p->ids, (size_t)p->n * sizeof *p->ids);
+    l3_dist_bcast(s->dist, (void *)p->pos, (size_t)p->n * sizeof *p->pos);
+    l3_dist_bcast(s->dist, (void *)p->slot, (size_t)p->n * sizeof *p->slot);
+    if (p->prompt) l3_dist_bcast(s->dist, (void *)p->prompt, (size_t)p->n);
+    if (p->n_out) l3_dist_bcast(s->dist, (void *)p->out_rows, (size_t)p->n_out * sizeof *p->out_rows);
+}
+
+/* One forward pass, on every rank. */
+static int run_pass(llama3_session *s, const l3_pass *p, float *logits, llama3_error *err) {
+    if (l3_dist_size(s->dist) > 1) send_pass(s, p);
+    return l3_forward(s->bs, p, logits, err);
+}
+
+int llama3_session_follow(llama3_session *s, llama3_error *err) {
+    if (l3_dist_rank(s->dist) == 0) return l3_fail(err, LLAMA3_ERR_ARG, "rank 0 drives the session; it does not follow");
+    for (;;) {
+        pass_header h;
+        l3_dist_bcast(s->dist, &h, sizeof h);
+        if (h.stop) return 0;
+        if (h.n < 1 || h.n > L3_UBATCH || h.n_out < 0 || h.n_out > h.n)
+            return l3_fail(err, LLAMA3_ERR_ARG, "rank %d: a pass of %d rows from rank 0", l3_dist_rank(s->dist), h.n);
+        l3_dist_bcast(s->dist, s->id_buf, (size_t)h.n * sizeof *s->id_buf);
+        l3_dist_bcast(s->dist, s->pos_buf, (size_t)h.n * sizeof *s->pos_buf);
+        l3_dist_bcast(s->dist, s->slot_buf, (size_t)h.n * sizeof *s->slot_buf);
+        if (h.has_prompt) l3_dist_bcast(s->dist, s->prompt_buf, (size_t)h.n);
+        if (h.n_out) l3_dist_bcast(s->dist, s->out_buf, (size_t)h.n_out * sizeof *s->out_buf);
+        l3_pass p = { s->id_buf, s->pos_buf, s->slot_buf, h.n, h.has_prompt ? s->prompt_buf : NULL, s->out_buf, h.n_out };
+        int rc = l3_forward(s->bs, &p, NULL, err);
+        if (rc) return rc;
+    }
+}
+
 void llama3_session_free(llama3_session *s) {
     if (!s) return;
-    if (s->bs) s->m->be->session_free(s->bs);
+    if (s->dist && l3_dist_size(s->dist) > 1 && l3_dist_rank(s->dist) == 0) send_pass(s, NULL);  /* the end */
+    if (s->bs) {
+        free(s->bs->part_logits);
+        free(s->bs->gathered);
+        s->m->be->session_free(s->bs);
+    }
     l3_pool_free(s->pool);
     free(s->slot_pos);
+    free(s->id_buf);
     free(s->pos_buf);
     free(s->slot_buf);
     free(s->out_buf);
@@ -98,7 +173,7 @@ void llama3_session_reset(llama3_session *s, int slot, int n_keep) {
 }
 size_t llama3_session_kv_bytes(const llama3_session *s) { return s->m->be->kv_bytes(s->bs); }
 int64_t llama3_kv_bytes_per_token(const llama3_model *m, llama3_kv_type t, llama3_error *err) {
-    const llama3_args *a = &m->w.args;
+    const llama3_args *a = &m->args;
     int rc = l3_kv_check_type(t, a->head_dim, err);
     if (rc) return rc;
     return 2 * (int64_t)a->n_layers * a->n_kv_heads * (int64_t)l3_kv_type_bytes(t, a->head_dim);
@@ -108,7 +183,7 @@ size_t llama3_session_scratch_bytes(const llama3_session *s) {
 }
 
 static int check_ids(const llama3_session *s, const int32_t *ids, int n, llama3_error *err) {
-    int vocab = s->m->w.args.vocab_size;
+    int vocab = s->m->args.vocab_size;
     for (int i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= vocab)
             return l3_fail(err, LLAMA3_ERR_ARG, "token id %d out of range (vocabulary has %d tokens)", ids[i], vocab);
@@ -124,7 +199,7 @@ int llama3_eval(llama3_session *s, int slot, const int32_t *ids, int n, float *l
     if (n > s->n_ctx - s->slot_pos[slot])
         return l3_fail(err, LLAMA3_ERR_CONTEXT, "%d tokens do not fit the context: %d of %d positions are free (raise -c)",
                        n, s->n_ctx - s->slot_pos[slot], s->n_ctx);
-    int vocab = s->m->w.args.vocab_size;
+    int vocab = s->m->args.vocab_size;
     /* more than one id: a prompt (the whole call, whatever its passes); one id: a decoded token */
     memset(s->prompt_buf, n > 1, L3_UBATCH);
     for (int done = 0; done < n;) {
@@ -136,7 +211,7 @@ int llama3_eval(llama3_session *s, int slot, const int32_t *ids, int n, float *l
             if (logits && (all_logits || done + t == n - 1)) s->out_buf[n_out++] = t;
         }
         l3_pass p = { ids + done, s->pos_buf, s->slot_buf, T, s->prompt_buf, s->out_buf, n_out };
-        if ((rc = l3_forward(s->bs, &p, logits ? logits + (all_logits ? (size_t)done * vocab : 0) : NULL, err))) return rc;
+        if ((rc = run_pass(s, &p, logits ? logits + (all_logits ? (size_t)done * vocab : 0) : NULL, err))) return rc;
         s->slot_pos[slot] += T;
         done += T;
     }
@@ -181,5 +256,5 @@ int l3_eval_rows(llama3_session *s, const int32_t *ids, const int *slot_of, cons
                                   : (i > 0 && slot_of[i - 1] == slot) || (i + 1 < n && slot_of[i + 1] == slot);
     }
     l3_pass p = { ids, s->pos_buf, s->slot_buf, n, s->prompt_buf, s->out_buf, logits ? n_out : 0 };
-    return l3_forward(s->bs, &p, logits, err);
+    return run_pass(s, &p, logits, err);
 }

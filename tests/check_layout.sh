@@ -1,7 +1,7 @@
 #!/bin/sh
 # The rooms' doors, checked on the source tree (usage: check_layout.sh SOURCE_DIR):
-# - src/forward.c reaches the device through backend/backend.h only: no kernel, CPU-backend or
-#   thread-pool header;
+# - src/forward.c reaches the device through backend/backend.h and the other processes through
+#   dist/dist.h only: no kernel, CPU-backend or thread-pool header;
 # - under src/, only the CPU backend's folder includes its headers (kernels, matmul, ...);
 # - tools/ include only include/ headers and their own cli.h.
 set -u
@@ -11,8 +11,8 @@ fail() { echo "FAIL: $*"; bad=1; }
 incs=$(grep -h '^#include "' src/forward.c src/forward.h | sed 's/#include "\(.*\)".*/\1/')
 for h in $incs; do
   case $h in
-    forward.h|backend/backend.h) ;;
-    *) fail "src/forward.c includes $h (only backend/backend.h)" ;;
+    forward.h|backend/backend.h|dist/dist.h) ;;
+    *) fail "src/forward.c includes $h (only backend/backend.h and dist/dist.h)" ;;
   esac
 done
 grep -ln '^#include "backend/cpu/' $(find src -name '*.[ch]' ! -path 'src/backend/cpu/*') 2>/dev/null |

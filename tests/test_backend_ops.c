@@ -16,6 +16,7 @@
 #include "args.h"
 #include "backend/backend.h"
 #include "backend/cpu/kernels/kernels.h"
+#include "dist/dist.h"
 #include "op_reference.h"
 #include "tensor_types.h"
 #include "threads.h"
@@ -122,7 +123,7 @@ static int open_backend(harness *h, const l3_backend *be, tmodel *m, llama3_kv_t
         printf("FAIL %s: model_new: %s\n", g_label, err.msg);
         return g_failures++, -1;
     }
-    l3_session_params p = { N_CTX, 2, MAX_ROWS, kv, prompt_levels, g_pool, &h->budget };
+    l3_session_params p = { N_CTX, 2, MAX_ROWS, kv, prompt_levels, g_pool, &h->budget, l3_dist_world() };
     if (be->session_new(h->bm, &p, &h->bs, &err)) {
         printf("FAIL %s: session_new: %s\n", g_label, err.msg);
         be->model_free(h->bm);

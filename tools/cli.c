@@ -11,12 +11,15 @@ void cli_model_opts_init(cli_model_opts *o) {
 }
 
 int cli_error(const char *cmd, const char *fmt, ...) {
+    char line[1024];
     va_list ap;
-    fprintf(stderr, "llama3 %s: ", cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    if (!line[0]) return 1;  /* another process of a model-parallel run reports the error */
+    /* one write per line, so that the processes of a run do not interleave their lines */
+    if (llama3_world_size() > 1) fprintf(stderr, "llama3 %s (rank %d): %s\n", cmd, llama3_world_rank(), line);
+    else fprintf(stderr, "llama3 %s: %s\n", cmd, line);
     return 1;
 }
 
@@ -107,7 +110,30 @@ int cli_open(const cli_model_opts *o, const char *cmd, llama3_model **m, llama3_
         *m = NULL;
         return cli_error(cmd, "%s", err.msg);
     }
+    if (llama3_world_rank() > 0) {
+        int rc = cli_follow(cmd, *m, *s, o->kv_type);
+        llama3_model_free(*m);
+        exit(rc);
+    }
     return 0;
+}
+
+int cli_follow(const char *cmd, llama3_model *m, llama3_session *s, llama3_kv_type kv) {
+    cli_print_memory(m, s, kv);
+    llama3_error err = { 0 };
+    int rc = llama3_session_follow(s, &err) ? cli_error(cmd, "%s", err.msg) : 0;
+    llama3_session_free(s);
+    return rc;
+}
+
+void cli_print_memory(llama3_model *m, llama3_session *s, llama3_kv_type kv) {
+    char who[48] = "";
+    if (llama3_world_size() > 1)
+        snprintf(who, sizeof who, " (rank %d of %d, its slice of %.1f MiB)", llama3_world_rank(), llama3_world_size(),
+                 llama3_model_weight_bytes(m) / 1048576.0);
+    fprintf(stderr, "memory: weights %.1f MiB%s, KV cache %.1f MiB (%s), scratch %.1f MiB\n",
+            llama3_model_rank_weight_bytes(m) / 1048576.0, who, llama3_session_kv_bytes(s) / 1048576.0,
+            llama3_kv_type_name(kv), llama3_session_scratch_bytes(s) / 1048576.0);
 }
 
 int cli_parse_ids(const char *s, int32_t **ids, int *n, const char *cmd) {

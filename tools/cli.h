@@ -60,8 +60,14 @@ bool cli_parse_int(const char *s, long lo, long hi, long *out);
 bool cli_parse_float(const char *s, float *out);
 int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Loads the model and a session as the options say; prints errors. */
+/* Loads the model and a session as the options say; prints errors. In a model-parallel run,
+ * a process other than rank 0 follows rank 0's session (cli_follow) and exits there. */
 int cli_open(const cli_model_opts *o, const char *cmd, llama3_model **m, llama3_session **s, int n_slots);
+/* Ranks other than 0: prints this process's memory, runs rank 0's passes until it is done,
+ * frees s; returns the exit status. */
+int cli_follow(const char *cmd, llama3_model *m, llama3_session *s, llama3_kv_type kv);
+/* "memory: weights ..., KV cache ..., scratch ..." on stderr, for this process */
+void cli_print_memory(llama3_model *m, llama3_session *s, llama3_kv_type kv);
 
 /* Read a file of little-endian int32 token ids (non-empty, at most max_ids) into a malloc'd
  * array; prints the error. */

@@ -31,7 +31,9 @@ static const char *BENCH_HELP =
     "      --prompt-int8 N   8-bit activation levels of ppN's prompt with quantized weights:\n"
     "                        1 (default, llama.cpp's precision) or 2 (as exact as decoding)\n"
     "      --seed S          seed of the random ids (default 1)\n"
-    "      --json            print a JSON array, one object per test, instead of the table\n";
+    "      --json            print a JSON array, one object per test, instead of the table\n"
+    "      --device DEV      where the model runs: cpu (default; this build has no other)\n"
+    "      --mlock, --max-alloc BYTES   as for run\n";
 
 typedef struct bench_result {
     char test[32];
@@ -170,8 +172,8 @@ int cmd_bench(int argc, char **argv) {
     if (mo.n_ctx < need) return cli_error(cmd, "context %d is smaller than the longest test (%d tokens)", mo.n_ctx, need);
 
     llama3_error err = { 0 };
-    llama3_model *m = llama3_model_load(mo.model, &(llama3_load_options){ .mlock = mo.mlock }, &err);
-    if (!m) return cli_error(cmd, "%s", err.msg);
+    llama3_model *m;
+    if (cli_open(&mo, cmd, &m, NULL, 1)) return 1;  /* (sessions per thread count below) */
     const llama3_args *a = llama3_model_args(m);
     int32_t *ids = malloc((size_t)need * sizeof *ids);
     float *logits = malloc((size_t)batch * (size_t)a->vocab_size * sizeof *logits);
@@ -186,11 +188,15 @@ int cmd_bench(int argc, char **argv) {
                                       .n_slots = (int)batch, .prompt_int8_levels = mo.prompt_int8 };
         llama3_session *s = llama3_session_new(m, &so, &err);
         if (!s) { rc = cli_error(cmd, "%s", err.msg); break; }
+        if (llama3_world_rank() > 0) {  /* rank 0 measures; this process runs its passes */
+            rc = cli_follow(cmd, m, s, mo.kv_type);
+            continue;
+        }
         int nth = threads[ti] ? threads[ti] : llama3_physical_cores();  /* the session's default */
         if (ti == 0)
-            fprintf(stderr, "llama3 bench: %s: %s, %.2f MiB weights (%llu bytes), %llu parameters; KV cache %.2f MiB "
+            fprintf(stderr, "llama3 bench: %s: %s on %s, %.2f MiB weights (%llu bytes), %llu parameters; KV cache %.2f MiB "
                             "(%zu bytes, %d positions, %s); scratch %.2f MiB (%zu bytes)\n",
-                    mo.model, llama3_model_format(m), llama3_model_weight_bytes(m) / 1048576.0,
+                    mo.model, llama3_model_format(m), llama3_model_device(m), llama3_model_weight_bytes(m) / 1048576.0,
                     (unsigned long long)llama3_model_weight_bytes(m), (unsigned long long)llama3_model_param_count(m),
                     llama3_session_kv_bytes(s) / 1048576.0, llama3_session_kv_bytes(s), mo.n_ctx,
                     llama3_kv_type_name(mo.kv_type), llama3_session_scratch_bytes(s) / 1048576.0,
@@ -211,7 +217,7 @@ int cmd_bench(int argc, char **argv) {
         llama3_session_free(s);
     }
 
-    if (!rc) {
+    if (!rc && llama3_world_rank() == 0) {
         if (json) {
             printf("[\n");
             for (int i = 0; i < n_res; i++) {

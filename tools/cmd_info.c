@@ -32,6 +32,13 @@ int cmd_info(int argc, char **argv) {
         return cli_error(cmd, "%s", err.msg);
     }
     size_t kv_per_token = (size_t)kv;
+    const int rank = llama3_world_rank(), n_procs = llama3_world_size();
+    if (rank > 0) {  /* rank 0 prints the model; each other process its own share */
+        printf("rank %d of %d:          weights %.2f MiB, kv bytes per token %zu\n", rank, n_procs,
+               llama3_model_rank_weight_bytes(m) / 1048576.0, kv_per_token / (size_t)n_procs);
+        llama3_model_free(m);
+        return 0;
+    }
     printf("model:              %s\n", mo.model);
     printf("format:             %s\n", llama3_model_format(m));
     printf("dim:                %d\n", a->dim);
@@ -65,6 +72,9 @@ int cmd_info(int argc, char **argv) {
     if (t) printf("tokenizer:          %d tokens\n", llama3_tokenizer_n_vocab(t));
     else printf("tokenizer:          none\n");
     printf("device:             %s\n", llama3_model_device(m));
+    if (n_procs > 1)
+        printf("rank 0 of %d:          weights %.2f MiB, kv bytes per token %zu (model parallel over %s)\n", n_procs,
+               llama3_model_rank_weight_bytes(m) / 1048576.0, kv_per_token / (size_t)n_procs, llama3_world_transport());
     printf("cpu kernel sets:    %s\n", llama3_cpu_info());
     llama3_model_free(m);
     return 0;

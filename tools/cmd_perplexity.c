@@ -192,6 +192,11 @@ int cmd_perplexity(int argc, char **argv) {
     llama3_session_options so = { .n_ctx = n_ctx, .n_threads = mo.n_threads, .kv_type = mo.kv_type, .n_slots = 1,
                                   .prompt_int8_levels = mo.prompt_int8 };
     if (!(s = llama3_session_new(m, &so, &err))) { cli_error(cmd, "%s", err.msg); goto done; }
+    if (llama3_world_rank() > 0) {  /* rank 0 scores; this process runs its passes */
+        rc = cli_follow(cmd, m, s, mo.kv_type);
+        s = NULL;
+        goto done;
+    }
     if (kl_base) {
         if (!(fout = fopen(kl_base, "wb"))) { cli_error(cmd, "%s: cannot create", kl_base); goto done; }
         llama3_kl_header oh = { (uint32_t)n_vocab, (uint32_t)n_ctx, (uint32_t)n_tokens,

@@ -141,9 +141,7 @@ int cmd_run(int argc, char **argv) {
     double t2 = llama3_time_s();
     if (hit_ctx) fprintf(stderr, "llama3 run: stopped: the context (%d tokens) is full\n", llama3_session_n_ctx(s));
     if (!seed_given && sp.temperature > 0) fprintf(stderr, "seed: %llu (pass --seed to repeat this run)\n", (unsigned long long)sp.seed);
-    fprintf(stderr, "memory: weights %.1f MiB (mapped), KV cache %.1f MiB (%s), scratch %.1f MiB\n",
-            llama3_model_weight_bytes(m) / 1048576.0, llama3_session_kv_bytes(s) / 1048576.0,
-            llama3_kv_type_name(mo.kv_type), llama3_session_scratch_bytes(s) / 1048576.0);
+    cli_print_memory(m, s, mo.kv_type);
     fprintf(stderr, "prompt: %d tokens, %.2f tokens/s | generation: %d tokens, %.2f tokens/s\n", n_prompt,
             n_prompt / (t1 - t0), n_gen, n_gen > 1 ? (n_gen - 1) / (t2 - t1) : 0.0);
     rc = 0;

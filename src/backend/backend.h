@@ -12,6 +12,7 @@
 #include "model/weights.h"
 
 struct l3_alloc_budget;
+struct l3_dist;
 struct l3_pool;
 
 /* The activations of one pass, [rows x width] each, held by the backend. */
@@ -51,18 +52,23 @@ typedef struct l3_session_params {
     int prompt_levels;      /* 8-bit activation levels of prompt rows: 1 or 2 */
     struct l3_pool *pool;   /* the session's host threads */
     struct l3_alloc_budget *budget;  /* what the KV cache and buffers may take */
+    struct l3_dist *dist;   /* the processes running the model together (all_reduce) */
 } l3_session_params;
 
 /* A backend's hold on one model's weights, and on one session's cache and activations. Each
  * backend extends these (its own struct starting with one of them). */
 typedef struct l3_backend_model {
     const struct l3_backend *be;
-    const l3_weights *w;
+    const l3_weights *w;    /* the slice this process computes with (its args: its shapes) */
 } l3_backend_model;
 
 typedef struct l3_backend_session {
     const struct l3_backend *be;
     l3_backend_model *model;
+    struct l3_dist *dist;
+    /* host buffers of a model-parallel run (session.c): this rank's logits rows of a pass, and
+     * on rank 0 every rank's, gathered */
+    float *part_logits, *gathered;
 } l3_backend_session;
 
 typedef struct l3_backend {
@@ -83,7 +89,8 @@ typedef struct l3_backend {
     /* A pass over these rows begins: their positions (model.py's freqs_cis rows) and slots.
      * p stays valid until output returns. */
     void (*begin)(l3_backend_session *s, const l3_pass *p);
-    /* dst = tok_embeddings(ids) */
+    /* dst = tok_embeddings(ids): the rows of the vocabulary this slice holds (rows
+     * [vocab_offset, vocab_offset + vocab_size) of the whole table), zeros for other ids */
     void (*embed)(l3_backend_session *s, l3_act dst);
     /* dst = RMSNorm(src) * weight (attention_norm or ffn_norm of layer) */
     void (*rmsnorm)(l3_backend_session *s, l3_act dst, l3_act src, l3_tensor_id weight, int layer);
@@ -99,8 +106,11 @@ typedef struct l3_backend {
     void (*swiglu)(l3_backend_session *s, l3_act h1, l3_act h3);
     /* x += y */
     void (*add)(l3_backend_session *s, l3_act x, l3_act y);
-    /* logits[i] = output(norm(x[out_rows[i]])) for the pass's n_out rows, into host memory
-     * [n_out x vocab]; the pass ends (a device backend reports its errors here). */
+    /* a = the sum of every process's a (model parallelism; nothing with one process) */
+    void (*all_reduce)(l3_backend_session *s, l3_act a);
+    /* logits[i] = output(norm(x[out_rows[i]])) for the pass's n_out rows, over the vocabulary
+     * rows the slice holds, into host memory [n_out x vocab_size]; the pass ends (a device
+     * backend reports its errors here). */
     int (*output)(l3_backend_session *s, l3_act x, float *logits, llama3_error *err);
 
     /* ---- host access to activations (the op harness) ---- */

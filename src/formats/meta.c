@@ -1,5 +1,6 @@
 /* Meta folders: params.json + consolidated.NN.pth (one per model-parallel rank) + optional
- * tokenizer.model. One shard is used in place (memory-mapped). Several shards are merged
+ * tokenizer.model. One shard is used in place (memory-mapped), and so is each process's own
+ * shard when as many processes as shards run the model together. Several shards are merged
  * into owned buffers along each tensor's split in the tensor table (model/tensors.h): rows
  * (dim 0) or columns (dim 1); replicated norms are taken from shard 0. RoPE layout:
  * interleaved. */
@@ -14,11 +15,13 @@
 #include "formats/json_config.h"
 #include "formats/torch_pth.h"
 #include "loader.h"
+#include "model/partition.h"
 
 #define META_MAX_SHARDS 64
 
 typedef struct meta_ctx {
     const char *dir;
+    int rank, n_procs;        /* this process among n_procs running the model together */
     l3_pth *shards[META_MAX_SHARDS];
     int n_shards;
     l3_alloc_budget budget;   /* max_alloc_bytes: merged copies and the layer table */
@@ -128,13 +131,58 @@ static int meta_distinct_shards(const meta_ctx *c, int n, llama3_error *err) {
     return rc;
 }
 
-/* Shards must be numbered 00 .. n-1 without gaps: a missing rank would silently drop part
- * of every split weight. */
+/* The description owns shard k's mapping and any aligned copies from now on. */
+static int meta_keep_shard(meta_ctx *c, int k, llama3_error *err) {
+    l3_pth *p = c->shards[k];
+    if (l3_weights_keep_map(c->w, &p->map)) return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", c->dir);
+    while (p->n_owned > 0) {
+        if (l3_weights_keep_buffer(c->w, p->owned[p->n_owned - 1]))
+            return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", c->dir);
+        p->n_owned--;
+    }
+    return 0;
+}
+
+/* n processes and a model cut into n shards: this process maps consolidated.<rank>.pth alone,
+ * already its slice, without looking at the other shards (on several machines each may hold
+ * only its own). The cut is read from the shard itself: its wq has n_heads * head_dim / n
+ * rows. 1: own shard taken; 0: not such a folder (every shard is read and merged instead). Two
+ * ranks given the same shard are told apart later, across the processes (model_load.c). */
+static int meta_open_own_shard(meta_ctx *c, llama3_error *err) {
+    l3_weights *w = c->w;
+    char name[32], *path;
+    snprintf(name, sizeof name, "consolidated.%02d.pth", c->rank);
+    if (!(path = l3_path_join(c->dir, name))) return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", c->dir);
+    if (!l3_file_exists(path)) { free(path); return 0; }
+    l3_pth *p;
+    int rc = l3_pth_open(path, &p, err);
+    free(path);
+    if (rc) return rc;
+    const l3_pth_tensor *wq = l3_pth_find(p, "layers.0.attention.wq.weight");
+    const int64_t q_rows = (int64_t)w->args.n_heads * w->args.head_dim;
+    if (!wq || wq->n_dims != 2 || wq->shape[0] * c->n_procs != q_rows || q_rows % c->n_procs) {
+        l3_pth_close(p);
+        return 0;
+    }
+    if ((rc = l3_partition_check(&w->args, c->n_procs, err))) { l3_pth_close(p); return rc; }
+    w->full = w->args;
+    l3_partition_args(&w->full, c->n_procs, &w->args);
+    w->shard_rank = c->rank, w->shard_size = c->n_procs;
+    w->vocab_offset = (int64_t)w->args.vocab_size * c->rank;
+    c->shards[0] = p;
+    c->n_shards = 1;
+    return (rc = meta_keep_shard(c, 0, err)) ? rc : 1;
+}
+
+/* Every shard, to be merged. Shards must be numbered 00 .. n-1 without gaps: a missing rank
+ * would silently drop part of every split weight. */
 static int meta_open_shards(meta_ctx *c, llama3_error *err) {
+    int rc = c->n_procs > 1 ? meta_open_own_shard(c, err) : 0;
+    if (rc) return rc == 1 ? 0 : rc;  /* own shard taken, or an error */
     DIR *d = opendir(c->dir);
     if (!d) return l3_fail(err, LLAMA3_ERR_IO, "%s: cannot list the folder", c->dir);
     char present[META_MAX_SHARDS] = {0};
-    int max_idx = -1, rc = 0;
+    int max_idx = -1;
     for (struct dirent *e; (e = readdir(d));) {
         int idx = meta_shard_index(e->d_name);
         if (idx < 0) continue;
@@ -161,14 +209,7 @@ static int meta_open_shards(meta_ctx *c, llama3_error *err) {
         free(path);
         if (rc) break;
         c->n_shards = i + 1;
-        /* The description owns the mapping and any aligned copies from now on. */
-        l3_pth *p = c->shards[i];
-        if (l3_weights_keep_map(c->w, &p->map)) return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", c->dir);
-        while (p->n_owned > 0) {
-            if (l3_weights_keep_buffer(c->w, p->owned[p->n_owned - 1]))
-                return l3_fail(err, LLAMA3_ERR_MEMORY, "%s: out of memory", c->dir);
-            p->n_owned--;
-        }
+        rc = meta_keep_shard(c, i, err);
     }
     return rc;
 }
@@ -315,10 +356,15 @@ static int meta_vocab_source(const char *dir, l3_weights *w, llama3_error *err) 
 }
 
 int l3_load_meta(const char *dir, const llama3_load_options *opt, l3_weights *w, llama3_error *err) {
+    return l3_load_meta_rank(dir, opt, 0, 1, w, err);
+}
+
+int l3_load_meta_rank(const char *dir, const llama3_load_options *opt, int rank, int n, l3_weights *w,
+                      llama3_error *err) {
     w->bos_id = w->eos_id = -1;
     w->rope_layout = L3_ROPE_INTERLEAVED;
     snprintf(w->format, sizeof w->format, "meta");
-    meta_ctx c = { .dir = dir, .w = w };
+    meta_ctx c = { .dir = dir, .rank = rank, .n_procs = n, .w = w };
     l3_alloc_budget_init(&c.budget, opt);
     int rc;
     if (!(rc = meta_read_params(dir, &w->args, err)) &&

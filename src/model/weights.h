@@ -38,7 +38,11 @@ typedef struct l3_vocab_source {
 } l3_vocab_source;
 
 typedef struct l3_weights {
-    llama3_args args;
+    llama3_args args;                /* the shapes of the tensors held: the whole model's, or one
+                                      * rank's slice of it (model/partition.h) */
+    llama3_args full;                /* the whole model's */
+    int shard_rank, shard_size;      /* the tensors are slice shard_rank of shard_size (1: whole) */
+    int64_t vocab_offset;            /* the first vocabulary row of tok_embeddings and output */
     l3_rope_layout rope_layout;
     const float *rope_freq_factors;  /* GGUF rope_freqs.weight [head_dim/2], or NULL */
     l3_tensor tok_embeddings;        /* [vocab x dim] */

@@ -45,8 +45,8 @@ static void attention_items_grouped(void *ctx, int64_t i0, int64_t i1, int threa
     for (int64_t item = i0; item < i1; item++) {
         const int t = (int)(item / a->n_kv_heads), kvh = (int)(item % a->n_kv_heads);
         const int np = j->pos[t] + 1, slot = j->slot[t];
-        const float *q = j->s->q + (int64_t)t * a->dim + kvh * group * hd;
-        float *out = j->s->att + (int64_t)t * a->dim + kvh * group * hd;
+        const float *q = j->s->q + (int64_t)t * a->n_heads * hd + kvh * group * hd;
+        float *out = j->s->att + (int64_t)t * a->n_heads * hd + kvh * group * hd;
         k->attn_scores_f16(l3_kv_head(kv, l3_kv_row(kv, kv->k, slot, j->layer, 0), kvh), kst, np, q, group, hd, scores, ld);
         for (int g = 0; g < group; g++) k->softmax(scores + g * ld, np, scale);  /* (the causal mask is np = pos + 1) */
         k->attn_values_f16(l3_kv_head(kv, l3_kv_row(kv, kv->v, slot, j->layer, 0), kvh), kst, np, scores, ld, group, hd, out);
@@ -66,8 +66,8 @@ static void attention_items(void *ctx, int64_t i0, int64_t i1, int thread) {
     for (int64_t item = i0; item < i1; item++) {
         int t = (int)(item / a->n_heads), h = (int)(item % a->n_heads), kvh = h / group;
         int pos = j->pos[t], slot = j->slot[t];
-        const float *q = j->s->q + (int64_t)t * a->dim + h * hd;
-        float *out = j->s->att + (int64_t)t * a->dim + h * hd;
+        const float *q = j->s->q + (int64_t)t * a->n_heads * hd + h * hd;
+        float *out = j->s->att + (int64_t)t * a->n_heads * hd + h * hd;
         for (int p = 0; p <= pos; p++)
             scores[p] = kv_dot(k, kv->type, l3_kv_head(kv, l3_kv_row(kv, kv->k, slot, j->layer, p), kvh), q, hd);
         k->softmax(scores, pos + 1, scale);

@@ -8,6 +8,7 @@
 #include "args.h"
 #include "backend/cpu/cpu.h"
 #include "backend/cpu/matmul.h"
+#include "dist/dist.h"
 
 static cpu_session *cpu(l3_backend_session *s) { return (cpu_session *)s; }
 static const llama3_args *args_of(const cpu_session *s) { return &s->m->base.w->args; }
@@ -80,12 +81,16 @@ static void cpu_begin(l3_backend_session *bs, const l3_pass *p) {
 
 static void cpu_embed(l3_backend_session *bs, l3_act dst) {
     cpu_session *s = cpu(bs);
-    const l3_tensor *e = &s->m->base.w->tok_embeddings;
+    const l3_weights *w = s->m->base.w;
+    const l3_tensor *e = &w->tok_embeddings;
     const int dim = args_of(s)->dim;
     const size_t row = l3_row_bytes(e->type, dim);
     float *x = act(s, dst);
-    for (int t = 0; t < s->pass->n; t++)
-        s->m->k->to_float[e->type]((const uint8_t *)e->data + (size_t)s->pass->ids[t] * row, x + (int64_t)t * dim, dim);
+    for (int t = 0; t < s->pass->n; t++) {
+        const int64_t id = s->pass->ids[t] - w->vocab_offset;  /* (a slice holds some rows) */
+        if (id >= 0 && id < e->rows) s->m->k->to_float[e->type]((const uint8_t *)e->data + (size_t)id * row, x + (int64_t)t * dim, dim);
+        else memset(x + (int64_t)t * dim, 0, (size_t)dim * sizeof *x);
+    }
 }
 
 typedef struct norm_job { float *out; const float *x, *w; int n; float eps; } norm_job;
@@ -140,6 +145,11 @@ static void cpu_add(l3_backend_session *bs, l3_act x, l3_act y) {
     float *a = act(s, x);
     const float *b = act(s, y);
     for (int64_t i = 0; i < (int64_t)s->pass->n * args_of(s)->dim; i++) a[i] += b[i];
+}
+
+static void cpu_all_reduce(l3_backend_session *bs, l3_act a) {
+    cpu_session *s = cpu(bs);
+    l3_dist_allreduce_sum(bs->dist, act(s, a), (size_t)s->pass->n * (size_t)l3_act_width(a, args_of(s)));
 }
 
 static int cpu_output(l3_backend_session *bs, l3_act x, float *logits, llama3_error *err) {
@@ -236,6 +246,7 @@ static int cpu_session_new(l3_backend_model *bm, const l3_session_params *p, l3_
     if (!s) return l3_fail(err, LLAMA3_ERR_MEMORY, "out of memory");
     s->base.be = &l3_backend_cpu;
     s->base.model = bm;
+    s->base.dist = p->dist;
     s->m = m;
     s->pool = p->pool;
     s->prompt_levels = p->prompt_levels;
@@ -282,6 +293,7 @@ const l3_backend l3_backend_cpu = {
     .attention = cpu_attention,
     .swiglu = cpu_swiglu,
     .add = cpu_add,
+    .all_reduce = cpu_all_reduce,
     .output = cpu_output,
     .write_act = cpu_write_act,
     .read_act = cpu_read_act,
