@@ -52,20 +52,16 @@ AI float el_bf16(const void *p, int64_t i) { return l3_bf16_to_f32(((const uint1
         for (; i < n; i++) s += EL(w, i) * x[i];                                                 \
         return s;                                                                                \
     }
-FLOAT_DOT(f32w, ld_f32, el_f32)
-FLOAT_DOT(f16w, ld_f16, el_f16)
-FLOAT_DOT(bf16w, ld_bf16, el_bf16)
 
-static void to_float_f16(const void *src, float *dst, int64_t n) {
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4) vst1q_f32(dst + i, ld_f16(src, i));
-    for (; i < n; i++) dst[i] = el_f16(src, i);
-}
-static void to_float_bf16(const void *src, float *dst, int64_t n) {
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4) vst1q_f32(dst + i, ld_bf16(src, i));
-    for (; i < n; i++) dst[i] = el_bf16(src, i);
-}
+/* f16 / bf16 rows widened exactly (4 at a time, then the tail) */
+#define TO_FLOAT(name, LD, EL)                                                      \
+    static void to_float_##name(const void *src, float *dst, int64_t n) {           \
+        int64_t i = 0;                                                              \
+        for (; i + 4 <= n; i += 4) vst1q_f32(dst + i, LD(src, i));                  \
+        for (; i < n; i++) dst[i] = EL(src, i);                                     \
+    }
+TO_FLOAT(f16, ld_f16, el_f16)
+TO_FLOAT(bf16, ld_bf16, el_bf16)
 
 /* 16 int8 to 4 f32 vectors */
 AI void cvt16(int8x16_t q, float32x4_t *f) {
@@ -122,8 +118,6 @@ static float dot_q4_0w(const void *row, const float *x, int64_t n) {
     return vaddvq_f32(acc);
 }
 
-static float dot_f32(const float *a, const float *b, int64_t n) { return dot_f32w(a, b, n); }
-static float dot_f16_f32(const uint16_t *a, const float *b, int64_t n) { return dot_f16w(a, b, n); }
 
 static void axpy_f32(float a, const float *x, float *y, int64_t n) {
     int64_t i = 0;
@@ -171,25 +165,6 @@ static void axpy_q8_0(float a, const void *x, float *y, int64_t n) {
             out[i][j] = s;                                                                         \
         }                                                                                          \
     }
-FLOAT_MICRO(f32w, ld_f32, el_f32)
-FLOAT_MICRO(f16w, ld_f16, el_f16)
-FLOAT_MICRO(bf16w, ld_bf16, el_bf16)
-
-static void gemm_f32(const float *w, int64_t ldw, int nw, const float *x, int64_t ldx, int nx, float *y, int64_t ldy,
-                     int64_t n) {
-    /* activation block outermost: its 4 rows stay in L1 while the weight rows stream */
-    for (int j = 0; j < nx; j += 4)
-        for (int i = 0; i < nw; i += 4) {
-            const void *wp[4];
-            const float *xp[4];
-            float out[4][4];
-            for (int a = 0; a < 4; a++) wp[a] = w + (i + a < nw ? i + a : nw - 1) * ldw;
-            for (int b = 0; b < 4; b++) xp[b] = x + (j + b < nx ? j + b : nx - 1) * ldx;
-            micro_f32w(wp, xp, n, out);
-            for (int b = 0; b < 4 && j + b < nx; b++)
-                for (int a = 0; a < 4 && i + a < nw; a++) y[(j + b) * ldy + i + a] += out[a][b];
-        }
-}
 
 #define FLOAT_DOTN(name)                                                                           \
     static void dotn_##name(const void *rows, size_t row_bytes, int nw, const float *x, int nx, float *y, \
@@ -207,9 +182,30 @@ static void gemm_f32(const float *w, int64_t ldw, int nw, const float *x, int64_
                     for (int a = 0; a < 4 && i + a < nw; a++) y[(j + b) * ldy + i + a] = out[a][b]; \
             }                                                                                      \
     }
-FLOAT_DOTN(f32w)
-FLOAT_DOTN(f16w)
-FLOAT_DOTN(bf16w)
+/* each float weight format: dot, the micro-kernel, batched dot */
+#define FLOAT_FORMAT(name, LD, EL) FLOAT_DOT(name, LD, EL) FLOAT_MICRO(name, LD, EL) FLOAT_DOTN(name)
+FLOAT_FORMAT(f32w, ld_f32, el_f32)
+FLOAT_FORMAT(f16w, ld_f16, el_f16)
+FLOAT_FORMAT(bf16w, ld_bf16, el_bf16)
+
+static float dot_f32(const float *a, const float *b, int64_t n) { return dot_f32w(a, b, n); }
+static float dot_f16_f32(const uint16_t *a, const float *b, int64_t n) { return dot_f16w(a, b, n); }
+
+static void gemm_f32(const float *w, int64_t ldw, int nw, const float *x, int64_t ldx, int nx, float *y, int64_t ldy,
+                     int64_t n) {
+    /* activation block outermost: its 4 rows stay in L1 while the weight rows stream */
+    for (int j = 0; j < nx; j += 4)
+        for (int i = 0; i < nw; i += 4) {
+            const void *wp[4];
+            const float *xp[4];
+            float out[4][4];
+            for (int a = 0; a < 4; a++) wp[a] = w + (i + a < nw ? i + a : nw - 1) * ldw;
+            for (int b = 0; b < 4; b++) xp[b] = x + (j + b < nx ? j + b : nx - 1) * ldx;
+            micro_f32w(wp, xp, n, out);
+            for (int b = 0; b < 4 && j + b < nx; b++)
+                for (int a = 0; a < 4 && i + a < nw; a++) y[(j + b) * ldy + i + a] += out[a][b];
+        }
+}
 
 /* ---- attention over an f16 KV cache, softmax ------------------------------------------ */
 
@@ -229,17 +225,18 @@ AI void scores_g(const int NG, const uint16_t *k, int64_t kst, int np, const flo
             s[g * ld + p] = vaddvq_f32(vaddq_f32(vaddq_f32(acc[g][0], acc[g][1]), vaddq_f32(acc[g][2], acc[g][3])));
     }
 }
-static void attn_scores_f16(const uint16_t *k, int64_t kst, int np, const float *q, int G, int hd, float *s, int64_t ld) {
-    for (int g = 0; g < G; g += 4) {
-        const float *qg = q + g * hd;
-        float *sg = s + g * ld;
-        switch (G - g < 4 ? G - g : 4) {
-        case 1: scores_g(1, k, kst, np, qg, hd, sg, ld); break;
-        case 2: scores_g(2, k, kst, np, qg, hd, sg, ld); break;
-        case 3: scores_g(3, k, kst, np, qg, hd, sg, ld); break;
-        default: scores_g(4, k, kst, np, qg, hd, sg, ld); break;
+/* BODY(NG, g) for the heads g.. in groups of up to 4, NG a constant in each call */
+#define IN_GROUPS_OF_4(G, BODY)                                                             \
+    for (int g = 0; g < (G); g += 4) switch ((G) - g < 4 ? (G) - g : 4) {                   \
+        case 1: BODY(1, g); break;                                                          \
+        case 2: BODY(2, g); break;                                                          \
+        case 3: BODY(3, g); break;                                                          \
+        default: BODY(4, g); break;                                                         \
         }
-    }
+static void attn_scores_f16(const uint16_t *k, int64_t kst, int np, const float *q, int G, int hd, float *s, int64_t ld) {
+#define SCORES(NG, g) scores_g(NG, k, kst, np, q + (g) * hd, hd, s + (g) * ld, ld)
+    IN_GROUPS_OF_4(G, SCORES)
+#undef SCORES
 }
 
 /* out = weighted sum of value rows for NG heads, 16 values of the head at a time: each value
@@ -260,16 +257,9 @@ AI void values_g(const int NG, const uint16_t *v, int64_t vst, int np, const flo
     }
 }
 static void attn_values_f16(const uint16_t *v, int64_t vst, int np, const float *w, int64_t ld, int G, int hd, float *out) {
-    for (int g = 0; g < G; g += 4) {
-        const float *wg = w + g * ld;
-        float *og = out + g * hd;
-        switch (G - g < 4 ? G - g : 4) {
-        case 1: values_g(1, v, vst, np, wg, ld, hd, og); break;
-        case 2: values_g(2, v, vst, np, wg, ld, hd, og); break;
-        case 3: values_g(3, v, vst, np, wg, ld, hd, og); break;
-        default: values_g(4, v, vst, np, wg, ld, hd, og); break;
-        }
-    }
+#define VALUES(NG, g) values_g(NG, v, vst, np, w + (g) * ld, ld, hd, out + (g) * hd)
+    IN_GROUPS_OF_4(G, VALUES)
+#undef VALUES
 }
 
 /* e^x for x <= 0 (softmax after subtracting the maximum): x = n ln2 + r, |r| <= ln2 / 2, e^r
@@ -654,30 +644,30 @@ static void panel_q4_0(const void *row, uint8_t *u, float *sc, float *mn, int64_
         put32(sc + 8 * i, mn + 2 * i, dd, 8 * dd);
     }
 }
-static void panel_k45(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh, float dd, float dmin, uint8_t *u,
-                      float *sc, float *mn) {
-    const uint8x16_t h0 = qh ? vld1q_u8(qh) : vdupq_n_u8(0), h1 = qh ? vld1q_u8(qh + 16) : vdupq_n_u8(0);
-    for (int j = 0; j < 8; j++, u += 32) {
-        uint8_t s6, m6;
-        l3_k4_scale_min(j, scales, &s6, &m6);
-        const uint8x16_t v0 = vld1q_u8(qs + 32 * (j / 2)), v1 = vld1q_u8(qs + 32 * (j / 2) + 16);
-        uint8x16_t w0 = j & 1 ? vshrq_n_u8(v0, 4) : vandq_u8(v0, vdupq_n_u8(15));
-        uint8x16_t w1 = j & 1 ? vshrq_n_u8(v1, 4) : vandq_u8(v1, vdupq_n_u8(15));
-        if (qh) w0 = vorrq_u8(w0, k5_bit(h0, j)), w1 = vorrq_u8(w1, k5_bit(h1, j));
-        vst1q_u8(u, w0), vst1q_u8(u + 16, w1);
-        put32(sc + 8 * j, mn + 2 * j, dd * s6, dmin * m6);
+/* Q4_K / Q5_K panels (Q5: the fifth bit of sub-block j is bit j of qh[e]) */
+AI void panel_k45(const int Q5, const void *row, uint8_t *u, float *sc, float *mn, int64_t n) {
+    const size_t bs = Q5 ? sizeof(l3_block_q5_K) : sizeof(l3_block_q4_K);
+    for (int64_t i = 0; i < n / L3_QK_K; i++) {
+        const uint8_t *blk = (const uint8_t *)row + i * bs;
+        const l3_block_q4_K *b4 = (const l3_block_q4_K *)blk;  /* d, dmin and scales: the same in both */
+        const uint8_t *qs = blk + (Q5 ? offsetof(l3_block_q5_K, qs) : offsetof(l3_block_q4_K, qs));
+        const uint8x16_t h0 = Q5 ? vld1q_u8(blk + offsetof(l3_block_q5_K, qh)) : vdupq_n_u8(0),
+                         h1 = Q5 ? vld1q_u8(blk + offsetof(l3_block_q5_K, qh) + 16) : vdupq_n_u8(0);
+        const float dd = h2f(b4->d), dmin = h2f(b4->dmin);
+        for (int j = 0; j < 8; j++, u += 32) {
+            uint8_t s6, m6;
+            l3_k4_scale_min(j, b4->scales, &s6, &m6);
+            const uint8x16_t v0 = vld1q_u8(qs + 32 * (j / 2)), v1 = vld1q_u8(qs + 32 * (j / 2) + 16);
+            uint8x16_t w0 = j & 1 ? vshrq_n_u8(v0, 4) : vandq_u8(v0, vdupq_n_u8(15));
+            uint8x16_t w1 = j & 1 ? vshrq_n_u8(v1, 4) : vandq_u8(v1, vdupq_n_u8(15));
+            if (Q5) w0 = vorrq_u8(w0, k5_bit(h0, j)), w1 = vorrq_u8(w1, k5_bit(h1, j));
+            vst1q_u8(u, w0), vst1q_u8(u + 16, w1);
+            put32(sc + 64 * i + 8 * j, mn + 16 * i + 2 * j, dd * s6, dmin * m6);
+        }
     }
 }
-static void panel_q4_K(const void *row, uint8_t *u, float *sc, float *mn, int64_t n) {
-    const l3_block_q4_K *b = row;
-    for (int64_t i = 0; i < n / L3_QK_K; i++)
-        panel_k45(b[i].scales, b[i].qs, NULL, h2f(b[i].d), h2f(b[i].dmin), u + 256 * i, sc + 64 * i, mn + 16 * i);
-}
-static void panel_q5_K(const void *row, uint8_t *u, float *sc, float *mn, int64_t n) {
-    const l3_block_q5_K *b = row;
-    for (int64_t i = 0; i < n / L3_QK_K; i++)
-        panel_k45(b[i].scales, b[i].qs, b[i].qh, h2f(b[i].d), h2f(b[i].dmin), u + 256 * i, sc + 64 * i, mn + 16 * i);
-}
+static void panel_q4_K(const void *row, uint8_t *u, float *sc, float *mn, int64_t n) { panel_k45(0, row, u, sc, mn, n); }
+static void panel_q5_K(const void *row, uint8_t *u, float *sc, float *mn, int64_t n) { panel_k45(1, row, u, sc, mn, n); }
 static void panel_q6_K(const void *row, uint8_t *u, float *sc, float *mn, int64_t n) {
     const l3_block_q6_K *b = row;
     for (int64_t i = 0; i < n / L3_QK_K; i++, u += 256, sc += 64, mn += 16) {
@@ -714,38 +704,48 @@ AI float mn_dot(const float *mn, const float *s, int64_t n16) {
     return r;
 }
 
+/* the rows of a micro-tile: panel rows (u, sc) and activation rows (q, q2, d); rows past nw /
+ * nx alias the last valid one (their results are not stored) */
+typedef struct tile_rows {
+    const uint8_t *u[4];
+    const float *sc[4], *d[4];
+    const int8_t *q[4], *q2[4];
+} tile_rows;
+AI void tile_setup(tile_rows *t, int mr, int nr, const uint8_t *u, const float *sc, int nw, const int8_t *q,
+                   const int8_t *q2, const float *d, int nx, int64_t n) {
+    for (int i = 0; i < mr; i++) {
+        const int r = i < nw ? i : nw - 1;
+        t->u[i] = u + r * n, t->sc[i] = sc + r * n / 4;
+    }
+    for (int j = 0; j < nr; j++) {
+        const int r = j < nx ? j : nx - 1;
+        t->q[j] = q + r * n, t->q2[j] = q2 ? q2 + r * n : NULL, t->d[j] = d + r * n / 32;
+    }
+}
+
 #ifndef L3_ARM_I8MM
 /* 4 panel rows x 2 activation rows (values up to 127: signed 8-bit dots); missing rows alias
  * the last valid one and are not stored. LEVELS 1: q2 NULL. */
 AI void q8_micro(const int LEVELS, const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q,
                  const int8_t *q2, const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) {
     enum { MR = 4, NR = 2 };
-    const uint8_t *up[MR];
-    const float *scp[MR], *dp[NR];
-    const int8_t *qp[NR], *q2p[NR];
-    for (int i = 0; i < MR; i++) {
-        const int r = i < nw ? i : nw - 1;
-        up[i] = u + r * n, scp[i] = sc + r * n / 4;
-    }
-    for (int j = 0; j < NR; j++) {
-        const int r = j < nx ? j : nx - 1;
-        qp[j] = q + r * n, q2p[j] = LEVELS == 2 ? q2 + r * n : NULL, dp[j] = d + r * n / 32;
-    }
+    tile_rows t;
+    tile_setup(&t, MR, NR, u, sc, nw, q, LEVELS == 2 ? q2 : NULL, d, nx, n);
     float32x4_t acc[MR][NR];
     L3_UNROLL for (int i = 0; i < MR; i++) L3_UNROLL for (int j = 0; j < NR; j++) acc[i][j] = vdupq_n_f32(0);
     for (int64_t e = 0; e < n; e += 16) {
         int8x16_t xv[NR], xv2[NR];
         L3_UNROLL for (int j = 0; j < NR; j++) {
-            xv[j] = vld1q_s8(qp[j] + e);
-            if (LEVELS == 2) xv2[j] = vld1q_s8(q2p[j] + e);
+            xv[j] = vld1q_s8(t.q[j] + e);
+            if (LEVELS == 2) xv2[j] = vld1q_s8(t.q2[j] + e);
         }
         L3_UNROLL for (int i = 0; i < MR; i++) {
-            const int8x16_t uv = vreinterpretq_s8_u8(vld1q_u8(up[i] + e));
-            const float sv = scp[i][e / 4];
+            const int8x16_t uv = vreinterpretq_s8_u8(vld1q_u8(t.u[i] + e));
+            const float sv = t.sc[i][e / 4];
             L3_UNROLL for (int j = 0; j < NR; j++) {
                 int32x4_t v = dot16z(uv, xv[j]);
                 if (LEVELS == 2) v = dot16(vshlq_n_s32(v, 8), uv, xv2[j]);
-                acc[i][j] = vfmaq_n_f32(acc[i][j], vcvtq_f32_s32(v), sv * dp[j][e / 32]);
+                acc[i][j] = vfmaq_n_f32(acc[i][j], vcvtq_f32_s32(v), sv * t.d[j][e / 32]);
             }
         }
     }
@@ -763,17 +763,8 @@ AI void q8_micro(const int LEVELS, const uint8_t *u, const float *sc, const floa
 AI void q8_micro(const int LEVELS, const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q,
                  const int8_t *q2, const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) {
     enum { MR = 4, NR = 4 };
-    const uint8_t *up[MR];
-    const float *scp[MR], *dp[NR];
-    const int8_t *qp[NR], *q2p[NR];
-    for (int i = 0; i < MR; i++) {
-        const int r = i < nw ? i : nw - 1;
-        up[i] = u + r * n, scp[i] = sc + r * n / 4;
-    }
-    for (int j = 0; j < NR; j++) {
-        const int r = j < nx ? j : nx - 1;
-        qp[j] = q + r * n, q2p[j] = LEVELS == 2 ? q2 + r * n : NULL, dp[j] = d + r * n / 32;
-    }
+    tile_rows t;
+    tile_setup(&t, MR, NR, u, sc, nw, q, LEVELS == 2 ? q2 : NULL, d, nx, n);
     /* acc[a][b]: weight pair a (rows 2a, 2a+1) x activation pair b: lanes (2a,2b) (2a,2b+1) (2a+1,2b) (2a+1,2b+1) */
     float32x4_t acc[2][2];
     L3_UNROLL for (int a = 0; a < 2; a++) L3_UNROLL for (int b = 0; b < 2; b++) acc[a][b] = vdupq_n_f32(0);
@@ -782,21 +773,21 @@ AI void q8_micro(const int LEVELS, const uint8_t *u, const float *sc, const floa
         int8x16_t xv[2][2], xv2[2][2];
         float32x4_t sv[2], dv[2];
         L3_UNROLL for (int a = 0; a < 2; a++) {
-            const uint64x2_t r0 = vreinterpretq_u64_u8(vld1q_u8(up[2 * a] + e)),
-                             r1 = vreinterpretq_u64_u8(vld1q_u8(up[2 * a + 1] + e));
+            const uint64x2_t r0 = vreinterpretq_u64_u8(vld1q_u8(t.u[2 * a] + e)),
+                             r1 = vreinterpretq_u64_u8(vld1q_u8(t.u[2 * a + 1] + e));
             wv[a][0] = vreinterpretq_u8_u64(vzip1q_u64(r0, r1)), wv[a][1] = vreinterpretq_u8_u64(vzip2q_u64(r0, r1));
-            const float s0 = scp[2 * a][e / 4], s1 = scp[2 * a + 1][e / 4];
+            const float s0 = t.sc[2 * a][e / 4], s1 = t.sc[2 * a + 1][e / 4];
             sv[a] = vcombine_f32(vdup_n_f32(s0), vdup_n_f32(s1));
         }
         L3_UNROLL for (int b = 0; b < 2; b++) {
-            const int64x2_t r0 = vreinterpretq_s64_s8(vld1q_s8(qp[2 * b] + e)), r1 = vreinterpretq_s64_s8(vld1q_s8(qp[2 * b + 1] + e));
+            const int64x2_t r0 = vreinterpretq_s64_s8(vld1q_s8(t.q[2 * b] + e)), r1 = vreinterpretq_s64_s8(vld1q_s8(t.q[2 * b + 1] + e));
             xv[b][0] = vreinterpretq_s8_s64(vzip1q_s64(r0, r1)), xv[b][1] = vreinterpretq_s8_s64(vzip2q_s64(r0, r1));
             if (LEVELS == 2) {
-                const int64x2_t t0 = vreinterpretq_s64_s8(vld1q_s8(q2p[2 * b] + e)),
-                                t1 = vreinterpretq_s64_s8(vld1q_s8(q2p[2 * b + 1] + e));
+                const int64x2_t t0 = vreinterpretq_s64_s8(vld1q_s8(t.q2[2 * b] + e)),
+                                t1 = vreinterpretq_s64_s8(vld1q_s8(t.q2[2 * b + 1] + e));
                 xv2[b][0] = vreinterpretq_s8_s64(vzip1q_s64(t0, t1)), xv2[b][1] = vreinterpretq_s8_s64(vzip2q_s64(t0, t1));
             }
-            const float d0 = dp[2 * b][e / 32], d1 = dp[2 * b + 1][e / 32];
+            const float d0 = t.d[2 * b][e / 32], d1 = t.d[2 * b + 1][e / 32];
             const float32x2_t dd = { d0, d1 };
             dv[b] = vcombine_f32(dd, dd);
         }
@@ -858,27 +849,18 @@ int l3_kernels_init_neon(l3_kernel_set *k) {
     k->isa = "neon";
     const int wide_u8 = 0;
 #endif
-    k->dot[L3_F32] = dot_f32w;
-    k->dot[L3_F16] = dot_f16w;
-    k->dot[L3_BF16] = dot_bf16w;
-    k->dot[L3_Q8_0] = dot_q8_0w;
-    k->dot[L3_Q4_0] = dot_q4_0w;
-    k->to_float[L3_F16] = to_float_f16;
-    k->to_float[L3_BF16] = to_float_bf16;
-    k->to_float[L3_Q8_0] = to_float_q8_0;
-    k->to_float[L3_Q4_0] = to_float_q4_0;
-    k->dotn[L3_F32] = dotn_f32w;
-    k->dotn[L3_F16] = dotn_f16w;
-    k->dotn[L3_BF16] = dotn_bf16w;
-    k->dot_f32 = dot_f32;
-    k->axpy_f32 = axpy_f32;
-    k->dot_f16_f32 = dot_f16_f32;
-    k->axpy_f16 = axpy_f16;
-    k->axpy_q8_0 = axpy_q8_0;
-    k->attn_scores_f16 = attn_scores_f16;
-    k->attn_values_f16 = attn_values_f16;
-    k->softmax = softmax;
+    /* float weights: dot, batched dot, widening */
+    k->dot[L3_F32] = dot_f32w, k->dotn[L3_F32] = dotn_f32w;
+    k->dot[L3_F16] = dot_f16w, k->dotn[L3_F16] = dotn_f16w, k->to_float[L3_F16] = to_float_f16;
+    k->dot[L3_BF16] = dot_bf16w, k->dotn[L3_BF16] = dotn_bf16w, k->to_float[L3_BF16] = to_float_bf16;
+    k->dot[L3_Q8_0] = dot_q8_0w, k->to_float[L3_Q8_0] = to_float_q8_0;
+    k->dot[L3_Q4_0] = dot_q4_0w, k->to_float[L3_Q4_0] = to_float_q4_0;
     k->gemm_f32 = gemm_f32;
+    /* vectors and attention */
+    k->dot_f32 = dot_f32, k->axpy_f32 = axpy_f32, k->dot_f16_f32 = dot_f16_f32, k->axpy_f16 = axpy_f16;
+    k->axpy_q8_0 = axpy_q8_0;
+    k->attn_scores_f16 = attn_scores_f16, k->attn_values_f16 = attn_values_f16, k->softmax = softmax;
+    /* 8-bit activations */
     k->quantize_q8 = quantize_q8;
     for (int t = 0; t < L3_TYPE_COUNT; t++) k->dot_q8[t] = NULL, k->dotn_q8[t] = NULL, k->to_panel[t] = NULL;
 #define SET(T, name) k->dot_q8[T] = dot_q8_##name, k->dotn_q8[T] = dotn_q8_##name, k->to_panel[T] = panel_##name
