@@ -66,31 +66,53 @@ static float *act(cpu_session *s, l3_act a) {
 static const uint8_t *one_level(const cpu_session *s) { return s->any_one_level ? s->one_level : NULL; }
 
 /* ---- the ops -------------------------------------------------------------------------- */
+/* Every op runs its rows (or, for the element-wise ones, its elements) on the session's threads:
+ * on many cores a step left on one thread for all T prompt rows costs what the parallel matmuls
+ * saved. Grains keep one decode row on the calling thread, where waking the others costs more
+ * than the work. Each element is computed as alone, so the results do not depend on the split. */
+#define ROW_GRAIN 4          /* rows per chunk for the per-row steps */
+#define ELEM_GRAIN 16384     /* floats per chunk for the element-wise steps */
+
+typedef struct rope_cs_job { cpu_session *s; const l3_pass *p; } rope_cs_job;
+static void rope_cs_rows(void *ctx, int64_t t0, int64_t t1, int thread) {
+    (void)thread;
+    const rope_cs_job *j = ctx;
+    const int hd = args_of(j->s)->head_dim;
+    for (int64_t t = t0; t < t1; t++) rope_table(j->s->scratch.rope_cs + t * hd, hd, j->p->pos[t], j->s->m->rope_freqs);
+}
 
 static void cpu_begin(l3_backend_session *bs, const l3_pass *p) {
     cpu_session *s = cpu(bs);
-    const int hd = args_of(s)->head_dim;
     s->pass = p;
     s->any_one_level = 0;
     for (int t = 0; t < p->n; t++) {
         s->one_level[t] = p->prompt && p->prompt[t] && s->prompt_levels == 1;
         s->any_one_level |= s->one_level[t];
     }
-    for (int t = 0; t < p->n; t++) rope_table(s->scratch.rope_cs + (int64_t)t * hd, hd, p->pos[t], s->m->rope_freqs);
+    rope_cs_job j = { s, p };
+    l3_parallel_for(s->pool, p->n, ROW_GRAIN, rope_cs_rows, &j);
 }
 
-static void cpu_embed(l3_backend_session *bs, l3_act dst) {
-    cpu_session *s = cpu(bs);
+typedef struct embed_job { cpu_session *s; float *x; } embed_job;
+static void embed_rows(void *ctx, int64_t t0, int64_t t1, int thread) {
+    (void)thread;
+    const embed_job *j = ctx;
+    const cpu_session *s = j->s;
     const l3_weights *w = s->m->base.w;
     const l3_tensor *e = &w->tok_embeddings;
     const int dim = args_of(s)->dim;
     const size_t row = l3_row_bytes(e->type, dim);
-    float *x = act(s, dst);
-    for (int t = 0; t < s->pass->n; t++) {
+    for (int64_t t = t0; t < t1; t++) {
         const int64_t id = s->pass->ids[t] - w->vocab_offset;  /* (a slice holds some rows) */
-        if (id >= 0 && id < e->rows) s->m->k->to_float[e->type]((const uint8_t *)e->data + (size_t)id * row, x + (int64_t)t * dim, dim);
-        else memset(x + (int64_t)t * dim, 0, (size_t)dim * sizeof *x);
+        if (id >= 0 && id < e->rows) s->m->k->to_float[e->type]((const uint8_t *)e->data + (size_t)id * row, j->x + t * dim, dim);
+        else memset(j->x + t * dim, 0, (size_t)dim * sizeof *j->x);
     }
+}
+
+static void cpu_embed(l3_backend_session *bs, l3_act dst) {
+    cpu_session *s = cpu(bs);
+    embed_job j = { s, act(s, dst) };
+    l3_parallel_for(s->pool, s->pass->n, ROW_GRAIN, embed_rows, &j);
 }
 
 typedef struct norm_job { float *out; const float *x, *w; int n; float eps; } norm_job;
@@ -114,16 +136,20 @@ static void cpu_matmul(l3_backend_session *bs, l3_tensor_id weight, int layer, l
                   act(s, dst), &s->scratch, s->pool);
 }
 
-static void cpu_rope_and_store(l3_backend_session *bs, int layer) {
-    cpu_session *s = cpu(bs);
+typedef struct rope_job { cpu_session *s; int layer; } rope_job;
+static void rope_rows(void *ctx, int64_t t0, int64_t t1, int thread) {
+    (void)thread;
+    const rope_job *j = ctx;
+    cpu_session *s = j->s;
+    const int layer = j->layer;
     const llama3_args *a = args_of(s);
     const l3_pass *p = s->pass;
     const l3_kv_cache *kv = &s->kv;
     const l3_rope_layout layout = s->m->base.w->rope_layout;
     const int hd = a->head_dim, q_dim = a->n_heads * hd, kv_dim = a->n_kv_heads * hd;
     float *q = act(s, L3_ACT_Q), *k = act(s, L3_ACT_K), *v = act(s, L3_ACT_V);
-    for (int t = 0; t < p->n; t++) {
-        const float *cs = s->scratch.rope_cs + (int64_t)t * hd;
+    for (int64_t t = t0; t < t1; t++) {
+        const float *cs = s->scratch.rope_cs + t * hd;
         rope(q + (int64_t)t * q_dim, a->n_heads, hd, cs, layout);
         rope(k + (int64_t)t * kv_dim, a->n_kv_heads, hd, cs, layout);
         l3_kv_store(kv, l3_kv_row(kv, kv->k, p->slot[t], layer, p->pos[t]), k + (int64_t)t * kv_dim);
@@ -131,20 +157,38 @@ static void cpu_rope_and_store(l3_backend_session *bs, int layer) {
     }
 }
 
+/* RoPE on the pass's q and k rows, then k and v into each row's KV slot (rows write distinct
+ * slot positions: the session gives each (slot, position) to one row of a pass) */
+static void cpu_rope_and_store(l3_backend_session *bs, int layer) {
+    cpu_session *s = cpu(bs);
+    rope_job j = { s, layer };
+    l3_parallel_for(s->pool, s->pass->n, ROW_GRAIN, rope_rows, &j);
+}
+
 static void cpu_attention(l3_backend_session *bs, int layer) { l3_cpu_attention(cpu(bs), layer); }
+
+typedef struct elem_job { float *a; const float *b; } elem_job;
+static void swiglu_elems(void *ctx, int64_t i0, int64_t i1, int thread) {
+    (void)thread;
+    const elem_job *j = ctx;
+    for (int64_t i = i0; i < i1; i++) j->a[i] = silu(j->a[i]) * j->b[i];
+}
+static void add_elems(void *ctx, int64_t i0, int64_t i1, int thread) {
+    (void)thread;
+    const elem_job *j = ctx;
+    for (int64_t i = i0; i < i1; i++) j->a[i] += j->b[i];
+}
 
 static void cpu_swiglu(l3_backend_session *bs, l3_act h1, l3_act h3) {
     cpu_session *s = cpu(bs);
-    float *a = act(s, h1);
-    const float *b = act(s, h3);
-    for (int64_t i = 0; i < (int64_t)s->pass->n * args_of(s)->hidden_dim; i++) a[i] = silu(a[i]) * b[i];
+    elem_job j = { act(s, h1), act(s, h3) };
+    l3_parallel_for(s->pool, (int64_t)s->pass->n * args_of(s)->hidden_dim, ELEM_GRAIN, swiglu_elems, &j);
 }
 
 static void cpu_add(l3_backend_session *bs, l3_act x, l3_act y) {
     cpu_session *s = cpu(bs);
-    float *a = act(s, x);
-    const float *b = act(s, y);
-    for (int64_t i = 0; i < (int64_t)s->pass->n * args_of(s)->dim; i++) a[i] += b[i];
+    elem_job j = { act(s, x), act(s, y) };
+    l3_parallel_for(s->pool, (int64_t)s->pass->n * args_of(s)->dim, ELEM_GRAIN, add_elems, &j);
 }
 
 static void cpu_all_reduce(l3_backend_session *bs, l3_act a) {
