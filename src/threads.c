@@ -43,7 +43,7 @@ static uint64_t lohi(int64_t lo, int64_t hi) { return (uint64_t)lo | (uint64_t)h
  * thread): the owner takes an eighth of what is left, a thief half. Returns 0 once empty. */
 static int take(l3_pool *p, int t, int front, int64_t *s, int64_t *e) {
     atomic_ullong *r = &p->shares[t].lohi;
-    uint64_t v = atomic_load_explicit(r, memory_order_relaxed);
+    unsigned long long v = atomic_load_explicit(r, memory_order_relaxed);  /* atomic_ullong's type: uint64_t may be unsigned long */
     for (;;) {
         const int64_t lo = (int64_t)(v & 0xffffffffu), hi = (int64_t)(v >> 32), left = hi - lo;
         if (left <= 0) return 0;
