@@ -94,11 +94,7 @@ llama3_session *llama3_session_new(llama3_model *m, const llama3_session_options
     if (n_procs > 1) l3_dist_bcast(s->dist, &first, sizeof first);
     if (!rc && memcmp(&first, &o, sizeof o) != 0)
         rc = l3_fail(err, LLAMA3_ERR_ARG, "rank %d: session options differ from rank 0's", l3_dist_rank(s->dist));
-    if (l3_dist_allreduce_max(s->dist, rc != 0) && !rc) {
-        rc = LLAMA3_ERR_ARG;
-        if (l3_dist_rank(s->dist) == 0) l3_fail(err, rc, "another process could not open its session (its own message says why)");
-        else if (err) err->code = rc, err->msg[0] = 0;
-    }
+    rc = l3_dist_agree(s->dist, rc, "open its session", err);
     if (rc) {
         s->dist = NULL;  /* (nothing to tell the others) */
         llama3_session_free(s);

@@ -28,6 +28,11 @@ int l3_dist_allreduce_max(l3_dist *d, int v);
 /* Rank 0 receives every rank's send[0..bytes) into recv[rank * bytes ...]; recv is ignored on
  * the other ranks. */
 void l3_dist_gather(l3_dist *d, const void *send, size_t bytes, void *recv);
+/* A step every process took: its status rc here becomes 0 everywhere when it went well
+ * everywhere. Rank 0 reports a failure (its own, or "another process of the N could not
+ * <what>"); another process reports its own unless rank 0 failed too, and is otherwise silent
+ * (an error with an empty message). With one process: rc. */
+int l3_dist_agree(l3_dist *d, int rc, const char *what, llama3_error *err);
 /* "MPI (Open MPI 4.1.4)" or "none": for --version and info */
 const char *l3_dist_name(void);
 

@@ -71,28 +71,6 @@ static uint64_t slice_digest(const l3_weights *w) {
     return h;
 }
 
-/* One step every process takes together: 0 when it went well everywhere. Rank 0 reports a
- * failure: its own, or that another process failed; another process reports its own failure
- * unless rank 0 failed too (the same step failing alike: one message), and is silent otherwise
- * (an error with an empty message). */
-static int agree(l3_dist *d, int rc, const char *what, llama3_error *err) {
-    if (l3_dist_size(d) == 1) return rc;
-    const int any = l3_dist_allreduce_max(d, rc != 0);
-    int first = rc;
-    l3_dist_bcast(d, &first, sizeof first);
-    if (!any) return 0;
-    if (l3_dist_rank(d) == 0) {
-        if (rc) return rc;
-        return l3_fail(err, LLAMA3_ERR_IO, "another process of the %d could not %s (its own message says why)",
-                       l3_dist_size(d), what);
-    }
-    if (!rc || first) {
-        if (err) err->code = rc ? rc : LLAMA3_ERR_IO, err->msg[0] = 0;
-        return rc ? rc : LLAMA3_ERR_IO;
-    }
-    return rc;
-}
-
 /* "path: message", or the message alone when it is empty (reported by another rank) */
 static void prefix(llama3_error *err, const char *path) {
     if (!err || !err->msg[0]) return;
@@ -111,11 +89,11 @@ llama3_model *llama3_model_load(const char *path, const llama3_load_options *opt
     m->dist = l3_dist_world();
     const int rank = l3_dist_rank(m->dist), n = l3_dist_size(m->dist);
     int rc = l3_load_weights_rank(path, opt, rank, n, &m->w, err);
-    if (agree(m->dist, rc, "load the model", err)) { llama3_model_free(m); return NULL; }
+    if (l3_dist_agree(m->dist, rc, "load the model", err)) { llama3_model_free(m); return NULL; }
     if (!rc && opt && opt->no_mmap) {  /* the same addresses, now backed by memory rather than the files */
         for (int i = 0; !rc && i < m->w.n_maps; i++) rc = l3_mapping_read_in(&m->w.maps[i], err);
         if (!rc && m->w.gguf_owned) rc = l3_mapping_read_in(&m->w.gguf_owned->map, err);
-        if (agree(m->dist, rc, "read the weights into memory (--no-mmap)", err)) { llama3_model_free(m); return NULL; }
+        if (l3_dist_agree(m->dist, rc, "read the weights into memory (--no-mmap)", err)) { llama3_model_free(m); return NULL; }
     }
     m->args = m->w.full;
     for (int id = 0; id < L3_FIRST_LAYER_TENSOR; id++)
@@ -129,7 +107,7 @@ llama3_model *llama3_model_load(const char *path, const llama3_load_options *opt
         rc = first == mine ? 0
                            : l3_fail(err, LLAMA3_ERR_ARG, "rank %d: the model (its ModelArgs or tensors) or the program "
                                                           "differs from rank 0's", rank);
-        if (agree(m->dist, rc, "match rank 0's model and program", err)) { llama3_model_free(m); return NULL; }
+        if (l3_dist_agree(m->dist, rc, "match rank 0's model and program", err)) { llama3_model_free(m); return NULL; }
     }
     if (m->w.shard_size > 1) {
         uint64_t mine = slice_digest(&m->w), *all = rank == 0 ? calloc((size_t)n, sizeof *all) : NULL;
@@ -143,7 +121,7 @@ llama3_model *llama3_model_load(const char *path, const llama3_load_options *opt
                                  "(consolidated.%02d.pth is a link to or a copy of consolidated.%02d.pth?): "
                                  "each rank needs its own", path, j, i, i, j);
         free(all);
-        if (agree(m->dist, rc, "hold its own shard", err)) { llama3_model_free(m); return NULL; }
+        if (l3_dist_agree(m->dist, rc, "hold its own shard", err)) { llama3_model_free(m); return NULL; }
     }
     l3_alloc_budget budget;
     l3_alloc_budget_init(&budget, opt);
@@ -157,12 +135,12 @@ llama3_model *llama3_model_load(const char *path, const llama3_load_options *opt
             return NULL;
         }
         rc = l3_partition(&m->w, rank, n, &m->part, &budget, err);
-        if (agree(m->dist, rc, "cut its slice of the model", err)) { prefix(err, path); llama3_model_free(m); return NULL; }
+        if (l3_dist_agree(m->dist, rc, "cut its slice of the model", err)) { prefix(err, path); llama3_model_free(m); return NULL; }
         m->compute = &m->part;
     }
     m->rank_weight_bytes = bytes_of(m->compute);
     rc = be->model_new(m->compute, device, &budget, &m->bm, err);
-    if (agree(m->dist, rc, "take the model on its device", err)) {
+    if (l3_dist_agree(m->dist, rc, "take the model on its device", err)) {
         prefix(err, path);
         llama3_model_free(m);
         return NULL;
