@@ -48,6 +48,27 @@ const llama3_build_info *llama3_build(void);
  * more when done == total. Runs on the caller's thread. */
 typedef void (*llama3_progress_fn)(void *user, const char *item, uint64_t done, uint64_t total);
 
+/* ---- profiling: time per op kind of the forward pass (bench --profile, LLAMA3_PROFILE=1) -- */
+
+/* on: start timing the session's ops (again: back to zero); 0: stop. With LLAMA3_PROFILE=1 in
+ * the environment every session times itself from the start and prints the report to stderr
+ * when it is freed. LLAMA3_ERR_MEMORY. */
+int llama3_session_profile(llama3_session *s, int on, llama3_error *err);
+/* The report so far as text (per op kind: calls, ms, share, the ms that ran on one thread,
+ * the threads' use of the parallel parts; then the serial fraction and its Amdahl projection
+ * to 16 and 64 threads), snprintf's convention; 0 when the session is not being timed. */
+int llama3_session_profile_report(const llama3_session *s, char *buf, size_t cap);
+/* The same per op kind (in pass order, kinds not run left out): fills up to cap entries and
+ * returns how many there are. ms: wall time in the op; one_thread_ms: the part outside the
+ * thread pool's parallel regions (work run on the calling thread alone); busy_ms: the threads'
+ * time working inside those regions, summed over threads. */
+typedef struct llama3_profile_op {
+    const char *name;
+    int64_t calls;
+    double ms, one_thread_ms, busy_ms;
+} llama3_profile_op;
+int llama3_session_profile_ops(const llama3_session *s, llama3_profile_op *out, int cap);
+
 /* ---- chat, one message at a time (a REPL that keeps its KV cache) ------------------------ *
  * The pieces llama3_chat_encode joins, without BOS. Return convention of llama3_tokenize: the
  * number of ids, which may exceed cap (call again with a bigger buffer), or a negative status:

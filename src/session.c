@@ -3,10 +3,12 @@
  * runs. Device-neutral: the backend holds the cache and the activations. With several
  * processes (model parallelism), rank 0's session drives: each pass it runs is first sent to
  * the other ranks, whose sessions follow (llama3_session_follow). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "alloc_limit.h"
+#include "backend/profile.h"
 #include "dist/dist.h"
 #include "forward.h"
 #include "kv_types.h"
@@ -28,6 +30,7 @@ struct llama3_session {
     int32_t *id_buf;         /* a follower's pass */
     int *pos_buf, *slot_buf, *out_buf;
     uint8_t *prompt_buf;     /* per row: a prompt row */
+    int profile_on_free;     /* LLAMA3_PROFILE: print the op timers when the session ends */
 };
 
 /* What rank 0 sends the other ranks before each pass (then the pass's arrays). */
@@ -100,7 +103,42 @@ llama3_session *llama3_session_new(llama3_model *m, const llama3_session_options
         llama3_session_free(s);
         return NULL;
     }
+    const char *prof = getenv("LLAMA3_PROFILE");
+    if (prof && *prof && strcmp(prof, "0") != 0) {
+        s->profile_on_free = 1;
+        if (l3_profile_attach(s->bs, s->pool, err)) {
+            llama3_session_free(s);
+            return NULL;
+        }
+    }
     return s;
+}
+
+int llama3_session_profile(llama3_session *s, int on, llama3_error *err) {
+    if (!on) {
+        l3_profile_detach(s->bs);
+        return 0;
+    }
+    return l3_profile_attach(s->bs, s->pool, err);
+}
+
+int llama3_session_profile_report(const llama3_session *s, char *buf, size_t cap) {
+    return l3_profile_format(s->bs, buf, cap);
+}
+
+int llama3_session_profile_ops(const llama3_session *s, llama3_profile_op *out, int cap) {
+    return l3_profile_ops(s->bs, out, cap);
+}
+
+/* LLAMA3_PROFILE's report, when the session ends (each rank its own, under MPI) */
+static void print_profile(const llama3_session *s) {
+    const int n = l3_profile_format(s->bs, NULL, 0);
+    char *text = n > 0 ? malloc((size_t)n + 1) : NULL;
+    if (!text) return;
+    l3_profile_format(s->bs, text, (size_t)n + 1);
+    if (l3_dist_size(s->dist) > 1) fprintf(stderr, "rank %d ", l3_dist_rank(s->dist));
+    fputs(text, stderr);
+    free(text);
 }
 
 /* Rank 0: the pass every rank runs next (or the end, when p is NULL). */
@@ -145,6 +183,8 @@ void llama3_session_free(llama3_session *s) {
     if (!s) return;
     if (s->dist && l3_dist_size(s->dist) > 1 && l3_dist_rank(s->dist) == 0) send_pass(s, NULL);  /* the end */
     if (s->bs) {
+        if (s->profile_on_free && l3_profile_attached(s->bs)) print_profile(s);
+        l3_profile_detach(s->bs);
         free(s->bs->part_logits);
         free(s->bs->gathered);
         s->m->be->session_free(s->bs);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -20,7 +21,10 @@
 
 /* A thread's share of the current job: items [lo, hi) packed in one word (lo in the low 32
  * bits), on a cache line of its own. */
-typedef struct { _Alignas(64) atomic_ullong lohi; } share;
+typedef struct {
+    _Alignas(64) atomic_ullong lohi;
+    int64_t busy_ns;  /* (timing on) this thread's time inside fn, written by it alone */
+} share;
 
 struct l3_pool {
     int n;
@@ -35,7 +39,16 @@ struct l3_pool {
     void *ctx;
     int64_t grain;
     atomic_int busy;          /* workers still inside the job */
+    /* the profiler's accounting (l3_pool_set_timing); written by the calling thread only */
+    int timing;
+    l3_pool_times times;
 };
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 static uint64_t lohi(int64_t lo, int64_t hi) { return (uint64_t)lo | (uint64_t)hi << 32; }
 
@@ -63,11 +76,21 @@ static int take(l3_pool *p, int t, int front, int64_t *s, int64_t *e) {
  * the others' that are left (a descheduled thread's work is not waited for). Contiguous
  * shares keep one weight stream per thread in decode, which reads memory faster than chunks
  * claimed in turn from one counter (BENCHMARKS.md). */
+static void run_chunk(l3_pool *p, int64_t s, int64_t e, int thread, int timing) {
+    if (!timing) {
+        p->fn(p->ctx, s, e, thread);
+        return;
+    }
+    const int64_t t0 = now_ns();
+    p->fn(p->ctx, s, e, thread);
+    p->shares[thread].busy_ns += now_ns() - t0;
+}
 static void run_chunks(l3_pool *p, int thread) {
+    const int timing = p->timing;
     int64_t s, e;
-    while (take(p, thread, 1, &s, &e)) p->fn(p->ctx, s, e, thread);
+    while (take(p, thread, 1, &s, &e)) run_chunk(p, s, e, thread, timing);
     for (int k = 1; k < p->n; k++)
-        while (take(p, (thread + k) % p->n, 0, &s, &e)) p->fn(p->ctx, s, e, thread);
+        while (take(p, (thread + k) % p->n, 0, &s, &e)) run_chunk(p, s, e, thread, timing);
 }
 
 typedef struct { l3_pool *p; int id; } worker_arg;
@@ -108,6 +131,7 @@ l3_pool *l3_pool_new(int n_threads) {
     p->threads = calloc((size_t)n_threads, sizeof *p->threads);
     p->shares = aligned_alloc(_Alignof(share), (size_t)n_threads * sizeof *p->shares);
     if (!p->threads || !p->shares) { free(p->threads); free(p->shares); free(p); return NULL; }
+    memset(p->shares, 0, (size_t)n_threads * sizeof *p->shares);
     for (int i = 1; i < n_threads; i++) {
         worker_arg *wa = malloc(sizeof *wa);
         if (!wa) { p->n = i; break; }
@@ -138,9 +162,16 @@ void l3_parallel_for(l3_pool *p, int64_t n, int64_t grain, l3_task_fn fn, void *
     if (n <= 0) return;
     if (grain < 1) grain = 1;
     if (!p || p->n == 1 || n <= grain || n > INT32_MAX) {  /* (shares hold 32-bit bounds) */
+        if (!p || !p->timing) {
+            fn(ctx, 0, n, 0);
+            return;
+        }
+        const int64_t t0 = now_ns();
         fn(ctx, 0, n, 0);
+        p->times.inline_ns += now_ns() - t0;
         return;
     }
+    const int64_t t0 = p->timing ? now_ns() : 0;
     p->fn = fn;
     p->ctx = ctx;
     p->grain = grain;
@@ -161,6 +192,22 @@ void l3_parallel_for(l3_pool *p, int64_t n, int64_t grain, l3_task_fn fn, void *
         if (spins < 2000) CPU_RELAX();
         else sched_yield();
     }
+    if (p->timing) p->times.region_ns += now_ns() - t0, p->times.regions++;
+}
+
+/* (between jobs: the workers are waiting, their busy_ns settled by the acquire on busy) */
+void l3_pool_set_timing(l3_pool *p, int on) {
+    if (!p) return;
+    p->timing = on;
+    memset(&p->times, 0, sizeof p->times);
+    for (int t = 0; t < p->n; t++) p->shares[t].busy_ns = 0;
+}
+
+void l3_pool_get_times(const l3_pool *p, l3_pool_times *out) {
+    memset(out, 0, sizeof *out);
+    if (!p) return;
+    *out = p->times;
+    for (int t = 0; t < p->n; t++) out->busy_ns += p->shares[t].busy_ns;
 }
 
 int l3_physical_cores(void) {

@@ -13,6 +13,15 @@ void l3_pool_free(l3_pool *p);
 int l3_pool_size(const l3_pool *p);
 /* Runs fn over [0, n) in chunks of at least `grain` items; returns when all are done. */
 void l3_parallel_for(l3_pool *p, int64_t n, int64_t grain, l3_task_fn fn, void *ctx);
+/* Time accounting for the profiler (off by default; on, it costs two clock reads per chunk):
+ * region_ns: wall time inside parallel-fors that ran on more than one thread; busy_ns: time
+ * the threads spent inside fn in them, summed over threads; inline_ns: parallel-fors too small
+ * to split (n <= grain), run on the calling thread alone. */
+typedef struct l3_pool_times {
+    int64_t region_ns, busy_ns, inline_ns, regions;
+} l3_pool_times;
+void l3_pool_set_timing(l3_pool *p, int on);
+void l3_pool_get_times(const l3_pool *p, l3_pool_times *out);
 /* Number of physical cores (falls back to online CPUs). */
 int l3_physical_cores(void);
 

@@ -26,3 +26,11 @@ add_test(NAME tools.bandwidth_patterns
 set_tests_properties(tools.bandwidth_patterns PROPERTIES LABELS tools)
 add_test(NAME tools.bandwidth_bad_rows COMMAND $<TARGET_FILE:bandwidth> --size 16 --rows 6 --row-bytes 100)
 set_tests_properties(tools.bandwidth_bad_rows PROPERTIES LABELS tools WILL_FAIL TRUE)
+
+# The op profiler (bench --profile, LLAMA3_PROFILE=1): exact op counts per pass, the serial
+# fraction table, and the same logits with it on.
+add_test(NAME tools.profile
+         COMMAND sh -c "d=$(mktemp -d) && bash $0 $1 $2 $d; r=$?; rm -rf $d; exit $r"
+                 ${CMAKE_CURRENT_SOURCE_DIR}/test_profile.sh ${LLAMA3_CLI}
+                 ${LLAMA3_FIXTURES}/models/gqa/gguf/model-q8_0.gguf)
+set_tests_properties(tools.profile PROPERTIES LABELS tools TIMEOUT 300)

@@ -9,7 +9,7 @@ int cmd_bench(int argc, char **argv);
 
 static const char *BENCH_HELP =
     "usage: llama3 bench -m MODEL [-p N] [-n N] [-b B] [-t N[,N...]] [-r REPS] [--json]\n"
-    "                   [--kv-type f16|f32|q8_0] [--prompt-int8 1|2]\n"
+    "                   [--kv-type f16|f32|q8_0] [--prompt-int8 1|2] [--profile]\n"
     "\n"
     "Measures like llama-bench:\n"
     "  ppN: one llama3_eval call with N random token ids on an empty slot (logits of the last);\n"
@@ -32,6 +32,10 @@ static const char *BENCH_HELP =
     "                        1 (default, llama.cpp's precision) or 2 (as exact as decoding)\n"
     "      --seed S          seed of the random ids (default 1)\n"
     "      --json            print a JSON array, one object per test, instead of the table\n"
+    "      --profile         time each op kind of the forward pass over each test's timed runs\n"
+    "                        and print, to stderr, ms per op kind, the ms that ran on one thread,\n"
+    "                        the serial fraction and its Amdahl projection to 16 and 64 threads\n"
+    "                        (LLAMA3_PROFILE=1 does the same for any command, per session)\n"
     "      --device DEV      where the model runs: cpu (default; this build has no other)\n"
     "      --mlock, --max-alloc BYTES   as for run\n";
 
@@ -40,6 +44,8 @@ typedef struct bench_result {
     int threads, n_tokens, reps;
     double median, avg, stddev;
     double *samples;  /* tokens/s per repetition */
+    llama3_profile_op ops[16];  /* --profile: per op kind, over the timed runs */
+    int n_ops;
 } bench_result;
 
 static int cmp_double(const void *a, const void *b) {
@@ -76,12 +82,55 @@ static double run_once(llama3_session *s, const int32_t *ids, int n, int gen, in
     return llama3_time_s() - t0;
 }
 
-static int run_test(llama3_session *s, const int32_t *ids, int n, int gen, int batch, int reps, float *logits,
-                    bench_result *r) {
+/* --profile: the op timers of a test's timed runs, to stderr */
+static int profile_report(llama3_session *s, bench_result *r) {
+    r->n_ops = llama3_session_profile_ops(s, r->ops, 16);
+    if (r->n_ops > 16) r->n_ops = 16;
+    const int n = llama3_session_profile_report(s, NULL, 0);
+    char *text = malloc((size_t)n + 1);
+    if (!text) return cli_error("bench", "out of memory");
+    llama3_session_profile_report(s, text, (size_t)n + 1);
+    fprintf(stderr, "llama3 bench: %s, %d threads, %d timed runs:\n%s", r->test, r->threads, r->reps, text);
+    free(text);
+    llama3_session_profile(s, 0, NULL);
+    return 0;
+}
+
+/* --profile with 1 and N threads: each op kind's speedup and the serial fraction s it implies
+ * (Amdahl: t_N = t_1 (s + (1 - s) / N)), the pass's too, projected to 16 and 64 threads */
+static void profile_scaling(const bench_result *res, int n_res) {
+    for (int i = 0; i < n_res; i++) {
+        const bench_result *one = &res[i];
+        if (one->threads != 1 || !one->n_ops) continue;
+        for (int k = 0; k < n_res; k++) {
+            const bench_result *r = &res[k];
+            if (r->threads < 2 || strcmp(r->test, one->test) != 0 || r->n_ops != one->n_ops) continue;
+            const int N = r->threads;
+            fprintf(stderr, "llama3 bench: %s, 1 -> %d threads (per timed run):\n%-15s %11s %11s %8s %9s\n", r->test, N,
+                    "op", "ms 1 thr", "ms N thr", "speedup", "serial");
+            double t1 = 0, tn = 0;
+            for (int o = 0; o <= one->n_ops; o++) {
+                const double a = o < one->n_ops ? one->ops[o].ms / one->reps : t1, b = o < one->n_ops ? r->ops[o].ms / r->reps : tn;
+                const double f = a > 0 ? (N * b / a - 1) / (N - 1) : 0;
+                fprintf(stderr, "%-15s %11.3f %11.3f %7.2fx %8.2f%%\n", o < one->n_ops ? one->ops[o].name : "pass", a, b,
+                        b > 0 ? a / b : 0, 100 * f);
+                if (o < one->n_ops) t1 += a, tn += b;
+                else if (f > -1)
+                    fprintf(stderr, "serial fraction %.2f%% of the pass (from 1 and %d threads); Amdahl: 16 threads %.1fx, "
+                                    "64 threads %.1fx\n", 100 * f, N, 1 / (f + (1 - f) / 16), 1 / (f + (1 - f) / 64));
+            }
+        }
+    }
+}
+
+static int run_test(llama3_session *s, const int32_t *ids, int n, int gen, int batch, int reps, int profile,
+                    float *logits, bench_result *r) {
     r->samples = malloc((size_t)reps * sizeof(double));
     double *sorted = malloc((size_t)reps * sizeof(double));
     if (!r->samples || !sorted) { free(sorted); return cli_error("bench", "out of memory"); }
     if (run_once(s, ids, n, gen, batch, logits) < 0) { free(sorted); return 1; }  /* warm-up */
+    llama3_error err = { 0 };
+    if (profile && llama3_session_profile(s, 1, &err)) { free(sorted); return cli_error("bench", "%s", err.msg); }
     double sum = 0;
     for (int k = 0; k < reps; k++) {
         double t = run_once(s, ids, n, gen, batch, logits);
@@ -99,7 +148,7 @@ static int run_test(llama3_session *s, const int32_t *ids, int n, int gen, int b
     r->reps = reps;
     r->n_tokens = n * batch;
     free(sorted);
-    return 0;
+    return profile ? profile_report(s, r) : 0;
 }
 
 /* Parse "1,2,4" into at most 16 thread counts. */
@@ -128,6 +177,7 @@ int cmd_bench(int argc, char **argv) {
     long n_prompt = 512, n_gen = 128, reps = 5, batch = 1;
     int threads[16], n_threads = 0;
     bool json = false;
+    int profile = 0;
     uint64_t seed = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -160,6 +210,8 @@ int cmd_bench(int argc, char **argv) {
             seed = (uint64_t)sd;
         } else if (!strcmp(a, "--json")) {
             json = true;
+        } else if (!strcmp(a, "--profile")) {
+            profile = 1;
         } else {
             return cli_unknown(cmd, a);
         }
@@ -205,18 +257,19 @@ int cmd_bench(int argc, char **argv) {
             bench_result *r = &res[n_res++];
             snprintf(r->test, sizeof r->test, "pp%ld", n_prompt);
             r->threads = nth;
-            rc = run_test(s, ids, (int)n_prompt, 0, 1, (int)reps, logits, r);
+            rc = run_test(s, ids, (int)n_prompt, 0, 1, (int)reps, profile, logits, r);
         }
         if (!rc && n_gen > 0) {
             bench_result *r = &res[n_res++];
             if (batch > 1) snprintf(r->test, sizeof r->test, "tg%dx%d", (int)n_gen, (int)batch);
             else snprintf(r->test, sizeof r->test, "tg%ld", n_gen);
             r->threads = nth;
-            rc = run_test(s, ids, (int)n_gen, 1, (int)batch, (int)reps, logits, r);
+            rc = run_test(s, ids, (int)n_gen, 1, (int)batch, (int)reps, profile, logits, r);
         }
         llama3_session_free(s);
     }
 
+    if (!rc && profile && llama3_world_rank() == 0) profile_scaling(res, n_res);
     if (!rc && llama3_world_rank() == 0) {
         if (json) {
             printf("[\n");
