@@ -44,6 +44,8 @@ struct l3_pool {
     l3_pool_times times;
 };
 
+const int L3_POOL_AT[L3_POOL_AT_N] = { 16, 64 };
+
 static int64_t now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -76,6 +78,13 @@ static int take(l3_pool *p, int t, int front, int64_t *s, int64_t *e) {
  * the others' that are left (a descheduled thread's work is not waited for). Contiguous
  * shares keep one weight stream per thread in decode, which reads memory faster than chunks
  * claimed in turn from one counter (BENCHMARKS.md). */
+/* (the calling thread, between jobs: every worker's busy_ns is settled) */
+static int64_t busy_sum(const l3_pool *p) {
+    int64_t b = 0;
+    for (int t = 0; t < p->n; t++) b += p->shares[t].busy_ns;
+    return b;
+}
+
 static void run_chunk(l3_pool *p, int64_t s, int64_t e, int thread, int timing) {
     if (!timing) {
         p->fn(p->ctx, s, e, thread);
@@ -171,7 +180,7 @@ void l3_parallel_for(l3_pool *p, int64_t n, int64_t grain, l3_task_fn fn, void *
         p->times.inline_ns += now_ns() - t0;
         return;
     }
-    const int64_t t0 = p->timing ? now_ns() : 0;
+    const int64_t t0 = p->timing ? now_ns() : 0, busy0 = p->timing ? busy_sum(p) : 0;
     p->fn = fn;
     p->ctx = ctx;
     p->grain = grain;
@@ -192,7 +201,11 @@ void l3_parallel_for(l3_pool *p, int64_t n, int64_t grain, l3_task_fn fn, void *
         if (spins < 2000) CPU_RELAX();
         else sched_yield();
     }
-    if (p->timing) p->times.region_ns += now_ns() - t0, p->times.regions++;
+    if (p->timing) {
+        p->times.region_ns += now_ns() - t0, p->times.regions++;
+        const int64_t busy = busy_sum(p) - busy0, grains = (n + grain - 1) / grain;
+        for (int k = 0; k < L3_POOL_AT_N; k++) p->times.at_ns[k] += (double)busy / (grains < L3_POOL_AT[k] ? grains : L3_POOL_AT[k]);
+    }
 }
 
 /* (between jobs: the workers are waiting, their busy_ns settled by the acquire on busy) */
@@ -207,7 +220,7 @@ void l3_pool_get_times(const l3_pool *p, l3_pool_times *out) {
     memset(out, 0, sizeof *out);
     if (!p) return;
     *out = p->times;
-    for (int t = 0; t < p->n; t++) out->busy_ns += p->shares[t].busy_ns;
+    out->busy_ns = busy_sum(p);
 }
 
 int l3_physical_cores(void) {

@@ -17,6 +17,7 @@ static const char *const op_names[OP_KINDS] = { "begin", "embed", "rmsnorm", "ma
 
 typedef struct op_stats {
     int64_t calls, wall_ns, region_ns, busy_ns;
+    double at_ns[L3_POOL_AT_N];  /* the parallel parts on 16 and 64 threads (threads.h) */
 } op_stats;
 
 /* The table forward.c sees while timing is on: first member, so that an op finds its
@@ -57,6 +58,7 @@ static void account(l3_profile *p, op_kind k, const mark *m0) {
     o->wall_ns += t - m0->t;
     o->region_ns += pt.region_ns - m0->pt.region_ns;
     o->busy_ns += pt.busy_ns - m0->pt.busy_ns;
+    for (int k = 0; k < L3_POOL_AT_N; k++) o->at_ns[k] += pt.at_ns[k] - m0->pt.at_ns[k];
 }
 
 #define TIMED(kind, call)                    \
@@ -151,16 +153,19 @@ int l3_profile_format(const l3_backend_session *s, char *buf, size_t cap) {
     if (!l3_profile_attached(s)) return 0;
     const l3_profile *p = prof(s);
     const int threads = l3_pool_size(p->pool);
-    op_stats all = { 0, 0, 0, 0 };
-    for (int k = 0; k < OP_KINDS; k++)
+    op_stats all = { 0, 0, 0, 0, { 0, 0 } };
+    for (int k = 0; k < OP_KINDS; k++) {
         all.calls += p->op[k].calls, all.wall_ns += p->op[k].wall_ns, all.region_ns += p->op[k].region_ns,
             all.busy_ns += p->op[k].busy_ns;
+        for (int a = 0; a < L3_POOL_AT_N; a++) all.at_ns[a] += p->op[k].at_ns[a];
+    }
     size_t len = 0;
     put(buf, cap, &len, "profile: %lld passes, %lld rows, %d threads, %.1f ms in the ops\n", (long long)p->passes,
         (long long)p->rows, threads, all.wall_ns / 1e6);
     /* serial: the op's time outside parallel regions (its own setup and the work too small to
      * split), on one thread; use: the threads' busy share of the op's parallel regions */
-    put(buf, cap, &len, "%-15s %8s %11s %7s %11s %7s\n", "op", "calls", "ms", "share", "serial ms", "use");
+    put(buf, cap, &len, "%-15s %8s %11s %7s %11s %7s %8s %8s\n", "op", "calls", "ms", "share", "serial ms", "use",
+        "on 16", "on 64");
     for (int k = 0; k <= OP_KINDS; k++) {
         const op_stats *o = k < OP_KINDS ? &p->op[k] : &all;
         if (k < OP_KINDS && o->calls == 0) continue;
@@ -168,8 +173,16 @@ int l3_profile_format(const l3_backend_session *s, char *buf, size_t cap) {
         const double use = o->region_ns > 0 ? 100.0 * o->busy_ns / ((double)threads * o->region_ns) : 0;
         put(buf, cap, &len, "%-15s %8lld %11.2f %6.1f%% %11.3f ", k < OP_KINDS ? op_names[k] : "total",
             (long long)o->calls, o->wall_ns / 1e6, all.wall_ns ? 100.0 * o->wall_ns / all.wall_ns : 0, serial);
-        if (o->region_ns > 0) put(buf, cap, &len, "%6.1f%%\n", use);
-        else put(buf, cap, &len, "%7s\n", "-");
+        if (o->region_ns > 0) put(buf, cap, &len, "%6.1f%%", use);
+        else put(buf, cap, &len, "%7s", "-");
+        /* the op's speedup on 16 and 64 threads: its one-thread part as it is, each parallel
+         * job's work spread over at most as many threads as it has grains */
+        for (int a = 0; a < L3_POOL_AT_N; a++) {
+            const double one = (double)(o->wall_ns - o->region_ns), t = one + o->at_ns[a];
+            if (threads > 1 && t > 0) put(buf, cap, &len, " %7.1fx", (one + (double)o->busy_ns) / t);
+            else put(buf, cap, &len, " %8s", "-");
+        }
+        put(buf, cap, &len, "\n");
     }
     if (threads < 2) {
         put(buf, cap, &len, "serial fraction: needs 2 or more threads (with one, every op runs on one)\n");
@@ -178,8 +191,10 @@ int l3_profile_format(const l3_backend_session *s, char *buf, size_t cap) {
         const double serial = (double)(all.wall_ns - all.region_ns), work = serial + (double)all.busy_ns;
         const double f = work > 0 ? serial / work : 0;
         put(buf, cap, &len, "serial fraction %.3f%% (%.2f ms on one thread of %.2f ms of work); Amdahl: 16 threads "
-                            "%.1fx, 64 threads %.1fx; threads busy %.1f%% of the parallel time\n",
+                            "%.1fx, 64 threads %.1fx; with each job's grains as its limit: 16 threads %.1fx, 64 threads "
+                            "%.1fx; threads busy %.1f%% of the parallel time\n",
             100 * f, serial / 1e6, work / 1e6, 1 / (f + (1 - f) / 16), 1 / (f + (1 - f) / 64),
+            work / (serial + all.at_ns[0]), work / (serial + all.at_ns[1]),
             all.region_ns ? 100.0 * all.busy_ns / ((double)threads * all.region_ns) : 0);
     }
     return (int)len;
