@@ -711,6 +711,52 @@ static void test_q8(void) {
     }
 }
 
+
+/* The tile product at the extremes of 16-bit intermediate sums: every panel value at the
+ * largest its type's panels hold (Q4 15, Q5 31, Q6 63, Q8_0 255 where a set has its panel)
+ * times activations of +-127 in both levels, against the reference. Random data almost never
+ * comes near the bounds that kernels summing maddubs pairs in 16 bits must respect. */
+static void test_q8_extremes(void) {
+    static const struct { uint32_t t; uint8_t umax; } ext[] = { { L3_Q4_0, 15 }, { L3_Q4_K, 15 }, { L3_Q5_K, 31 },
+                                                                 { L3_Q6_K, 63 }, { L3_Q8_0, 255 } };
+    const l3_kernel_set *ref = sets[0];
+    enum { NW = 16, NX = 5 };
+    const int64_t n = 512;
+    uint8_t *u = malloc(NW * n), *pk = malloc(L3_PACK16_BYTES(n));
+    float *sc = malloc(NW * n / 4 * 4), *mn = malloc(NW * n / 16 * 4), *d = malloc(NX * n / 32 * 4), *sm = malloc(NX * n / 16 * 4);
+    int8_t *q = malloc(NX * n), *q2 = malloc(NX * n);
+    float *y0 = malloc(NW * NX * 4), *y1 = malloc(NW * NX * 4);
+    for (int64_t e = 0; e < NW * n / 4; e++) sc[e] = 1.0f;
+    for (int64_t e = 0; e < NW * n / 16; e++) mn[e] = 0.0f;
+    for (int64_t e = 0; e < NX * n / 32; e++) d[e] = 1.0f / 256;
+    for (int64_t e = 0; e < NX * n / 16; e++) sm[e] = 0.0f;
+    for (int64_t e = 0; e < NX * n; e++) {  /* rows of +127, of -127, and mixed */
+        const int j = (int)(e / n);
+        q[e] = q2[e] = (int8_t)(j == 0 ? 127 : j == 1 ? -127 : (e / 4) % 3 == 0 ? -127 : 127);
+    }
+    for (size_t ti = 0; ti < sizeof ext / sizeof ext[0]; ti++) {
+        memset(u, ext[ti].umax, NW * n);
+        for (int lv = 2; lv >= 1; lv--) {
+            ref->gemm_q8(u, sc, mn, NW, q, lv == 2 ? q2 : NULL, d, sm, NX, y0, NW, n);
+            for (int s = 1; s < n_sets; s++) {
+                const l3_kernel_set *k = sets[s];
+                if (!k->to_panel[ext[ti].t] || !k->gemm_q8) continue;
+                if (k->panel_pack) {
+                    k->panel_pack(u, sc, mn, NW, n, pk);
+                    k->gemm_q8(pk, (const float *)(pk + 16 * n), (const float *)(pk + 16 * n) + n, NW, q, lv == 2 ? q2 : NULL,
+                               d, sm, NX, y1, NW, n);
+                } else {
+                    k->gemm_q8(u, sc, mn, NW, q, lv == 2 ? q2 : NULL, d, sm, NX, y1, NW, n);
+                }
+                for (int e = 0; e < NW * NX; e++)
+                    CHECK(close_to(y1[e], y0[e], fabs(y0[e]) + 1, 1e-5), "%s gemm_q8 at the extremes, u = %d, %d level(s): %g vs %g",
+                          names[s], ext[ti].umax, lv, y1[e], y0[e]);
+            }
+        }
+    }
+    free(u); free(pk); free(sc); free(mn); free(d); free(sm); free(q); free(q2); free(y0); free(y1);
+}
+
 int main(void) {
     const char *avail[MAX_SETS];
     n_sets = l3_kernels_available(avail, MAX_SETS);
@@ -746,6 +792,7 @@ int main(void) {
     test_dotn_float();
     test_attention();
     test_q8();
+    test_q8_extremes();
     l3_pool *pool = l3_pool_new(3);
     test_matmul(pool);
     l3_pool_free(pool);

@@ -189,6 +189,143 @@ static void gemm_f32(const float *w, int64_t ldw, int nw, const float *x, int64_
                       y + (int64_t)j * ldy + i, ldy, n);
 }
 
+
+/* ---- prefill: the 8-bit tile product with weight rows in vector lanes ------------------
+ * As avx512.c's, on 8 lanes: the tile's 16 panel rows are packed as two halves of 8 rows,
+ * each 32-byte vector holding the same 4 values of 8 rows, and an activation row's 4 values
+ * are broadcast to all lanes, so one integer dot advances 8 (weight row, activation row)
+ * pairs by 4 values; scales, mins and the conversion to float are applied once per 16 (or
+ * 32) values to 8 pairs at once, and results are stored as vectors (no horizontal sums). */
+
+/* out: [half][n/4][8 rows][4 values] (two halves of 8n bytes), then [n/16][16 rows] lane
+ * scales (lane 4h: values 16h..16h+15) and as many mins' terms, then two flags: both 16s of
+ * each 32 share their scale; every u <= 32 (four maddubs pair sums then fit 16 bits). */
+static void panel_pack8(const uint8_t *u, const float *sc, const float *mn, int nw, int64_t n, uint8_t *out) {
+    float *sc16 = (float *)(out + 16 * n), *mn16 = sc16 + n;
+    __m256i umax = _mm256_setzero_si256();
+    for (int half = 0; half < 2; half++) {
+        uint8_t *w = out + half * 8 * n;
+        for (int64_t g = 0; g < n / 32; g++) {  /* 32 values of 8 rows: an 8 x 8 dword transpose */
+            __m256i r[8], t[8];
+            for (int i = 0; i < 8; i++) {
+                const int row = 8 * half + i;
+                r[i] = row < nw ? _mm256_loadu_si256((const __m256i *)(u + row * n + 32 * g)) : _mm256_setzero_si256();
+                umax = _mm256_max_epu8(umax, r[i]);
+            }
+            for (int i = 0; i < 8; i += 2) t[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]), t[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
+            for (int i = 0; i < 8; i += 4) {
+                r[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]), r[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+                r[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]), r[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+            }
+            /* r[0..3]: dwords 0, 1, 2, 3 of rows 0-3 | dwords 4-7 of the same rows; r[4..7]: rows 4-7 */
+            for (int c = 0; c < 4; c++) {
+                _mm256_storeu_si256((__m256i *)(w + 32 * (8 * g + c)), _mm256_permute2x128_si256(r[c], r[4 + c], 0x20));
+                _mm256_storeu_si256((__m256i *)(w + 32 * (8 * g + 4 + c)), _mm256_permute2x128_si256(r[c], r[4 + c], 0x31));
+            }
+        }
+    }
+    uint32_t same32 = 1;
+    for (int64_t h = 0; h < n / 16; h++)
+        for (int r = 0; r < 16; r++) {
+            sc16[16 * h + r] = r < nw ? sc[r * (n / 4) + 4 * h] : 0.0f;
+            mn16[16 * h + r] = r < nw ? mn[r * (n / 16) + h] : 0.0f;
+            if (h % 2 == 1 && sc16[16 * h + r] != sc16[16 * (h - 1) + r]) same32 = 0;
+        }
+    /* every u <= 32: no byte above 32 (u - 33 saturates to 0 unsigned) */
+    const uint32_t small = _mm256_testz_si256(_mm256_subs_epu8(umax, _mm256_set1_epi8(32)), _mm256_set1_epi8(-1));
+    memcpy(mn16 + n, &same32, sizeof same32);
+    memcpy(mn16 + n + 1, &small, sizeof small);
+}
+
+/* acc + the 8 lanes' dots of values 4c..4c+3 (c = 0..3) of 8 weight rows (w[c]) with the
+ * activation's 16 values x (broadcast to both 128-bit halves). Without VNNI: maddubs pair
+ * sums (exact: u <= 64), two added in 16 bits, or all four where every u <= 32 (NARROW). */
+static inline __attribute__((always_inline)) __m256i quad8(__m256i acc, const __m256i *w, __m256i x, const int NARROW) {
+    const __m256i x0 = _mm256_shuffle_epi32(x, 0x00), x1 = _mm256_shuffle_epi32(x, 0x55);
+    const __m256i x2 = _mm256_shuffle_epi32(x, 0xaa), x3 = _mm256_shuffle_epi32(x, 0xff);
+#ifdef L3_AVX2_VNNI
+    (void)NARROW;
+    acc = _mm256_dpbusd_avx_epi32(acc, w[0], x0);
+    acc = _mm256_dpbusd_avx_epi32(acc, w[1], x1);
+    acc = _mm256_dpbusd_avx_epi32(acc, w[2], x2);
+    return _mm256_dpbusd_avx_epi32(acc, w[3], x3);
+#else
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i a = _mm256_add_epi16(_mm256_maddubs_epi16(w[0], x0), _mm256_maddubs_epi16(w[1], x1));
+    const __m256i b = _mm256_add_epi16(_mm256_maddubs_epi16(w[2], x2), _mm256_maddubs_epi16(w[3], x3));
+    if (NARROW) return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_add_epi16(a, b), ones));
+    return _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(a, ones), _mm256_madd_epi16(b, ones)));
+#endif
+}
+
+/* RN activation rows x the 8 weight rows of a half tile; STEP values (16, or 32 where both
+ * 16s of each block share the scale) per scale product; LEVELS as q8_micro's. Missing
+ * activation rows alias the last valid one and are not stored; missing weight rows are zero
+ * lanes, not stored. */
+static inline __attribute__((always_inline)) void lanes8(const int RN, const int STEP, const int LEVELS, const int NARROW,
+                                                         const uint8_t *w, const float *sc16, const float *mn16, int nw,
+                                                         const int8_t *q, const int8_t *q2, const float *d,
+                                                         const float *s, int nx, float *y, int64_t ldy, int64_t n) {
+    const int8_t *qp[4], *q2p[4];
+    const float *dp[4], *sp[4];
+    for (int j = 0; j < RN; j++) {
+        const int r = j < nx ? j : nx - 1;
+        qp[j] = q + r * n, q2p[j] = LEVELS == 2 ? q2 + r * n : q + r * n, dp[j] = d + r * n / 32, sp[j] = s + r * n / 16;
+    }
+    __m256 acc[4];
+    L3_UNROLL for (int j = 0; j < RN; j++) acc[j] = _mm256_setzero_ps();
+    for (int64_t h = 0; h < n / 16; h += STEP / 16) {
+        __m256i wv[8];
+        L3_UNROLL for (int i = 0; i < STEP / 4; i++) wv[i] = _mm256_loadu_si256((const __m256i *)(w + 128 * h + 32 * i));
+        const __m256 sv = _mm256_loadu_ps(sc16 + 16 * h);
+        L3_UNROLL for (int j = 0; j < RN; j++) {
+            __m256i hi = _mm256_setzero_si256(), lo = hi;
+            L3_UNROLL for (int k = 0; k < STEP / 16; k++) {
+                hi = quad8(hi, wv + 4 * k, _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(qp[j] + 16 * (h + k)))), NARROW);
+                if (LEVELS == 2)
+                    lo = quad8(lo, wv + 4 * k, _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(q2p[j] + 16 * (h + k)))), NARROW);
+            }
+            const __m256i v = LEVELS == 2 ? _mm256_add_epi32(_mm256_slli_epi32(hi, 8), lo) : hi;
+            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(v), _mm256_mul_ps(sv, _mm256_set1_ps(dp[j][h / 2])), acc[j]);
+            L3_UNROLL for (int k = 0; k < STEP / 16; k++)
+                acc[j] = _mm256_fnmadd_ps(_mm256_loadu_ps(mn16 + 16 * (h + k)), _mm256_set1_ps(sp[j][h + k]), acc[j]);
+        }
+    }
+    L3_UNROLL for (int j = 0; j < RN; j++)
+        if (j < nx) {
+            if (nw >= 8) _mm256_storeu_ps(y + j * ldy, acc[j]);
+            else _mm256_maskstore_ps(y + j * ldy, tail_mask(nw), acc[j]);
+        }
+}
+
+static void gemm_q8_lanes(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q, const int8_t *q2,
+                          const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) {
+    enum { RN = 4 };
+    uint32_t same32, small;
+    memcpy(&same32, mn + n, sizeof same32);  /* panel_pack8's flags */
+    memcpy(&small, mn + n + 1, sizeof small);
+    for (int half = 0; half * 8 < nw; half++) {
+        const uint8_t *w = u + (int64_t)half * 8 * n;
+        const float *sch = sc + 8 * half, *mnh = mn + 8 * half;
+        const int nwh = nw - 8 * half < 8 ? nw - 8 * half : 8;
+        for (int j = 0; j < nx; j += RN) {
+            const int m = nx - j < RN ? nx - j : RN;
+            const int8_t *qj = q + j * n, *q2j = q2 ? q2 + j * n : NULL;
+            const float *dj = d + j * n / 32, *sj = s + j * n / 16;
+            float *yj = y + (int64_t)j * ldy + 8 * half;
+#define LANES8(STEP, LEVELS, NARROW) lanes8(RN, STEP, LEVELS, NARROW, w, sch, mnh, nwh, qj, q2j, dj, sj, m, yj, ldy, n)
+            if (q2) {
+                if (same32) small ? LANES8(32, 2, 1) : LANES8(32, 2, 0);
+                else small ? LANES8(16, 2, 1) : LANES8(16, 2, 0);
+            } else {
+                if (same32) small ? LANES8(32, 1, 1) : LANES8(32, 1, 0);
+                else small ? LANES8(16, 1, 1) : LANES8(16, 1, 0);
+            }
+#undef LANES8
+        }
+    }
+}
+
 #ifdef L3_AVX2_VNNI
 int l3_kernels_init_avx2vnni(l3_kernel_set *k) {
     const l3_cpu_features *cpu = l3_cpu();
@@ -215,5 +352,7 @@ int l3_kernels_init_avx2(l3_kernel_set *k) {
     k->axpy_f16 = axpy_f16;
     k->axpy_q8_0 = axpy_q8_0;  /* the AVX-512 set keeps this one */
     k->gemm_f32 = gemm_f32;
+    k->gemm_q8 = gemm_q8_lanes;  /* (and its tile layout, instead of q8_simd.h's 4 x 2 micro-tile) */
+    k->panel_pack = panel_pack8;
     return 1;
 }
