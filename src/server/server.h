@@ -45,7 +45,6 @@ typedef struct srv_job {
     int n_toks, cap_toks;
     llama3_batch_finish finish;   /* set when done */
     char error[160];              /* set when the engine failed the job */
-    pthread_cond_t cond;          /* signalled on new tokens and when done */
     struct srv_job *next;         /* queue link */
 } srv_job;
 
@@ -56,6 +55,7 @@ typedef struct srv_engine {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t wake;          /* work arrived, a job was cancelled, or stop */
+    pthread_cond_t progress;      /* some job got tokens or ended */
     srv_job *q_head, *q_tail;
     int q_len, q_max;
     srv_job **running;            /* [capacity], by batch sequence id */
@@ -78,8 +78,13 @@ int srv_engine_start(srv_engine *e, llama3_model *m, llama3_session *s, int queu
 void srv_engine_stop(srv_engine *e);
 void srv_engine_free(srv_engine *e);
 srv_job *srv_job_new(void);           /* refs = 1 (the HTTP side) */
-/* Queues j (takes a reference). Returns 0, or -1 when the queue is full or stopping. */
-int srv_engine_submit(srv_engine *e, srv_job *j);
+/* Queues jobs[0..n) together (each takes a reference): one job as the queue allows; n > 1
+ * (the choices of one request) only when n slots are free now and not promised to queued jobs,
+ * so that they run side by side. Returns 0, -1 when the queue is full or stopping, -2 when
+ * fewer than n slots are free. */
+int srv_engine_submit(srv_engine *e, srv_job *const *jobs, int n);
+/* Waits (at most timeout_ms) until some jobs[i] has more than have[i] ids or is done. */
+void srv_jobs_wait(srv_engine *e, srv_job *const *jobs, const int *have, int n, int timeout_ms);
 /* Waits (at most timeout_ms) until j has more than `have` ids or is done; copies ids
  * have.. (at most cap) into out (and their logprobs into lp_out, if not NULL) and returns how
  * many; *done once j is done and all copied. */
@@ -129,6 +134,9 @@ void srv_text_free(srv_text *t);
 
 typedef enum srv_kind { SRV_CHAT, SRV_COMPLETION } srv_kind;
 
+/* The most choices one request may ask for (and never more than the slots). */
+#define SRV_MAX_N 128
+
 /* ---- tools.c: tool calling in Llama 3.1's JSON format ------------------------------------ */
 
 typedef enum srv_tool_choice { SRV_TOOLS_NONE, SRV_TOOLS_AUTO, SRV_TOOLS_REQUIRED, SRV_TOOLS_NAMED } srv_tool_choice;
@@ -168,7 +176,12 @@ typedef struct srv_params {
     int top_logprobs;
     llama3_logit_bias *bias;      /* logit_bias (sp.logit_bias points here) */
     int n_bias;
-    llama3_json_constraint *constraint;  /* response_format json_object / json_schema */
+    int n;                        /* choices (OpenAI's n, 1..SRV_MAX_N; at most the slots) */
+    /* [n] one per choice (a constraint has state): response_format json_object / json_schema,
+     * or a required / named tool_choice; NULL entries (or array) = free text */
+    llama3_json_constraint **constraints;
+    bool json_format;             /* response_format json_object / json_schema */
+    char *schema;                 /* json_schema's schema text (NULL: any object) */
     char *echo;                   /* completions' echo: the prompt's text */
     size_t echo_len;
     srv_tools tools;              /* chat: tools offered (tools.n > 0, choice != NONE: a call may come) */
@@ -208,18 +221,19 @@ int srv_parse_generation(const srv_ctx *c, srv_kind kind, const char *body, size
 void srv_params_free(srv_params *p);
 /* {"error": {"message", "type", "code"}} */
 char *srv_error_json(int status, const char *message);
-/* Whole (non-streamed) responses. */
-char *srv_completion_json(const srv_ctx *c, const srv_params *p, const char *id, long created, const char *text,
-                          size_t len, const char *finish, int n_completion, int n_cached, const srv_toklog *lg);
-/* A chat reply that is a tool call (call: srv_tools_reply_call's object, taken). */
-char *srv_tool_call_json(const srv_ctx *c, const srv_params *p, const char *id, long created, json_t *call,
-                         int n_completion, int n_cached);
-/* A stream's chunk carrying the tool call (taken). */
-char *srv_tool_call_event(const srv_ctx *c, const srv_params *p, const char *id, long created, json_t *call);
-/* One server-sent event "data: {...}\n\n" of a stream; text may be NULL (role chunk) and
- * finish NULL (not last). */
-char *srv_chunk_event(const srv_ctx *c, const srv_params *p, const char *id, long created, const char *text,
-                      size_t len, const char *finish, const srv_toklog *lg);
+/* One choice of a whole (non-streamed) response: the reply's text, or (call not NULL: taken)
+ * a tool call (srv_tools_reply_call's object). */
+json_t *srv_choice_json(const srv_ctx *c, const srv_params *p, int index, const char *text, size_t len,
+                        const char *finish, const srv_toklog *lg, json_t *call);
+/* A whole response with its choices (taken); usage counts the prompt once. */
+char *srv_completion_json(const srv_ctx *c, const srv_params *p, const char *id, long created, json_t *choices,
+                          int n_completion, int n_cached);
+/* A stream's chunk of choice `index` carrying a tool call (taken). */
+char *srv_tool_call_event(const srv_ctx *c, const srv_params *p, const char *id, long created, int index, json_t *call);
+/* One server-sent event "data: {...}\n\n" of a stream for choice `index`; text may be NULL
+ * (role chunk) and finish NULL (not last). */
+char *srv_chunk_event(const srv_ctx *c, const srv_params *p, const char *id, long created, int index,
+                      const char *text, size_t len, const char *finish, const srv_toklog *lg);
 char *srv_usage_event(const srv_ctx *c, const srv_params *p, const char *id, long created, int n_completion,
                       int n_cached);
 /* GET /v1/models, GET /health, POST /tokenize, POST /detokenize: status and body. */
