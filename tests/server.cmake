@@ -30,18 +30,21 @@ if(LLAMA3_HAVE_SERVER)
   # n choices (each on its own slot), through the openai client and curl.
   add_test(NAME server_choices COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_server_choices.sh ${LLAMA3_CLI} ${TOK32}
            ${CMAKE_BINARY_DIR}/node)
+  # Half-closed clients get their reply; closed ones free their slot (node sockets).
+  add_test(NAME server_halfclose COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_server_halfclose.sh ${LLAMA3_CLI} ${TOK32})
   # --api-key, --cors, /metrics, /props, /slots, /v1/models/{id}, the request log; 72 slow
   # clients and 100 disconnects (node).
   add_test(NAME server_ops COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_server_ops.sh ${LLAMA3_CLI} ${TOK32})
   # The chat page at / in headless Chromium (Debian chromium + playwright-core).
   add_test(NAME server_webui COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_server_webui.sh ${LLAMA3_CLI} ${TOK32}
            ${CMAKE_BINARY_DIR}/node)
-  set_tests_properties(server_http server_concurrent server_robust server_openai server_features server_choices server_ops server_webui
-                       PROPERTIES LABELS "server" TIMEOUT 600)
-  set_tests_properties(server_openai server_features server_choices server_webui PROPERTIES SKIP_RETURN_CODE 77)
+  set_tests_properties(server_http server_concurrent server_robust server_openai server_features server_choices server_halfclose
+                       server_ops server_webui PROPERTIES LABELS "server" TIMEOUT 600)
+  set_tests_properties(server_openai server_features server_choices server_halfclose server_webui
+                       PROPERTIES SKIP_RETURN_CODE 77)
   # Servers bind random ports; running them one at a time keeps the 2-core machine responsive.
-  set_tests_properties(server_http server_concurrent server_robust server_openai server_features server_choices server_ops
-                       server_webui PROPERTIES RESOURCE_LOCK llama3_server)
+  set_tests_properties(server_http server_concurrent server_robust server_openai server_features server_choices
+                       server_halfclose server_ops server_webui PROPERTIES RESOURCE_LOCK llama3_server)
 endif()
 set_tests_properties(server_chat_format PROPERTIES LABELS "server" TIMEOUT 600)
 

@@ -1,7 +1,13 @@
 /* Answers to chat and completion requests: one JSON body, or server-sent events from a
  * content-reader callback. A request's n choices are n jobs, each on a batch slot of its own,
  * run side by side. The connection thread waits on its jobs and polls its socket, so a client
- * that leaves frees its batch slots within ~100 ms. */
+ * that leaves frees its batch slots within ~100-200 ms.
+ *
+ * A client's FIN alone does not tell a client that left (close) from one that only finished
+ * sending (shutdown(SHUT_WR)) and waits for the reply: only a write tells them apart, as a
+ * closed socket answers it with a reset. So on a FIN the server writes something the client
+ * may read (a stream: an SSE comment line; a whole reply: its headers, the body following
+ * when ready) and takes the client as gone only on the reset (or another socket error). */
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,10 +16,15 @@
 
 #include "server/http.h"
 
-static bool client_gone(int fd) {
-    if (fd < 0) return false;
+typedef enum peer_state { PEER_OPEN, PEER_FIN, PEER_GONE } peer_state;
+
+/* PEER_FIN: the client sent its FIN (left, or only half-closed); PEER_GONE: reset or error. */
+static peer_state peer(int fd) {
+    if (fd < 0) return PEER_OPEN;
     struct pollfd pfd = { fd, POLLRDHUP, 0 };
-    return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+    if (poll(&pfd, 1, 0) <= 0) return PEER_OPEN;
+    if (pfd.revents & (POLLHUP | POLLERR | POLLNVAL)) return PEER_GONE;
+    return pfd.revents & POLLRDHUP ? PEER_FIN : PEER_OPEN;
 }
 
 /* Restarts the idle timer after a long wait inside a handler (setting 0 first resets it). */
@@ -137,12 +148,59 @@ static int completion_tokens(const srv_req *r) {
     return n;
 }
 
+/* The whole (non-streamed) reply once every choice has ended: the body, and its status. */
+static char *whole_body(srv_req *r, int *status) {
+    const srv_ctx *c = r->h->c;
+    if (r->failed) {
+        const char *why = "generation failed";
+        for (int i = 0; i < r->n_ch; i++)
+            if (r->ch[i].job->error[0]) why = r->ch[i].job->error;
+        *status = 500;
+        return srv_error_json(500, why);
+    }
+    json_t *choices = json_array();
+    for (int i = 0; i < r->n_ch; i++) {
+        srv_choice *ch = &r->ch[i];
+        size_t len;
+        const char *text = srv_text_take(&ch->text, &len);
+        json_t *call = may_call(r) ? srv_tools_reply_call(&r->p.tools, text, len) : NULL;
+        srv_toklog lg = logs_since(r, ch, 0);
+        lg.offset = r->p.echo_len;
+        json_array_append_new(choices, srv_choice_json(c, &r->p, i, text, len, finish_of(ch), &lg, call));
+    }
+    *status = 200;
+    return srv_completion_json(c, &r->p, r->id, r->created, choices, completion_tokens(r), r->ch[0].job->n_cached);
+}
+
+/* A whole reply whose headers went out early (the client half-closed): waits for the jobs,
+ * then hands out the JSON body (an error object if generation failed: the status is sent). */
+static ssize_t whole_reader(srv_req *r, char *buf, size_t max) {
+    if (r->phase == 0) {
+        while (!pump(r, 100)) {
+            if (peer(r->fd) == PEER_GONE) {  /* the reset that answered the headers */
+                cancel_all(r);
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            }
+        }
+        touch(r);
+        int status;
+        if (out_add(r, whole_body(r, &status))) return MHD_CONTENT_READER_END_WITH_ERROR;
+        r->phase = 2;
+    }
+    if (r->out_off >= r->out_len) return MHD_CONTENT_READER_END_OF_STREAM;
+    size_t n = r->out_len - r->out_off < max ? r->out_len - r->out_off : max;
+    memcpy(buf, r->out + r->out_off, n);
+    r->out_off += n;
+    return (ssize_t)n;
+}
+
 /* MHD asks for the next bytes of a stream: hand out queued events, else wait for ids. */
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     (void)pos;
     srv_req *r = cls;
     const srv_ctx *c = r->h->c;
     bool waited = false;
+    if (r->whole) return whole_reader(r, buf, max);
     for (;;) {
         if (r->out_off < r->out_len) {
             size_t n = r->out_len - r->out_off < max ? r->out_len - r->out_off : max;
@@ -164,9 +222,15 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
             }
             continue;
         }
-        if (client_gone(r->fd)) {
+        const peer_state ps = peer(r->fd);
+        if (ps == PEER_GONE) {
             cancel_all(r);
             return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        if (ps == PEER_FIN && !r->probed) {  /* a write: a client that left answers it with a reset */
+            r->probed = true;
+            if (out_add(r, strdup(": the request is complete; the reply follows\n\n"))) return MHD_CONTENT_READER_END_WITH_ERROR;
+            continue;
         }
         int fin = pump(r, 100);
         waited = true;
@@ -195,6 +259,21 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
 }
 
 static void stream_free(void *cls) { srv_req_unref(cls); }
+
+/* Queues a response whose body comes from stream_reader: server-sent events, or (r->whole)
+ * the whole JSON reply once it is ready. */
+static enum MHD_Result queue_reader(srv_req *r, const char *type) {
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader, r,
+                                                                  stream_free);
+    if (!resp) return MHD_NO;
+    atomic_fetch_add(&r->refs, 1);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    srv_reply_headers(r->conn, resp, 200);
+    enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
 
 /* Choice i's seed: the request's for choice 0 (so n = 1 and choice 0 agree), a distinct one
  * derived from it (splitmix64) for the others. */
@@ -275,40 +354,18 @@ enum MHD_Result srv_generate(srv_req *r, srv_kind kind) {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     r->fd = ci ? ci->connect_fd : -1;
 
-    if (r->p.stream) {
-        struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader, r,
-                                                                      stream_free);
-        if (!resp) return MHD_NO;
-        atomic_fetch_add(&r->refs, 1);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-        srv_reply_headers(r->conn, resp, 200);
-        enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
-        MHD_destroy_response(resp);
-        return ret;
-    }
+    if (r->p.stream) return queue_reader(r, "text/event-stream");
     /* One JSON body: wait here (this connection's own thread) until every choice ends. */
-    while (!pump(r, 100))
-        if (client_gone(r->fd)) return MHD_NO;  /* closes; the completed callback frees the slots */
+    while (!pump(r, 100)) {
+        const peer_state ps = peer(r->fd);
+        if (ps == PEER_GONE) return MHD_NO;  /* closes; the completed callback frees the slots */
+        if (ps == PEER_FIN) {  /* left or half-closed: the headers now, the body when ready */
+            r->whole = r->probed = true;
+            return queue_reader(r, "application/json");
+        }
+    }
     touch(r);
-    if (r->failed) {
-        const char *why = "generation failed";
-        for (int i = 0; i < r->n_ch; i++)
-            if (r->ch[i].job->error[0]) why = r->ch[i].job->error;
-        return srv_respond_error(r->conn, 500, why, NULL);
-    }
-    json_t *choices = json_array();
-    for (int i = 0; i < r->n_ch; i++) {
-        srv_choice *ch = &r->ch[i];
-        size_t len;
-        const char *text = srv_text_take(&ch->text, &len);
-        json_t *call = may_call(r) ? srv_tools_reply_call(&r->p.tools, text, len) : NULL;
-        srv_toklog lg = logs_since(r, ch, 0);
-        lg.offset = r->p.echo_len;
-        json_array_append_new(choices, srv_choice_json(c, &r->p, i, text, len, finish_of(ch), &lg, call));
-    }
-    return srv_respond(r->conn, 200,
-                       srv_completion_json(c, &r->p, r->id, r->created, choices, completion_tokens(r),
-                                           r->ch[0].job->n_cached),
-                       NULL);
+    int status;
+    char *body = whole_body(r, &status);
+    return srv_respond(r->conn, status, body, NULL);
 }

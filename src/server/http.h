@@ -92,6 +92,8 @@ struct srv_req {
     char *out;
     size_t out_len, out_off;
     int phase;                   /* 0: role chunk next, 1: tokens, 2: all queued */
+    bool whole;                  /* not a stream: the whole JSON reply, headers sent early */
+    bool probed;                 /* written to after the client's FIN (see generate.c) */
 };
 
 void srv_req_unref(srv_req *r);
