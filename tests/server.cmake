@@ -12,6 +12,14 @@ endforeach()
 add_test(NAME batch_gqa_bf16_kvq8_0 COMMAND test_batch ${M}/gqa/gguf/model-bf16.gguf q8_0)
 set_tests_properties(batch_gqa_bf16_kvq8_0 PROPERTIES LABELS "server;kv" TIMEOUT 300)
 
+# Tool calls read from a reply (one or several) and written back (src/server/tools.c).
+if(LLAMA3_HAVE_SERVER)
+  llama3_test(test_server_tools test_server_tools.c)
+  target_link_libraries(test_server_tools PRIVATE llama3_server)
+  add_test(NAME server_tools COMMAND test_server_tools)
+  set_tests_properties(server_tools PROPERTIES LABELS "server")
+endif()
+
 # CLI-level tests: chat through a pipe, and (in a build with the server) the HTTP server driven
 # by curl, by the official `openai` npm client, by 8 concurrent clients and by 200 bad
 # requests. They need bash, curl, jq and (for the client test) node + npm.

@@ -101,9 +101,9 @@ static int chat_prompt(const srv_ctx *c, json_t *msgs, srv_params *p, char *msg,
         }
         json_t *calls = json_object_get(m, "tool_calls");
         if (!strcmp(role, "assistant") && json_is_array(calls) && json_array_size(calls) > 0) {
-            /* an earlier call, as Llama 3.1 wrote it (one call a turn) */
-            if (json_array_size(calls) != 1 || !(texts[i] = srv_tools_call_text(json_array_get(calls, 0)))) {
-                status = bad(msg, cap, "%s", "an assistant message's 'tool_calls' must hold one function call with JSON arguments");
+            /* earlier calls, as Llama 3.1 writes them (several separated by "; ") */
+            if (!(texts[i] = srv_tools_calls_text(calls))) {
+                status = bad(msg, cap, "%s", "an assistant message's 'tool_calls' must be function calls with JSON arguments");
                 goto done;
             }
         } else if (!(texts[i] = message_text(json_object_get(m, "content")))) {
@@ -549,10 +549,10 @@ static json_t *logprobs_of(const srv_ctx *c, const srv_params *p, const srv_tokl
 }
 
 json_t *srv_choice_json(const srv_ctx *c, const srv_params *p, int index, const char *text, size_t len,
-                        const char *finish, const srv_toklog *lg, json_t *call) {
-    if (call)
-        return json_pack("{s:i,s:{s:s,s:n,s:[o]},s:n,s:s}", "index", index, "message", "role", "assistant", "content",
-                         "tool_calls", call, "logprobs", "finish_reason", "tool_calls");
+                        const char *finish, const srv_toklog *lg, json_t *calls) {
+    if (calls)
+        return json_pack("{s:i,s:{s:s,s:n,s:o},s:n,s:s}", "index", index, "message", "role", "assistant", "content",
+                         "tool_calls", calls, "logprobs", "finish_reason", "tool_calls");
     if (p->kind == SRV_CHAT)
         return json_pack("{s:i,s:{s:s,s:s%},s:o,s:s}", "index", index, "message", "role", "assistant", "content", text,
                          len, "logprobs", logprobs_of(c, p, lg), "finish_reason", finish);
@@ -606,10 +606,11 @@ char *srv_chunk_event(const srv_ctx *c, const srv_params *p, const char *id, lon
     return event(o);
 }
 
-char *srv_tool_call_event(const srv_ctx *c, const srv_params *p, const char *id, long created, int index, json_t *call) {
+char *srv_tool_call_event(const srv_ctx *c, const srv_params *p, const char *id, long created, int index, json_t *calls) {
     (void)p;
-    json_object_set_new(call, "index", json_integer(0));  /* the call's place among this choice's calls */
-    json_t *choice = json_pack("{s:i,s:{s:[o]},s:n,s:n}", "index", index, "delta", "tool_calls", call, "logprobs",
+    for (size_t k = 0; k < json_array_size(calls); k++)  /* each call's place among this choice's calls */
+        json_object_set_new(json_array_get(calls, k), "index", json_integer((json_int_t)k));
+    json_t *choice = json_pack("{s:i,s:{s:o},s:n,s:n}", "index", index, "delta", "tool_calls", calls, "logprobs",
                                "finish_reason");
     return event(json_pack("{s:s,s:s,s:i,s:s,s:[o]}", "id", id, "object", "chat.completion.chunk", "created",
                            (json_int_t)created, "model", c->model_name, "choices", choice));

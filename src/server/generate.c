@@ -120,14 +120,15 @@ static int stream_choice(srv_req *r, int i) {
     size_t len = 0;
     const char *text = NULL;
     int bad = 0;
-    json_t *call = NULL;
+    json_t *calls = NULL;
     if (!may_call(r)) text = srv_text_take(&ch->text, &len);
     else if (ch->done) {
         text = srv_text_take(&ch->text, &len);
-        if ((call = srv_tools_reply_call(&r->p.tools, text, len))) len = 0;
+        if ((calls = srv_tools_reply_calls(&r->p.tools, text, len))) len = 0;
     }
-    if (call) {
-        bad |= out_add(r, srv_tool_call_event(c, &r->p, r->id, r->created, i, call));
+    const bool called = calls != NULL;
+    if (called) {
+        bad |= out_add(r, srv_tool_call_event(c, &r->p, r->id, r->created, i, calls));
     } else if (len) {
         srv_toklog lg = logs_since(r, ch, ch->lp_sent);
         ch->lp_sent += lg.n;
@@ -136,7 +137,7 @@ static int stream_choice(srv_req *r, int i) {
     if (ch->done) {
         srv_toklog lg = logs_since(r, ch, ch->lp_sent);
         ch->lp_sent += lg.n;
-        bad |= out_add(r, srv_chunk_event(c, &r->p, r->id, r->created, i, "", 0, call ? "tool_calls" : finish_of(ch), &lg));
+        bad |= out_add(r, srv_chunk_event(c, &r->p, r->id, r->created, i, "", 0, called ? "tool_calls" : finish_of(ch), &lg));
         ch->ended = true;
     }
     return bad;
@@ -163,10 +164,10 @@ static char *whole_body(srv_req *r, int *status) {
         srv_choice *ch = &r->ch[i];
         size_t len;
         const char *text = srv_text_take(&ch->text, &len);
-        json_t *call = may_call(r) ? srv_tools_reply_call(&r->p.tools, text, len) : NULL;
+        json_t *calls = may_call(r) ? srv_tools_reply_calls(&r->p.tools, text, len) : NULL;
         srv_toklog lg = logs_since(r, ch, 0);
         lg.offset = r->p.echo_len;
-        json_array_append_new(choices, srv_choice_json(c, &r->p, i, text, len, finish_of(ch), &lg, call));
+        json_array_append_new(choices, srv_choice_json(c, &r->p, i, text, len, finish_of(ch), &lg, calls));
     }
     *status = 200;
     return srv_completion_json(c, &r->p, r->id, r->created, choices, completion_tokens(r), r->ch[0].job->n_cached);

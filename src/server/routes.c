@@ -67,8 +67,8 @@ const srv_route SRV_ROUTES[] = {
       "top_p (default 1), seed, stop (string or up to 4 strings), stream,\n"
       "stream_options.include_usage, logprobs, logit_bias, frequency_penalty,\n"
       "presence_penalty, response_format (json_object, json_schema), echo; chat also\n"
-      "top_logprobs, tools, tool_choice; extras: top_k, min_p, repeat_penalty,\n"
-      "cache_prompt (default true); other fields: 400" },
+      "top_logprobs, tools, tool_choice, parallel_tool_calls; extras: top_k, min_p,\n"
+      "repeat_penalty, cache_prompt (default true); other fields: 400" },
     { "POST", "/v1/embeddings", embeddings,
       "input (string, token ids, or an array of them) -> unit-length mean of the final\n"
       "hidden states (after the final norm); encoding_format float or base64" },

@@ -148,19 +148,25 @@ typedef struct srv_tools {
     json_t *defs;                 /* the definitions as given, for the prompt */
     srv_tool_choice choice;
     int named;                    /* SRV_TOOLS_NAMED: the index */
+    bool parallel;                /* parallel_tool_calls (default true): several calls a turn */
 } srv_tools;
+
+/* The most calls one reply may make (each separated by ';', Llama 3.1's way). */
+#define SRV_MAX_TOOL_CALLS 8
 
 /* Reads tools, tool_choice and parallel_tool_calls; 400 (message in msg) when malformed. */
 int srv_tools_parse(json_t *root, srv_tools *t, char *msg, size_t cap);
 void srv_tools_free(srv_tools *t);
-/* The constraint of "required" / a named tool_choice: a call of one of the functions. */
+/* The constraint of "required" / a named tool_choice: a call of one of the functions (with
+ * parallel: up to SRV_MAX_TOOL_CALLS of them separated by ';'). */
 llama3_json_constraint *srv_tools_constraint(const srv_tools *t, const llama3_json_vocab *v, char *msg, size_t cap);
 /* The first user message with the function definitions before it (malloc'd). */
 char *srv_tools_user_text(const srv_tools *t, const char *question);
-/* An earlier assistant tool call (OpenAI's tool_calls[i]) as the model writes it. */
-char *srv_tools_call_text(json_t *call);
-/* The reply as OpenAI's tool call object when it is a call of one of the tools, else NULL. */
-json_t *srv_tools_reply_call(const srv_tools *t, const char *text, size_t len);
+/* An earlier assistant turn's tool calls (OpenAI's tool_calls) as the model writes them. */
+char *srv_tools_calls_text(json_t *calls);
+/* The reply as an array of OpenAI's tool call objects when it is one or more calls of the
+ * tools (JSON calls separated by ';' or white space; one only without parallel), else NULL. */
+json_t *srv_tools_reply_calls(const srv_tools *t, const char *text, size_t len);
 
 typedef struct srv_params {
     srv_kind kind;
@@ -221,15 +227,15 @@ int srv_parse_generation(const srv_ctx *c, srv_kind kind, const char *body, size
 void srv_params_free(srv_params *p);
 /* {"error": {"message", "type", "code"}} */
 char *srv_error_json(int status, const char *message);
-/* One choice of a whole (non-streamed) response: the reply's text, or (call not NULL: taken)
- * a tool call (srv_tools_reply_call's object). */
+/* One choice of a whole (non-streamed) response: the reply's text, or (calls not NULL:
+ * taken) tool calls (srv_tools_reply_calls' array). */
 json_t *srv_choice_json(const srv_ctx *c, const srv_params *p, int index, const char *text, size_t len,
-                        const char *finish, const srv_toklog *lg, json_t *call);
+                        const char *finish, const srv_toklog *lg, json_t *calls);
 /* A whole response with its choices (taken); usage counts the prompt once. */
 char *srv_completion_json(const srv_ctx *c, const srv_params *p, const char *id, long created, json_t *choices,
                           int n_completion, int n_cached);
-/* A stream's chunk of choice `index` carrying a tool call (taken). */
-char *srv_tool_call_event(const srv_ctx *c, const srv_params *p, const char *id, long created, int index, json_t *call);
+/* A stream's chunk of choice `index` carrying its tool calls (taken). */
+char *srv_tool_call_event(const srv_ctx *c, const srv_params *p, const char *id, long created, int index, json_t *calls);
 /* One server-sent event "data: {...}\n\n" of a stream for choice `index`; text may be NULL
  * (role chunk) and finish NULL (not last). */
 char *srv_chunk_event(const srv_ctx *c, const srv_params *p, const char *id, long created, int index,
