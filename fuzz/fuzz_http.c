@@ -54,9 +54,12 @@ static void text_pipeline(srv_params *p) {
     (void)srv_text_take(&t, &len);
     handed += len;
     if (handed != t.sent || t.sent > t.len) abort();
-    char *body = srv_completion_json(&g_ctx, p, "cmpl-fuzz", 0, t.all ? t.all : "", t.len, "stop", t.n_used, 0, NULL);
-    char *ev = srv_chunk_event(&g_ctx, p, "cmpl-fuzz", 0, t.all ? t.all : "", t.len, NULL, NULL);
-    char *ev2 = srv_chunk_event(&g_ctx, p, "cmpl-fuzz", 0, NULL, 0, "length", NULL);
+    json_t *choices = json_array();
+    for (int i = 0; i < p->n; i++)
+        json_array_append_new(choices, srv_choice_json(&g_ctx, p, i, t.all ? t.all : "", t.len, "stop", NULL, NULL));
+    char *body = srv_completion_json(&g_ctx, p, "cmpl-fuzz", 0, choices, t.n_used, 0);
+    char *ev = srv_chunk_event(&g_ctx, p, "cmpl-fuzz", 0, p->n - 1, t.all ? t.all : "", t.len, NULL, NULL);
+    char *ev2 = srv_chunk_event(&g_ctx, p, "cmpl-fuzz", 0, 0, NULL, 0, "length", NULL);
     char *us = srv_usage_event(&g_ctx, p, "cmpl-fuzz", 0, t.n_used, 0);
     if (!body || !ev || !ev2 || !us) abort();  /* valid UTF-8 text must always serialise */
     free(body);

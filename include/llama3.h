@@ -252,6 +252,12 @@ llama3_json_constraint *llama3_json_constraint_new(const llama3_json_vocab *v, c
  * "parameters": a value of parameters[i]} (a JSON Schema text; NULL or "" = any object). */
 llama3_json_constraint *llama3_json_constraint_tool_call(const llama3_json_vocab *v, const char *const *names,
                                                          const char *const *parameters, int n, llama3_error *err);
+/* Up to max_calls (1..255) such calls in a row, separated by ';' (Llama 3.1's way of making
+ * several calls in one turn); a call begins after a ';' only while a whole one still fits
+ * the tokens left. */
+llama3_json_constraint *llama3_json_constraint_tool_calls(const llama3_json_vocab *v, const char *const *names,
+                                                          const char *const *parameters, int n, int max_calls,
+                                                          llama3_error *err);
 void llama3_json_constraint_free(llama3_json_constraint *c);
 /* Sets the logit of every token that cannot come next to -inf; end tokens stay open only once
  * the document is complete. tokens_left: tokens the reply may still take, this one included

@@ -168,7 +168,7 @@ function valid(v, s) {
   const schemaOf = { get_weather: weather, add };
   for (let seed = 0; seed < 3; seed++) {
     for (const tool_choice of [{ type: 'function', function: { name: 'add' } }, 'required']) {
-      const body = { model, messages: ask, tools, tool_choice, max_tokens: 80, temperature: 1, seed };
+      const body = { model, messages: ask, tools, tool_choice, max_tokens: 80, temperature: 1, seed, parallel_tool_calls: false };
       const r = await client.chat.completions.create(body);
       const ch = r.choices[0];
       assert.equal(ch.finish_reason, 'tool_calls');
@@ -206,6 +206,44 @@ function valid(v, s) {
   await assert.rejects(client.chat.completions.create({ model, messages: ask, tools, tool_choice: { type: 'function', function: { name: 'nope' } } }),
                        (e) => e.status === 400 && /nope/.test(e.message));
   await assert.rejects(client.chat.completions.create({ model, messages: ask, tool_choice: 'required' }), (e) => e.status === 400 && /tool_choice/.test(e.message));
+}
+// ---- several tool calls in one turn (Llama 3.1 separates them with ';') ----
+{
+  const add = { type: 'object', properties: { a: { type: 'number' }, b: { type: 'number' } }, required: ['a', 'b'] };
+  const weather = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] };
+  const tools = [{ type: 'function', function: { name: 'add', parameters: add } },
+                 { type: 'function', function: { name: 'get_weather', parameters: weather } }];
+  const schemaOf = { add, get_weather: weather };
+  const ask = [{ role: 'user', content: 'Add 2 and 3, then 4 and 5.' }];
+  let most = 0;
+  for (let seed = 0; seed < 4; seed++) {
+    const body = { model, messages: ask, tools, tool_choice: 'required', max_tokens: 150, temperature: 1, seed };
+    const r = await client.chat.completions.create(body);
+    const calls = r.choices[0].message.tool_calls;
+    assert.equal(r.choices[0].finish_reason, 'tool_calls');
+    assert.ok(calls.length >= 1 && calls.length <= 8, `${calls.length} calls`);
+    for (const c of calls) assert.ok(valid(JSON.parse(c.function.arguments), schemaOf[c.function.name]), 'each call validates: ' + c.function.arguments);
+    assert.equal(new Set(calls.map((c) => c.id)).size, calls.length, 'distinct call ids');
+    most = Math.max(most, calls.length);
+    // streamed: the same calls in one delta, indexed 0..k-1
+    let got = null;
+    for await (const chunk of await client.chat.completions.create({ ...body, stream: true }))
+      for (const c of chunk.choices) if (c.delta?.tool_calls) got = c.delta.tool_calls;
+    assert.deepEqual(got.map((c) => c.index), calls.map((_, i) => i));
+    assert.deepEqual(got.map((c) => c.function), calls.map((c) => c.function), 'streamed calls');
+    // parallel_tool_calls: false -> one call
+    const one = await client.chat.completions.create({ ...body, parallel_tool_calls: false });
+    assert.equal(one.choices[0].message.tool_calls.length, 1, 'parallel_tool_calls: false gives one call');
+  }
+  assert.ok(most >= 2, 'some replies make several calls');
+  // several calls and their results fed back
+  const call = (id, a) => ({ id, type: 'function', function: { name: 'add', arguments: JSON.stringify({ a, b: 1 }) } });
+  const back1 = [...ask, { role: 'assistant', content: null, tool_calls: [call('c1', 2)] }, { role: 'tool', tool_call_id: 'c1', content: '3' }];
+  const back2 = [...ask, { role: 'assistant', content: null, tool_calls: [call('c1', 2), call('c2', 4)] },
+                 { role: 'tool', tool_call_id: 'c1', content: '3' }, { role: 'tool', tool_call_id: 'c2', content: '5' }];
+  const r1 = await client.chat.completions.create({ model, messages: back1, tools, tool_choice: 'none', max_tokens: 2, temperature: 0 });
+  const r2 = await client.chat.completions.create({ model, messages: back2, tools, tool_choice: 'none', max_tokens: 2, temperature: 0 });
+  assert.ok(r2.usage.prompt_tokens > r1.usage.prompt_tokens + 15, 'both calls and both results are in the prompt');
 }
 // ---- /v1/embeddings: unit-length mean of the final hidden states ----
 {

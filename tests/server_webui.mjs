@@ -17,7 +17,7 @@ try {
     if (!r.url().startsWith(base)) foreign.push(r.url());
     if (r.method() === 'POST') bodies.push(JSON.parse(r.postData()));
   });
-  await page.goto(base + '/?max_tokens=48');
+  await page.goto(base + '/?max_tokens=200');
   assert.equal(await page.title(), 'llama3c chat');
 
   // a streamed reply: sample the text while the reply runs

@@ -226,6 +226,43 @@ static void test_sampled(const llama3_json_vocab *v, const llama3_tokenizer *t) 
         llama3_json_constraint_free(c);
     }
     CHECK(seen[0] && seen[1], "both functions get called (%d, %d)", seen[0], seen[1]);
+    /* up to 3 calls in a row, separated by ';': each one valid, never a fourth, and a reply
+     * always whole (a call begins only when one still fits the budget) */
+    int several = 0;
+    for (int r = 0; r < 12; r++) {
+        llama3_error err = { 0 };
+        llama3_json_constraint *c = llama3_json_constraint_tool_calls(v, names, params, 2, 3, &err);
+        CHECK(c, "%s", err.msg);
+        if (!c) break;
+        int complete;
+        char *text = sample_reply(c, t, n_vocab, 30 + 15 * r, 501 + (uint64_t)r, &complete);
+        CHECK(complete, "tool calls %d: not whole: '%s'", r, text);
+        size_t at = 0, n = strlen(text);
+        int calls = 0;
+        while (at < n) {
+            json_error_t je;
+            json_t *doc = json_loadb(text + at, n - at, JSON_DISABLE_EOF_CHECK, &je);
+            const char *name = json_string_value(json_object_get(doc, "name"));
+            int k = name && !strcmp(name, names[0]) ? 0 : name && !strcmp(name, names[1]) ? 1 : -1;
+            json_t *ps = k >= 0 ? json_loads(params[k], 0, NULL) : NULL;
+            CHECK(doc && k >= 0 && valid(json_object_get(doc, "parameters"), ps), "tool calls %d, call %d: '%s'", r, calls, text);
+            json_decref(ps);
+            json_decref(doc);
+            if (!doc) break;
+            calls++;
+            at += je.position;
+            while (at < n && strchr(" \t\n\r", text[at])) at++;
+            if (at < n) CHECK(text[at] == ';', "tool calls %d: ';' between calls: '%s'", r, text);
+            at++;
+        }
+        CHECK(calls >= 1 && calls <= 3, "tool calls %d: %d calls: '%s'", r, calls, text);
+        several += calls > 1;
+        free(text);
+        llama3_json_constraint_free(c);
+    }
+    CHECK(several > 0, "some replies make several calls");
+    llama3_error err = { 0 };
+    CHECK(!llama3_json_constraint_tool_calls(v, names, params, 2, 0, &err), "max_calls 0 refused");
 }
 
 int main(int argc, char **argv) {

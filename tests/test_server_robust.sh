@@ -37,7 +37,7 @@ WRONG_TYPES=('{"prompt":5}' '{"prompt":null}' '{"prompt":[]}' '{"prompt":[1.5]}'
              '{"prompt":"x","max_tokens":1.5}' '{"prompt":"x","temperature":"hot"}' '{"prompt":"x","temperature":-1}'
              '{"prompt":"x","temperature":9}' '{"prompt":"x","top_p":2}' '{"prompt":"x","seed":"s"}'
              '{"prompt":"x","stop":5}' '{"prompt":"x","stop":[1]}' '{"prompt":"x","stop":["a","b","c","d","e"]}'
-             '{"prompt":"x","stop":""}' '{"prompt":"x","stream":"yes"}' '{"prompt":"x","n":2}' '{"prompt":"x","model":7}'
+             '{"prompt":"x","stop":""}' '{"prompt":"x","stream":"yes"}' '{"prompt":"x","n":0}' '{"prompt":"x","n":1.5}' '{"prompt":"x","model":7}'
              '{"prompt":"x","stream_options":3}' '{"max_tokens":3}')
 for b in "${WRONG_TYPES[@]}"; do  # (no "messages": also bad for chat)
     expect 400 POST /v1/completions "$b"

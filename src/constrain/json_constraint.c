@@ -34,6 +34,7 @@ struct llama3_json_constraint {
     const llama3_json_vocab *v;
     js_schema schema;
     js_state st;
+    int doc_tokens;    /* tokens of the shortest whole document (for another one after ';') */
     js_state *stack;   /* [max_len + 1]: states along the trie walk */
     uint8_t *allowed;  /* [n_vocab] */
     int ended, failed;
@@ -140,16 +141,29 @@ llama3_json_constraint *llama3_json_constraint_new(const llama3_json_vocab *v, c
     return c;
 }
 
-llama3_json_constraint *llama3_json_constraint_tool_call(const llama3_json_vocab *v, const char *const *names,
-                                                         const char *const *parameters, int n, llama3_error *err) {
+static int greedy_tokens(const llama3_json_vocab *v, const char *text, int n);
+
+llama3_json_constraint *llama3_json_constraint_tool_calls(const llama3_json_vocab *v, const char *const *names,
+                                                          const char *const *parameters, int n, int max_calls,
+                                                          llama3_error *err) {
+    if (max_calls < 1 || max_calls > 255) { l3_fail(err, LLAMA3_ERR_ARG, "max_calls must be 1..255"); return NULL; }
     llama3_json_constraint *c = constraint_new(v, err);
     if (!c) return NULL;
     if (js_schema_tool_call(&c->schema, names, parameters, n, err)) {
         llama3_json_constraint_free(c);
         return NULL;
     }
+    c->schema.max_docs = max_calls;
     js_start(&c->schema, &c->st);
+    char shortest[4096];
+    int len = js_completion(&c->schema, &c->st, shortest, sizeof shortest);
+    c->doc_tokens = len > 0 ? greedy_tokens(v, shortest, len) : -1;
     return c;
+}
+
+llama3_json_constraint *llama3_json_constraint_tool_call(const llama3_json_vocab *v, const char *const *names,
+                                                         const char *const *parameters, int n, llama3_error *err) {
+    return llama3_json_constraint_tool_calls(v, names, parameters, n, 1, err);
 }
 
 void llama3_json_constraint_free(llama3_json_constraint *c) {
@@ -229,6 +243,11 @@ int llama3_json_constraint_apply(llama3_json_constraint *c, float *logits, int t
         if (longest_token(v, done, need, &id) > 0) c->allowed[id] = 1;
     } else if (!c->ended) {
         memcpy(&c->stack[0], &c->st, js_state_size(&c->st));
+        /* another document after ';' (maybe within this token) only when this one and a whole
+         * other one still fit the budget */
+        if (tokens_left > 0 && (c->doc_tokens < 0 || need_tok < 0 ||
+                                tokens_left <= need_tok + 1 + c->doc_tokens + BUDGET_MARGIN))
+            c->stack[0].docs = UINT8_MAX;
         walk(c);
     }
     int any = 0;

@@ -45,6 +45,7 @@ typedef struct js_schema {
     js_node *nodes;
     int n_nodes, cap_nodes;
     int root;
+    int max_docs;            /* documents in a row, each after a ';' (0 or 1: one) */
 } js_schema;
 
 /* Compiles a JSON Schema text (objects, arrays, strings, numbers, integers, booleans, null,
@@ -75,12 +76,14 @@ typedef struct js_state {
     uint16_t lit_pos;        /* literal: bytes matched; number: digits in the current part */
     uint8_t lex, sub, ws, is_key, lit_keys, done;
     uint8_t utf8_lo, utf8_hi;
+    uint8_t docs;            /* documents begun before this one (each ended by ';') */
     uint8_t depth;
     js_frame stack[JS_MAX_DEPTH];
 } js_state;
 
 void js_start(const js_schema *s, js_state *st);
-/* Feeds one byte; 0 when the text so far can still become a valid document, -1 otherwise
+/* Feeds one byte (after a whole document, ';' begins another while fewer than max_docs have
+ * begun); 0 when the text so far can still become a valid document, -1 otherwise
  * (st is then unspecified). */
 int js_step(const js_schema *s, js_state *st, uint8_t b);
 /* 1 when the text so far is a whole valid document (more bytes may still be possible: a

@@ -230,7 +230,15 @@ int js_step(const js_schema *s, js_state *st, uint8_t b) {
             return -1;
         }
         case LX_NONE: {
-            if (st->depth == 0) return -1;  /* the document is complete: nothing may follow */
+            if (st->depth == 0) {  /* the document is complete: nothing follows, but another one */
+                if (b != ';' || st->docs + 1 >= s->max_docs) return -1;
+                st->docs++;
+                st->done = 0;
+                st->ws = 0;
+                st->lex = LX_VALUE;
+                st->want = (uint16_t)s->root;
+                return 0;
+            }
             if (is_ws(b)) return ++st->ws > JS_MAX_WS ? -1 : 0;
             st->ws = 0;
             js_frame *f = &st->stack[st->depth - 1];

@@ -25,7 +25,9 @@ void srv_params_free(srv_params *p) {
     free(p->prompt);
     free(p->bias);
     free(p->echo);
-    llama3_json_constraint_free(p->constraint);
+    for (int i = 0; p->constraints && i < p->n; i++) llama3_json_constraint_free(p->constraints[i]);
+    free(p->constraints);
+    free(p->schema);
     srv_tools_free(&p->tools);
     memset(p, 0, sizeof *p);
 }
@@ -99,9 +101,9 @@ static int chat_prompt(const srv_ctx *c, json_t *msgs, srv_params *p, char *msg,
         }
         json_t *calls = json_object_get(m, "tool_calls");
         if (!strcmp(role, "assistant") && json_is_array(calls) && json_array_size(calls) > 0) {
-            /* an earlier call, as Llama 3.1 wrote it (one call a turn) */
-            if (json_array_size(calls) != 1 || !(texts[i] = srv_tools_call_text(json_array_get(calls, 0)))) {
-                status = bad(msg, cap, "%s", "an assistant message's 'tool_calls' must hold one function call with JSON arguments");
+            /* earlier calls, as Llama 3.1 writes them (several separated by "; ") */
+            if (!(texts[i] = srv_tools_calls_text(calls))) {
+                status = bad(msg, cap, "%s", "an assistant message's 'tool_calls' must be function calls with JSON arguments");
                 goto done;
             }
         } else if (!(texts[i] = message_text(json_object_get(m, "content")))) {
@@ -252,18 +254,32 @@ static int parse_response_format(const srv_ctx *c, json_t *v, srv_params *p, cha
     if (strcmp(type, "json_object") && strcmp(type, "json_schema"))
         return bad(msg, cap, "'response_format' type '%.40s' is not supported (text, json_object, json_schema)", type);
     if (!c->vocab) return bad(msg, cap, "%s", "'response_format': this model's vocabulary cannot be constrained");
-    char *schema = NULL;
     if (!strcmp(type, "json_schema")) {
         json_t *js = json_object_get(v, "json_schema");
         json_t *sc = json_object_get(js, "schema");
         if (!json_is_object(js) || !json_is_object(sc))
             return bad(msg, cap, "%s", "'response_format' json_schema needs {\"json_schema\": {\"schema\": {...}}}");
-        if (!(schema = json_dumps(sc, JSON_COMPACT))) return bad(msg, cap, "%s", "out of memory");
+        if (!(p->schema = json_dumps(sc, JSON_COMPACT))) return bad(msg, cap, "%s", "out of memory");
     }
-    llama3_error err = { 0 };
-    p->constraint = llama3_json_constraint_new(c->vocab, schema, schema ? strlen(schema) : 0, &err);
-    free(schema);
-    if (!p->constraint) return bad(msg, cap, "'response_format': %s", err.msg);
+    p->json_format = true;
+    return 0;
+}
+
+/* One constraint per choice, each from the same recipe: response_format, or a required /
+ * named tool_choice (their exclusion is checked before). */
+static int make_constraints(const srv_ctx *c, srv_params *p, char *msg, size_t cap) {
+    const bool tool = p->tools.choice == SRV_TOOLS_REQUIRED || p->tools.choice == SRV_TOOLS_NAMED;
+    if (!p->json_format && !tool) return 0;
+    if (!(p->constraints = calloc((size_t)p->n, sizeof *p->constraints))) return bad(msg, cap, "%s", "out of memory");
+    for (int i = 0; i < p->n; i++) {
+        llama3_error err = { 0 };
+        if (tool) {
+            if (!(p->constraints[i] = srv_tools_constraint(&p->tools, c->vocab, msg, cap))) return 400;
+        } else if (!(p->constraints[i] = llama3_json_constraint_new(c->vocab, p->schema, p->schema ? strlen(p->schema) : 0,
+                                                                    &err))) {
+            return bad(msg, cap, "'response_format': %s", err.msg);
+        }
+    }
     return 0;
 }
 
@@ -347,10 +363,16 @@ int srv_parse_generation(const srv_ctx *c, srv_kind kind, const char *body, size
         if (!json_is_object(v) || (iu && !json_is_boolean(iu))) { st = bad(msg, cap, "%s", "bad 'stream_options'"); goto done; }
         p->include_usage = json_is_true(iu);
     }
+    /* n: at most the slots, which the handler checks (each choice runs on a slot of its own) */
     v = json_object_get(root, "n");
-    if (v && !json_is_null(v) && (!json_is_integer(v) || json_integer_value(v) != 1)) {
-        st = bad(msg, cap, "%s", "only 'n': 1 is supported");
-        goto done;
+    p->n = 1;
+    if (v && !json_is_null(v)) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > SRV_MAX_N) {
+            snprintf(msg, cap, "'n' must be an integer in [1, %d]", SRV_MAX_N);
+            st = 400;
+            goto done;
+        }
+        p->n = (int)json_integer_value(v);
     }
     /* OpenAI's defaults: temperature 1, top_p 1. */
     p->sp = llama3_sampler_defaults();
@@ -401,10 +423,10 @@ int srv_parse_generation(const srv_ctx *c, srv_kind kind, const char *body, size
     if ((st = parse_stop(json_object_get(root, "stop"), p, msg, cap))) goto done;
     if (kind == SRV_CHAT && (st = srv_tools_parse(root, &p->tools, msg, cap))) goto done;
     if (p->tools.choice == SRV_TOOLS_REQUIRED || p->tools.choice == SRV_TOOLS_NAMED) {
-        if (p->constraint) { st = bad(msg, cap, "%s", "'response_format' and a required 'tool_choice' exclude each other"); goto done; }
+        if (p->json_format) { st = bad(msg, cap, "%s", "'response_format' and a required 'tool_choice' exclude each other"); goto done; }
         if (!c->vocab) { st = bad(msg, cap, "%s", "'tool_choice': this model's vocabulary cannot be constrained"); goto done; }
-        if (!(p->constraint = srv_tools_constraint(&p->tools, c->vocab, msg, cap))) { st = 400; goto done; }
     }
+    if ((st = make_constraints(c, p, msg, cap))) goto done;
     if (kind == SRV_CHAT) st = chat_prompt(c, json_object_get(root, "messages"), p, msg, cap);
     else {
         json_t *pr = json_object_get(root, "prompt");
@@ -526,34 +548,30 @@ static json_t *logprobs_of(const srv_ctx *c, const srv_params *p, const srv_tokl
     return p->kind == SRV_CHAT ? chat_logprobs(c, lg) : completion_logprobs(c, lg);
 }
 
-char *srv_completion_json(const srv_ctx *c, const srv_params *p, const char *id, long created, const char *text,
-                          size_t len, const char *finish, int n_completion, int n_cached, const srv_toklog *lg) {
-    json_t *choice;
-    if (p->kind == SRV_CHAT) {
-        choice = json_pack("{s:i,s:{s:s,s:s%},s:o,s:s}", "index", 0, "message", "role", "assistant", "content", text, len,
-                           "logprobs", logprobs_of(c, p, lg), "finish_reason", finish);
-    } else {
-        /* echo: the prompt's text first */
-        char *all = malloc(p->echo_len + len + 1);
-        if (!all) return NULL;
-        if (p->echo_len) memcpy(all, p->echo, p->echo_len);
-        if (len) memcpy(all + p->echo_len, text, len);
-        choice = json_pack("{s:s%,s:i,s:o,s:s}", "text", all, p->echo_len + len, "index", 0, "logprobs",
-                           logprobs_of(c, p, lg), "finish_reason", finish);
-        free(all);
-    }
-    return dump(json_pack("{s:s,s:s,s:i,s:s,s:[o],s:o}", "id", id, "object",
-                          p->kind == SRV_CHAT ? "chat.completion" : "text_completion", "created", (json_int_t)created,
-                          "model", c->model_name, "choices", choice, "usage", usage(p->n_prompt, n_completion, n_cached)));
+json_t *srv_choice_json(const srv_ctx *c, const srv_params *p, int index, const char *text, size_t len,
+                        const char *finish, const srv_toklog *lg, json_t *calls) {
+    if (calls)
+        return json_pack("{s:i,s:{s:s,s:n,s:o},s:n,s:s}", "index", index, "message", "role", "assistant", "content",
+                         "tool_calls", calls, "logprobs", "finish_reason", "tool_calls");
+    if (p->kind == SRV_CHAT)
+        return json_pack("{s:i,s:{s:s,s:s%},s:o,s:s}", "index", index, "message", "role", "assistant", "content", text,
+                         len, "logprobs", logprobs_of(c, p, lg), "finish_reason", finish);
+    /* echo: the prompt's text first */
+    char *all = malloc(p->echo_len + len + 1);
+    if (!all) return NULL;
+    if (p->echo_len) memcpy(all, p->echo, p->echo_len);
+    if (len) memcpy(all + p->echo_len, text, len);
+    json_t *choice = json_pack("{s:s%,s:i,s:o,s:s}", "text", all, p->echo_len + len, "index", index, "logprobs",
+                               logprobs_of(c, p, lg), "finish_reason", finish);
+    free(all);
+    return choice;
 }
 
-char *srv_tool_call_json(const srv_ctx *c, const srv_params *p, const char *id, long created, json_t *call,
-                         int n_completion, int n_cached) {
-    json_t *choice = json_pack("{s:i,s:{s:s,s:n,s:[o]},s:n,s:s}", "index", 0, "message", "role", "assistant", "content",
-                               "tool_calls", call, "logprobs", "finish_reason", "tool_calls");
-    return dump(json_pack("{s:s,s:s,s:i,s:s,s:[o],s:o}", "id", id, "object", "chat.completion", "created",
-                          (json_int_t)created, "model", c->model_name, "choices", choice, "usage",
-                          usage(p->n_prompt, n_completion, n_cached)));
+char *srv_completion_json(const srv_ctx *c, const srv_params *p, const char *id, long created, json_t *choices,
+                          int n_completion, int n_cached) {
+    return dump(json_pack("{s:s,s:s,s:i,s:s,s:o,s:o}", "id", id, "object",
+                          p->kind == SRV_CHAT ? "chat.completion" : "text_completion", "created", (json_int_t)created,
+                          "model", c->model_name, "choices", choices, "usage", usage(p->n_prompt, n_completion, n_cached)));
 }
 
 static char *event(json_t *o) {
@@ -570,16 +588,16 @@ static char *event(json_t *o) {
     return e;
 }
 
-char *srv_chunk_event(const srv_ctx *c, const srv_params *p, const char *id, long created, const char *text, size_t len,
-                      const char *finish, const srv_toklog *lg) {
+char *srv_chunk_event(const srv_ctx *c, const srv_params *p, const char *id, long created, int index,
+                      const char *text, size_t len, const char *finish, const srv_toklog *lg) {
     json_t *choice;
     json_t *lp = lg && lg->n > 0 ? logprobs_of(c, p, lg) : json_null();
     if (p->kind == SRV_CHAT) {
         json_t *delta = !text ? json_pack("{s:s,s:s}", "role", "assistant", "content", "")
                               : finish && !len ? json_object() : json_pack("{s:s%}", "content", text, len);
-        choice = json_pack("{s:i,s:o,s:o,s:s?}", "index", 0, "delta", delta, "logprobs", lp, "finish_reason", finish);
+        choice = json_pack("{s:i,s:o,s:o,s:s?}", "index", index, "delta", delta, "logprobs", lp, "finish_reason", finish);
     } else {
-        choice = json_pack("{s:s%,s:i,s:o,s:s?}", "text", text ? text : "", text ? len : 0, "index", 0, "logprobs", lp,
+        choice = json_pack("{s:s%,s:i,s:o,s:s?}", "text", text ? text : "", text ? len : 0, "index", index, "logprobs", lp,
                            "finish_reason", finish);
     }
     json_t *o = json_pack("{s:s,s:s,s:i,s:s,s:[o]}", "id", id, "object",
@@ -588,10 +606,11 @@ char *srv_chunk_event(const srv_ctx *c, const srv_params *p, const char *id, lon
     return event(o);
 }
 
-char *srv_tool_call_event(const srv_ctx *c, const srv_params *p, const char *id, long created, json_t *call) {
+char *srv_tool_call_event(const srv_ctx *c, const srv_params *p, const char *id, long created, int index, json_t *calls) {
     (void)p;
-    json_object_set_new(call, "index", json_integer(0));
-    json_t *choice = json_pack("{s:i,s:{s:[o]},s:n,s:n}", "index", 0, "delta", "tool_calls", call, "logprobs",
+    for (size_t k = 0; k < json_array_size(calls); k++)  /* each call's place among this choice's calls */
+        json_object_set_new(json_array_get(calls, k), "index", json_integer((json_int_t)k));
+    json_t *choice = json_pack("{s:i,s:{s:o},s:n,s:n}", "index", index, "delta", "tool_calls", calls, "logprobs",
                                "finish_reason");
     return event(json_pack("{s:s,s:s,s:i,s:s,s:[o]}", "id", id, "object", "chat.completion.chunk", "created",
                            (json_int_t)created, "model", c->model_name, "choices", choice));

@@ -16,14 +16,12 @@ srv_job *srv_job_new(void) {
     j->refs = 1;
     j->seq = -1;
     j->state = SRV_DONE;  /* until submitted */
-    pthread_cond_init(&j->cond, NULL);
     return j;
 }
 
 /* Under e->mu. */
 static void job_unref(srv_job *j) {
     if (--j->refs > 0) return;
-    pthread_cond_destroy(&j->cond);
     free(j->prompt);
     free(j->toks);
     free(j->lps);
@@ -33,11 +31,11 @@ static void job_unref(srv_job *j) {
 }
 
 /* Under e->mu: the engine's part of j is over. */
-static void job_done(srv_job *j, llama3_batch_finish fin, const char *error) {
+static void job_done(srv_engine *e, srv_job *j, llama3_batch_finish fin, const char *error) {
     j->state = SRV_DONE;
     j->finish = fin;
     if (error && !j->error[0]) snprintf(j->error, sizeof j->error, "%.150s", error);
-    pthread_cond_broadcast(&j->cond);
+    pthread_cond_broadcast(&e->progress);
     job_unref(j);
 }
 
@@ -78,7 +76,7 @@ static void *engine_main(void *arg) {
                 llama3_batch_remove(e->b, i);
                 e->running[i] = NULL;
                 e->n_running--;
-                job_done(j, LLAMA3_FINISH_NONE, NULL);
+                job_done(e, j, LLAMA3_FINISH_NONE, NULL);
             }
         }
         /* Cancelled jobs leave the queue now, so they do not count against its bound. */
@@ -88,18 +86,18 @@ static void *engine_main(void *arg) {
             *pp = j->next;
             if (e->q_tail == j) e->q_tail = prev;
             e->q_len--;
-            job_done(j, LLAMA3_FINISH_NONE, NULL);
+            job_done(e, j, LLAMA3_FINISH_NONE, NULL);
         }
         while (e->q_head && e->n_running < cap) {
             srv_job *j = e->q_head;
             e->q_head = j->next;
             if (!e->q_head) e->q_tail = NULL;
             e->q_len--;
-            if (j->cancel) { job_done(j, LLAMA3_FINISH_NONE, NULL); continue; }
+            if (j->cancel) { job_done(e, j, LLAMA3_FINISH_NONE, NULL); continue; }
             llama3_batch_seq o = { .sp = &j->sp, .max_tokens = j->max_tokens, .cache_prompt = j->cache_prompt,
                                    .constraint = j->constraint, .logprobs = j->logprobs, .top_logprobs = j->top_logprobs };
             int id = llama3_batch_add_seq(e->b, j->prompt, j->n_prompt, &o, &err);
-            if (id < 0) { job_done(j, LLAMA3_FINISH_NONE, err.msg); continue; }
+            if (id < 0) { job_done(e, j, LLAMA3_FINISH_NONE, err.msg); continue; }
             j->n_cached = llama3_batch_n_cached(e->b, id);
             j->seq = id;
             j->state = SRV_RUNNING;
@@ -118,7 +116,7 @@ static void *engine_main(void *arg) {
             for (int i = 0; i < cap; i++)
                 if (e->running[i]) {
                     llama3_batch_remove(e->b, i);
-                    job_done(e->running[i], LLAMA3_FINISH_NONE, err.msg);
+                    job_done(e, e->running[i], LLAMA3_FINISH_NONE, err.msg);
                     e->running[i] = NULL;
                 }
             e->n_running = 0;
@@ -132,23 +130,22 @@ static void *engine_main(void *arg) {
                 if (oom) llama3_batch_remove(e->b, e->ev[k].seq);
                 e->running[e->ev[k].seq] = NULL;
                 e->n_running--;
-                job_done(j, e->ev[k].finish, oom ? "out of memory" : NULL);
-            } else {
-                pthread_cond_broadcast(&j->cond);
+                job_done(e, j, e->ev[k].finish, oom ? "out of memory" : NULL);
             }
         }
+        if (n_ev > 0) pthread_cond_broadcast(&e->progress);
     }
     /* Shutting down: every job still held ends now. */
     for (int i = 0; i < cap; i++)
         if (e->running[i]) {
-            job_done(e->running[i], LLAMA3_FINISH_NONE, "the server is shutting down");
+            job_done(e, e->running[i], LLAMA3_FINISH_NONE, "the server is shutting down");
             e->running[i] = NULL;
         }
     e->n_running = 0;
     while (e->q_head) {
         srv_job *j = e->q_head;
         e->q_head = j->next;
-        job_done(j, LLAMA3_FINISH_NONE, "the server is shutting down");
+        job_done(e, j, LLAMA3_FINISH_NONE, "the server is shutting down");
     }
     e->q_tail = NULL;
     e->q_len = 0;
@@ -166,6 +163,7 @@ int srv_engine_start(srv_engine *e, llama3_model *m, llama3_session *s, int queu
     if (!e->b) return -1;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->wake, NULL);
+    pthread_cond_init(&e->progress, NULL);
     int cap = llama3_batch_capacity(e->b);
     e->running = calloc((size_t)cap, sizeof *e->running);
     e->ev = calloc((size_t)cap, sizeof *e->ev);
@@ -197,6 +195,7 @@ void srv_engine_free(srv_engine *e) {
     if (!e->b) return;
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->wake);
+    pthread_cond_destroy(&e->progress);
     llama3_batch_free(e->b);
     free(e->running);
     free(e->ev);
@@ -204,36 +203,55 @@ void srv_engine_free(srv_engine *e) {
     e->b = NULL;
 }
 
-int srv_engine_submit(srv_engine *e, srv_job *j) {
+int srv_engine_submit(srv_engine *e, srv_job *const *jobs, int n) {
     pthread_mutex_lock(&e->mu);
     /* Queued jobs first fill the free slots; only those beyond them count against --queue. */
     int free_slots = llama3_batch_capacity(e->b) - e->n_running;
-    if (e->stopping || e->q_len - free_slots >= e->q_max) {
-        pthread_mutex_unlock(&e->mu);
-        return -1;
+    int st = 0;
+    if (e->stopping || e->q_len - free_slots >= e->q_max) st = -1;
+    else if (n > 1 && free_slots - e->q_len < n) st = -2;  /* the choices run side by side or not at all */
+    for (int i = 0; i < n && st == 0; i++) {
+        srv_job *j = jobs[i];
+        j->refs++;
+        j->state = SRV_QUEUED;
+        j->next = NULL;
+        if (e->q_tail) e->q_tail->next = j;
+        else e->q_head = j;
+        e->q_tail = j;
+        e->q_len++;
     }
-    j->refs++;
-    j->state = SRV_QUEUED;
-    j->next = NULL;
-    if (e->q_tail) e->q_tail->next = j;
-    else e->q_head = j;
-    e->q_tail = j;
-    e->q_len++;
-    pthread_cond_signal(&e->wake);
+    if (st == 0) pthread_cond_signal(&e->wake);
     pthread_mutex_unlock(&e->mu);
-    return 0;
+    return st;
 }
 
-int srv_job_poll(srv_engine *e, srv_job *j, int have, int timeout_ms, int32_t *out, srv_lp *lp_out, int cap,
-                 bool *done) {
+/* The absolute time timeout_ms from now, for pthread_cond_timedwait. */
+static struct timespec deadline_in(int timeout_ms) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += timeout_ms / 1000;
     ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
     if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+    return ts;
+}
+
+void srv_jobs_wait(srv_engine *e, srv_job *const *jobs, const int *have, int n, int timeout_ms) {
+    const struct timespec ts = deadline_in(timeout_ms);
+    pthread_mutex_lock(&e->mu);
+    for (;;) {
+        bool ready = false;
+        for (int i = 0; i < n && !ready; i++) ready = jobs[i]->n_toks > have[i] || jobs[i]->state == SRV_DONE;
+        if (ready || pthread_cond_timedwait(&e->progress, &e->mu, &ts) == ETIMEDOUT) break;
+    }
+    pthread_mutex_unlock(&e->mu);
+}
+
+int srv_job_poll(srv_engine *e, srv_job *j, int have, int timeout_ms, int32_t *out, srv_lp *lp_out, int cap,
+                 bool *done) {
+    const struct timespec ts = deadline_in(timeout_ms);
     pthread_mutex_lock(&e->mu);
     while (j->n_toks <= have && j->state != SRV_DONE)
-        if (pthread_cond_timedwait(&j->cond, &e->mu, &ts) == ETIMEDOUT) break;
+        if (pthread_cond_timedwait(&e->progress, &e->mu, &ts) == ETIMEDOUT) break;
     int n = j->n_toks - have;
     if (n > cap) n = cap;
     if (n > 0) {
@@ -248,6 +266,7 @@ int srv_job_poll(srv_engine *e, srv_job *j, int have, int timeout_ms, int32_t *o
 }
 
 void srv_engine_cancel(srv_engine *e, srv_job *j) {
+    if (!j) return;
     pthread_mutex_lock(&e->mu);
     if (j->state != SRV_DONE && !j->cancel) {
         j->cancel = true;

@@ -14,13 +14,17 @@
 
 void srv_req_unref(srv_req *r) {
     if (atomic_fetch_sub(&r->refs, 1) != 1) return;
-    srv_job_release(r->h->c->engine, r->job);
+    for (int i = 0; i < r->n_ch; i++) {
+        srv_choice *ch = &r->ch[i];
+        srv_job_release(r->h->c->engine, ch->job);
+        srv_text_free(&ch->text);
+        free(ch->ids);
+        free(ch->lps);
+    }
+    free(r->ch);
     srv_params_free(&r->p);
-    srv_text_free(&r->text);
     free(r->body);
     free(r->out);
-    free(r->ids);
-    free(r->lps);
     free(r);
 }
 
@@ -177,8 +181,10 @@ static void log_request(srv_http *h, srv_req *r, srv_conn *sc) {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     const int status = sc && sc->status ? sc->status : 499;  /* 499: the client left before a reply */
-    const bool gen = r->job != NULL;
-    const int n_prompt = gen ? r->job->n_prompt : 0, n_gen = gen ? r->text.n_used : 0;
+    const bool gen = r->n_ch > 0;
+    int n_gen = 0;
+    for (int i = 0; i < r->n_ch; i++) n_gen += r->ch[i].text.n_used;
+    const int n_prompt = gen ? r->p.n_prompt : 0;
     const bool first = r->t_first.tv_sec || r->t_first.tv_nsec;
     const double ttft = first ? since_s(&r->t0, &r->t_first) : -1;
     const double per_token = first && r->n_seen > 1 ? since_s(&r->t_first, &r->t_last) / (r->n_seen - 1) : -1;
@@ -199,7 +205,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
     if (!r) return;
     /* The client is done or gone: its job (if still running) leaves the batch now. */
-    if (r->job) srv_engine_cancel(r->h->c->engine, r->job);
+    for (int i = 0; i < r->n_ch; i++) srv_engine_cancel(r->h->c->engine, r->ch[i].job);
     srv_conn *sc = conn_of(conn);
     log_request(h, r, sc);
     if (sc) {  /* the next request's head is due from now */

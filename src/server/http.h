@@ -51,6 +51,19 @@ typedef struct srv_route {
 extern const srv_route SRV_ROUTES[];
 extern const size_t SRV_N_ROUTES;
 
+/* One choice of a generation: its job and the text of the ids seen so far. */
+typedef struct srv_choice {
+    srv_job *job;
+    srv_text text;
+    int n_seen;                  /* job ids fed into text */
+    int32_t *ids;                /* [n_seen] with logprobs: the ids and their logprobs */
+    srv_lp *lps;
+    int cap_ids;
+    int lp_sent;                 /* a stream: tokens whose logprobs went out */
+    bool done;                   /* no more ids will come (text finished) */
+    bool ended;                  /* a stream: its last chunk is queued */
+} srv_choice;
+
 /* Per-request state; shared by the connection (completed callback) and a streamed
  * response (its free callback), freed by whichever lets go last (srv_req_unref). */
 struct srv_req {
@@ -68,14 +81,10 @@ struct srv_req {
     bool too_big;
     /* a generation (generate.c) */
     srv_params p;
-    srv_job *job;
-    srv_text text;
-    int n_seen;                  /* job ids fed into text */
-    int32_t *ids;                /* [n_seen] with logprobs: the ids and their logprobs */
-    srv_lp *lps;
-    int cap_ids;
-    int lp_sent;                 /* a stream: tokens whose logprobs went out */
-    bool job_done, failed;
+    struct srv_choice *ch;       /* [n_ch]: one job each */
+    int n_ch;
+    int n_seen;                  /* the most ids any choice has seen (latency metrics) */
+    bool failed;                 /* a choice failed: the reply is an error */
     char id[48];
     long created;
     int fd;
@@ -83,6 +92,8 @@ struct srv_req {
     char *out;
     size_t out_len, out_off;
     int phase;                   /* 0: role chunk next, 1: tokens, 2: all queued */
+    bool whole;                  /* not a stream: the whole JSON reply, headers sent early */
+    bool probed;                 /* written to after the client's FIN (see generate.c) */
 };
 
 void srv_req_unref(srv_req *r);

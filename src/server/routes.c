@@ -63,11 +63,12 @@ const srv_route SRV_ROUTES[] = {
     { "POST", "/v1/chat/completions", chat, "messages -> assistant answer (\"stream\": true for SSE)" },
     { "POST", "/v1/completions", completions,
       "prompt -> continuation (\"stream\": true for SSE)\n"
-      "fields: max_tokens, temperature (default 1), top_p (default 1), seed, stop\n"
-      "(string or up to 4 strings), stream, stream_options.include_usage, logprobs,\n"
-      "logit_bias, frequency_penalty, presence_penalty, response_format (json_object,\n"
-      "json_schema), echo; chat also top_logprobs, tools, tool_choice; extras: top_k,\n"
-      "min_p, repeat_penalty, cache_prompt (default true); other fields: 400" },
+      "fields: n (choices, each on a free slot), max_tokens, temperature (default 1),\n"
+      "top_p (default 1), seed, stop (string or up to 4 strings), stream,\n"
+      "stream_options.include_usage, logprobs, logit_bias, frequency_penalty,\n"
+      "presence_penalty, response_format (json_object, json_schema), echo; chat also\n"
+      "top_logprobs, tools, tool_choice, parallel_tool_calls; extras: top_k, min_p,\n"
+      "repeat_penalty, cache_prompt (default true); other fields: 400" },
     { "POST", "/v1/embeddings", embeddings,
       "input (string, token ids, or an array of them) -> unit-length mean of the final\n"
       "hidden states (after the final norm); encoding_format float or base64" },

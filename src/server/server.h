@@ -45,7 +45,6 @@ typedef struct srv_job {
     int n_toks, cap_toks;
     llama3_batch_finish finish;   /* set when done */
     char error[160];              /* set when the engine failed the job */
-    pthread_cond_t cond;          /* signalled on new tokens and when done */
     struct srv_job *next;         /* queue link */
 } srv_job;
 
@@ -56,6 +55,7 @@ typedef struct srv_engine {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t wake;          /* work arrived, a job was cancelled, or stop */
+    pthread_cond_t progress;      /* some job got tokens or ended */
     srv_job *q_head, *q_tail;
     int q_len, q_max;
     srv_job **running;            /* [capacity], by batch sequence id */
@@ -78,8 +78,13 @@ int srv_engine_start(srv_engine *e, llama3_model *m, llama3_session *s, int queu
 void srv_engine_stop(srv_engine *e);
 void srv_engine_free(srv_engine *e);
 srv_job *srv_job_new(void);           /* refs = 1 (the HTTP side) */
-/* Queues j (takes a reference). Returns 0, or -1 when the queue is full or stopping. */
-int srv_engine_submit(srv_engine *e, srv_job *j);
+/* Queues jobs[0..n) together (each takes a reference): one job as the queue allows; n > 1
+ * (the choices of one request) only when n slots are free now and not promised to queued jobs,
+ * so that they run side by side. Returns 0, -1 when the queue is full or stopping, -2 when
+ * fewer than n slots are free. */
+int srv_engine_submit(srv_engine *e, srv_job *const *jobs, int n);
+/* Waits (at most timeout_ms) until some jobs[i] has more than have[i] ids or is done. */
+void srv_jobs_wait(srv_engine *e, srv_job *const *jobs, const int *have, int n, int timeout_ms);
 /* Waits (at most timeout_ms) until j has more than `have` ids or is done; copies ids
  * have.. (at most cap) into out (and their logprobs into lp_out, if not NULL) and returns how
  * many; *done once j is done and all copied. */
@@ -129,6 +134,9 @@ void srv_text_free(srv_text *t);
 
 typedef enum srv_kind { SRV_CHAT, SRV_COMPLETION } srv_kind;
 
+/* The most choices one request may ask for (and never more than the slots). */
+#define SRV_MAX_N 128
+
 /* ---- tools.c: tool calling in Llama 3.1's JSON format ------------------------------------ */
 
 typedef enum srv_tool_choice { SRV_TOOLS_NONE, SRV_TOOLS_AUTO, SRV_TOOLS_REQUIRED, SRV_TOOLS_NAMED } srv_tool_choice;
@@ -140,19 +148,25 @@ typedef struct srv_tools {
     json_t *defs;                 /* the definitions as given, for the prompt */
     srv_tool_choice choice;
     int named;                    /* SRV_TOOLS_NAMED: the index */
+    bool parallel;                /* parallel_tool_calls (default true): several calls a turn */
 } srv_tools;
+
+/* The most calls one reply may make (each separated by ';', Llama 3.1's way). */
+#define SRV_MAX_TOOL_CALLS 8
 
 /* Reads tools, tool_choice and parallel_tool_calls; 400 (message in msg) when malformed. */
 int srv_tools_parse(json_t *root, srv_tools *t, char *msg, size_t cap);
 void srv_tools_free(srv_tools *t);
-/* The constraint of "required" / a named tool_choice: a call of one of the functions. */
+/* The constraint of "required" / a named tool_choice: a call of one of the functions (with
+ * parallel: up to SRV_MAX_TOOL_CALLS of them separated by ';'). */
 llama3_json_constraint *srv_tools_constraint(const srv_tools *t, const llama3_json_vocab *v, char *msg, size_t cap);
 /* The first user message with the function definitions before it (malloc'd). */
 char *srv_tools_user_text(const srv_tools *t, const char *question);
-/* An earlier assistant tool call (OpenAI's tool_calls[i]) as the model writes it. */
-char *srv_tools_call_text(json_t *call);
-/* The reply as OpenAI's tool call object when it is a call of one of the tools, else NULL. */
-json_t *srv_tools_reply_call(const srv_tools *t, const char *text, size_t len);
+/* An earlier assistant turn's tool calls (OpenAI's tool_calls) as the model writes them. */
+char *srv_tools_calls_text(json_t *calls);
+/* The reply as an array of OpenAI's tool call objects when it is one or more calls of the
+ * tools (JSON calls separated by ';' or white space; one only without parallel), else NULL. */
+json_t *srv_tools_reply_calls(const srv_tools *t, const char *text, size_t len);
 
 typedef struct srv_params {
     srv_kind kind;
@@ -168,7 +182,12 @@ typedef struct srv_params {
     int top_logprobs;
     llama3_logit_bias *bias;      /* logit_bias (sp.logit_bias points here) */
     int n_bias;
-    llama3_json_constraint *constraint;  /* response_format json_object / json_schema */
+    int n;                        /* choices (OpenAI's n, 1..SRV_MAX_N; at most the slots) */
+    /* [n] one per choice (a constraint has state): response_format json_object / json_schema,
+     * or a required / named tool_choice; NULL entries (or array) = free text */
+    llama3_json_constraint **constraints;
+    bool json_format;             /* response_format json_object / json_schema */
+    char *schema;                 /* json_schema's schema text (NULL: any object) */
     char *echo;                   /* completions' echo: the prompt's text */
     size_t echo_len;
     srv_tools tools;              /* chat: tools offered (tools.n > 0, choice != NONE: a call may come) */
@@ -208,18 +227,19 @@ int srv_parse_generation(const srv_ctx *c, srv_kind kind, const char *body, size
 void srv_params_free(srv_params *p);
 /* {"error": {"message", "type", "code"}} */
 char *srv_error_json(int status, const char *message);
-/* Whole (non-streamed) responses. */
-char *srv_completion_json(const srv_ctx *c, const srv_params *p, const char *id, long created, const char *text,
-                          size_t len, const char *finish, int n_completion, int n_cached, const srv_toklog *lg);
-/* A chat reply that is a tool call (call: srv_tools_reply_call's object, taken). */
-char *srv_tool_call_json(const srv_ctx *c, const srv_params *p, const char *id, long created, json_t *call,
-                         int n_completion, int n_cached);
-/* A stream's chunk carrying the tool call (taken). */
-char *srv_tool_call_event(const srv_ctx *c, const srv_params *p, const char *id, long created, json_t *call);
-/* One server-sent event "data: {...}\n\n" of a stream; text may be NULL (role chunk) and
- * finish NULL (not last). */
-char *srv_chunk_event(const srv_ctx *c, const srv_params *p, const char *id, long created, const char *text,
-                      size_t len, const char *finish, const srv_toklog *lg);
+/* One choice of a whole (non-streamed) response: the reply's text, or (calls not NULL:
+ * taken) tool calls (srv_tools_reply_calls' array). */
+json_t *srv_choice_json(const srv_ctx *c, const srv_params *p, int index, const char *text, size_t len,
+                        const char *finish, const srv_toklog *lg, json_t *calls);
+/* A whole response with its choices (taken); usage counts the prompt once. */
+char *srv_completion_json(const srv_ctx *c, const srv_params *p, const char *id, long created, json_t *choices,
+                          int n_completion, int n_cached);
+/* A stream's chunk of choice `index` carrying its tool calls (taken). */
+char *srv_tool_call_event(const srv_ctx *c, const srv_params *p, const char *id, long created, int index, json_t *calls);
+/* One server-sent event "data: {...}\n\n" of a stream for choice `index`; text may be NULL
+ * (role chunk) and finish NULL (not last). */
+char *srv_chunk_event(const srv_ctx *c, const srv_params *p, const char *id, long created, int index,
+                      const char *text, size_t len, const char *finish, const srv_toklog *lg);
 char *srv_usage_event(const srv_ctx *c, const srv_params *p, const char *id, long created, int n_completion,
                       int n_cached);
 /* GET /v1/models, GET /health, POST /tokenize, POST /detokenize: status and body. */

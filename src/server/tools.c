@@ -30,6 +30,7 @@ int srv_tools_parse(json_t *root, srv_tools *t, char *msg, size_t cap) {
     json_t *tools = json_object_get(root, "tools"), *choice = json_object_get(root, "tool_choice");
     json_t *par = json_object_get(root, "parallel_tool_calls");
     if (par && !json_is_null(par) && !json_is_boolean(par)) return bad(msg, cap, "%s", "'parallel_tool_calls' must be a boolean");
+    t->parallel = !json_is_false(par);
     if (!tools || json_is_null(tools) || (json_is_array(tools) && json_array_size(tools) == 0)) {
         if (choice && !json_is_null(choice) && !(json_is_string(choice) && !strcmp(json_string_value(choice), "none")))
             return bad(msg, cap, "%s", "'tool_choice' needs 'tools'");
@@ -85,11 +86,13 @@ int srv_tools_parse(json_t *root, srv_tools *t, char *msg, size_t cap) {
 llama3_json_constraint *srv_tools_constraint(const srv_tools *t, const llama3_json_vocab *v, char *msg, size_t cap) {
     llama3_error err = { 0 };
     llama3_json_constraint *c;
+    const int calls = t->parallel ? SRV_MAX_TOOL_CALLS : 1;
     if (t->choice == SRV_TOOLS_NAMED)
-        c = llama3_json_constraint_tool_call(v, (const char *const *)&t->names[t->named],
-                                             (const char *const *)&t->params[t->named], 1, &err);
+        c = llama3_json_constraint_tool_calls(v, (const char *const *)&t->names[t->named],
+                                              (const char *const *)&t->params[t->named], 1, calls, &err);
     else
-        c = llama3_json_constraint_tool_call(v, (const char *const *)t->names, (const char *const *)t->params, t->n, &err);
+        c = llama3_json_constraint_tool_calls(v, (const char *const *)t->names, (const char *const *)t->params, t->n,
+                                              calls, &err);
     if (!c) snprintf(msg, cap, "'tools' parameters: %s", err.msg);
     return c;
 }
@@ -121,7 +124,8 @@ char *srv_tools_user_text(const srv_tools *t, const char *question) {
     return s;
 }
 
-char *srv_tools_call_text(json_t *call) {
+/* One earlier call as the model writes it: {"name": ..., "parameters": {...}}. */
+static char *call_text(json_t *call) {
     json_t *fn = json_object_get(call, "function");
     const char *name = json_string_value(json_object_get(fn, "name"));
     const char *args = json_string_value(json_object_get(fn, "arguments"));
@@ -134,15 +138,30 @@ char *srv_tools_call_text(json_t *call) {
     return s;
 }
 
-json_t *srv_tools_reply_call(const srv_tools *t, const char *text, size_t len) {
-    while (len && (*text == ' ' || *text == '\n' || *text == '\t' || *text == '\r')) text++, len--;
-    json_t *doc = json_loadb(text, len, 0, NULL);
+char *srv_tools_calls_text(json_t *calls) {
+    char *all = NULL;
+    size_t len = 0;
+    for (size_t i = 0; i < json_array_size(calls); i++) {
+        char *one = call_text(json_array_get(calls, i));
+        char *grown = one ? realloc(all, len + strlen(one) + 3) : NULL;
+        if (!grown) { free(one); free(all); return NULL; }
+        all = grown;
+        if (i) memcpy(all + len, "; ", 2), len += 2;
+        memcpy(all + len, one, strlen(one) + 1);
+        len += strlen(one);
+        free(one);
+    }
+    return all;
+}
+
+/* One call of a known tool as OpenAI's tool call object, else NULL. */
+static json_t *reply_call(const srv_tools *t, json_t *doc) {
     const char *name = json_string_value(json_object_get(doc, "name"));
     json_t *params = json_object_get(doc, "parameters");
     if (!params) params = json_object_get(doc, "arguments");
     int known = 0;
     for (int k = 0; name && k < t->n && !known; k++) known = !strcmp(t->names[k], name);
-    if (!known || !json_is_object(params)) { json_decref(doc); return NULL; }
+    if (!known || !json_is_object(params)) return NULL;
     static atomic_ulong counter;
     char id[40];
     snprintf(id, sizeof id, "call_%lu", (unsigned long)++counter);
@@ -150,6 +169,27 @@ json_t *srv_tools_reply_call(const srv_tools *t, const char *text, size_t len) {
     json_t *call = args ? json_pack("{s:s,s:s,s:{s:s,s:s}}", "id", id, "type", "function", "function", "name", name,
                                     "arguments", args) : NULL;
     free(args);
-    json_decref(doc);
     return call;
+}
+
+static bool is_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
+
+json_t *srv_tools_reply_calls(const srv_tools *t, const char *text, size_t len) {
+    json_t *calls = json_array();
+    size_t at = 0;
+    for (;;) {
+        while (at < len && is_space(text[at])) at++;
+        if (at == len && json_array_size(calls) > 0) break;
+        json_error_t je;
+        json_t *doc = json_loadb(text + at, len - at, JSON_DISABLE_EOF_CHECK, &je);
+        json_t *call = doc ? reply_call(t, doc) : NULL;
+        json_decref(doc);
+        if (!call || json_array_size(calls) == SRV_MAX_TOOL_CALLS) { json_decref(call); json_decref(calls); return NULL; }
+        json_array_append_new(calls, call);
+        at += (size_t)je.position;
+        while (at < len && is_space(text[at])) at++;
+        if (at < len && text[at] == ';') at++;  /* calls separated by ';' or by white space (newlines) */
+    }
+    if (!t->parallel && json_array_size(calls) > 1) { json_decref(calls); return NULL; }
+    return calls;
 }
