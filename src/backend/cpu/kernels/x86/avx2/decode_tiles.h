@@ -1,5 +1,5 @@
 /* Multi-row decode tiles of the AVX2 sets (avx2.c includes this after q8_simd.h): dot_q8 and
- * dotn_q8 for Q8_0, Q4_0, Q4_K and Q5_K (kernels.h layouts, two activation levels).
+ * dotn_q8 for Q8_0, Q4_0, Q4_K, Q5_K and Q6_K (kernels.h layouts, two activation levels).
  *
  * The two levels are joined into one exact int16 per value, x = 256 q + q2 (|x| <= 32639),
  * once per call for every activation row; the weights are widened to int16 and multiplied
@@ -73,8 +73,9 @@ static inline __attribute__((always_inline)) void pf_seq(const uint8_t *p, const
     L3_UNROLL for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
 }
 
-/* the tile's activation rows: x16 + j*n, d + j*n/32, s + j*n/16 */
-#define TILE_ROWS                                                                               \
+/* the tile's weight rows (rows + i*row_bytes) and activation rows (x16 + j*n, d + j*n/32,
+ * s + j*n/16), accumulators and SB scale products per pair */
+#define TILE_ROWS(SB)                                                                             \
     const uint8_t *wr[MR];                                                                          \
     const int16_t *xp[NR];                                                                          \
     const float *dp[NR], *sp[NR];                                                                   \
@@ -85,7 +86,7 @@ static inline __attribute__((always_inline)) void pf_seq(const uint8_t *p, const
     }                                                                                               \
     (void)sp;                                                                                       \
     __m256 acc[MR][NR];                                                                             \
-    float sb[MR][NR][8];                                                                            \
+    float sb[MR][NR][SB]; /* the scale products of a step's blocks, per pair */                   \
     L3_UNROLL for (int i = 0; i < MR; i++)                                                          \
         L3_UNROLL for (int j = 0; j < NR; j++) acc[i][j] = _mm256_setzero_ps();
 #define TILE_STORE                                                                                  \
@@ -125,7 +126,7 @@ static inline __attribute__((always_inline)) void q4q8_tile(const int Q4, const 
                                                             const uint8_t *rows, size_t row_bytes, int nw,
                                                             const int16_t *x16, const float *d, const float *s, int nx,
                                                             float *y, int64_t ldy, int64_t n) {
-    TILE_ROWS
+    TILE_ROWS(8)
     const size_t bb = Q4 ? sizeof(l3_block_q4_0) : sizeof(l3_block_q8_0);
     const uint8_t *next = rows + MR * row_bytes;  /* the next pass's rows, in address order */
     const __m256i m15 = _mm256_set1_epi16(15);
@@ -145,7 +146,7 @@ static inline __attribute__((always_inline)) void k45_tile(const int FIVE, const
                                                            const uint8_t *rows, size_t row_bytes, int nw,
                                                            const int16_t *x16, const float *d, const float *s, int nx,
                                                            float *y, int64_t ldy, int64_t n) {
-    TILE_ROWS
+    TILE_ROWS(8)
     const size_t bb = FIVE ? sizeof(l3_block_q5_K) : sizeof(l3_block_q4_K);
     const uint8_t *next = rows + MR * row_bytes;
     const __m256i m15 = _mm256_set1_epi16(15), b4 = _mm256_set1_epi16(16);
@@ -194,6 +195,57 @@ static inline __attribute__((always_inline)) void k45_tile(const int FIVE, const
     TILE_STORE
 }
 
+/* Q6_K: per half h of a super-block and 16-byte column c, the 16 values of each of its 4
+ * quarters (low 4 bits from ql's low or high nibbles, 2 more from qh) with the scale of
+ * their sub-block of 16; the offset 32 times the activation sums once per super-block */
+static inline __attribute__((always_inline)) void q6k_tile(const int UNUSED, const int MR, const int NR,
+                                                           const uint8_t *rows, size_t row_bytes, int nw,
+                                                           const int16_t *x16, const float *d, const float *s, int nx,
+                                                           float *y, int64_t ldy, int64_t n) {
+    (void)UNUSED;
+    TILE_ROWS(16)
+    const size_t bb = sizeof(l3_block_q6_K);
+    const uint8_t *next = rows + MR * row_bytes;
+    const __m256i m15 = _mm256_set1_epi16(15), m30 = _mm256_set1_epi16(0x30);
+    for (int64_t ib = 0; ib < n / L3_QK_K; ib++) {
+        L3_UNROLL for (int i = 0; i < MR; i++) {
+            const l3_block_q6_K *b6 = (const l3_block_q6_K *)(wr[i] + ib * bb);
+            const __m256 dd = _mm256_set1_ps(h2f(b6->d));
+            const __m128i sc8 = _mm_loadu_si128((const __m128i *)b6->scales);
+            const __m256 W0 = _mm256_mul_ps(dd, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc8)));
+            const __m256 W1 = _mm256_mul_ps(dd, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc8, 8))));
+            L3_UNROLL for (int j = 0; j < NR; j++) {  /* sub-block k of 16 takes activation scale k / 2 */
+                const __m256 D = _mm256_loadu_ps(dp[j] + 8 * ib);
+                _mm256_storeu_ps(sb[i][j], _mm256_mul_ps(W0, _mm256_permutevar8x32_ps(D, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3))));
+                _mm256_storeu_ps(sb[i][j] + 8, _mm256_mul_ps(W1, _mm256_permutevar8x32_ps(D, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7))));
+                acc[i][j] = _mm256_fnmadd_ps(_mm256_mul_ps(W0, _mm256_set1_ps(32.0f)), _mm256_loadu_ps(sp[j] + 16 * ib), acc[i][j]);
+                acc[i][j] = _mm256_fnmadd_ps(_mm256_mul_ps(W1, _mm256_set1_ps(32.0f)), _mm256_loadu_ps(sp[j] + 16 * ib + 8), acc[i][j]);
+            }
+        }
+        L3_UNROLL for (int h = 0; h < 2; h++)
+            L3_UNROLL for (int c = 0; c < 2; c++) {
+                const int pf = ((int)bb * MR + 3) / 4;
+                pf_seq(next + ib * bb * MR + (2 * h + c) * pf, pf);
+                L3_UNROLL for (int i = 0; i < MR; i++) {
+                    const l3_block_q6_K *b6 = (const l3_block_q6_K *)(wr[i] + ib * bb);
+                    const __m256i L0 = u16x(b6->ql + 64 * h + 16 * c), L1 = u16x(b6->ql + 64 * h + 32 + 16 * c);
+                    const __m256i H = u16x(b6->qh + 32 * h + 16 * c);
+                    const __m256i w[4] = {
+                        _mm256_or_si256(_mm256_and_si256(L0, m15), _mm256_and_si256(_mm256_slli_epi16(H, 4), m30)),
+                        _mm256_or_si256(_mm256_and_si256(L1, m15), _mm256_and_si256(_mm256_slli_epi16(H, 2), m30)),
+                        _mm256_or_si256(_mm256_srli_epi16(L0, 4), _mm256_and_si256(H, m30)),
+                        _mm256_or_si256(_mm256_srli_epi16(L1, 4), _mm256_and_si256(_mm256_srli_epi16(H, 2), m30)) };
+                    L3_UNROLL for (int j = 0; j < NR; j++)
+                        L3_UNROLL for (int qt = 0; qt < 4; qt++)
+                            acc[i][j] = _mm256_fmadd_ps(
+                                _mm256_cvtepi32_ps(_mm256_madd_epi16(w[qt], ld32(xp[j] + 256 * ib + 128 * h + 32 * qt + 16 * c))),
+                                _mm256_broadcast_ss(&sb[i][j][8 * h + 2 * qt + c]), acc[i][j]);
+                }
+            }
+    }
+    TILE_STORE
+}
+
 /* Entry points: the activation rows joined to int16 once per call (at most 4 at a time, on the
  * stack), then decode in passes of 4 weight rows, a step of batched decode 2 x 4 or 2 x 2. */
 #define DECODE_ENTRY(name, TILE, ARG)                                                               \
@@ -228,10 +280,11 @@ DECODE_ENTRY(q8_0, q4q8_tile, 0)
 DECODE_ENTRY(q4_0, q4q8_tile, 1)
 DECODE_ENTRY(q4_K, k45_tile, 0)
 DECODE_ENTRY(q5_K, k45_tile, 1)
+DECODE_ENTRY(q6_K, q6k_tile, 0)
 
 static void install_decode_tiles(l3_kernel_set *k) {
 #define SET(T, name) k->dot_q8[T] = dot16_##name, k->dotn_q8[T] = dotn16_##name
-    SET(L3_Q8_0, q8_0); SET(L3_Q4_0, q4_0); SET(L3_Q4_K, q4_K); SET(L3_Q5_K, q5_K);
+    SET(L3_Q8_0, q8_0); SET(L3_Q4_0, q4_0); SET(L3_Q4_K, q4_K); SET(L3_Q5_K, q5_K); SET(L3_Q6_K, q6_K);
 #undef SET
 }
 
