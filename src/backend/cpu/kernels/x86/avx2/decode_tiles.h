@@ -41,7 +41,8 @@ static inline __m256i u16x(const uint8_t *p) { return _mm256_cvtepu8_epi16(_mm_l
 static inline __m256i s16x(const uint8_t *p) { return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p)); }
 
 /* the fp16 scales of m <= 8 consecutive blocks (at p + k * stride) as floats, zero past m:
- * gathered in general registers (a vpgatherdd ran slower here, AMD Zen 4) */
+ * gathered in general registers (a vpgatherdd or a vpinsrw per block ran slower here, AMD
+ * Zen 4) */
 static inline __m256 scales8(const uint8_t *p, size_t stride, int m) {
     uint64_t lo = 0, hi = 0;
     L3_UNROLL for (int k = 0; k < 8; k++)
@@ -89,6 +90,12 @@ static inline __attribute__((always_inline)) void pf_seq(const uint8_t *p, const
     float sb[MR][NR][SB]; /* the scale products of a step's blocks, per pair */                   \
     L3_UNROLL for (int i = 0; i < MR; i++)                                                          \
         L3_UNROLL for (int j = 0; j < NR; j++) acc[i][j] = _mm256_setzero_ps();
+/* a scale product broadcast from the stack, addressed from one base register (GCC otherwise
+ * keeps every element's address in a register of its own, spilled) */
+#define SB_BASE                                                                                     \
+    const float *sbp = &sb[0][0][0];                                                                \
+    __asm__("" : "+r"(sbp));
+#define SB_AT(i, j, k) _mm256_broadcast_ss(sbp + ((i) * NR + (j)) * (int)(sizeof sb[0][0] / sizeof(float)) + (k))
 #define TILE_STORE                                                                                  \
     L3_UNROLL for (int j = 0; j < NR; j++)                                                          \
         L3_UNROLL for (int i = 0; i < MR; i++)                                                      \
@@ -105,6 +112,7 @@ static inline __attribute__((always_inline)) void pf_seq(const uint8_t *p, const
                 acc[i][j] = _mm256_fnmadd_ps(_mm256_mul_ps(W, _mm256_set1_ps(8.0f)), block_sums(sp[j] + 2 * b0, M), acc[i][j]); \
         }                                                                                           \
     }                                                                                               \
+    SB_BASE                                                                                         \
     L3_UNROLL for (int k = 0; k < (M); k++) {                                                       \
         const int64_t b = b0 + k;                                                                   \
         L3_UNROLL for (int i = 0; i < MR; i++) {                                                    \
@@ -118,7 +126,7 @@ static inline __attribute__((always_inline)) void pf_seq(const uint8_t *p, const
             }                                                                                       \
             L3_UNROLL for (int j = 0; j < NR; j++)                                                  \
                 acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(wdot(wa, xp[j] + 32 * b, wb, xp[j] + 32 * b + 16)), \
-                                            _mm256_broadcast_ss(&sb[i][j][k]), acc[i][j]);          \
+                                            SB_AT(i, j, k), acc[i][j]);          \
         }                                                                                           \
     }
 
@@ -166,7 +174,8 @@ static inline __attribute__((always_inline)) void k45_tile(const int FIVE, const
                 acc[i][j] = _mm256_fnmadd_ps(M, block_sums(sp[j] + 16 * ib, 8), acc[i][j]);
             }
         }
-        L3_UNROLL for (int p = 0; p < 4; p++) {
+        SB_BASE
+        L3_UNROLL for (int p = 0; p < 4; p++) {  /* values 64p .. 64p + 63 of the super-block */
             const int pf = ((int)bb * MR + 3) / 4;  /* a quarter of the next pass's super-blocks */
             pf_seq(next + ib * bb * MR + p * pf, pf);
             L3_UNROLL for (int i = 0; i < MR; i++) {
@@ -185,9 +194,9 @@ static inline __attribute__((always_inline)) void k45_tile(const int FIVE, const
                 L3_UNROLL for (int j = 0; j < NR; j++) {
                     const int16_t *x = xp[j] + 256 * ib + 64 * p;
                     acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(wdot(a0, x, a1, x + 16)),
-                                                _mm256_broadcast_ss(&sb[i][j][2 * p]), acc[i][j]);
+                                                SB_AT(i, j, 2 * p), acc[i][j]);
                     acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(wdot(c0, x + 32, c1, x + 48)),
-                                                _mm256_broadcast_ss(&sb[i][j][2 * p + 1]), acc[i][j]);
+                                                SB_AT(i, j, 2 * p + 1), acc[i][j]);
                 }
             }
         }
@@ -222,6 +231,7 @@ static inline __attribute__((always_inline)) void q6k_tile(const int UNUSED, con
                 acc[i][j] = _mm256_fnmadd_ps(_mm256_mul_ps(W1, _mm256_set1_ps(32.0f)), _mm256_loadu_ps(sp[j] + 16 * ib + 8), acc[i][j]);
             }
         }
+        SB_BASE
         L3_UNROLL for (int h = 0; h < 2; h++)
             L3_UNROLL for (int c = 0; c < 2; c++) {
                 const int pf = ((int)bb * MR + 3) / 4;
@@ -239,7 +249,7 @@ static inline __attribute__((always_inline)) void q6k_tile(const int UNUSED, con
                         L3_UNROLL for (int qt = 0; qt < 4; qt++)
                             acc[i][j] = _mm256_fmadd_ps(
                                 _mm256_cvtepi32_ps(_mm256_madd_epi16(w[qt], ld32(xp[j] + 256 * ib + 128 * h + 32 * qt + 16 * c))),
-                                _mm256_broadcast_ss(&sb[i][j][8 * h + 2 * qt + c]), acc[i][j]);
+                                SB_AT(i, j, 8 * h + 2 * qt + c), acc[i][j]);
                 }
             }
     }
@@ -249,6 +259,22 @@ static inline __attribute__((always_inline)) void q6k_tile(const int UNUSED, con
 /* Entry points: the activation rows joined to int16 once per call (at most 4 at a time, on the
  * stack), then decode in passes of 4 weight rows, a step of batched decode 2 x 4 or 2 x 2. */
 #define DECODE_ENTRY(name, TILE, ARG)                                                               \
+    /* the tile shapes as functions of their own (a fixed frame: their scale products stay at \
+     * constant stack offsets) */                                                              \
+    static __attribute__((noinline)) void name##_4x1(const uint8_t *r, size_t rb, int nw, const int16_t *x16, \
+                                                     const float *d, const float *s, float *y, int64_t n) { \
+        TILE(ARG, 4, 1, r, rb, nw, x16, d, s, 1, y, 1, n);                                          \
+    }                                                                                               \
+    static __attribute__((noinline)) void name##_1x1(const uint8_t *r, const int16_t *x16, const float *d,     \
+                                                     const float *s, float *y, int64_t n) {         \
+        TILE(ARG, 1, 1, r, 0, 1, x16, d, s, 1, y, 1, n);                                            \
+    }                                                                                               \
+    static __attribute__((noinline)) void name##_2xN(const int NR, const uint8_t *r, size_t rb, int nw,   \
+                                                     const int16_t *x16, const float *d, const float *s, int nx, \
+                                                     float *y, int64_t ldy, int64_t n) {            \
+        if (NR == 4) TILE(ARG, 2, 4, r, rb, nw, x16, d, s, nx, y, ldy, n);                          \
+        else TILE(ARG, 2, 2, r, rb, nw, x16, d, s, nx, y, ldy, n);                                  \
+    }                                                                                               \
     static void dotn16_##name(const void *rows, size_t row_bytes, int nw, const int8_t *q, const int8_t *q2, \
                               const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) { \
         const uint8_t *r = rows;                                                                    \
@@ -260,12 +286,13 @@ static inline __attribute__((always_inline)) void q6k_tile(const int UNUSED, con
             for (int j = 0; j < mx; j++) act16(q + o + j * n, q2 + o + j * n, x16 + j * n, n);     \
             const float *dj = d + o / 32, *sj = s + o / 16;                                         \
             float *yj = y + j0 * ldy;                                                               \
-            for (int i = 0; i < nw; i += (mx == 1 ? 4 : 2)) {                                       \
-                const int mw = nw - i;                                                              \
-                if (mx == 1) TILE(ARG, 4, 1, r + i * row_bytes, row_bytes, mw < 4 ? mw : 4, x16, dj, sj, 1, yj + i, ldy, n); \
-                else if (mx <= 2) TILE(ARG, 2, 2, r + i * row_bytes, row_bytes, mw < 2 ? mw : 2, x16, dj, sj, mx, yj + i, ldy, n); \
-                else TILE(ARG, 2, 4, r + i * row_bytes, row_bytes, mw < 2 ? mw : 2, x16, dj, sj, mx, yj + i, ldy, n); \
-            }                                                                                       \
+            if (mx == 1)                                                                            \
+                for (int i = 0; i < nw; i += 4)                                                     \
+                    name##_4x1(r + i * row_bytes, row_bytes, nw - i < 4 ? nw - i : 4, x16, dj, sj, yj + i, n); \
+            else                                                                                    \
+                for (int i = 0; i < nw; i += 2)                                                     \
+                    name##_2xN(mx > 2 ? 4 : 2, r + i * row_bytes, row_bytes, nw - i < 2 ? nw - i : 2, x16, dj, sj, \
+                               mx, yj + i, ldy, n);                                                 \
         }                                                                                           \
     }                                                                                               \
     static float dot16_##name(const void *row, const int8_t *q, const int8_t *q2, const float *d, const float *s, \
@@ -273,7 +300,7 @@ static inline __attribute__((always_inline)) void q6k_tile(const int UNUSED, con
         int16_t x16[n];                                                                             \
         act16(q, q2, x16, n);                                                                       \
         float y;                                                                                    \
-        TILE(ARG, 1, 1, row, 0, 1, x16, d, s, 1, &y, 1, n);                                         \
+        name##_1x1(row, x16, d, s, &y, n);                                                          \
         return y;                                                                                   \
     }
 DECODE_ENTRY(q8_0, q4q8_tile, 0)
