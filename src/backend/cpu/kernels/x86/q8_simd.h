@@ -5,7 +5,6 @@
  *   __m256i dot8acc(__m256i acc, __m256i u, __m256i x)
  *                                         acc + lane-wise sums of 4 products u8 x s8 (u <= 128
  *                                         where it is built without VNNI: maddubs saturates)
- *   Q8_NR                                 activation rows per micro-tile (4 weight rows each)
  *   Q8_OWN_DOT16 (optional)               it defines dot16 (the two-level lanes) itself
  * Weight offsets (Q4_0's 8, Q6_K's 32, Q8_0's 128) and mins are not applied per value: they
  * multiply the block sums of the activations (the s array), once per 16 values. */
@@ -288,71 +287,6 @@ static void panel_q6_K(const void *row, uint8_t *u, float *sc, float *mn, int64_
     }
 }
 
-/* 4 panel rows x Q8_NR activation rows; missing rows alias the last valid one and are not
- * stored. Per 32 values and (row, row) pair: two integer dots (the two activation levels)
- * and a shift, a convert, a scale product and an FMA; LEVELS 1 (q2 NULL): one dot. */
-static inline __attribute__((always_inline)) void q8_micro(const int LEVELS, const uint8_t *u, const float *sc,
-                                                           const float *mn, int nw, const int8_t *q, const int8_t *q2,
-                                                           const float *d, const float *s, int nx, float *y,
-                                                           int64_t ldy, int64_t n) {
-    enum { QMR = 4, QNR = Q8_NR };
-    const uint8_t *up[QMR];
-    const float *scp[QMR], *mnp[QMR], *dp[QNR], *sp[QNR];
-    const int8_t *qp[QNR], *q2p[QNR];
-    for (int i = 0; i < QMR; i++) {
-        const int r = i < nw ? i : nw - 1;
-        up[i] = u + r * n, scp[i] = sc + r * n / 4, mnp[i] = mn + r * n / 16;
-    }
-    for (int j = 0; j < QNR; j++) {
-        const int r = j < nx ? j : nx - 1;
-        qp[j] = q + r * n, q2p[j] = LEVELS == 2 ? q2 + r * n : q + r * n, dp[j] = d + r * n / 32, sp[j] = s + r * n / 16;
-    }
-    __m256 acc[QMR][QNR];
-    L3_UNROLL for (int i = 0; i < QMR; i++)
-        L3_UNROLL for (int j = 0; j < QNR; j++) acc[i][j] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / 32; b++) {
-        __m256i xv[QNR], xv2[QNR];
-        L3_UNROLL for (int j = 0; j < QNR; j++) xv[j] = ld32(qp[j] + 32 * b), xv2[j] = ld32(q2p[j] + 32 * b);
-        L3_UNROLL for (int i = 0; i < QMR; i++) {
-            const __m256i uv = ld32(up[i] + 32 * b);
-            const __m256 sv = _mm256_loadu_ps(scp[i] + 8 * b);
-            L3_UNROLL for (int j = 0; j < QNR; j++)
-                acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(LEVELS == 2 ? dot16(uv, xv[j], xv2[j]) : dot8(uv, xv[j])),
-                                            _mm256_mul_ps(sv, _mm256_broadcast_ss(dp[j] + b)), acc[i][j]);
-        }
-    }
-    /* offsets and mins times the activation sums, 8 sixteens at a time */
-    int64_t k = 0;
-    for (; k + 8 <= n / 16; k += 8)
-        L3_UNROLL for (int i = 0; i < QMR; i++) {
-            const __m256 mv = _mm256_loadu_ps(mnp[i] + k);
-            L3_UNROLL for (int j = 0; j < QNR; j++) acc[i][j] = _mm256_fnmadd_ps(mv, _mm256_loadu_ps(sp[j] + k), acc[i][j]);
-        }
-    /* constant indices only (acc stays in registers), the edges' results not stored */
-    L3_UNROLL for (int j = 0; j < QNR; j++)
-        L3_UNROLL for (int i = 0; i < QMR; i++)
-            if (i < nw && j < nx) {
-                float c = 0;
-                for (int64_t t = k; t < n / 16; t++) c += mnp[i][t] * sp[j][t];
-                y[j * ldy + i] = hsum256(acc[i][j]) - c;
-            }
-}
-
-static void gemm_q8(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q, const int8_t *q2,
-                    const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) {
-    for (int j = 0; j < nx; j += Q8_NR)
-        for (int i = 0; i < nw; i += 4) {
-            const int mw = nw - i < 4 ? nw - i : 4, mx = nx - j < Q8_NR ? nx - j : Q8_NR;
-            float *yt = y + (int64_t)j * ldy + i;
-            if (q2)
-                q8_micro(2, u + i * n, sc + i * n / 4, mn + i * n / 16, mw, q + j * n, q2 + j * n, d + j * n / 32,
-                         s + j * n / 16, mx, yt, ldy, n);
-            else
-                q8_micro(1, u + i * n, sc + i * n / 4, mn + i * n / 16, mw, q + j * n, NULL, d + j * n / 32,
-                         s + j * n / 16, mx, yt, ldy, n);
-        }
-}
-
 /* Installs the 8-bit kernels; Q8_0's panel (values up to 255) only where dot8 is exact for them. */
 static void install_q8_kernels(l3_kernel_set *k, int wide_u8) {
     for (int t = 0; t < L3_TYPE_COUNT; t++) k->dot_q8[t] = NULL, k->to_panel[t] = NULL, k->dotn_q8[t] = NULL;
@@ -361,7 +295,7 @@ static void install_q8_kernels(l3_kernel_set *k, int wide_u8) {
     SET(L3_Q8_0, q8_0); SET(L3_Q4_0, q4_0); SET(L3_Q4_K, q4_K); SET(L3_Q5_K, q5_K); SET(L3_Q6_K, q6_K);
 #undef SET
     if (!wide_u8) k->to_panel[L3_Q8_0] = NULL;
-    k->gemm_q8 = gemm_q8;
+    k->gemm_q8 = NULL;  /* (each set installs its own tile product and panel layout) */
     k->panel_pack = NULL;
     k->use_q8 = 1;
 }

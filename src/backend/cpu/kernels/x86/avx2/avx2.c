@@ -65,7 +65,6 @@ static inline __m256i dot16(__m256i u, __m256i q, __m256i q2) {
 }
 #define Q8_OWN_DOT16
 #endif
-#define Q8_NR 2
 #include "backend/cpu/kernels/x86/q8_simd.h"
 #include "backend/cpu/kernels/x86/avx2/decode_tiles.h"
 
@@ -260,7 +259,7 @@ static inline __attribute__((always_inline)) __m256i quad8(__m256i acc, const __
 }
 
 /* RN activation rows x the 8 weight rows of a half tile; STEP values (16, or 32 where both
- * 16s of each block share the scale) per scale product; LEVELS as q8_micro's. Missing
+ * 16s of each block share the scale) per scale product; LEVELS 2: two-level activations (q2), 1: the first level alone. Missing
  * activation rows alias the last valid one and are not stored; missing weight rows are zero
  * lanes, not stored. */
 static inline __attribute__((always_inline)) void lanes8(const int RN, const int STEP, const int LEVELS, const int NARROW,
@@ -354,7 +353,7 @@ int l3_kernels_init_avx2(l3_kernel_set *k) {
     k->axpy_f16 = axpy_f16;
     k->axpy_q8_0 = axpy_q8_0;  /* the AVX-512 set keeps this one */
     k->gemm_f32 = gemm_f32;
-    k->gemm_q8 = gemm_q8_lanes;  /* (and its tile layout, instead of q8_simd.h's 4 x 2 micro-tile) */
+    k->gemm_q8 = gemm_q8_lanes;
     k->panel_pack = panel_pack8;
     return 1;
 }

@@ -29,7 +29,6 @@ static inline void st16_bias(float *dst, __m128i q, float s, float b) {
 
 /* u8 x s8 products summed 4 to an int32 lane (AVX512-VNNI on 256-bit vectors) */
 static inline __m256i dot8acc(__m256i acc, __m256i u, __m256i x) { return _mm256_dpbusd_epi32(acc, u, x); }
-#define Q8_NR 4
 #include "backend/cpu/kernels/x86/q8_simd.h"
 
 /* The prefill tile product on 512-bit registers, one vector lane per weight row: the tile's
