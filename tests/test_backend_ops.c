@@ -115,7 +115,11 @@ typedef struct harness {
     l3_alloc_budget budget;
 } harness;
 
+static int open_backend_ctx(harness *h, const l3_backend *be, tmodel *m, llama3_kv_type kv, int prompt_levels, int n_ctx);
 static int open_backend(harness *h, const l3_backend *be, tmodel *m, llama3_kv_type kv, int prompt_levels) {
+    return open_backend_ctx(h, be, m, kv, prompt_levels, N_CTX);
+}
+static int open_backend_ctx(harness *h, const l3_backend *be, tmodel *m, llama3_kv_type kv, int prompt_levels, int n_ctx) {
     llama3_error err = { 0 };
     h->be = be;
     h->budget = (l3_alloc_budget){ (uint64_t)1 << 40, 0 };
@@ -123,7 +127,7 @@ static int open_backend(harness *h, const l3_backend *be, tmodel *m, llama3_kv_t
         printf("FAIL %s: model_new: %s\n", g_label, err.msg);
         return g_failures++, -1;
     }
-    l3_session_params p = { N_CTX, 2, MAX_ROWS, kv, prompt_levels, g_pool, &h->budget, l3_dist_world() };
+    l3_session_params p = { n_ctx, 2, MAX_ROWS, kv, prompt_levels, g_pool, &h->budget, l3_dist_world() };
     if (be->session_new(h->bm, &p, &h->bs, &err)) {
         printf("FAIL %s: session_new: %s\n", g_label, err.msg);
         be->model_free(h->bm);
@@ -453,6 +457,99 @@ static void test_output(const l3_backend *be, uint32_t type) {
     tmodel_free(&m);
 }
 
+/* Attention of decoded rows over a long cache (positions P and P + 701 in a cache filled by
+ * prompt passes): the rows a backend may split over their positions (the CPU's do from 1024
+ * positions on), against the reference; and a decoded row gets the same bits alone as beside
+ * a prompt row of another slot in the same pass. */
+static void test_attention_long(const l3_backend *be, llama3_kv_type kv) {
+    enum { P = 1500, CTX = 2300 };
+    tmodel m;
+    tmodel_init(&m, 256, 4, 2, 40, 37, NULL, L3_ROPE_INTERLEAVED);
+    const llama3_args *a = &m.w.args;
+    const int hd = a->head_dim, qd = a->n_heads * hd, kvd = a->n_kv_heads * hd, group = a->n_heads / a->n_kv_heads;
+    harness h;
+    if (open_backend_ctx(&h, be, &m, kv, 1, CTX)) return tmodel_free(&m);
+    const char *kvn = llama3_kv_type_name(kv);
+    double *kc = calloc((size_t)2 * CTX * kvd, sizeof *kc), *vc = calloc((size_t)2 * CTX * kvd, sizeof *vc);
+    float *q = floats((int64_t)MAX_ROWS * qd), *k = floats((int64_t)MAX_ROWS * kvd), *v = floats((int64_t)MAX_ROWS * kvd);
+    double *wq = calloc((size_t)MAX_ROWS * qd, sizeof *wq), *wk = calloc((size_t)MAX_ROWS * kvd, sizeof *wk);
+    /* fill slot 0 with P + 701 positions and slot 1 with 3, rows as test_attention's */
+    const int fill_to[2] = { P + 701, 3 };
+    for (int slot = 0; slot < 2; slot++)
+        for (int p0 = 0; p0 < fill_to[slot]; p0 += MAX_ROWS) {
+            const int n = fill_to[slot] - p0 < MAX_ROWS ? fill_to[slot] - p0 : MAX_ROWS;
+            uint8_t prompt[MAX_ROWS];
+            memset(prompt, 1, sizeof prompt);
+            tpass t;
+            tpass_init(&t, n, 37, prompt);
+            for (int i = 0; i < n; i++) t.slot[i] = slot, t.pos[i] = p0 + i;
+            fill(q, (int64_t)n * qd, 1.0f), fill(k, (int64_t)n * kvd, 1.0f), fill(v, (int64_t)n * kvd, 1.0f);
+            for (int i = 0; i < n; i++) {
+                ref_rope(wk + (int64_t)i * kvd, k + (int64_t)i * kvd, a->n_kv_heads, hd, t.pos[i], m.rope_freqs, 0);
+                for (int e = 0; e < kvd; e++) {
+                    const double *src = wk + (int64_t)i * kvd;
+                    const int64_t at = ((int64_t)slot * CTX + t.pos[i]) * kvd + e;
+                    kc[at] = kv == LLAMA3_KV_F16 ? l3_f16_to_f32(l3_f32_to_f16((float)src[e])) : (float)src[e];
+                    vc[at] = kv == LLAMA3_KV_F16 ? l3_f16_to_f32(l3_f32_to_f16(v[(int64_t)i * kvd + e])) : v[(int64_t)i * kvd + e];
+                }
+            }
+            be->begin(h.bs, &t.p);
+            be->write_act(h.bs, L3_ACT_Q, q, n);
+            be->write_act(h.bs, L3_ACT_K, k, n);
+            be->write_act(h.bs, L3_ACT_V, v, n);
+            be->rope_and_store(h.bs, 0);
+            be->output(h.bs, L3_ACT_X, NULL, NULL);
+        }
+    /* decoded rows at P (slot 0, its position P: overwriting the cache there) alone, then the
+     * same row beside a prompt row of slot 1 at position 3 */
+    float alone[1024], beside[1024], got[2048];
+    for (int pass = 0; pass < 2; pass++) {
+        const int n = pass ? 2 : 1;
+        uint8_t prompt[2] = { 0, 1 };
+        tpass t;
+        tpass_init(&t, n, 37, prompt);
+        t.slot[0] = 0, t.pos[0] = P;
+        if (n == 2) t.slot[1] = 1, t.pos[1] = 3;
+        for (int i = 0; i < n; i++) {  /* row 0's inputs the same both times */
+            uint64_t st = 77 + (uint64_t)i;
+#define NEXT() (st = st * 6364136223846793005ull + 1, (float)((st >> 40) % 2001) / 1000.0f - 1.0f)
+            for (int e = 0; e < qd; e++) q[(int64_t)i * qd + e] = NEXT();
+            for (int e = 0; e < kvd; e++) k[(int64_t)i * kvd + e] = NEXT();
+            for (int e = 0; e < kvd; e++) v[(int64_t)i * kvd + e] = NEXT();
+#undef NEXT
+        }
+        for (int i = 0; i < n; i++) {
+            ref_rope(wq + (int64_t)i * qd, q + (int64_t)i * qd, a->n_heads, hd, t.pos[i], m.rope_freqs, 0);
+            ref_rope(wk + (int64_t)i * kvd, k + (int64_t)i * kvd, a->n_kv_heads, hd, t.pos[i], m.rope_freqs, 0);
+            for (int e = 0; e < kvd; e++) {
+                const int64_t at = ((int64_t)t.slot[i] * CTX + t.pos[i]) * kvd + e;
+                const float kv_k = (float)wk[(int64_t)i * kvd + e], kv_v = v[(int64_t)i * kvd + e];
+                kc[at] = kv == LLAMA3_KV_F16 ? l3_f16_to_f32(l3_f32_to_f16(kv_k)) : kv_k;
+                vc[at] = kv == LLAMA3_KV_F16 ? l3_f16_to_f32(l3_f32_to_f16(kv_v)) : kv_v;
+            }
+        }
+        be->begin(h.bs, &t.p);
+        be->write_act(h.bs, L3_ACT_Q, q, n);
+        be->write_act(h.bs, L3_ACT_K, k, n);
+        be->write_act(h.bs, L3_ACT_V, v, n);
+        be->rope_and_store(h.bs, 0);
+        be->attention(h.bs, 0);
+        be->read_act(h.bs, L3_ACT_ATT, got, n);
+        be->output(h.bs, L3_ACT_X, NULL, NULL);
+        memcpy(pass ? beside : alone, got, (size_t)qd * sizeof(float));
+        double want[1024];
+        for (int hh = 0; hh < a->n_heads; hh++)
+            ref_attention_head(want + hh * hd, wq + hh * hd, kc + (hh / group) * hd, vc + (hh / group) * hd, kvd, P + 1, hd);
+        check(rel_l2(got, want, qd), kv == LLAMA3_KV_F16 ? 2e-5 : 1e-6, "attention over %d positions, kv=%s, %s", P + 1, kvn,
+              pass ? "beside a prompt row" : "alone");
+    }
+    check(memcmp(alone, beside, (size_t)qd * sizeof(float)) != 0, 0, "attention over %d positions, kv=%s: the same bits alone "
+          "and beside a prompt row", P + 1, kvn);
+    free(q), free(k), free(v), free(wq), free(wk), free(kc), free(vc);
+    close_backend(&h);
+    tmodel_free(&m);
+}
+
 static void run_all(const l3_backend *be) {
     for (int i = 0; i < N_TYPES; i++) test_embed(be, TYPES[i]);
     test_rmsnorm(be, L3_F32), test_rmsnorm(be, L3_F16), test_rmsnorm(be, L3_BF16);
@@ -465,6 +562,8 @@ static void run_all(const l3_backend *be) {
         }
     test_attention(be, 256, 4, 2, LLAMA3_KV_F32, L3_ROPE_INTERLEAVED, 20.0f);
     test_attention(be, 256, 4, 2, LLAMA3_KV_F16, L3_ROPE_INTERLEAVED, 20.0f);
+    test_attention_long(be, LLAMA3_KV_F16);
+    test_attention_long(be, LLAMA3_KV_F32);
     test_swiglu_add(be);
     for (int i = 0; i < N_TYPES; i++) test_output(be, TYPES[i]);
 }

@@ -35,6 +35,12 @@ int l3_scratch_init(l3_scratch *s, const llama3_args *a, int max_rows, int n_ctx
     s->xs = malloc(R * (size_t)widest / 16 * sizeof(float) + sizeof(float));
     s->x_bf16 = l3_alloc_lines(2 * (size_t)widest * sizeof(uint16_t));
     if (!s->xq || !s->xq2 || !s->xd || !s->xs || !s->x_bf16) return -1;
+    if (n_ctx >= L3_ATT_SPLIT_MIN) {
+        s->split_of = malloc(R * sizeof *s->split_of);
+        s->split_rows = malloc(R * sizeof *s->split_rows);
+        s->att_part = l3_alloc_lines(L3_ATT_PART_FLOATS(a) * sizeof(float));
+        if (!s->split_of || !s->split_rows || !s->att_part) return -1;
+    }
     for (int i = 0; i < n_threads; i++)
         if (!(s->panel8[i] = l3_alloc_lines(MM_PANEL8_BYTES(widest)))) return -1;
     if (widest < MM_PANEL) widest = MM_PANEL;  /* row_buf also holds the prefill weight panel */
@@ -55,6 +61,7 @@ void l3_scratch_free(l3_scratch *s) {
     free(s->out_one_level);
     free(s->x_bf16);
     free(s->xq); free(s->xq2); free(s->xd); free(s->xs);
+    free(s->split_of); free(s->split_rows); free(s->att_part);
     free(s->row_buf);
     free(s->scores);
     memset(s, 0, sizeof *s);
@@ -67,7 +74,8 @@ size_t l3_scratch_size(const llama3_args *a, int max_rows, int n_ctx, int n_thre
     return sizeof(float) * (R * (4 * (size_t)a->dim + 2 * kv_dim + 2 * (size_t)a->hidden_dim + (size_t)a->head_dim) +
                             (size_t)n_threads * (widest + (size_t)n_ctx * (size_t)(a->n_heads / a->n_kv_heads))) +
            R * w8 * (64 + sizeof(float) * 3) / 32 + (size_t)n_threads * MM_PANEL8_BYTES(w8) + R /* out_one_level */ +
-           2 * w8 * sizeof(uint16_t) /* x_bf16 */;
+           2 * w8 * sizeof(uint16_t) /* x_bf16 */ +
+           (n_ctx >= L3_ATT_SPLIT_MIN ? 2 * R * sizeof(int) + L3_ATT_PART_FLOATS(a) * sizeof(float) : 0);
 }
 
 size_t l3_scratch_bytes(const l3_scratch *s, const llama3_args *a, int n_ctx) {

@@ -21,7 +21,23 @@ typedef struct l3_scratch {
     uint8_t **panel8;  /* per thread: a prefill tile of weight rows unpacked to 8 bits */
     uint8_t *out_one_level;  /* the one_level flags of the logits rows */
     uint16_t *x_bf16;        /* a decoded row split into bf16 halves (hi, then lo) */
+    /* attention split over positions (attention.c; NULL when n_ctx is too short to split):
+     * per row, its index among the split rows of the pass or -1; the split rows; and the
+     * partial results of L3_ATT_SPLIT_ROWS rows at a time */
+    int *split_of, *split_rows;
+    float *att_part;
 } l3_scratch;
+
+/* Attention of a decoded row with at least L3_ATT_SPLIT_MIN positions is split into chunks
+ * of its positions, at least L3_ATT_CHUNK_MIN each and at most L3_ATT_MAX_CHUNKS (a function
+ * of the row's own position count only); L3_ATT_SPLIT_ROWS such rows are done at a time. */
+#define L3_ATT_SPLIT_MIN 1024
+#define L3_ATT_CHUNK_MIN 256
+#define L3_ATT_MAX_CHUNKS 16
+#define L3_ATT_SPLIT_ROWS 8
+/* floats of att_part: per (row, KV head, chunk), the group's outputs, maxima and sums */
+#define L3_ATT_PART_FLOATS(a) \
+    ((size_t)L3_ATT_SPLIT_ROWS * (a)->n_kv_heads * L3_ATT_MAX_CHUNKS * ((size_t)(a)->n_heads / (a)->n_kv_heads) * ((a)->head_dim + 2))
 
 int l3_scratch_init(l3_scratch *s, const llama3_args *a, int max_rows, int n_ctx, int n_threads);
 void l3_scratch_free(l3_scratch *s);
