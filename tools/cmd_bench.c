@@ -116,8 +116,8 @@ static void profile_scaling(const bench_result *res, int n_res) {
                         b > 0 ? a / b : 0, 100 * f);
                 if (o < one->n_ops) t1 += a, tn += b;
                 else if (f > -1)
-                    fprintf(stderr, "serial fraction %.2f%% of the pass (from 1 and %d threads); Amdahl: 16 threads %.1fx, "
-                                    "64 threads %.1fx\n", 100 * f, N, 1 / (f + (1 - f) / 16), 1 / (f + (1 - f) / 64));
+                    fprintf(stderr, "serial fraction %.2f%% of the pass (from 1 and %d threads: meaningful on an otherwise idle "
+                                    "machine only); Amdahl: 16 threads %.1fx, 64 threads %.1fx\n", 100 * f, N, 1 / (f + (1 - f) / 16), 1 / (f + (1 - f) / 64));
             }
         }
     }
