@@ -6,8 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "util.h"
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define CPU_RELAX() _mm_pause()
@@ -46,11 +47,6 @@ struct l3_pool {
 
 const int L3_POOL_AT[L3_POOL_AT_N] = { 16, 64 };
 
-static int64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static uint64_t lohi(int64_t lo, int64_t hi) { return (uint64_t)lo | (uint64_t)hi << 32; }
 
@@ -90,9 +86,9 @@ static void run_chunk(l3_pool *p, int64_t s, int64_t e, int thread, int timing) 
         p->fn(p->ctx, s, e, thread);
         return;
     }
-    const int64_t t0 = now_ns();
+    const int64_t t0 = l3_time_ns();
     p->fn(p->ctx, s, e, thread);
-    p->shares[thread].busy_ns += now_ns() - t0;
+    p->shares[thread].busy_ns += l3_time_ns() - t0;
 }
 static void run_chunks(l3_pool *p, int thread) {
     const int timing = p->timing;
@@ -175,12 +171,12 @@ void l3_parallel_for(l3_pool *p, int64_t n, int64_t grain, l3_task_fn fn, void *
             fn(ctx, 0, n, 0);
             return;
         }
-        const int64_t t0 = now_ns();
+        const int64_t t0 = l3_time_ns();
         fn(ctx, 0, n, 0);
-        p->times.inline_ns += now_ns() - t0;
+        p->times.inline_ns += l3_time_ns() - t0;
         return;
     }
-    const int64_t t0 = p->timing ? now_ns() : 0, busy0 = p->timing ? busy_sum(p) : 0;
+    const int64_t t0 = p->timing ? l3_time_ns() : 0, busy0 = p->timing ? busy_sum(p) : 0;
     p->fn = fn;
     p->ctx = ctx;
     p->grain = grain;
@@ -202,7 +198,7 @@ void l3_parallel_for(l3_pool *p, int64_t n, int64_t grain, l3_task_fn fn, void *
         else sched_yield();
     }
     if (p->timing) {
-        p->times.region_ns += now_ns() - t0, p->times.regions++;
+        p->times.region_ns += l3_time_ns() - t0, p->times.regions++;
         const int64_t busy = busy_sum(p) - busy0, grains = (n + grain - 1) / grain;
         for (int k = 0; k < L3_POOL_AT_N; k++) p->times.at_ns[k] += (double)busy / (grains < L3_POOL_AT[k] ? grains : L3_POOL_AT[k]);
     }

@@ -128,11 +128,13 @@ char *l3_path_join(const char *dir, const char *name) {
     return p;
 }
 
-double l3_time_s(void) {
+int64_t l3_time_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+
+double l3_time_s(void) { return l3_time_ns() * 1e-9; }
 
 void *l3_alloc_lines(size_t size) { return aligned_alloc(64, size ? (size + 63) / 64 * 64 : 64); }
 

@@ -45,6 +45,8 @@ bool l3_buf_append(char **buf, size_t *len, size_t *cap, const void *data, size_
 char *l3_path_join(const char *dir, const char *name);
 
 double l3_time_s(void);
+/* the same clock in nanoseconds */
+int64_t l3_time_ns(void);
 
 /* size bytes (rounded up to a line) starting on a 64-byte cache line, for buffers the kernels
  * load 64 bytes at a time: malloc's 16-byte alignment puts every such load of a large buffer

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "threads.h"
 #include "util.h"
 
@@ -32,11 +31,6 @@ typedef struct l3_profile {
 
 static l3_profile *prof(const l3_backend_session *s) { return (l3_profile *)(uintptr_t)s->be; }
 
-static int64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* An op's interval: the wall clock and the pool's counters before it, added up after it. */
 typedef struct mark {
@@ -46,11 +40,11 @@ typedef struct mark {
 static mark mark_now(const l3_profile *p) {
     mark m;
     l3_pool_get_times(p->pool, &m.pt);
-    m.t = now_ns();
+    m.t = l3_time_ns();
     return m;
 }
 static void account(l3_profile *p, op_kind k, const mark *m0) {
-    const int64_t t = now_ns();
+    const int64_t t = l3_time_ns();
     l3_pool_times pt;
     l3_pool_get_times(p->pool, &pt);
     op_stats *o = &p->op[k];
