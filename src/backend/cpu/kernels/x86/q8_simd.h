@@ -287,6 +287,22 @@ static void panel_q6_K(const void *row, uint8_t *u, float *sc, float *mn, int64_
     }
 }
 
+/* ---- prefill: what the packed tile products (weight rows in vector lanes) share ---------- */
+
+/* The lane scales and mins' terms of a tile of nw <= 16 panel rows per 16 values, [n/16][16
+ * rows] (lane 4h of a row's scales: values 16h..16h+15; zeros for missing rows). Returns
+ * whether both 16s of every block of 32 share their scale in every row. */
+static uint32_t pack_scales16(const float *sc, const float *mn, int nw, int64_t n, float *sc16, float *mn16) {
+    uint32_t same32 = 1;
+    for (int64_t h = 0; h < n / 16; h++)
+        for (int r = 0; r < 16; r++) {
+            sc16[16 * h + r] = r < nw ? sc[r * (n / 4) + 4 * h] : 0.0f;
+            mn16[16 * h + r] = r < nw ? mn[r * (n / 16) + h] : 0.0f;
+            if (h % 2 == 1 && sc16[16 * h + r] != sc16[16 * (h - 1) + r]) same32 = 0;
+        }
+    return same32;
+}
+
 /* Installs the 8-bit kernels; Q8_0's panel (values up to 255) only where dot8 is exact for them. */
 static void install_q8_kernels(l3_kernel_set *k, int wide_u8) {
     for (int t = 0; t < L3_TYPE_COUNT; t++) k->dot_q8[t] = NULL, k->to_panel[t] = NULL, k->dotn_q8[t] = NULL;

@@ -224,13 +224,7 @@ static void panel_pack8(const uint8_t *u, const float *sc, const float *mn, int 
             }
         }
     }
-    uint32_t same32 = 1;
-    for (int64_t h = 0; h < n / 16; h++)
-        for (int r = 0; r < 16; r++) {
-            sc16[16 * h + r] = r < nw ? sc[r * (n / 4) + 4 * h] : 0.0f;
-            mn16[16 * h + r] = r < nw ? mn[r * (n / 16) + h] : 0.0f;
-            if (h % 2 == 1 && sc16[16 * h + r] != sc16[16 * (h - 1) + r]) same32 = 0;
-        }
+    const uint32_t same32 = pack_scales16(sc, mn, nw, n, sc16, mn16);
     /* every u <= 32: no byte above 32 (u - 33 saturates to 0 unsigned) */
     const uint32_t small = _mm256_testz_si256(_mm256_subs_epu8(umax, _mm256_set1_epi8(32)), _mm256_set1_epi8(-1));
     memcpy(mn16 + n, &same32, sizeof same32);

@@ -45,13 +45,7 @@ static void panel_pack16(const uint8_t *u, const float *sc, const float *mn, int
             if (r < nw) memcpy(w + 64 * g + 4 * r, u + r * n + 4 * g, 4);
             else memset(w + 64 * g + 4 * r, 0, 4);
         }
-    uint32_t same32 = 1;  /* whether both 16s of every block of 32 share their scale */
-    for (int64_t h = 0; h < n / 16; h++)
-        for (int r = 0; r < 16; r++) {
-            sc16[16 * h + r] = r < nw ? sc[r * (n / 4) + 4 * h] : 0.0f;  /* lane 4h: values 16h.. */
-            mn16[16 * h + r] = r < nw ? mn[r * (n / 16) + h] : 0.0f;
-            if (h % 2 == 1 && sc16[16 * h + r] != sc16[16 * (h - 1) + r]) same32 = 0;
-        }
+    const uint32_t same32 = pack_scales16(sc, mn, nw, n, sc16, mn16);
     memcpy(mn16 + n, &same32, sizeof same32);
 }
 
