@@ -96,8 +96,16 @@ static int profile_report(llama3_session *s, bench_result *r) {
     return 0;
 }
 
-/* --profile with 1 and N threads: each op kind's speedup and the serial fraction s it implies
- * (Amdahl: t_N = t_1 (s + (1 - s) / N)), the pass's too, projected to 16 and 64 threads */
+/* one line of profile_scaling's table: ms per timed run at 1 and N threads, the speedup, and
+ * the serial fraction s that Amdahl's t_N = t_1 (s + (1 - s) / N) gives; returns s */
+static double scaling_row(const char *name, double t1, double tn, int N) {
+    const double f = t1 > 0 ? (N * tn / t1 - 1) / (N - 1) : 0;
+    fprintf(stderr, "%-15s %11.3f %11.3f %7.2fx %8.2f%%\n", name, t1, tn, tn > 0 ? t1 / tn : 0, 100 * f);
+    return f;
+}
+
+/* --profile with 1 and N threads: each op kind's speedup and the serial fraction it implies,
+ * the pass's too, projected to 16 and 64 threads */
 static void profile_scaling(const bench_result *res, int n_res) {
     for (int i = 0; i < n_res; i++) {
         const bench_result *one = &res[i];
@@ -109,16 +117,15 @@ static void profile_scaling(const bench_result *res, int n_res) {
             fprintf(stderr, "llama3 bench: %s, 1 -> %d threads (per timed run):\n%-15s %11s %11s %8s %9s\n", r->test, N,
                     "op", "ms 1 thr", "ms N thr", "speedup", "serial");
             double t1 = 0, tn = 0;
-            for (int o = 0; o <= one->n_ops; o++) {
-                const double a = o < one->n_ops ? one->ops[o].ms / one->reps : t1, b = o < one->n_ops ? r->ops[o].ms / r->reps : tn;
-                const double f = a > 0 ? (N * b / a - 1) / (N - 1) : 0;
-                fprintf(stderr, "%-15s %11.3f %11.3f %7.2fx %8.2f%%\n", o < one->n_ops ? one->ops[o].name : "pass", a, b,
-                        b > 0 ? a / b : 0, 100 * f);
-                if (o < one->n_ops) t1 += a, tn += b;
-                else if (f > -1)
-                    fprintf(stderr, "serial fraction %.2f%% of the pass (from 1 and %d threads: meaningful on an otherwise idle "
-                                    "machine only); Amdahl: 16 threads %.1fx, 64 threads %.1fx\n", 100 * f, N, 1 / (f + (1 - f) / 16), 1 / (f + (1 - f) / 64));
+            for (int o = 0; o < one->n_ops; o++) {
+                const double a = one->ops[o].ms / one->reps, b = r->ops[o].ms / r->reps;
+                scaling_row(one->ops[o].name, a, b, N);
+                t1 += a, tn += b;
             }
+            const double f = scaling_row("pass", t1, tn, N);
+            fprintf(stderr, "serial fraction %.2f%% of the pass (from 1 and %d threads: meaningful on an otherwise idle "
+                            "machine only); Amdahl: 16 threads %.1fx, 64 threads %.1fx\n",
+                    100 * f, N, 1 / (f + (1 - f) / 16), 1 / (f + (1 - f) / 64));
         }
     }
 }

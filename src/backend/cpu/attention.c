@@ -160,8 +160,8 @@ static void attention_merge(void *ctx, int64_t i0, int64_t i1, int thread) {
 
 /* Marks the pass's decoded rows long enough to split (split_of, split_rows); returns how
  * many. A decoded row: flagged so, or the only row of a pass without flags. */
-static int find_split_rows(const cpu_session *s, const l3_pass *p) {
-    l3_scratch *sc = (l3_scratch *)&s->scratch;
+static int find_split_rows(cpu_session *s, const l3_pass *p) {
+    l3_scratch *sc = &s->scratch;
     int n = 0;
     for (int t = 0; t < p->n; t++) {
         const int decoded = p->prompt ? !p->prompt[t] : p->n == 1;
