@@ -36,6 +36,16 @@ static inline __m256 fma_lanes(__m256i v, float s, __m256 acc) {
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(v), _mm256_set1_ps(s), acc);
 }
 
+/* Weight prefetch of the multi-row decode tiles: a pass reads several rows side by side, but
+ * the rows are contiguous, so a tile prefetches a later pass's rows in address order, the
+ * share of its bytes matching the step (`bytes` from p, one prefetch per 64 bytes: no line
+ * skipped). The memory then sees one stream per thread, not one per row: with the bandwidth
+ * contended, reading several interleaved row streams runs slower than one sequential stream
+ * (BENCHMARKS.md). */
+static inline __attribute__((always_inline)) void seq_prefetch(const uint8_t *p, const int bytes) {
+    L3_UNROLL for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
+}
+
 /* lanes of u . x (one-level) and of u . (256 q + q2) (two-level activations) */
 static inline __m256i dot8(__m256i u, __m256i x) { return dot8acc(_mm256_setzero_si256(), u, x); }
 #ifndef Q8_OWN_DOT16  /* (an includer may define its own, with the same exact integers) */

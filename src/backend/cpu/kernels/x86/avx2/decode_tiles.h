@@ -69,11 +69,6 @@ static inline __m256 ld8(const float *p, int m) {
     return m == 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, tail_mask(m));
 }
 
-/* `bytes` from p, one prefetch per 64 */
-static inline __attribute__((always_inline)) void pf_seq(const uint8_t *p, const int bytes) {
-    L3_UNROLL for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
-}
-
 /* the tile's weight rows (rows + i*row_bytes) and activation rows (x16 + j*n, d + j*n/32,
  * s + j*n/16), accumulators and SB scale products per pair */
 #define TILE_ROWS(SB)                                                                             \
@@ -141,7 +136,7 @@ static inline __attribute__((always_inline)) void q4q8_tile(const int Q4, const 
     const int64_t nb = n / 32;
     int64_t b0 = 0;
     for (; b0 + 8 <= nb; b0 += 8) {
-        pf_seq(next + b0 * bb * MR, 8 * (int)bb * MR);
+        seq_prefetch(next + b0 * bb * MR, 8 * (int)bb * MR);
         Q4Q8_GROUP(8)
     }
     for (; b0 < nb; b0++) { Q4Q8_GROUP(1) }  /* the last blocks one at a time */
@@ -177,7 +172,7 @@ static inline __attribute__((always_inline)) void k45_tile(const int FIVE, const
         SB_BASE
         L3_UNROLL for (int p = 0; p < 4; p++) {  /* values 64p .. 64p + 63 of the super-block */
             const int pf = ((int)bb * MR + 3) / 4;  /* a quarter of the next pass's super-blocks */
-            pf_seq(next + ib * bb * MR + p * pf, pf);
+            seq_prefetch(next + ib * bb * MR + p * pf, pf);
             L3_UNROLL for (int i = 0; i < MR; i++) {
                 const uint8_t *blk = wr[i] + ib * bb;
                 const uint8_t *qs = blk + 16 + (FIVE ? 32 : 0) + 32 * p;
@@ -235,7 +230,7 @@ static inline __attribute__((always_inline)) void q6k_tile(const int UNUSED, con
         L3_UNROLL for (int h = 0; h < 2; h++)
             L3_UNROLL for (int c = 0; c < 2; c++) {
                 const int pf = ((int)bb * MR + 3) / 4;
-                pf_seq(next + ib * bb * MR + (2 * h + c) * pf, pf);
+                seq_prefetch(next + ib * bb * MR + (2 * h + c) * pf, pf);
                 L3_UNROLL for (int i = 0; i < MR; i++) {
                     const l3_block_q6_K *b6 = (const l3_block_q6_K *)(wr[i] + ib * bb);
                     const __m256i L0 = u16x(b6->ql + 64 * h + 16 * c), L1 = u16x(b6->ql + 64 * h + 32 + 16 * c);

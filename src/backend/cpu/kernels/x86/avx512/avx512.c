@@ -170,15 +170,6 @@ static inline __m512i dot2_16(__m512i u, __m512i x, __m512i x2) {
     return _mm512_dpbusd_epi32(_mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), u, x), 8), u, x2);
 }
 
-/* Weight prefetch of the decode tiles: a pass reads MR rows side by side, but the rows are
- * contiguous, so the tile prefetches a later pass's rows in address order, the share of its
- * bytes matching the step (`bytes` from p, one prefetch per 64 bytes: no line skipped). The
- * memory then sees one stream per thread, not MR: with the bandwidth contended, reading MR
- * interleaved row streams runs slower than one sequential stream (BENCHMARKS.md). */
-static inline __attribute__((always_inline)) void seq_prefetch(const uint8_t *p, const int bytes) {
-    L3_UNROLL for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
-}
-
 /* ---- Q8_0: dot_q8_q8_0's arithmetic with its even blocks in the low and its odd blocks in
  * the high half of one accumulator (blocks b, b + 1 per step); the weights as w + 128
  * unsigned, minus 128 times the activation lane sums: the same exact integers as its sign
