@@ -47,7 +47,6 @@ struct l3_pool {
 
 const int L3_POOL_AT[L3_POOL_AT_N] = { 16, 64 };
 
-
 static uint64_t lohi(int64_t lo, int64_t hi) { return (uint64_t)lo | (uint64_t)hi << 32; }
 
 /* Takes a chunk of whole grains from share t, from its front (its owner) or its back (another

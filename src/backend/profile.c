@@ -31,7 +31,6 @@ typedef struct l3_profile {
 
 static l3_profile *prof(const l3_backend_session *s) { return (l3_profile *)(uintptr_t)s->be; }
 
-
 /* An op's interval: the wall clock and the pool's counters before it, added up after it. */
 typedef struct mark {
     int64_t t;
