@@ -82,6 +82,9 @@ typedef struct llama3_load_options {
                                 * default 64 GiB) */
     int mlock;                 /* lock the mapped weights in memory */
     int no_mmap;               /* read the weights into memory instead of mapping the files */
+    int no_repack;             /* keep every matrix in the file's layout: no copy into the CPU
+                                * kernels' row groups (made by default for the weight types
+                                * the kernel set has them for, the file's pages handed back) */
     const char *device;        /* where the model runs: "cpu" (NULL or "": the default, the
                                 * CPU); "cuda" / "cuda:N" where the build has that backend */
 } llama3_load_options;

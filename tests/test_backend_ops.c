@@ -123,7 +123,8 @@ static int open_backend_ctx(harness *h, const l3_backend *be, tmodel *m, llama3_
     llama3_error err = { 0 };
     h->be = be;
     h->budget = (l3_alloc_budget){ (uint64_t)1 << 40, 0 };
-    if (be->model_new(&m->w, 0, &h->budget, &h->bm, &err)) {
+    const l3_model_params mp = { .device = 0, .budget = &h->budget, .repack = 1 };  /* (the kernels' row groups too) */
+    if (be->model_new(&m->w, &mp, &h->bm, &err)) {
         printf("FAIL %s: model_new: %s\n", g_label, err.msg);
         return g_failures++, -1;
     }

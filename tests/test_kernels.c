@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "backend/cpu/kernels/kernels.h"
+#include "backend/cpu/kernels/row_groups.h"
 #include "backend/cpu/matmul.h"
 #include "quants/quants.h"
 #include "tensor_types.h"
@@ -476,11 +477,11 @@ static void test_matmul(l3_pool *pool) {
         for (size_t k = 0; k < sizeof Ts / sizeof Ts[0]; k++) {
             const int T = Ts[k];
             l3_kernels_select("scalar");
-            l3_cpu_matmul(l3_kernels(), &W, X, T, NULL, Y0, &s, pool);
+            l3_cpu_matmul(l3_kernels(), &W, NULL, X, T, NULL, Y0, &s, pool);
             for (int si = 1; si < n_sets; si++) {
                 l3_kernels_select(names[si]);
                 memset(Y1, 0, (size_t)(T * rows) * 4);
-                l3_cpu_matmul(l3_kernels(), &W, X, T, NULL, Y1, &s, pool);
+                l3_cpu_matmul(l3_kernels(), &W, NULL, X, T, NULL, Y1, &s, pool);
                 double e2 = 0, r2 = 0;
                 for (int64_t i = 0; i < T * rows; i++) {
                     e2 += (Y1[i] - Y0[i]) * (double)(Y1[i] - Y0[i]);
@@ -500,7 +501,7 @@ static void test_matmul(l3_pool *pool) {
                  * row's numbers do not depend on the other rows' levels (the two-level body
                  * with a zero second level, or the one-level body: the same products) */
                 memset(Y2, 0, (size_t)(T * rows) * 4);
-                l3_cpu_matmul(l3_kernels(), &W, X, T, all_one, Y2, &s, pool);
+                l3_cpu_matmul(l3_kernels(), &W, NULL, X, T, all_one, Y2, &s, pool);
                 e2 = 0;
                 for (int64_t i = 0; i < T * rows; i++) e2 += (Y2[i] - Y0[i]) * (double)(Y2[i] - Y0[i]);
                 if (getenv("KT_VERBOSE")) printf("%s matmul %s T=%d one level rel L2 %.3g\n", names[si], info->name, T, sqrt(e2 / r2));
@@ -513,7 +514,7 @@ static void test_matmul(l3_pool *pool) {
                  * rows (the tile product) each row gets its level's numbers (a zero second
                  * level multiplies out to the one-level body's); up to 8 such rows all take the
                  * decode kernels, so there only batch.c's order below is held to it. */
-                l3_cpu_matmul(l3_kernels(), &W, X, T, mixed, Y3, &s, pool);
+                l3_cpu_matmul(l3_kernels(), &W, NULL, X, T, mixed, Y3, &s, pool);
                 for (int t2 = 0; T > 8 && t2 < T; t2++) {
                     const float *want = (mixed[t2] ? Y2 : Y1) + (int64_t)t2 * rows;
                     CHECK(memcmp(Y3 + (int64_t)t2 * rows, want, (size_t)rows * 4) == 0,
@@ -526,9 +527,9 @@ static void test_matmul(l3_pool *pool) {
                 const int levels = ks->use_q8 && ks->dot_q8[t];  /* 8-bit kernels for the type */
                 uint8_t ordered[64];
                 for (int t2 = 0; t2 < T; t2++) ordered[t2] = t2 >= n_dec;
-                l3_cpu_matmul(l3_kernels(), &W, X, T, ordered, Y3, &s, pool);
-                l3_cpu_matmul(l3_kernels(), &W, X, n_dec, NULL, Y1, &s, pool);  /* the decoded tokens without the prompt rows */
-                if (T > n_dec) l3_cpu_matmul(l3_kernels(), &W, X + (int64_t)n_dec * cols, T - n_dec, all_one, Y1 + (int64_t)n_dec * rows, &s, pool);
+                l3_cpu_matmul(l3_kernels(), &W, NULL, X, T, ordered, Y3, &s, pool);
+                l3_cpu_matmul(l3_kernels(), &W, NULL, X, n_dec, NULL, Y1, &s, pool);  /* the decoded tokens without the prompt rows */
+                if (T > n_dec) l3_cpu_matmul(l3_kernels(), &W, NULL, X + (int64_t)n_dec * cols, T - n_dec, all_one, Y1 + (int64_t)n_dec * rows, &s, pool);
                 float *ya = malloc((size_t)rows * 4);
                 const uint8_t one = 1;
                 for (int t2 = 0; levels && t2 < T; t2++) {
@@ -537,7 +538,7 @@ static void test_matmul(l3_pool *pool) {
                           T, t2 < n_dec ? "decoded" : "prompt", t2);
                     const int alone = t2 < n_dec ? n_dec == 1 || (n_dec <= 8 && ks->dotn_q8[t]) : T <= 8 && ks->dotn_q8[t];
                     if (!alone) continue;
-                    l3_cpu_matmul(l3_kernels(), &W, X + (int64_t)t2 * cols, 1, t2 < n_dec ? NULL : &one, ya, &s, pool);
+                    l3_cpu_matmul(l3_kernels(), &W, NULL, X + (int64_t)t2 * cols, 1, t2 < n_dec ? NULL : &one, ya, &s, pool);
                     const float *got = t2 < n_dec ? Y3 + (int64_t)t2 * rows : Y2 + (int64_t)t2 * rows;
                     CHECK(memcmp(got, ya, (size_t)rows * 4) == 0, "%s matmul %s T=%d: %s row %d differs from alone",
                           names[si], info->name, T, t2 < n_dec ? "decoded" : "prompt", t2);
@@ -712,6 +713,115 @@ static void test_q8(void) {
 }
 
 
+/* Weight rows in the sets' groups (kernels.h group_rows, row_groups.h): the layout gives every
+ * row back; dotn_q8_groups against the scalar dot_q8 on the same rows, each (row, activation
+ * row) pair the same bits whatever nx and the group range, nothing written past the groups;
+ * and l3_cpu_matmul on groups: decode close to the scalar set, a decoded row the bits it gets
+ * alone, prefill (rows unpacked to panels) the bits it gets on the file's rows. */
+static void test_row_groups(l3_pool *pool) {
+    static const uint32_t qtypes[] = { L3_Q8_0, L3_Q4_0, L3_Q4_K, L3_Q5_K, L3_Q6_K };
+    static const int64_t ns[] = { 96, 2080 };  /* odd block counts (k-quants: 768, 1280) */
+    const l3_kernel_set *ref = sets[0];
+    for (int si = 1; si < n_sets; si++)
+        for (size_t ti = 0; ti < sizeof qtypes / sizeof qtypes[0]; ti++) {
+            const l3_kernel_set *k = sets[si];
+            const uint32_t t = qtypes[ti];
+            const int G = k->group_rows[t];
+            if (!G) continue;
+            CHECK(k->dotn_q8_groups[t] && l3_row_groups_supported((int)t), "%s: group_rows for %s without its kernel or layout",
+                  names[si], l3_type_get(t)->name);
+            if (!k->dotn_q8_groups[t] || !l3_row_groups_supported((int)t)) continue;
+            for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+                const int64_t n = l3_type_get(t)->block == 256 ? (ni ? 1280 : 768) : ns[ni], rows = 3 * G;  /* three groups */
+                enum { NX = 10, PAD = 5 };              /* past two 8-row passes; columns past the groups */
+                const int64_t ldy = rows + PAD;
+                const size_t rb = l3_row_bytes(t, n);
+                float *wf = malloc((size_t)(rows * n) * 4), *x = malloc((size_t)(NX * n) * 4), *wd = malloc((size_t)n * 4);
+                uint8_t *wq = malloc(rb * rows), *gq = malloc(rb * rows), *back = malloc(rb);
+                int8_t *q = malloc((size_t)(NX * n)), *q2 = malloc((size_t)(NX * n));
+                float *d = malloc((size_t)(NX * n / 32) * 4), *sm = malloc((size_t)(NX * n / 16) * 4);
+                float *y = malloc((size_t)(NX * ldy) * 4), *y1 = malloc((size_t)(NX * ldy) * 4);
+                fill(wf, rows * n, 0.5f);
+                fill(x, NX * n, 1.0f);
+                for (int64_t e = 0; e < NX * n; e += 7) x[e] *= 8;
+                for (int64_t r = 0; r < rows; r++) l3_type_get(t)->from_float(wf + r * n, wq + r * rb, n);
+                for (int64_t r = 0; r < rows; r += G) l3_row_groups_pack((int)t, G, wq + r * rb, rb, n, gq + r * rb);
+                for (int64_t r = 0; r < rows; r++) {
+                    l3_row_groups_unpack((int)t, G, gq + r / G * G * rb, (int)(r % G), n, back);
+                    CHECK(memcmp(back, wq + r * rb, rb) == 0, "%s row groups %s n=%lld: row %lld does not come back", names[si],
+                          l3_type_get(t)->name, (long long)n, (long long)r);
+                }
+                for (int j = 0; j < NX; j++) ref->quantize_q8(x + j * n, q + j * n, q2 + j * n, d + j * n / 32, sm + j * n / 16, n);
+                for (int nx = 1; nx <= NX; nx++) {
+                    for (int64_t e = 0; e < NX * ldy; e++) y[e] = -1234.5f;
+                    k->dotn_q8_groups[t](gq, 3, q, q2, d, sm, nx, y, ldy, n);
+                    for (int j = 0; j < NX; j++)
+                        for (int64_t i = 0; i < ldy; i++) {
+                            const float got = y[j * ldy + i];
+                            if (i >= rows || j >= nx) {
+                                CHECK(got == -1234.5f, "%s dotn_q8_groups %s nx=%d wrote outside (%lld,%d)", names[si],
+                                      l3_type_get(t)->name, nx, (long long)i, j);
+                                continue;
+                            }
+                            double mag = 1e-3;
+                            l3_type_get(t)->to_float(wq + i * rb, wd, n);
+                            for (int64_t e = 0; e < n; e++) mag += fabs((double)wd[e] * x[j * n + e]);
+                            const float want = ref->dot_q8[t](wq + i * rb, q + j * n, q2 + j * n, d + j * n / 32, sm + j * n / 16, n);
+                            CHECK(close_to(got, want, mag, 1e-5), "%s dotn_q8_groups %s n=%lld nx=%d (%lld,%d): %g vs %g",
+                                  names[si], l3_type_get(t)->name, (long long)n, nx, (long long)i, j, got, want);
+                        }
+                    /* each activation row alone, and each group alone: the same bits */
+                    for (int j = 0; j < nx; j++)
+                        for (int g = 0; g < 3; g++) {
+                            k->dotn_q8_groups[t](gq + g * G * rb, 1, q + j * n, q2 + j * n, d + j * n / 32, sm + j * n / 16, 1,
+                                                 y1, ldy, n);
+                            CHECK(memcmp(y1, y + j * ldy + g * G, (size_t)G * 4) == 0,
+                                  "%s dotn_q8_groups %s n=%lld nx=%d: row %d of group %d differs from alone", names[si],
+                                  l3_type_get(t)->name, (long long)n, nx, j, g);
+                        }
+                }
+                /* through l3_cpu_matmul: decode and batched decode on groups, prefill unpacked */
+                l3_tensor W = { t, rows, n, wq, rb * (size_t)rows };
+                llama3_args a = { 0 };
+                a.dim = a.hidden_dim = a.head_dim = (int)n;
+                a.n_heads = a.n_kv_heads = 1;
+                l3_scratch s;
+                CHECK(l3_scratch_init(&s, &a, 20, 16, l3_pool_size(pool)) == 0, "scratch");
+                float *X = malloc((size_t)(20 * n) * 4), *Y0 = malloc((size_t)(20 * rows) * 4), *Y1 = malloc((size_t)(20 * rows) * 4);
+                float *Ya = malloc((size_t)rows * 4);
+                fill(X, 20 * n, 1);
+                static const int Ts[] = { 1, 5, 8, 20 };
+                for (size_t k2 = 0; k2 < sizeof Ts / sizeof Ts[0]; k2++) {
+                    const int T = Ts[k2];
+                    l3_kernels_select("scalar");
+                    l3_cpu_matmul(l3_kernels(), &W, NULL, X, T, NULL, Y0, &s, pool);
+                    l3_kernels_select(names[si]);
+                    l3_cpu_matmul(l3_kernels(), &W, gq, X, T, NULL, Y1, &s, pool);
+                    double e2 = 0, r2 = 0;
+                    for (int64_t i = 0; i < T * rows; i++) e2 += (Y1[i] - Y0[i]) * (double)(Y1[i] - Y0[i]), r2 += (double)Y0[i] * Y0[i];
+                    CHECK(sqrt(e2 / r2) <= 5e-4, "%s matmul on groups %s n=%lld T=%d rel L2 %.3g", names[si], l3_type_get(t)->name,
+                          (long long)n, T, sqrt(e2 / r2));
+                    if (T <= MM_DECODE_ROWS) {
+                        for (int r = 0; r < T; r++) {
+                            l3_cpu_matmul(l3_kernels(), &W, gq, X + (int64_t)r * n, 1, NULL, Ya, &s, pool);
+                            CHECK(memcmp(Ya, Y1 + (int64_t)r * rows, (size_t)rows * 4) == 0,
+                                  "%s matmul on groups %s n=%lld T=%d: row %d differs from alone", names[si],
+                                  l3_type_get(t)->name, (long long)n, T, r);
+                        }
+                    } else {
+                        l3_cpu_matmul(l3_kernels(), &W, NULL, X, T, NULL, Y0, &s, pool);
+                        CHECK(memcmp(Y0, Y1, (size_t)(T * rows) * 4) == 0, "%s prefill on groups %s n=%lld T=%d differs from the file's rows",
+                              names[si], l3_type_get(t)->name, (long long)n, T);
+                    }
+                }
+                l3_kernels_select(names[n_sets - 1]);
+                l3_scratch_free(&s);
+                free(X); free(Y0); free(Y1); free(Ya);
+                free(wf); free(x); free(wd); free(wq); free(gq); free(back); free(q); free(q2); free(d); free(sm); free(y); free(y1);
+            }
+        }
+}
+
 /* The tile product at the extremes of 16-bit intermediate sums: every panel value at the
  * largest its type's panels hold (Q4 15, Q5 31, Q6 63, Q8_0 255 where a set has its panel)
  * times activations of +-127 in both levels, against the reference. Random data almost never
@@ -795,6 +905,7 @@ int main(void) {
     test_q8_extremes();
     l3_pool *pool = l3_pool_new(3);
     test_matmul(pool);
+    test_row_groups(pool);
     l3_pool_free(pool);
     if (failures) printf("%d failures\n", failures);
     else printf("all kernel tests passed\n");

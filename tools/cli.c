@@ -77,7 +77,7 @@ bool cli_parse_float(const char *s, float *out) {
     return true;
 }
 
-enum { M_MODEL = 1, M_CTX, M_THREADS, M_KV, M_PROMPT_INT8, M_MLOCK, M_NO_MMAP, M_DEVICE, M_MAX_ALLOC, M_NGL, M_FA, M_QUIET };
+enum { M_MODEL = 1, M_CTX, M_THREADS, M_KV, M_PROMPT_INT8, M_MLOCK, M_NO_MMAP, M_NO_REPACK, M_DEVICE, M_MAX_ALLOC, M_NGL, M_FA, M_QUIET };
 static const cli_opt MODEL_OPTS[] = {
     { M_MODEL, "-m|--model", CLI_VALUE, NULL },
     { M_CTX, "-c|--ctx|--ctx-size", CLI_VALUE, NULL },
@@ -86,6 +86,7 @@ static const cli_opt MODEL_OPTS[] = {
     { M_PROMPT_INT8, "--prompt-int8", CLI_VALUE, NULL },
     { M_MLOCK, "--mlock", CLI_FLAG, NULL },
     { M_NO_MMAP, "--no-mmap", CLI_FLAG, NULL },
+    { M_NO_REPACK, "-nr|--no-repack", CLI_FLAG, NULL },
     { M_DEVICE, "--device", CLI_VALUE, NULL },
     { M_MAX_ALLOC, "--max-alloc", CLI_VALUE, NULL },
     { M_NGL, "-ngl|--n-gpu-layers|--gpu-layers", CLI_VALUE, NULL },
@@ -122,6 +123,7 @@ int cli_model_opt(cli_model_opts *o, int argc, char **argv, int *i, const char *
         break;
     case M_MLOCK: o->mlock = true; break;
     case M_NO_MMAP: o->no_mmap = true; break;
+    case M_NO_REPACK: o->no_repack = true; break;
     case M_DEVICE: o->device = v; break;
     case M_QUIET: o->quiet = true; break;
     case M_NGL:  /* only the CPU backend: any layer count means everything on the CPU */
@@ -175,8 +177,8 @@ int cli_resolve_model(const char *model, bool quiet, char **path, const char *cm
 }
 
 llama3_load_options cli_load_options(const cli_model_opts *o) {
-    return (llama3_load_options){ .mlock = o->mlock, .no_mmap = o->no_mmap, .max_alloc_bytes = (size_t)o->max_alloc,
-                                  .device = o->device };
+    return (llama3_load_options){ .mlock = o->mlock, .no_mmap = o->no_mmap, .no_repack = o->no_repack,
+                                  .max_alloc_bytes = (size_t)o->max_alloc, .device = o->device };
 }
 
 int cli_open(const cli_model_opts *o, const char *cmd, llama3_model **m, llama3_session **s, int n_slots) {

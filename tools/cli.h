@@ -37,7 +37,7 @@ typedef struct cli_model_opts {
     int n_threads;            /* -t / --threads */
     llama3_kv_type kv_type;   /* --kv-type f16|f32|q8_0 */
     int prompt_int8;          /* --prompt-int8 1|2 (0 = the library's default, 1) */
-    bool mlock, no_mmap;
+    bool mlock, no_mmap, no_repack;
     unsigned long long max_alloc;  /* --max-alloc (0 = the library's default) */
     const char *device;       /* --device cpu|cuda[:N] (NULL = the library's default) */
     bool quiet;               /* --quiet: no download progress */
@@ -57,6 +57,10 @@ typedef struct cli_model_opts {
     "                        prefill) or 2 (as exact as decoding, ~5e-5; slower prefill)\n"      \
     "      --mlock           lock the weights in memory\n"                                     \
     "      --no-mmap         read the weights into memory instead of mapping the file\n"       \
+    "  -nr, --no-repack      keep the file's layout: by default the matrices of the types the\n" \
+    "                        CPU kernels have row groups for (Q4_0 on x86) are copied into\n"   \
+    "                        them at load for faster decode, the file's pages handed back\n"   \
+    "                        (--mlock and --no-mmap keep the file's layout too)\n"             \
     "      --max-alloc BYTES cap on what the load and the session allocate (tensor copies, KV\n"   \
     "                        cache, buffers), e.g. 8G (default 64G)\n"                         \
     "      --device DEV      where the model runs: cpu (default; this build has no other)\n"   \

@@ -37,7 +37,7 @@ static const char *BENCH_HELP =
     "                        the serial fraction and its Amdahl projection to 16 and 64 threads\n"
     "                        (LLAMA3_PROFILE=1 does the same for any command, per session)\n"
     "      --device DEV      where the model runs: cpu (default; this build has no other)\n"
-    "      --mlock, --max-alloc BYTES   as for run\n";
+    "      --mlock, --no-repack, --max-alloc BYTES   as for run\n";
 
 typedef struct bench_result {
     char test[32];

@@ -73,12 +73,22 @@ typedef struct l3_backend_session {
     float *part_logits, *gathered;
 } l3_backend_session;
 
+/* How a backend takes a model's weights. */
+typedef struct l3_model_params {
+    int device;                      /* the device index */
+    struct l3_alloc_budget *budget;  /* what the backend's own copies may take */
+    int repack;                      /* the CPU backend may copy matrices into its kernels' row
+                                      * groups (kernels.h group_rows): off with --no-repack,
+                                      * --mlock and --no-mmap, which keep the file's layout */
+    const l3_mapping *file_maps;     /* the read-only file mappings the tensors lie in: the pages
+                                      * of rows copied out of them are handed back */
+    int n_file_maps;
+} l3_model_params;
+
 typedef struct l3_backend {
     const char *name;  /* "cpu", "cuda" */
-    /* Takes the weights (maps, widens or uploads them) for device index `device`. Bytes it
-     * allocates are drawn from budget. */
-    int (*model_new)(const l3_weights *w, int device, struct l3_alloc_budget *budget, l3_backend_model **out,
-                     llama3_error *err);
+    /* Takes the weights (maps, widens, rearranges or uploads them) as p says. */
+    int (*model_new)(const l3_weights *w, const l3_model_params *p, l3_backend_model **out, llama3_error *err);
     void (*model_free)(l3_backend_model *m);
     /* A KV cache of p->n_slots x p->n_ctx positions and activations for p->max_rows rows. */
     int (*session_new)(l3_backend_model *m, const l3_session_params *p, l3_backend_session **out,

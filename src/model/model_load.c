@@ -139,7 +139,16 @@ llama3_model *llama3_model_load(const char *path, const llama3_load_options *opt
         m->compute = &m->part;
     }
     m->rank_weight_bytes = bytes_of(m->compute);
-    rc = be->model_new(m->compute, device, &budget, &m->bm, err);
+    /* the files' mappings, where the CPU backend hands back the pages of rows it copies */
+    const int keep_layout = opt && (opt->no_repack || opt->mlock || opt->no_mmap);
+    l3_mapping *file_maps = keep_layout ? NULL : calloc((size_t)m->w.n_maps + 1, sizeof *file_maps);
+    int n_file_maps = 0;
+    for (int i = 0; file_maps && i < m->w.n_maps; i++) file_maps[n_file_maps++] = m->w.maps[i];
+    if (file_maps && m->w.gguf_owned) file_maps[n_file_maps++] = m->w.gguf_owned->map;
+    /* (without the list, nothing is copied: no pages could be handed back) */
+    const l3_model_params mp = { device, &budget, file_maps != NULL, file_maps, n_file_maps };
+    rc = be->model_new(m->compute, &mp, &m->bm, err);
+    free(file_maps);
     if (l3_dist_agree(m->dist, rc, "take the model on its device", err)) {
         prefix(err, path);
         llama3_model_free(m);

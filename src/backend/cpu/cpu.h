@@ -18,7 +18,16 @@ typedef struct cpu_model {
     float *ffn_norm;         /* [n_layers x dim] */
     float *norm;             /* [dim] */
     float *rope_freqs;       /* [head_dim / 2] */
+    /* matrices copied into the kernel set's row groups (kernels.h group_rows), per tensor
+     * [(layer, or n_layers for the global ones) * L3_TENSOR_COUNT + id]; NULL entries (or
+     * all: groups NULL) keep the file's layout; they lie in one anonymous mapping */
+    const void **groups;
+    void *groups_map;
+    size_t groups_map_bytes;
 } cpu_model;
+
+/* the row groups of a matrix, or NULL */
+const void *l3_cpu_groups(const cpu_model *m, l3_tensor_id id, int layer);
 
 typedef struct cpu_session {
     l3_backend_session base;

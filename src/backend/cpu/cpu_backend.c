@@ -3,10 +3,13 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "alloc_limit.h"
 #include "args.h"
 #include "backend/cpu/cpu.h"
+#include "backend/cpu/kernels/row_groups.h"
 #include "backend/cpu/matmul.h"
 #include "dist/dist.h"
 
@@ -132,8 +135,8 @@ static void cpu_rmsnorm(l3_backend_session *bs, l3_act dst, l3_act src, l3_tenso
 
 static void cpu_matmul(l3_backend_session *bs, l3_tensor_id weight, int layer, l3_act src, l3_act dst) {
     cpu_session *s = cpu(bs);
-    l3_cpu_matmul(s->m->k, l3_weights_get(s->m->base.w, weight, layer), act(s, src), s->pass->n, one_level(s),
-                  act(s, dst), &s->scratch, s->pool);
+    l3_cpu_matmul(s->m->k, l3_weights_get(s->m->base.w, weight, layer), l3_cpu_groups(s->m, weight, layer), act(s, src),
+                  s->pass->n, one_level(s), act(s, dst), &s->scratch, s->pool);
 }
 
 typedef struct rope_job { cpu_session *s; int layer; } rope_job;
@@ -215,8 +218,8 @@ static int cpu_output(l3_backend_session *bs, l3_act x, float *logits, llama3_er
     }
     /* the logits rows as one product, rows of the output matrix in parallel */
     if (p->n_out > 0)
-        l3_cpu_matmul(s->m->k, &s->m->base.w->output, xb, p->n_out, s->any_one_level ? out_one : NULL, logits,
-                      &s->scratch, s->pool);
+        l3_cpu_matmul(s->m->k, &s->m->base.w->output, l3_cpu_groups(s->m, L3_OUTPUT, 0), xb, p->n_out,
+                      s->any_one_level ? out_one : NULL, logits, &s->scratch, s->pool);
     s->pass = NULL;
     return 0;
 }
@@ -236,9 +239,109 @@ static void cpu_read_act(l3_backend_session *bs, l3_act a, float *dst, int rows)
 /* a norm vector widened to float32 */
 static void widen(const l3_tensor *t, float *out) { l3_type_get(t->type)->to_float(t->data, out, t->cols); }
 
+/* ---- row groups ------------------------------------------------------------------------ */
+
+static int group_slot(const cpu_model *m, l3_tensor_id id, int layer) {
+    return (l3_tensor_is_layer(id) ? layer : m->base.w->args.n_layers) * L3_TENSOR_COUNT + (int)id;
+}
+
+const void *l3_cpu_groups(const cpu_model *m, l3_tensor_id id, int layer) {
+    return m->groups ? m->groups[group_slot(m, id, layer)] : NULL;
+}
+
+/* whether [p, p + n) lies in one of the file mappings */
+static int in_file(const l3_model_params *p, const void *data, size_t n) {
+    const uint8_t *d = data;
+    for (int i = 0; i < p->n_file_maps; i++) {
+        const uint8_t *b = p->file_maps[i].data;
+        if (d >= b && n <= p->file_maps[i].size && (size_t)(d - b) <= p->file_maps[i].size - n) return 1;
+    }
+    return 0;
+}
+
+/* Hands back the whole pages of [p, p + n), rows of a read-only file mapping now copied into
+ * groups: the memory holds one copy of them. Reading them again (a tied output's token
+ * embeddings) maps those pages back in from the file. */
+static void release_pages(const void *p, size_t n) {
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t a = ((uintptr_t)p + page - 1) / page * page, b = ((uintptr_t)p + n) / page * page;
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+/* the matrix of a slot, if the kernel set has row groups for it (its type, rows a multiple
+ * of the group, columns of whole 32s), else NULL */
+static const l3_tensor *groupable(const cpu_model *m, int slot) {
+    const l3_weights *w = m->base.w;
+    const int layer = slot / L3_TENSOR_COUNT;
+    const l3_tensor_id id = (l3_tensor_id)(slot % L3_TENSOR_COUNT);
+    if ((layer < w->args.n_layers) != l3_tensor_is_layer(id) || l3_tensor_is_vector(id) || id == L3_TOK_EMBEDDINGS)
+        return NULL;
+    const l3_tensor *t = l3_weights_get(w, id, layer);
+    const int G = m->k->group_rows[t->type];
+    if (G < 2 || !m->k->dotn_q8_groups[t->type] || !l3_row_groups_supported((int)t->type) || t->rows % G || t->cols % 32)
+        return NULL;
+    return t;
+}
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+/* one matrix into its groups, groups [g0, g1) per task (the copy is on every core: most of
+ * its time is the kernel clearing the new pages) */
+typedef struct pack_job { const l3_tensor *t; int G; uint8_t *out; } pack_job;
+static void pack_groups(void *ctx, int64_t g0, int64_t g1, int thread) {
+    (void)thread;
+    const pack_job *j = ctx;
+    const size_t rb = l3_row_bytes(j->t->type, j->t->cols);
+    for (int64_t g = g0; g < g1; g++)
+        l3_row_groups_pack((int)j->t->type, j->G, (const uint8_t *)j->t->data + g * j->G * rb, rb, j->t->cols,
+                           j->out + g * j->G * rb);
+}
+
+/* Copies every matrix the kernel set has row groups for into them, in one anonymous mapping
+ * on 2 MiB pages where the kernel gives them (decode streams it: at 4 KiB pages the hardware
+ * prefetcher stops at every page end, as for the files, util.c). */
+static int make_groups(cpu_model *m, const l3_model_params *p, llama3_error *err) {
+    const int n_slots = (m->base.w->args.n_layers + 1) * L3_TENSOR_COUNT;
+    if (!p->repack || !m->k->use_q8) return 0;
+    size_t total = 0;
+    for (int slot = 0; slot < n_slots; slot++) {
+        const l3_tensor *t = groupable(m, slot);
+        if (t) total += (l3_row_bytes(t->type, t->cols) * (size_t)t->rows + 63) / 64 * 64;
+    }
+    if (total == 0) return 0;
+    int rc = l3_alloc_take(p->budget, total, "weight rows in groups", err);
+    if (rc) return rc;
+    m->groups = calloc((size_t)n_slots, sizeof *m->groups);
+    m->groups_map_bytes = total + HUGE_PAGE;
+    m->groups_map = mmap(NULL, m->groups_map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m->groups_map == MAP_FAILED) m->groups_map = NULL;
+    if (!m->groups || !m->groups_map) return l3_fail(err, LLAMA3_ERR_MEMORY, "out of memory for the weight rows in groups");
+    uint8_t *g = (uint8_t *)(((uintptr_t)m->groups_map + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE);
+#ifdef MADV_HUGEPAGE
+    madvise(g, total, MADV_HUGEPAGE);  /* (advice only) */
+#endif
+    l3_pool *pool = l3_pool_new(l3_physical_cores());
+    if (!pool) return l3_fail(err, LLAMA3_ERR_MEMORY, "out of memory");
+    for (int slot = 0; slot < n_slots; slot++) {
+        const l3_tensor *t = groupable(m, slot);
+        if (!t) continue;
+        const int G = m->k->group_rows[t->type];
+        const size_t bytes = l3_row_bytes(t->type, t->cols) * (size_t)t->rows;
+        pack_job j = { t, G, g };
+        l3_parallel_for(pool, t->rows / G, 64, pack_groups, &j);
+        m->groups[slot] = g;
+        g += (bytes + 63) / 64 * 64;
+        if (in_file(p, t->data, bytes)) release_pages(t->data, bytes);
+    }
+    l3_pool_free(pool);
+    return 0;
+}
+
 static void cpu_model_free(l3_backend_model *bm) {
     cpu_model *m = (cpu_model *)bm;
     if (!m) return;
+    free(m->groups);
+    if (m->groups_map) munmap(m->groups_map, m->groups_map_bytes);
     free(m->attention_norm);
     free(m->ffn_norm);
     free(m->norm);
@@ -246,9 +349,10 @@ static void cpu_model_free(l3_backend_model *bm) {
     free(m);
 }
 
-static int cpu_model_new(const l3_weights *w, int device, l3_alloc_budget *budget, l3_backend_model **out,
-                         llama3_error *err) {
+static int cpu_model_new(const l3_weights *w, const l3_model_params *p, l3_backend_model **out, llama3_error *err) {
     const llama3_args *a = &w->args;
+    const int device = p->device;
+    l3_alloc_budget *budget = p->budget;
     if (device != 0) return l3_fail(err, LLAMA3_ERR_ARG, "device cpu:%d: there is one CPU device (cpu)", device);
     uint64_t floats = ((uint64_t)2 * (uint64_t)a->n_layers + 1) * (uint64_t)a->dim + (uint64_t)a->head_dim / 2, bytes;
     int rc;
@@ -274,6 +378,10 @@ static int cpu_model_new(const l3_weights *w, int device, l3_alloc_budget *budge
         widen(&w->layers[l].ffn_norm, m->ffn_norm + (size_t)l * a->dim);
     }
     l3_rope_freqs(a, w->rope_freq_factors, m->rope_freqs);
+    if ((rc = make_groups(m, p, err))) {
+        cpu_model_free(&m->base);
+        return rc;
+    }
     *out = &m->base;
     return 0;
 }

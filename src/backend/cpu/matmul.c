@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "backend/cpu/kernels/row_groups.h"
+
 /* Two paths per product:
  * - 8-bit (quantized weight types with integer kernels in the current set): the activation
  *   rows are quantized once (per block of 32, kernels.h: a 16-bit value split into two int8
@@ -24,6 +26,7 @@
  *   layout where it has one), adding each slice's partial sums into Y. */
 typedef struct matmul_job {
     const l3_tensor *W;
+    const uint8_t *groups;     /* W's rows in the set's groups (row_groups.h), or NULL */
     const float *X;
     int T;
     const uint8_t *one_level;  /* per row (or NULL) */
@@ -148,6 +151,17 @@ static void matmul_vecn(void *ctx, int64_t r0, int64_t r1, int thread) {
                                        j->W->cols);
 }
 
+/* decode and batched decode on grouped rows: groups [g0, g1) in one call, each group's rows
+ * multiplied with every activation row (kernels.h dotn_q8_groups) */
+static void matmul_groups_q8(void *ctx, int64_t g0, int64_t g1, int thread) {
+    (void)thread;
+    const matmul_job *j = ctx;
+    const l3_scratch *s = j->s;
+    const int G = j->k->group_rows[j->W->type];
+    j->k->dotn_q8_groups[j->W->type](j->groups + g0 * G * j->row_bytes, (int)(g1 - g0), s->xq, s->xq2, s->xd, s->xs, j->T,
+                                     j->Y + g0 * G, j->W->rows, j->W->cols);
+}
+
 static void matmul_tiles_q8(void *ctx, int64_t tile0, int64_t tile1, int thread) {
     const matmul_job *j = ctx;
     const l3_kernel_set *k = j->k;
@@ -160,8 +174,16 @@ static void matmul_tiles_q8(void *ctx, int64_t tile0, int64_t tile1, int thread)
     for (int64_t tile = tile0; tile < tile1; tile++) {
         const int64_t r0 = tile * MM_ROWS;
         const int nw = (int)(rows - r0 < MM_ROWS ? rows - r0 : MM_ROWS);
-        for (int i = 0; i < nw; i++)
-            k->to_panel[j->W->type](base + (r0 + i) * j->row_bytes, u + i * cols, sc + i * cols / 4, mn + i * cols / 16, cols);
+        for (int i = 0; i < nw; i++) {
+            const uint8_t *row = base + (r0 + i) * j->row_bytes;
+            if (j->groups) {  /* the row back from its group (MM_ROWS is a multiple of every G) */
+                const int G = k->group_rows[j->W->type];
+                row = (const uint8_t *)s->row_buf[thread];
+                l3_row_groups_unpack(j->W->type, G, j->groups + (r0 + i) / G * G * j->row_bytes, (int)((r0 + i) % G), cols,
+                                     s->row_buf[thread]);
+            }
+            k->to_panel[j->W->type](row, u + i * cols, sc + i * cols / 4, mn + i * cols / 16, cols);
+        }
         if (k->panel_pack) {  /* the kernel set's own tile layout, after the row panel */
             uint8_t *pk = (uint8_t *)(mn + MM_ROWS * cols / 16);
             k->panel_pack(u, sc, mn, nw, cols, pk);
@@ -173,9 +195,9 @@ static void matmul_tiles_q8(void *ctx, int64_t tile0, int64_t tile1, int thread)
     }
 }
 
-void l3_cpu_matmul(const l3_kernel_set *k, const l3_tensor *W, const float *X, int T, const uint8_t *one_level, float *Y,
-                   l3_scratch *s, l3_pool *pool) {
-    matmul_job j = { W, X, T, one_level, 0, Y, s, l3_row_bytes(W->type, W->cols), k };
+void l3_cpu_matmul(const l3_kernel_set *k, const l3_tensor *W, const void *groups, const float *X, int T,
+                   const uint8_t *one_level, float *Y, l3_scratch *s, l3_pool *pool) {
+    matmul_job j = { W, groups, X, T, one_level, 0, Y, s, l3_row_bytes(W->type, W->cols), k };
     const int q8 = k->use_q8 && s->xq && W->cols % 32 == 0;
     /* A step of batch.c lists its decoded tokens first, then prompt rows: with 8-bit kernels
      * the two run as two products, so that the decoded tokens take the path they take alone
@@ -187,13 +209,19 @@ void l3_cpu_matmul(const l3_kernel_set *k, const l3_tensor *W, const float *X, i
         int prompts_after = n_dec < T;
         for (int t = n_dec + 1; prompts_after && t < T; t++) prompts_after = one_level[t] != 0;
         if (prompts_after) {
-            l3_cpu_matmul(k, W, X, n_dec, NULL, Y, s, pool);
-            l3_cpu_matmul(k, W, X + (int64_t)n_dec * W->cols, T - n_dec, one_level + n_dec, Y + (int64_t)n_dec * W->rows, s,
-                          pool);
+            l3_cpu_matmul(k, W, groups, X, n_dec, NULL, Y, s, pool);
+            l3_cpu_matmul(k, W, groups, X + (int64_t)n_dec * W->cols, T - n_dec, one_level + n_dec,
+                          Y + (int64_t)n_dec * W->rows, s, pool);
             return;
         }
     }
-    if (T == 1 && q8 && k->dot_q8[W->type]) {
+    const int grouped = groups && q8 && k->dotn_q8_groups[W->type];
+    if (T <= MM_DECODE_ROWS && grouped) {
+        if (T == 1) quantize_rows(&j, 0, 1, 0);  /* once, shared by every thread */
+        else l3_parallel_for(pool, T, 4, quantize_rows, &j);
+        const int G = k->group_rows[W->type];
+        l3_parallel_for(pool, W->rows / G, (MM_DECODE_RUN + G - 1) / G, matmul_groups_q8, &j);
+    } else if (T == 1 && q8 && k->dot_q8[W->type]) {
         quantize_rows(&j, 0, 1, 0);  /* once, shared by every thread */
         if (k->dotn_q8[W->type]) l3_parallel_for(pool, W->rows, MM_DECODE_RUN, matmul_vecn_q8, &j);
         else l3_parallel_for(pool, W->rows, 8, matmul_vec_q8, &j);

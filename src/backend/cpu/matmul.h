@@ -24,12 +24,14 @@
 #define MM_PANEL8_BYTES(n) ((size_t)MM_ROWS * ((size_t)(n) + (size_t)(n) / 4 * sizeof(float) + (size_t)(n) / 16 * sizeof(float)) + \
                             L3_PACK16_BYTES(n))
 
-/* Y[T x W.rows] = X[T x W.cols] . W^T with kernel set k (threads over rows of W). one_level
+/* Y[T x W.rows] = X[T x W.cols] . W^T with kernel set k (threads over rows of W). groups: W's
+ * rows rewritten into k's groups (kernels.h group_rows; the CPU model makes them), taken by
+ * decode and prefill where W's rows are a multiple of the group, or NULL. one_level
  * (per row, or NULL): rows whose 8-bit activations keep only the first level (kernels.h).
  * A row's numbers do not depend on the other rows' values; its path depends on the row count
  * (matmul.c), except that with 8-bit kernels decoded tokens listed before prompt rows run as
  * their own product, so they get what they get without the prompt rows. */
-void l3_cpu_matmul(const l3_kernel_set *k, const l3_tensor *W, const float *X, int T, const uint8_t *one_level, float *Y,
-                   l3_scratch *s, l3_pool *pool);
+void l3_cpu_matmul(const l3_kernel_set *k, const l3_tensor *W, const void *groups, const float *X, int T,
+                   const uint8_t *one_level, float *Y, l3_scratch *s, l3_pool *pool);
 
 #endif

@@ -67,6 +67,7 @@ static inline __m256i dot16(__m256i u, __m256i q, __m256i q2) {
 #endif
 #include "backend/cpu/kernels/x86/q8_simd.h"
 #include "backend/cpu/kernels/x86/avx2/decode_tiles.h"
+#include "backend/cpu/kernels/x86/avx2/group_tiles.h"
 
 /* ---- f32 / f16 / bf16 ----------------------------------------------------------------- */
 
@@ -341,6 +342,7 @@ int l3_kernels_init_avx2(l3_kernel_set *k) {
     install_quant_kernels(k);
     install_q8_kernels(k, wide_u8);
     install_decode_tiles(k);  /* dot_q8 and dotn_q8 of the types it has: multi-row decode */
+    install_group_tiles(k);   /* decode on rows grouped at load (row_groups.h) */
     k->dot_f32 = dot_f32;
     k->axpy_f32 = axpy_f32;
     k->dot_f16_f32 = dot_f16_f32;

@@ -818,6 +818,8 @@ static void gemm_f32_packed(const float *panel, int nw, const float *x, int64_t 
     for (; j < nx; j++) gf_micro(1, panel, x + j * ldx, ldx, y + j * ldy, ldy, m, n);
 }
 
+#include "backend/cpu/kernels/x86/avx512/group_tiles.h"
+
 int l3_kernels_init_avx512(l3_kernel_set *k) {
     const l3_cpu_features *cpu = l3_cpu();
     if (!cpu->avx512f || !cpu->avx512bw || !cpu->avx512vl || !cpu->avx512dq || !cpu->avx2 || !cpu->fma || !cpu->f16c)
@@ -849,6 +851,7 @@ int l3_kernels_init_avx512(l3_kernel_set *k) {
         k->dotn_q8[L3_Q4_K] = dotn_q4_K;
         k->dotn_q8[L3_Q5_K] = dotn_q5_K;
         k->dotn_q8[L3_Q6_K] = dotn_q6_K;
+        install_group_tiles(k);  /* decode on rows grouped at load (row_groups.h) */
     }
     k->dot_f32 = dot_f32;
     k->axpy_f32 = axpy_f32;
