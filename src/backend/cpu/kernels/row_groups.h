@@ -10,7 +10,11 @@
  * Q4_K, per super-block of 256 values: the G fp16 d, the G fp16 dmin, then for each k = 0..11
  * byte k of every row's packed 6-bit scales and mins (G bytes), then for each c = 0..31 the 4
  * bytes qs[4c..4c+3] of every row (4G bytes): chunks 8p..8p+7 hold sub-block 2p in their low
- * nibbles and 2p + 1 in their high nibbles, values 4(c - 8p)..+3 of each. */
+ * nibbles and 2p + 1 in their high nibbles, values 4(c - 8p)..+3 of each.
+ *
+ * Q6_K, per super-block of 256 values: the G fp16 d, then for each k = 0..15 the int8 scale k of
+ * every row (G bytes), then for each c = 0..31 the 4 bytes ql[4c..4c+3] of every row (4G
+ * bytes), then for each c = 0..15 the 4 bytes qh[4c..4c+3] of every row (4G bytes). */
 #ifndef LLAMA3_ROW_GROUPS_H
 #define LLAMA3_ROW_GROUPS_H
 

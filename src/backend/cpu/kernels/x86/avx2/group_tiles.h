@@ -15,6 +15,12 @@
  * on the low or high nibbles of 8 chunk vectors, and acc += v x (d sc) x d_act - (dmin m) x
  * (the activation's sums s).
  *
+ * Q6_K, per super-block of 256: the 16 sub-blocks' d x scale per row lane (exact in float,
+ * on the stack), then per block of 32 the 6-bit values of 8 chunk vectors (4 bits from ql, 2
+ * from qh), the integer dots of each 16 on their own (a scale each; without VNNI pairs of
+ * maddubs widened at once: values up to 63 overflow 16 bits past two), and acc += (d sc) x
+ * (v x d_act - 32 x the activation's sums s).
+ *
  * Every (row, activation row) pair takes the same instructions whatever nx is, so a row
  * decoded in a batch gets the bits it gets alone. */
 #ifndef LLAMA3_AVX2_GROUP_TILES_H
@@ -23,6 +29,7 @@
 #define GROUP 8
 #define Q40_BLOCK (18 * GROUP)    /* bytes of a block of 32 of a Q4_0 group */
 #define Q4K_BLOCK (144 * GROUP)   /* bytes of a super-block of 256 of a Q4_K group */
+#define Q6K_BLOCK (210 * GROUP)   /* bytes of a super-block of 256 of a Q6_K group */
 #define AHEAD_BYTES 9216          /* prefetched ahead (4.5 KiB ran 10% slower at 1 thread here) */
 
 #define BCAST16(p) _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(p)))
@@ -144,6 +151,66 @@ static inline __attribute__((always_inline)) void q4k_group_tile(const int NX, c
         if (j < nx) _mm256_storeu_ps(y + j * ldy, acc[j]);
 }
 
+/* one level's integer dot of 16 weights per lane (w[0..3], 4-byte chunks, values up to 63)
+ * with the 4 dwords of x broadcast in the lanes */
+static inline __attribute__((always_inline)) __m256i half_dot8(const __m256i *w, __m256i x) {
+#ifdef L3_AVX2_VNNI
+    __m256i a = _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), w[0], DWORD8(x, 0));
+    __m256i b = _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), w[1], DWORD8(x, 1));
+    a = _mm256_dpbusd_avx_epi32(a, w[2], DWORD8(x, 2)), b = _mm256_dpbusd_avx_epi32(b, w[3], DWORD8(x, 3));
+    return _mm256_add_epi32(a, b);
+#else
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i a = _mm256_add_epi16(_mm256_maddubs_epi16(w[0], DWORD8(x, 0)), _mm256_maddubs_epi16(w[1], DWORD8(x, 1)));
+    const __m256i b = _mm256_add_epi16(_mm256_maddubs_epi16(w[2], DWORD8(x, 2)), _mm256_maddubs_epi16(w[3], DWORD8(x, 3)));
+    return _mm256_add_epi32(_mm256_madd_epi16(a, ones), _mm256_madd_epi16(b, ones));
+#endif
+}
+
+static inline __attribute__((always_inline)) void q6k_group_tile(const int NX, const uint8_t *g, const int8_t *q,
+                                                                 const int8_t *q2, const float *d, const float *s,
+                                                                 int nx, float *y, int64_t ldy, int64_t n) {
+    const int8_t *qp[4], *q2p[4];
+    const float *dp[4], *sp[4];
+    group_act_rows(NX, nx, q, q2, d, s, n, qp, q2p, dp, sp);
+    const __m256i m15 = _mm256_set1_epi8(15), m48 = _mm256_set1_epi8(0x30);
+    __m256 acc[4];
+    L3_UNROLL for (int j = 0; j < NX; j++) acc[j] = _mm256_setzero_ps();
+    for (int64_t sb = 0; sb < n / 256; sb++, g += Q6K_BLOCK) {
+        __m256 dsc[16];
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
+        L3_UNROLL for (int k = 0; k < 16; k++)
+            dsc[k] = _mm256_mul_ps(dw, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(g + 2 * GROUP + GROUP * k)))));
+        for (int h = 0; h < 2; h++) {
+            L3_UNROLL for (int qq = 0; qq < 4; qq++) {  /* block 4h + qq of the super-block */
+                const int64_t b = 8 * sb + 4 * h + qq;
+                seq_prefetch(g + AHEAD_BYTES + Q6K_BLOCK / 8 * (4 * h + qq), Q6K_BLOCK / 8);  /* in address order */
+                const uint8_t *ql = g + 18 * GROUP + 4 * GROUP * (16 * h + 8 * (qq & 1)), *qh = g + 146 * GROUP + 4 * GROUP * 8 * h;
+                __m256i wv[8];
+                L3_UNROLL for (int c = 0; c < 8; c++) {
+                    __m256i lo = ld32(ql + 32 * c), hi = ld32(qh + 32 * c);
+                    lo = _mm256_and_si256(qq >> 1 ? _mm256_srli_epi16(lo, 4) : lo, m15);
+                    hi = qq == 3 ? _mm256_srli_epi16(hi, 2) : qq == 2 ? hi : _mm256_slli_epi16(hi, 4 - 2 * qq);
+                    wv[c] = _mm256_or_si256(lo, _mm256_and_si256(hi, m48));
+                }
+                L3_UNROLL for (int j = 0; j < NX; j++) {
+                    const int8_t *x1 = qp[j] + 32 * b, *x2 = q2p[j] + 32 * b;
+                    const __m256i va = _mm256_add_epi32(_mm256_slli_epi32(half_dot8(wv, BCAST16(x1)), 8), half_dot8(wv, BCAST16(x2)));
+                    const __m256i vb = _mm256_add_epi32(_mm256_slli_epi32(half_dot8(wv + 4, BCAST16(x1 + 16)), 8),
+                                                        half_dot8(wv + 4, BCAST16(x2 + 16)));
+                    const __m256 dv = _mm256_set1_ps(dp[j][b]);
+                    const __m256 ta = _mm256_fmsub_ps(_mm256_cvtepi32_ps(va), dv, _mm256_set1_ps(32 * sp[j][2 * b]));
+                    const __m256 tb = _mm256_fmsub_ps(_mm256_cvtepi32_ps(vb), dv, _mm256_set1_ps(32 * sp[j][2 * b + 1]));
+                    acc[j] = _mm256_fmadd_ps(dsc[8 * h + 2 * qq], ta, acc[j]);
+                    acc[j] = _mm256_fmadd_ps(dsc[8 * h + 2 * qq + 1], tb, acc[j]);
+                }
+            }
+        }
+    }
+    L3_UNROLL for (int j = 0; j < NX; j++)
+        if (j < nx) _mm256_storeu_ps(y + j * ldy, acc[j]);
+}
+
 /* ng groups of GROUP rows: tiles of up to 4 activation rows (the later tiles read the group
  * from cache) */
 #define GROUP_ENTRY(name, TILE, BLOCK_VALUES, BLOCK_BYTES)                                         \
@@ -163,11 +230,13 @@ static inline __attribute__((always_inline)) void q4k_group_tile(const int NX, c
     }
 GROUP_ENTRY(q4_0, q40_group_tile, 32, Q40_BLOCK)
 GROUP_ENTRY(q4_K, q4k_group_tile, 256, Q4K_BLOCK)
+GROUP_ENTRY(q6_K, q6k_group_tile, 256, Q6K_BLOCK)
 
 static void install_group_tiles(l3_kernel_set *k) {
-    k->group_rows[L3_Q4_0] = k->group_rows[L3_Q4_K] = GROUP;
+    k->group_rows[L3_Q4_0] = k->group_rows[L3_Q4_K] = k->group_rows[L3_Q6_K] = GROUP;
     k->dotn_q8_groups[L3_Q4_0] = dotn_groups_q4_0;
     k->dotn_q8_groups[L3_Q4_K] = dotn_groups_q4_K;
+    k->dotn_q8_groups[L3_Q6_K] = dotn_groups_q6_K;
 }
 
 #undef GROUP_ENTRY

@@ -13,6 +13,11 @@
  * on the low or high nibbles of 8 chunk vectors, and acc += v x (d sc) x d_act - (dmin m) x
  * (the activation's sums s).
  *
+ * Q6_K, per super-block of 256: the 16 sub-blocks' d x scale per row lane (exact in float,
+ * on the stack), then per block of 32 the 6-bit values of 8 chunk vectors (4 bits from ql, 2
+ * from qh), the integer dots of each 16 on their own (a scale each), and acc += (d sc) x
+ * (v x d_act - 32 x the activation's sums s).
+ *
  * Every (row, activation row) pair takes the same instructions whatever nx is, so a row
  * decoded in a batch gets the bits it gets alone. */
 #ifndef LLAMA3_AVX512_GROUP_TILES_H
@@ -21,6 +26,7 @@
 #define GROUP 16
 #define Q40_BLOCK (18 * GROUP)    /* bytes of a block of 32 of a Q4_0 group */
 #define Q4K_BLOCK (144 * GROUP)   /* bytes of a super-block of 256 of a Q4_K group */
+#define Q6K_BLOCK (210 * GROUP)   /* bytes of a super-block of 256 of a Q6_K group */
 #define AHEAD_BYTES 9216          /* prefetched ahead (2.3 KiB ran 4-8% slower at 1 thread here) */
 
 /* the two-level integer dot of 32 weight nibbles per lane (w[0..3]: values 0-15 in 4-byte
@@ -119,6 +125,59 @@ static inline __attribute__((always_inline)) void q4k_group_tile(const int NX, c
         if (j < nx) _mm512_storeu_ps(y + j * ldy, acc[j]);
 }
 
+/* the two-level integer dot of 16 weights per lane (w[0..3], 4-byte chunks) with the 16
+ * activation values at x1 (first level) and x2 (second): 256 (w . q) + w . q2 */
+static inline __attribute__((always_inline)) __m512i half_dot16(const __m512i *w, const int8_t *x1, const int8_t *x2) {
+    const __m512i x = lanes16(x1), xx = lanes16(x2), z = _mm512_setzero_si512();
+    __m512i h0 = _mm512_dpbusd_epi32(z, w[0], DWORD(x, 0)), h1 = _mm512_dpbusd_epi32(z, w[1], DWORD(x, 1));
+    __m512i l0 = _mm512_dpbusd_epi32(z, w[0], DWORD(xx, 0)), l1 = _mm512_dpbusd_epi32(z, w[1], DWORD(xx, 1));
+    h0 = _mm512_dpbusd_epi32(h0, w[2], DWORD(x, 2)), h1 = _mm512_dpbusd_epi32(h1, w[3], DWORD(x, 3));
+    l0 = _mm512_dpbusd_epi32(l0, w[2], DWORD(xx, 2)), l1 = _mm512_dpbusd_epi32(l1, w[3], DWORD(xx, 3));
+    return _mm512_add_epi32(_mm512_slli_epi32(_mm512_add_epi32(h0, h1), 8), _mm512_add_epi32(l0, l1));
+}
+
+static inline __attribute__((always_inline)) void q6k_group_tile(const int NX, const uint8_t *g, const int8_t *q,
+                                                                 const int8_t *q2, const float *d, const float *s,
+                                                                 int nx, float *y, int64_t ldy, int64_t n) {
+    const int8_t *qp[8], *q2p[8];
+    const float *dp[8], *sp[8];
+    act_rows(NX, nx, q, q2, d, s, n, qp, q2p, dp, sp);
+    const __m512i m15 = _mm512_set1_epi8(15), m48 = _mm512_set1_epi8(0x30);
+    __m512 acc[8];
+    L3_UNROLL for (int j = 0; j < NX; j++) acc[j] = _mm512_setzero_ps();
+    for (int64_t sb = 0; sb < n / 256; sb++, g += Q6K_BLOCK) {
+        __m512 dsc[16];
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g));
+        L3_UNROLL for (int k = 0; k < 16; k++)
+            dsc[k] = _mm512_mul_ps(dw, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(g + 2 * GROUP + GROUP * k)))));
+        for (int h = 0; h < 2; h++) {
+            L3_UNROLL for (int qq = 0; qq < 4; qq++) {  /* block 4h + qq of the super-block */
+                const int64_t b = 8 * sb + 4 * h + qq;
+                seq_prefetch(g + AHEAD_BYTES + Q6K_BLOCK / 8 * (4 * h + qq), Q6K_BLOCK / 8);  /* in address order */
+                const uint8_t *ql = g + 18 * GROUP + 4 * GROUP * (16 * h + 8 * (qq & 1)), *qh = g + 146 * GROUP + 4 * GROUP * 8 * h;
+                __m512i wv[8];
+                L3_UNROLL for (int c = 0; c < 8; c++) {
+                    __m512i lo = _mm512_loadu_si512(ql + 64 * c), hi = _mm512_loadu_si512(qh + 64 * c);
+                    lo = _mm512_and_si512(qq >> 1 ? _mm512_srli_epi16(lo, 4) : lo, m15);
+                    hi = qq == 3 ? _mm512_srli_epi16(hi, 2) : qq == 2 ? hi : _mm512_slli_epi16(hi, 4 - 2 * qq);
+                    wv[c] = _mm512_or_si512(lo, _mm512_and_si512(hi, m48));
+                }
+                L3_UNROLL for (int j = 0; j < NX; j++) {
+                    const int8_t *x1 = qp[j] + 32 * b, *x2 = q2p[j] + 32 * b;
+                    const __m512i va = half_dot16(wv, x1, x2), vb = half_dot16(wv + 4, x1 + 16, x2 + 16);
+                    const __m512 dv = _mm512_set1_ps(dp[j][b]);
+                    const __m512 ta = _mm512_fmsub_ps(_mm512_cvtepi32_ps(va), dv, _mm512_set1_ps(32 * sp[j][2 * b]));
+                    const __m512 tb = _mm512_fmsub_ps(_mm512_cvtepi32_ps(vb), dv, _mm512_set1_ps(32 * sp[j][2 * b + 1]));
+                    acc[j] = _mm512_fmadd_ps(dsc[8 * h + 2 * qq], ta, acc[j]);
+                    acc[j] = _mm512_fmadd_ps(dsc[8 * h + 2 * qq + 1], tb, acc[j]);
+                }
+            }
+        }
+    }
+    L3_UNROLL for (int j = 0; j < NX; j++)
+        if (j < nx) _mm512_storeu_ps(y + j * ldy, acc[j]);
+}
+
 /* ng groups of GROUP rows: tiles of 1, 4 or 8 activation rows */
 #define GROUP_ENTRY(name, TILE, BLOCK_VALUES, BLOCK_BYTES)                                         \
     static void dotn_groups_##name(const void *groups, int ng, const int8_t *q, const int8_t *q2, const float *d, \
@@ -137,11 +196,13 @@ static inline __attribute__((always_inline)) void q4k_group_tile(const int NX, c
     }
 GROUP_ENTRY(q4_0, q40_group_tile, 32, Q40_BLOCK)
 GROUP_ENTRY(q4_K, q4k_group_tile, 256, Q4K_BLOCK)
+GROUP_ENTRY(q6_K, q6k_group_tile, 256, Q6K_BLOCK)
 
 static void install_group_tiles(l3_kernel_set *k) {
-    k->group_rows[L3_Q4_0] = k->group_rows[L3_Q4_K] = GROUP;
+    k->group_rows[L3_Q4_0] = k->group_rows[L3_Q4_K] = k->group_rows[L3_Q6_K] = GROUP;
     k->dotn_q8_groups[L3_Q4_0] = dotn_groups_q4_0;
     k->dotn_q8_groups[L3_Q4_K] = dotn_groups_q4_K;
+    k->dotn_q8_groups[L3_Q6_K] = dotn_groups_q6_K;
 }
 
 #undef GROUP_ENTRY
