@@ -80,8 +80,9 @@ typedef struct l3_model_params {
     int repack;                      /* the CPU backend may copy matrices into its kernels' row
                                       * groups (kernels.h group_rows): off with --no-repack,
                                       * --mlock and --no-mmap, which keep the file's layout */
-    const l3_mapping *file_maps;     /* the read-only file mappings the tensors lie in: the pages
-                                      * of rows copied out of them are handed back */
+    const l3_mapping *file_maps;     /* the read-only file mappings the tensors lie in: only
+                                      * matrices in them are copied (none given: every one),
+                                      * and the pages of the rows copied are handed back */
     int n_file_maps;
 } l3_model_params;
 

@@ -269,8 +269,10 @@ static void release_pages(const void *p, size_t n) {
 }
 
 /* the matrix of a slot, if the kernel set has row groups for it (its type, rows a multiple
- * of the group, columns of whole 32s), else NULL */
-static const l3_tensor *groupable(const cpu_model *m, int slot) {
+ * of the group, columns of whole 32s) and it lies in the file mappings where there are any
+ * (a copy made by the loader, such as an MPI column slice, would stay beside its groups),
+ * else NULL */
+static const l3_tensor *groupable(const cpu_model *m, const l3_model_params *p, int slot) {
     const l3_weights *w = m->base.w;
     const int layer = slot / L3_TENSOR_COUNT;
     const l3_tensor_id id = (l3_tensor_id)(slot % L3_TENSOR_COUNT);
@@ -280,6 +282,7 @@ static const l3_tensor *groupable(const cpu_model *m, int slot) {
     const int G = m->k->group_rows[t->type];
     if (G < 2 || !m->k->dotn_q8_groups[t->type] || !l3_row_groups_supported((int)t->type) || t->rows % G || t->cols % 32)
         return NULL;
+    if (p->n_file_maps && !in_file(p, t->data, l3_row_bytes(t->type, t->cols) * (size_t)t->rows)) return NULL;
     return t;
 }
 
@@ -305,7 +308,7 @@ static int make_groups(cpu_model *m, const l3_model_params *p, llama3_error *err
     if (!p->repack || !m->k->use_q8) return 0;
     size_t total = 0;
     for (int slot = 0; slot < n_slots; slot++) {
-        const l3_tensor *t = groupable(m, slot);
+        const l3_tensor *t = groupable(m, p, slot);
         if (t) total += (l3_row_bytes(t->type, t->cols) * (size_t)t->rows + 63) / 64 * 64;
     }
     if (total == 0) return 0;
@@ -323,7 +326,7 @@ static int make_groups(cpu_model *m, const l3_model_params *p, llama3_error *err
     l3_pool *pool = l3_pool_new(l3_physical_cores());
     if (!pool) return l3_fail(err, LLAMA3_ERR_MEMORY, "out of memory");
     for (int slot = 0; slot < n_slots; slot++) {
-        const l3_tensor *t = groupable(m, slot);
+        const l3_tensor *t = groupable(m, p, slot);
         if (!t) continue;
         const int G = m->k->group_rows[t->type];
         const size_t bytes = l3_row_bytes(t->type, t->cols) * (size_t)t->rows;
@@ -331,7 +334,7 @@ static int make_groups(cpu_model *m, const l3_model_params *p, llama3_error *err
         l3_parallel_for(pool, t->rows / G, 64, pack_groups, &j);
         m->groups[slot] = g;
         g += (bytes + 63) / 64 * 64;
-        if (in_file(p, t->data, bytes)) release_pages(t->data, bytes);
+        if (p->n_file_maps) release_pages(t->data, bytes);
     }
     l3_pool_free(pool);
     return 0;
