@@ -6,7 +6,7 @@
 
 #include "backend/cpu/kernels/row_groups.h"
 
-/* Two paths per product:
+/* Two paths per product (three with row groups):
  * - 8-bit (quantized weight types with integer kernels in the current set): the activation
  *   rows are quantized once (per block of 32, kernels.h: a 16-bit value split into two int8
  *   levels, as accurate as f32 for the goldens, and the same numbers whether a row is decoded
@@ -24,6 +24,11 @@
  *   MM_KC (a multiple of every block size, 256 for k-quants), widening a tile of MM_FROWS
  *   rows' slice to f32 once for the f32 tile product (through the kernel set's own panel
  *   layout where it has one), adding each slice's partial sums into Y. */
+/* - row groups (a matrix the CPU model copied into the kernel set's groups, kernels.h
+ *   group_rows): decode and up to MM_DECODE_ROWS rows take dotn_q8_groups over runs of whole
+ *   groups (8-bit activations as above, one vector lane per weight row, a row's bits the same
+ *   alone or batched); prefill unpacks each row of a tile back to the file's layout for the
+ *   panel (the same bits as without groups); the f32 paths read the file's rows. */
 typedef struct matmul_job {
     const l3_tensor *W;
     const uint8_t *groups;     /* W's rows in the set's groups (row_groups.h), or NULL */
@@ -176,7 +181,7 @@ static void matmul_tiles_q8(void *ctx, int64_t tile0, int64_t tile1, int thread)
         const int nw = (int)(rows - r0 < MM_ROWS ? rows - r0 : MM_ROWS);
         for (int i = 0; i < nw; i++) {
             const uint8_t *row = base + (r0 + i) * j->row_bytes;
-            if (j->groups) {  /* the row back from its group (MM_ROWS is a multiple of every G) */
+            if (j->groups) {  /* the row back from its group, in the file's layout */
                 const int G = k->group_rows[j->W->type];
                 row = (const uint8_t *)s->row_buf[thread];
                 l3_row_groups_unpack(j->W->type, G, j->groups + (r0 + i) / G * G * j->row_bytes, (int)((r0 + i) % G), cols,
