@@ -12,6 +12,10 @@
  * bytes qs[4c..4c+3] of every row (4G bytes): chunks 8p..8p+7 hold sub-block 2p in their low
  * nibbles and 2p + 1 in their high nibbles, values 4(c - 8p)..+3 of each.
  *
+ * Q5_K: as Q4_K with, between the scales and the nibbles, for each c = 0..7 the 4 bytes
+ * qh[4c..4c+3] of every row (4G bytes): bit i of byte l is the fifth bit of value l of
+ * sub-block i.
+ *
  * Q6_K, per super-block of 256 values: the G fp16 d, then for each k = 0..15 the int8 scale k of
  * every row (G bytes), then for each c = 0..31 the 4 bytes ql[4c..4c+3] of every row (4G
  * bytes), then for each c = 0..15 the 4 bytes qh[4c..4c+3] of every row (4G bytes). */
