@@ -817,6 +817,34 @@ static void test_row_groups(l3_pool *pool) {
                 l3_kernels_select(names[n_sets - 1]);
                 l3_scratch_free(&s);
                 free(X); free(Y0); free(Y1); free(Ya);
+                /* extremes: every weight at its type's largest value (bytes 0xff, small scales) and
+                 * both activation levels at 127, where 16-bit partial sums would overflow first */
+                {
+                    const size_t dpos = t == L3_Q6_K ? 208 : 0, bb = l3_type_get(t)->block_bytes;
+                    const int two = t == L3_Q4_K || t == L3_Q5_K;  /* d and dmin */
+                    memset(wq, 0xff, rb * (size_t)rows);
+                    for (int64_t r = 0; r < rows; r++)
+                        for (int64_t b = 0; b < n / l3_type_get(t)->block; b++) {
+                            uint8_t *blk = wq + r * rb + b * bb;
+                            const uint16_t h = (uint16_t)(0x2000 + 97 * r + b);  /* small positive fp16 */
+                            memcpy(blk + dpos, &h, 2);
+                            if (two) memcpy(blk + 2, &h, 2);
+                        }
+                    for (int64_t r = 0; r < rows; r += G) l3_row_groups_pack((int)t, G, wq + r * rb, rb, n, gq + r * rb);
+                    memset(q, 127, (size_t)n), memset(q2, 127, (size_t)n);
+                    for (int64_t b = 0; b < n / 32; b++) d[b] = 1e-3f;
+                    for (int64_t e = 0; e < n / 16; e++) sm[e] = 1e-3f * 16 * (256 * 127 + 127);
+                    k->dotn_q8_groups[t](gq, 3, q, q2, d, sm, 1, y, ldy, n);
+                    for (int64_t i = 0; i < rows; i++) {
+                        double mag = 1e-3;
+                        l3_type_get(t)->to_float(wq + i * rb, wd, n);
+                        for (int64_t e = 0; e < n; e++) mag += fabs((double)wd[e]) * 1e-3 * (256 * 127 + 127);
+                        const float want = ref->dot_q8[t](wq + i * rb, q, q2, d, sm, n);
+                        CHECK(close_to(y[i], want, mag, 1e-5), "%s dotn_q8_groups %s n=%lld extremes, row %lld: %g vs %g",
+                              names[si], l3_type_get(t)->name, (long long)n, (long long)i, y[i], want);
+                    }
+                }
+
                 free(wf); free(x); free(wd); free(wq); free(gq); free(back); free(q); free(q2); free(d); free(sm); free(y); free(y1);
             }
         }

@@ -36,9 +36,12 @@
 #define BCAST16(p) _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(p)))
 #define DWORD8(v, c) _mm256_shuffle_epi32(v, (c) * 0x55)
 
-/* lane sums of lo . (4-byte chunks of xa) + hi . (those of xb): one block of one level */
-static inline __attribute__((always_inline)) __m256i block_dot8(const __m256i *lo, const __m256i *hi, __m256i xa,
-                                                                __m256i xb) {
+/* lane sums of lo . (4-byte chunks of xa) + hi . (those of xb): one block of one level. Without
+ * VNNI, 16 products of weights up to 15 and |x| <= 127 are summed in 16 bits (below 2^15);
+ * WIDE (weights up to 31, Q5_K) widens each 8 */
+static inline __attribute__((always_inline)) __m256i block_dot8(const int WIDE, const __m256i *lo, const __m256i *hi,
+                                                                __m256i xa, __m256i xb) {
+    (void)WIDE;
 #ifdef L3_AVX2_VNNI
     const __m256i z = _mm256_setzero_si256();
     __m256i a = _mm256_dpbusd_avx_epi32(z, lo[0], DWORD8(xa, 0)), b = _mm256_dpbusd_avx_epi32(z, hi[0], DWORD8(xb, 0));
@@ -51,6 +54,7 @@ static inline __attribute__((always_inline)) __m256i block_dot8(const __m256i *l
     __m256i b = _mm256_add_epi16(_mm256_maddubs_epi16(lo[1], DWORD8(xa, 1)), _mm256_maddubs_epi16(hi[1], DWORD8(xb, 1)));
     a = _mm256_add_epi16(a, _mm256_add_epi16(_mm256_maddubs_epi16(lo[2], DWORD8(xa, 2)), _mm256_maddubs_epi16(hi[2], DWORD8(xb, 2))));
     b = _mm256_add_epi16(b, _mm256_add_epi16(_mm256_maddubs_epi16(lo[3], DWORD8(xa, 3)), _mm256_maddubs_epi16(hi[3], DWORD8(xb, 3))));
+    if (WIDE) return _mm256_add_epi32(_mm256_madd_epi16(a, _mm256_set1_epi16(1)), _mm256_madd_epi16(b, _mm256_set1_epi16(1)));
     return _mm256_madd_epi16(_mm256_add_epi16(a, b), _mm256_set1_epi16(1));
 #endif
 }
@@ -69,9 +73,9 @@ static inline __attribute__((always_inline)) void group_act_rows(const int NX, i
 
 /* the two-level integer dot of 32 weight nibbles per lane (w[0..3]: values 0-15 in 4-byte
  * chunks, w[4..7]: 16-31) with activation block b of row j: 256 (w . q) + w . q2 */
-#define GROUP_DOT16(w, j, b)                                                                         \
-    _mm256_add_epi32(_mm256_slli_epi32(block_dot8(w, (w) + 4, BCAST16(qp[j] + 32 * (b)), BCAST16(qp[j] + 32 * (b) + 16)), 8), \
-                     block_dot8(w, (w) + 4, BCAST16(q2p[j] + 32 * (b)), BCAST16(q2p[j] + 32 * (b) + 16)))
+#define GROUP_DOT16(WIDE, w, j, b)                                                                   \
+    _mm256_add_epi32(_mm256_slli_epi32(block_dot8(WIDE, w, (w) + 4, BCAST16(qp[j] + 32 * (b)), BCAST16(qp[j] + 32 * (b) + 16)), 8), \
+                     block_dot8(WIDE, w, (w) + 4, BCAST16(q2p[j] + 32 * (b)), BCAST16(q2p[j] + 32 * (b) + 16)))
 
 static inline __attribute__((always_inline)) void q40_group_tile(const int NX, const uint8_t *g, const int8_t *q,
                                                                  const int8_t *q2, const float *d, const float *s,
@@ -91,7 +95,7 @@ static inline __attribute__((always_inline)) void q40_group_tile(const int NX, c
             wv[c] = _mm256_and_si256(v, m15), wv[4 + c] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m15);
         }
         L3_UNROLL for (int j = 0; j < NX; j++) {
-            const __m256i v = GROUP_DOT16(wv, j, b);
+            const __m256i v = GROUP_DOT16(0, wv, j, b);
             const float off = 8 * (sp[j][2 * b] + sp[j][2 * b + 1]);
             const __m256 t = _mm256_fmsub_ps(_mm256_cvtepi32_ps(v), _mm256_set1_ps(dp[j][b]), _mm256_set1_ps(off));
             acc[j] = _mm256_fmadd_ps(w, t, acc[j]);
@@ -147,7 +151,7 @@ static inline __attribute__((always_inline)) void k45_group_tile(const int Q5, c
                 }
             }
             L3_UNROLL for (int j = 0; j < NX; j++) {
-                const __m256i v = GROUP_DOT16(wv, j, b);
+                const __m256i v = GROUP_DOT16(Q5, wv, j, b);
                 acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(v), _mm256_mul_ps(dsc[i], _mm256_set1_ps(dp[j][b])), acc[j]);
                 acc[j] = _mm256_fnmadd_ps(dmn[i], _mm256_set1_ps(sp[j][2 * b] + sp[j][2 * b + 1]), acc[j]);
             }
