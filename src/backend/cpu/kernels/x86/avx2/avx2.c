@@ -67,7 +67,7 @@ static inline __m256i dot16(__m256i u, __m256i q, __m256i q2) {
 #endif
 #include "backend/cpu/kernels/x86/q8_simd.h"
 #include "backend/cpu/kernels/x86/avx2/decode_tiles.h"
-#include "backend/cpu/kernels/x86/avx2/group_tiles.h"
+#include "backend/cpu/kernels/x86/avx2/group_lanes.h"
 
 /* ---- f32 / f16 / bf16 ----------------------------------------------------------------- */
 

@@ -818,7 +818,7 @@ static void gemm_f32_packed(const float *panel, int nw, const float *x, int64_t 
     for (; j < nx; j++) gf_micro(1, panel, x + j * ldx, ldx, y + j * ldy, ldy, m, n);
 }
 
-#include "backend/cpu/kernels/x86/avx512/group_tiles.h"
+#include "backend/cpu/kernels/x86/avx512/group_lanes.h"
 
 int l3_kernels_init_avx512(l3_kernel_set *k) {
     const l3_cpu_features *cpu = l3_cpu();

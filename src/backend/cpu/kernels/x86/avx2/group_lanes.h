@@ -1,0 +1,84 @@
+/* The AVX2 sets' lanes for the row-group tiles (x86/group_tiles.h; avx2.c includes this
+ * after its decode tiles): groups of 8 rows, one ymm lane each. The activation's 4-byte chunks
+ * reach every lane as a 16-byte broadcast load and a shuffle each; the 8-bit dots are one
+ * vpdpbusd each with AVX-VNNI, else maddubs pair sums added in 16 bits and widened with one
+ * vpmaddwd: 16 products of weights up to 15 and |x| <= 127 stay below 2^15, weights up to 31
+ * (Q5_K) are widened every 8 products, up to 63 (Q6_K) every 4. */
+#ifndef LLAMA3_AVX2_GROUP_LANES_H
+#define LLAMA3_AVX2_GROUP_LANES_H
+
+#define GROUP 8
+#define G_NX 4      /* activation rows per tile: 16 ymm registers hold no more */
+#define G_NX_MID 2
+typedef __m256i gi;
+typedef __m256 gf;
+static inline gi gi_ld(const uint8_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
+static inline gi gi_and(gi a, gi b) { return _mm256_and_si256(a, b); }
+static inline gi gi_or(gi a, gi b) { return _mm256_or_si256(a, b); }
+#define GI_SRLI16(v, k) _mm256_srli_epi16(v, k)
+#define GI_SLLI16(v, k) _mm256_slli_epi16(v, k)
+#define GI_SRLI32(v, k) _mm256_srli_epi32(v, k)
+#define GI_SLLI32(v, k) _mm256_slli_epi32(v, k)
+static inline gi gi_srl16(gi v, int k) { return _mm256_srl_epi16(v, _mm_cvtsi32_si128(k)); }
+static inline gi gi_set1_8(char c) { return _mm256_set1_epi8(c); }
+static inline gi gi_set1_32(int c) { return _mm256_set1_epi32(c); }
+static inline gi gi_u8(const uint8_t *p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)); }
+static inline gi gi_s8(const uint8_t *p) { return _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)); }
+static inline gf gf_h16(const uint8_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+static inline gf gf_zero(void) { return _mm256_setzero_ps(); }
+static inline gf gf_set1(float x) { return _mm256_set1_ps(x); }
+static inline gf gf_cvt(gi v) { return _mm256_cvtepi32_ps(v); }
+static inline gf gf_mul(gf a, gf b) { return _mm256_mul_ps(a, b); }
+static inline gf gf_fmadd(gf a, gf b, gf c) { return _mm256_fmadd_ps(a, b, c); }
+static inline gf gf_fmsub(gf a, gf b, gf c) { return _mm256_fmsub_ps(a, b, c); }
+static inline gf gf_fnmadd(gf a, gf b, gf c) { return _mm256_fnmadd_ps(a, b, c); }
+static inline void gf_store(float *p, gf v) { _mm256_storeu_ps(p, v); }
+
+#define BCAST16(p) _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(p)))
+#define DWORD8(v, c) _mm256_shuffle_epi32(v, (c) * 0x55)
+
+/* lane sums of w[0..3] . (the 4-byte chunks of the 16 values at x): one level. Without VNNI,
+ * WIDE says how far maddubs pair sums may be added in 16 bits: 0 (weights up to 15) returns
+ * them in 16 bits for the caller to widen, 1 (up to 31) widens these 8 products at once, 2 (up
+ * to 63) each 4 */
+static inline __attribute__((always_inline)) gi dot16_level(const int WIDE, const gi *w, const int8_t *x) {
+    const gi xv = BCAST16(x);
+#ifdef L3_AVX2_VNNI
+    (void)WIDE;
+    gi a = _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), w[0], DWORD8(xv, 0));
+    gi b = _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), w[1], DWORD8(xv, 1));
+    a = _mm256_dpbusd_avx_epi32(a, w[2], DWORD8(xv, 2)), b = _mm256_dpbusd_avx_epi32(b, w[3], DWORD8(xv, 3));
+    return _mm256_add_epi32(a, b);
+#else
+    const gi ones = _mm256_set1_epi16(1);
+    const gi a = _mm256_add_epi16(_mm256_maddubs_epi16(w[0], DWORD8(xv, 0)), _mm256_maddubs_epi16(w[1], DWORD8(xv, 1)));
+    const gi b = _mm256_add_epi16(_mm256_maddubs_epi16(w[2], DWORD8(xv, 2)), _mm256_maddubs_epi16(w[3], DWORD8(xv, 3)));
+    if (WIDE == 2) return _mm256_add_epi32(_mm256_madd_epi16(a, ones), _mm256_madd_epi16(b, ones));
+    if (WIDE == 1) return _mm256_madd_epi16(_mm256_add_epi16(a, b), ones);
+    return _mm256_add_epi16(a, b);  /* (16-bit: the caller widens) */
+#endif
+}
+
+/* one level of 32 values: w[0..7] against the chunks of x and x + 16 */
+static inline __attribute__((always_inline)) gi dot32_level(const int WIDE, const gi *w, const int8_t *x) {
+#ifdef L3_AVX2_VNNI
+    return _mm256_add_epi32(dot16_level(WIDE, w, x), dot16_level(WIDE, w + 4, x + 16));
+#else
+    if (WIDE) return _mm256_add_epi32(dot16_level(WIDE, w, x), dot16_level(WIDE, w + 4, x + 16));
+    return _mm256_madd_epi16(_mm256_add_epi16(dot16_level(0, w, x), dot16_level(0, w + 4, x + 16)), _mm256_set1_epi16(1));
+#endif
+}
+
+static inline __attribute__((always_inline)) gi g_dot32(const int WIDE, const gi *w, const int8_t *x1, const int8_t *x2) {
+    return _mm256_add_epi32(_mm256_slli_epi32(dot32_level(WIDE, w, x1), 8), dot32_level(WIDE, w, x2));
+}
+
+static inline __attribute__((always_inline)) gi g_dot16(const gi *w, const int8_t *x1, const int8_t *x2) {
+    return _mm256_add_epi32(_mm256_slli_epi32(dot16_level(2, w, x1), 8), dot16_level(2, w, x2));
+}
+
+#undef BCAST16
+#undef DWORD8
+#include "backend/cpu/kernels/x86/group_tiles.h"
+
+#endif

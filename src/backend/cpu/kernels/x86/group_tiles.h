@@ -1,0 +1,216 @@
+/* Decode on weight rows in groups (row_groups.h), shared by the x86 sets: one vector lane per
+ * weight row, so a block's GROUP rows are multiplied at once with no horizontal sums, and a
+ * group is one sequential stream from memory. The includer (avx2/group_lanes.h,
+ * avx512/group_lanes.h) defines, for its vector width:
+ *   GROUP, G_NX, G_NX_MID       rows per group; activation rows per tile (and a middle size)
+ *   gi, gf                      an integer and a float vector of GROUP lanes
+ *   gi_ld(p)                    GROUP * 4 bytes at p
+ *   gi_and, gi_or, GI_SRLI16(v, k), GI_SLLI16(v, k), gi_srl16(v, k), GI_SRLI32, GI_SLLI32,
+ *   gi_set1_8(c), gi_set1_32(c)
+ *   gi_u8(p), gi_s8(p)          GROUP bytes at p widened to int32 lanes (unsigned, signed)
+ *   gf_h16(p)                   GROUP fp16 values at p as floats
+ *   gf_zero(), gf_set1, gf_cvt(gi), gf_mul, gf_fmadd(a, b, c) (a b + c), gf_fmsub (a b - c),
+ *   gf_fnmadd (c - a b), gf_store
+ *   g_dot32(WIDE, w, x1, x2)    per lane, 256 (w . x1) + w . x2 over 32 values: w[0..3] the
+ *                               4-byte chunks of values 0-15, w[4..7] of 16-31 (weights up to
+ *                               15, or 31 with WIDE), x1 and x2 the two activation levels
+ *   g_dot16(w, x1, x2)          the same over 16 values, w[0..3] (weights up to 63)
+ *
+ * Q4_0, per block of 32 values: the GROUP fp16 scales widened from one load, the 4 vectors of
+ * nibbles split into low and high, then per activation row the two-level integer dots against
+ * its 4-byte chunks broadcast to every lane, converted once, and d x dots - 8 x (the
+ * activation's block sums s) multiplied by the scales into the row lanes.
+ *
+ * Q4_K, per super-block of 256: the rows' 6-bit scales and mins taken out of their 12 bytes in
+ * the lanes, times d and dmin (exact in float), then per sub-block of 32 Q4_0's integer dots
+ * on the low or high nibbles of 8 chunk vectors, and acc += v x (d sc) x d_act - (dmin m) x
+ * (the activation's sums s). Q5_K: the same with each value's fifth bit from its qh chunk.
+ *
+ * Q6_K, per super-block of 256: the 16 sub-blocks' d x scale per row lane (exact in float, on
+ * the stack), then per block of 32 the 6-bit values of 8 chunk vectors (4 bits from ql, 2 from
+ * qh), the integer dots of each 16 on their own (a scale each), and acc += (d sc) x (v x d_act
+ * - 32 x the activation's sums s).
+ *
+ * Every (row, activation row) pair takes the same instructions whatever nx is, so a row
+ * decoded in a batch gets the bits it gets alone. */
+#ifndef LLAMA3_X86_GROUP_TILES_H
+#define LLAMA3_X86_GROUP_TILES_H
+
+#define Q40_BLOCK (18 * GROUP)    /* bytes of a block of 32 of a Q4_0 group */
+#define Q4K_BLOCK (144 * GROUP)   /* bytes of a super-block of 256 of a Q4_K group */
+#define Q5K_BLOCK (176 * GROUP)   /* bytes of a super-block of 256 of a Q5_K group */
+#define Q6K_BLOCK (210 * GROUP)   /* bytes of a super-block of 256 of a Q6_K group */
+/* prefetched ahead, in address order (less ran slower at 1 thread here: AVX2 2.3 KiB 10%, 4.5
+ * KiB 3-7%; AVX-512 2.3 KiB 4-8%, 4.5 KiB 9%) */
+#define AHEAD_BYTES 9216
+
+/* the activation rows of a tile (kernels.h layout): missing rows (j >= nx) alias the last
+ * valid one and are not stored */
+static inline __attribute__((always_inline)) void g_rows(const int NX, int nx, const int8_t *q, const int8_t *q2,
+                                                         const float *d, const float *s, int64_t n, const int8_t **qp,
+                                                         const int8_t **q2p, const float **dp, const float **sp) {
+    for (int j = 0; j < NX; j++) {
+        const int r = j < nx ? j : nx - 1;
+        qp[j] = q + r * n, q2p[j] = q2 + r * n, dp[j] = d + r * n / 32, sp[j] = s + r * n / 16;
+    }
+}
+
+static inline __attribute__((always_inline)) void q40_group_tile(const int NX, const uint8_t *g, const int8_t *q,
+                                                                 const int8_t *q2, const float *d, const float *s,
+                                                                 int nx, float *y, int64_t ldy, int64_t n) {
+    const int8_t *qp[G_NX], *q2p[G_NX];
+    const float *dp[G_NX], *sp[G_NX];
+    g_rows(NX, nx, q, q2, d, s, n, qp, q2p, dp, sp);
+    const gi m15 = gi_set1_8(15);
+    gf acc[G_NX];
+    L3_UNROLL for (int j = 0; j < NX; j++) acc[j] = gf_zero();
+    for (int64_t b = 0; b < n / 32; b++, g += Q40_BLOCK) {
+        seq_prefetch(g + AHEAD_BYTES, Q40_BLOCK);
+        const gf w = gf_h16(g);
+        gi wv[8];  /* low nibbles: values 0-15, high: 16-31 */
+        L3_UNROLL for (int c = 0; c < 4; c++) {
+            const gi v = gi_ld(g + 2 * GROUP + 4 * GROUP * c);
+            wv[c] = gi_and(v, m15), wv[4 + c] = gi_and(GI_SRLI16(v, 4), m15);
+        }
+        L3_UNROLL for (int j = 0; j < NX; j++) {
+            const gi v = g_dot32(0, wv, qp[j] + 32 * b, q2p[j] + 32 * b);
+            const float off = 8 * (sp[j][2 * b] + sp[j][2 * b + 1]);
+            acc[j] = gf_fmadd(w, gf_fmsub(gf_cvt(v), gf_set1(dp[j][b]), gf_set1(off)), acc[j]);
+        }
+    }
+    L3_UNROLL for (int j = 0; j < NX; j++)
+        if (j < nx) gf_store(y + j * ldy, acc[j]);
+}
+
+/* the 8 sub-blocks' d x scale and dmin x min of a Q4_K / Q5_K group's super-block, per row lane */
+static inline void k45_group_scales(const uint8_t *g, gf *dsc, gf *dmn) {
+    const gf d = gf_h16(g), dmin = gf_h16(g + 2 * GROUP);
+    gi k[12];  /* byte k of the rows' packed scales and mins, one int32 lane per row */
+    L3_UNROLL for (int i = 0; i < 12; i++) k[i] = gi_u8(g + 4 * GROUP + GROUP * i);
+    const gi m63 = gi_set1_32(63), m15 = gi_set1_32(15);
+    L3_UNROLL for (int i = 0; i < 8; i++) {  /* l3_k4_scale_min in the lanes */
+        gi sc, mn;
+        if (i < 4) {
+            sc = gi_and(k[i], m63), mn = gi_and(k[i + 4], m63);
+        } else {
+            sc = gi_or(gi_and(k[i + 4], m15), GI_SLLI32(GI_SRLI32(k[i - 4], 6), 4));
+            mn = gi_or(GI_SRLI32(k[i + 4], 4), GI_SLLI32(GI_SRLI32(k[i], 6), 4));
+        }
+        dsc[i] = gf_mul(d, gf_cvt(sc)), dmn[i] = gf_mul(dmin, gf_cvt(mn));
+    }
+}
+
+/* Q5 = 0: Q4_K; 1: Q5_K, whose fifth bits come from the qh chunks */
+static inline __attribute__((always_inline)) void k45_group_tile(const int Q5, const int NX, const uint8_t *g,
+                                                                 const int8_t *q, const int8_t *q2, const float *d,
+                                                                 const float *s, int nx, float *y, int64_t ldy,
+                                                                 int64_t n) {
+    const int8_t *qp[G_NX], *q2p[G_NX];
+    const float *dp[G_NX], *sp[G_NX];
+    g_rows(NX, nx, q, q2, d, s, n, qp, q2p, dp, sp);
+    const gi m15 = gi_set1_8(15), m16 = gi_set1_8(16);
+    const int bytes = Q5 ? Q5K_BLOCK : Q4K_BLOCK;
+    gf acc[G_NX];
+    L3_UNROLL for (int j = 0; j < NX; j++) acc[j] = gf_zero();
+    for (int64_t sb = 0; sb < n / 256; sb++, g += bytes) {
+        gf dsc[8], dmn[8];
+        k45_group_scales(g, dsc, dmn);
+        for (int i = 0; i < 8; i++) {  /* sub-block i: block 8 sb + i of the activations */
+            const int64_t b = 8 * sb + i;
+            seq_prefetch(g + AHEAD_BYTES + bytes / 8 * i, bytes / 8);
+            const uint8_t *chunks = g + (Q5 ? 48 : 16) * GROUP + 4 * GROUP * 8 * (i / 2);
+            gi wv[8];
+            L3_UNROLL for (int c = 0; c < 8; c++) {
+                const gi v = gi_ld(chunks + 4 * GROUP * c);
+                wv[c] = gi_and(i & 1 ? GI_SRLI16(v, 4) : v, m15);
+                if (Q5)  /* bit i of the qh bytes to bit 4 (shifts in 16-bit lanes: the mask keeps each byte's own) */
+                    wv[c] = gi_or(wv[c], gi_and(GI_SLLI16(gi_srl16(gi_ld(g + 16 * GROUP + 4 * GROUP * c), i), 4), m16));
+            }
+            L3_UNROLL for (int j = 0; j < NX; j++) {
+                const gi v = g_dot32(Q5, wv, qp[j] + 32 * b, q2p[j] + 32 * b);
+                acc[j] = gf_fmadd(gf_cvt(v), gf_mul(dsc[i], gf_set1(dp[j][b])), acc[j]);
+                acc[j] = gf_fnmadd(dmn[i], gf_set1(sp[j][2 * b] + sp[j][2 * b + 1]), acc[j]);
+            }
+        }
+    }
+    L3_UNROLL for (int j = 0; j < NX; j++)
+        if (j < nx) gf_store(y + j * ldy, acc[j]);
+}
+
+static inline __attribute__((always_inline)) void q6k_group_tile(const int NX, const uint8_t *g, const int8_t *q,
+                                                                 const int8_t *q2, const float *d, const float *s,
+                                                                 int nx, float *y, int64_t ldy, int64_t n) {
+    const int8_t *qp[G_NX], *q2p[G_NX];
+    const float *dp[G_NX], *sp[G_NX];
+    g_rows(NX, nx, q, q2, d, s, n, qp, q2p, dp, sp);
+    const gi m15 = gi_set1_8(15), m48 = gi_set1_8(0x30);
+    gf acc[G_NX];
+    L3_UNROLL for (int j = 0; j < NX; j++) acc[j] = gf_zero();
+    for (int64_t sb = 0; sb < n / 256; sb++, g += Q6K_BLOCK) {
+        gf dsc[16];
+        const gf dw = gf_h16(g);
+        L3_UNROLL for (int k = 0; k < 16; k++) dsc[k] = gf_mul(dw, gf_cvt(gi_s8(g + 2 * GROUP + GROUP * k)));
+        for (int h = 0; h < 2; h++) {
+            L3_UNROLL for (int qq = 0; qq < 4; qq++) {  /* block 4h + qq of the super-block */
+                const int64_t b = 8 * sb + 4 * h + qq;
+                seq_prefetch(g + AHEAD_BYTES + Q6K_BLOCK / 8 * (4 * h + qq), Q6K_BLOCK / 8);
+                const uint8_t *ql = g + 18 * GROUP + 4 * GROUP * (16 * h + 8 * (qq & 1)), *qh = g + 146 * GROUP + 4 * GROUP * 8 * h;
+                gi wv[8];
+                L3_UNROLL for (int c = 0; c < 8; c++) {
+                    gi lo = gi_ld(ql + 4 * GROUP * c), hi = gi_ld(qh + 4 * GROUP * c);
+                    lo = gi_and(qq >> 1 ? GI_SRLI16(lo, 4) : lo, m15);
+                    hi = qq == 3 ? GI_SRLI16(hi, 2) : qq == 2 ? hi : GI_SLLI16(hi, 4 - 2 * qq);
+                    wv[c] = gi_or(lo, gi_and(hi, m48));
+                }
+                L3_UNROLL for (int j = 0; j < NX; j++) {
+                    const int8_t *x1 = qp[j] + 32 * b, *x2 = q2p[j] + 32 * b;
+                    const gi va = g_dot16(wv, x1, x2), vb = g_dot16(wv + 4, x1 + 16, x2 + 16);
+                    const gf dv = gf_set1(dp[j][b]);
+                    const gf ta = gf_fmsub(gf_cvt(va), dv, gf_set1(32 * sp[j][2 * b]));
+                    const gf tb = gf_fmsub(gf_cvt(vb), dv, gf_set1(32 * sp[j][2 * b + 1]));
+                    acc[j] = gf_fmadd(dsc[8 * h + 2 * qq], ta, acc[j]);
+                    acc[j] = gf_fmadd(dsc[8 * h + 2 * qq + 1], tb, acc[j]);
+                }
+            }
+        }
+    }
+    L3_UNROLL for (int j = 0; j < NX; j++)
+        if (j < nx) gf_store(y + j * ldy, acc[j]);
+}
+
+/* ng groups of GROUP rows: tiles of 1, G_NX_MID or G_NX activation rows (a group's later
+ * tiles read it from cache) */
+#define GROUP_ENTRY(name, TILE, BLOCK_VALUES, BLOCK_BYTES)                                         \
+    static void dotn_groups_##name(const void *groups, int ng, const int8_t *q, const int8_t *q2, const float *d, \
+                                   const float *s, int nx, float *y, int64_t ldy, int64_t n) {    \
+        const uint8_t *g = groups;                                                                  \
+        for (int i = 0; i < ng; i++, g += (size_t)(n / BLOCK_VALUES) * BLOCK_BYTES)                 \
+            for (int j = 0; j < nx; j += G_NX) {                                                    \
+                const int m = nx - j < G_NX ? nx - j : G_NX;                                        \
+                const int8_t *qj = q + j * n, *q2j = q2 + j * n;                                    \
+                const float *dj = d + j * n / 32, *sj = s + j * n / 16;                             \
+                float *yj = y + (int64_t)j * ldy + GROUP * i;                                       \
+                if (m == 1) TILE(1, g, qj, q2j, dj, sj, m, yj, ldy, n);                             \
+                else if (m <= G_NX_MID) TILE(G_NX_MID, g, qj, q2j, dj, sj, m, yj, ldy, n);          \
+                else TILE(G_NX, g, qj, q2j, dj, sj, m, yj, ldy, n);                                 \
+            }                                                                                       \
+    }
+#define Q4K_TILE(...) k45_group_tile(0, __VA_ARGS__)
+#define Q5K_TILE(...) k45_group_tile(1, __VA_ARGS__)
+GROUP_ENTRY(q4_0, q40_group_tile, 32, Q40_BLOCK)
+GROUP_ENTRY(q4_K, Q4K_TILE, 256, Q4K_BLOCK)
+GROUP_ENTRY(q5_K, Q5K_TILE, 256, Q5K_BLOCK)
+GROUP_ENTRY(q6_K, q6k_group_tile, 256, Q6K_BLOCK)
+#undef GROUP_ENTRY
+#undef Q4K_TILE
+#undef Q5K_TILE
+
+static void install_group_tiles(l3_kernel_set *k) {
+    k->group_rows[L3_Q4_0] = k->group_rows[L3_Q4_K] = k->group_rows[L3_Q5_K] = k->group_rows[L3_Q6_K] = GROUP;
+    k->dotn_q8_groups[L3_Q4_0] = dotn_groups_q4_0;
+    k->dotn_q8_groups[L3_Q4_K] = dotn_groups_q4_K;
+    k->dotn_q8_groups[L3_Q5_K] = dotn_groups_q5_K;
+    k->dotn_q8_groups[L3_Q6_K] = dotn_groups_q6_K;
+}
+
+#endif
