@@ -2,10 +2,14 @@
  * set may ask the CPU backend to rewrite a matrix into at load, so that a vector lane holds one
  * weight row and a decode step reads one sequential stream per group instead of G row streams.
  * The layout is the same for every set, only G differs; a group takes G * row_bytes bytes.
+ * Per block: the block's fields in its own order, each cut into the units a kernel loads per
+ * row (2 bytes for an fp16, 1 for a packed scale, 4 of packed values) with unit k of every row
+ * side by side: unit k of row r of a field at byte offset `off` is at G * (off + k unit) +
+ * unit r of the group's block.
  *
- * Q4_0, G rows per group: for each block b of 32 values, the G fp16 scales (2G bytes), then for
- * each c = 0..3 the 4 bytes qs[4c..4c+3] of every row (4G bytes): the low nibbles of those bytes
- * are values 4c..4c+3, the high nibbles values 16+4c..16+4c+3.
+ * Q4_0, per block of 32 values: the G fp16 scales (2G bytes), then for each c = 0..3 the 4 bytes
+ * qs[4c..4c+3] of every row (4G bytes): the low nibbles of those bytes are values 4c..4c+3, the
+ * high nibbles values 16+4c..16+4c+3.
  *
  * Q4_K, per super-block of 256 values: the G fp16 d, the G fp16 dmin, then for each k = 0..11
  * byte k of every row's packed 6-bit scales and mins (G bytes), then for each c = 0..31 the 4
@@ -16,9 +20,9 @@
  * qh[4c..4c+3] of every row (4G bytes): bit i of byte l is the fifth bit of value l of
  * sub-block i.
  *
- * Q6_K, per super-block of 256 values: the G fp16 d, then for each k = 0..15 the int8 scale k of
- * every row (G bytes), then for each c = 0..31 the 4 bytes ql[4c..4c+3] of every row (4G
- * bytes), then for each c = 0..15 the 4 bytes qh[4c..4c+3] of every row (4G bytes). */
+ * Q6_K, per super-block of 256 values: for each c = 0..31 the 4 bytes ql[4c..4c+3] of every row
+ * (4G bytes), then for each c = 0..15 the 4 bytes qh[4c..4c+3] of every row, then for each
+ * k = 0..15 the int8 scale k of every row (G bytes), then the G fp16 d. */
 #ifndef LLAMA3_ROW_GROUPS_H
 #define LLAMA3_ROW_GROUPS_H
 

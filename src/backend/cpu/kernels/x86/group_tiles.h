@@ -148,13 +148,13 @@ static inline __attribute__((always_inline)) void q6k_group_tile(const int NX, c
     L3_UNROLL for (int j = 0; j < NX; j++) acc[j] = gf_zero();
     for (int64_t sb = 0; sb < n / 256; sb++, g += Q6K_BLOCK) {
         gf dsc[16];
-        const gf dw = gf_h16(g);
-        L3_UNROLL for (int k = 0; k < 16; k++) dsc[k] = gf_mul(dw, gf_cvt(gi_s8(g + 2 * GROUP + GROUP * k)));
+        const gf dw = gf_h16(g + 208 * GROUP);
+        L3_UNROLL for (int k = 0; k < 16; k++) dsc[k] = gf_mul(dw, gf_cvt(gi_s8(g + 192 * GROUP + GROUP * k)));
         for (int h = 0; h < 2; h++) {
             L3_UNROLL for (int qq = 0; qq < 4; qq++) {  /* block 4h + qq of the super-block */
                 const int64_t b = 8 * sb + 4 * h + qq;
                 seq_prefetch(g + AHEAD_BYTES + Q6K_BLOCK / 8 * (4 * h + qq), Q6K_BLOCK / 8);
-                const uint8_t *ql = g + 18 * GROUP + 4 * GROUP * (16 * h + 8 * (qq & 1)), *qh = g + 146 * GROUP + 4 * GROUP * 8 * h;
+                const uint8_t *ql = g + 4 * GROUP * (16 * h + 8 * (qq & 1)), *qh = g + 128 * GROUP + 4 * GROUP * 8 * h;
                 gi wv[8];
                 L3_UNROLL for (int c = 0; c < 8; c++) {
                     gi lo = gi_ld(ql + 4 * GROUP * c), hi = gi_ld(qh + 4 * GROUP * c);
