@@ -268,6 +268,10 @@ static void release_pages(const void *p, size_t n) {
     if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
+/* a matrix's bytes, and what its groups take in the mapping (each starts on a cache line) */
+static size_t matrix_bytes(const l3_tensor *t) { return l3_row_bytes(t->type, t->cols) * (size_t)t->rows; }
+static size_t lines_of(size_t bytes) { return (bytes + 63) / 64 * 64; }
+
 /* the matrix of a slot, if the kernel set has row groups for it (its type, rows a multiple
  * of the group, columns of whole 32s) and it lies in the file mappings where there are any
  * (a copy made by the loader, such as an MPI column slice, would stay beside its groups),
@@ -282,7 +286,7 @@ static const l3_tensor *groupable(const cpu_model *m, const l3_model_params *p, 
     const int G = m->k->group_rows[t->type];
     if (G < 2 || !m->k->dotn_q8_groups[t->type] || !l3_row_groups_supported((int)t->type) || t->rows % G || t->cols % 32)
         return NULL;
-    if (p->n_file_maps && !in_file(p, t->data, l3_row_bytes(t->type, t->cols) * (size_t)t->rows)) return NULL;
+    if (p->n_file_maps && !in_file(p, t->data, matrix_bytes(t))) return NULL;
     return t;
 }
 
@@ -309,7 +313,7 @@ static int make_groups(cpu_model *m, const l3_model_params *p, llama3_error *err
     size_t total = 0;
     for (int slot = 0; slot < n_slots; slot++) {
         const l3_tensor *t = groupable(m, p, slot);
-        if (t) total += (l3_row_bytes(t->type, t->cols) * (size_t)t->rows + 63) / 64 * 64;
+        if (t) total += lines_of(matrix_bytes(t));
     }
     if (total == 0) return 0;
     int rc = l3_alloc_take(p->budget, total, "weight rows in groups", err);
@@ -329,11 +333,11 @@ static int make_groups(cpu_model *m, const l3_model_params *p, llama3_error *err
         const l3_tensor *t = groupable(m, p, slot);
         if (!t) continue;
         const int G = m->k->group_rows[t->type];
-        const size_t bytes = l3_row_bytes(t->type, t->cols) * (size_t)t->rows;
+        const size_t bytes = matrix_bytes(t);
         pack_job j = { t, G, g };
         l3_parallel_for(pool, t->rows / G, 64, pack_groups, &j);
         m->groups[slot] = g;
-        g += (bytes + 63) / 64 * 64;
+        g += lines_of(bytes);
         if (p->n_file_maps) release_pages(t->data, bytes);
     }
     l3_pool_free(pool);
