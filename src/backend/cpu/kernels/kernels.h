@@ -88,7 +88,7 @@ typedef struct l3_kernel_set {
      * group_rows[t] = G rows (row_groups.h; 0: none), where a matrix's rows are a multiple of
      * G: y[j*ldy + i] = dot(row i, activation row j) for the ng*G rows of ng consecutive groups
      * and nx two-level activation rows (the layout above), with the set's own arithmetic (not
-     * dot_q8's bits) but the same instructions for every (row, activation row) pair whatever nx
+     * dot_q8's bits) but the same operations on every (row, activation row) pair whatever nx
      * is: a row decoded in a batch gets the bits it gets alone. */
     int group_rows[L3_TYPE_COUNT];
     void (*dotn_q8_groups[L3_TYPE_COUNT])(const void *groups, int ng, const int8_t *q, const int8_t *q2,

@@ -11,10 +11,15 @@
  *   gf_h16(p)                   GROUP fp16 values at p as floats
  *   gf_zero(), gf_set1, gf_cvt(gi), gf_mul, gf_fmadd(a, b, c) (a b + c), gf_fmsub (a b - c),
  *   gf_fnmadd (c - a b), gf_store
- *   g_dot32(WIDE, w, x1, x2)    per lane, 256 (w . x1) + w . x2 over 32 values: w[0..3] the
+ *   g_dot32(WIDE, BY_LOAD, w, x1, x2)
+ *                               per lane, 256 (w . x1) + w . x2 over 32 values: w[0..3] the
  *                               4-byte chunks of values 0-15, w[4..7] of 16-31 (weights up to
- *                               15, or 31 with WIDE), x1 and x2 the two activation levels
- *   g_dot16(w, x1, x2)          the same over 16 values, w[0..3] (weights up to 63)
+ *                               15, or 31 with WIDE), x1 and x2 the two activation levels;
+ *                               BY_LOAD (a tile of several activation rows) allows another way
+ *                               to the same integers
+ *   g_dot16(BY_LOAD, w, x1, x2) the same over 16 values, w[0..3] (weights up to 63)
+ *   g_pair_sums(s, k, mul, out) out[i] = mul (s[2i] + s[2i + 1]), i < k <= 16
+ *   g_scale16(s, mul, out)      out[i] = mul s[i], i < 16
  *
  * Q4_0, per block of 32 values: the GROUP fp16 scales widened from one load, the 4 vectors of
  * nibbles split into low and high, then per activation row the two-level integer dots against
@@ -31,8 +36,10 @@
  * qh), the integer dots of each 16 on their own (a scale each), and acc += (d sc) x (v x d_act
  * - 32 x the activation's sums s).
  *
- * Every (row, activation row) pair takes the same instructions whatever nx is, so a row
- * decoded in a batch gets the bits it gets alone. */
+ * Every (row, activation row) pair gets the same integers and then the same IEEE operations in
+ * the same order whatever nx is (a tile of several activation rows only fetches its operands
+ * differently: BY_LOAD chunks, activation sums taken 16 blocks at a time), so a row decoded in
+ * a batch gets the bits it gets alone (test_kernels compares them). */
 #ifndef LLAMA3_X86_GROUP_TILES_H
 #define LLAMA3_X86_GROUP_TILES_H
 
@@ -55,6 +62,21 @@ static inline __attribute__((always_inline)) void g_rows(const int NX, int nx, c
     }
 }
 
+/* With several activation rows, the activation sums a block's offsets and mins multiply are
+ * taken in vectors ahead of the blocks, out[j][i] for row j (the same IEEE operations as one
+ * block at a time, whose scalar adds and broadcasts cost 5-20% of a batch's time here):
+ * g_sums32, mul (s[2b] + s[2b + 1]) of blocks b = b0 + i of 32 (i < 16, b < nb); g_sums16,
+ * mul s[16 sb + i] of super-block sb's 16s (i < 16) */
+static inline __attribute__((always_inline)) void g_sums32(const int NX, const float *const *sp, int64_t b0, int64_t nb,
+                                                           float mul, float (*out)[16]) {
+    const int k = nb - b0 < 16 ? (int)(nb - b0) : 16;
+    L3_UNROLL for (int j = 0; j < NX; j++) g_pair_sums(sp[j] + 2 * b0, k, mul, out[j]);
+}
+static inline __attribute__((always_inline)) void g_sums16(const int NX, const float *const *sp, int64_t sb, float mul,
+                                                           float (*out)[16]) {
+    L3_UNROLL for (int j = 0; j < NX; j++) g_scale16(sp[j] + 16 * sb, mul, out[j]);
+}
+
 static inline __attribute__((always_inline)) void q40_group_tile(const int NX, const uint8_t *g, const int8_t *q,
                                                                  const int8_t *q2, const float *d, const float *s,
                                                                  int nx, float *y, int64_t ldy, int64_t n) {
@@ -63,8 +85,10 @@ static inline __attribute__((always_inline)) void q40_group_tile(const int NX, c
     g_rows(NX, nx, q, q2, d, s, n, qp, q2p, dp, sp);
     const gi m15 = gi_set1_8(15);
     gf acc[G_NX];
+    float off16[G_NX][16];
     L3_UNROLL for (int j = 0; j < NX; j++) acc[j] = gf_zero();
     for (int64_t b = 0; b < n / 32; b++, g += Q40_BLOCK) {
+        if (NX > 1 && b % 16 == 0) g_sums32(NX, sp, b, n / 32, 8.0f, off16);
         seq_prefetch(g + AHEAD_BYTES, Q40_BLOCK);
         const gf w = gf_h16(g);
         gi wv[8];  /* low nibbles: values 0-15, high: 16-31 */
@@ -73,8 +97,8 @@ static inline __attribute__((always_inline)) void q40_group_tile(const int NX, c
             wv[c] = gi_and(v, m15), wv[4 + c] = gi_and(GI_SRLI16(v, 4), m15);
         }
         L3_UNROLL for (int j = 0; j < NX; j++) {
-            const gi v = g_dot32(0, wv, qp[j] + 32 * b, q2p[j] + 32 * b);
-            const float off = 8 * (sp[j][2 * b] + sp[j][2 * b + 1]);
+            const gi v = g_dot32(0, NX > 1, wv, qp[j] + 32 * b, q2p[j] + 32 * b);
+            const float off = NX > 1 ? off16[j][b % 16] : 8 * (sp[j][2 * b] + sp[j][2 * b + 1]);
             acc[j] = gf_fmadd(w, gf_fmsub(gf_cvt(v), gf_set1(dp[j][b]), gf_set1(off)), acc[j]);
         }
     }
@@ -112,7 +136,9 @@ static inline __attribute__((always_inline)) void k45_group_tile(const int Q5, c
     const int bytes = Q5 ? Q5K_BLOCK : Q4K_BLOCK;
     gf acc[G_NX];
     L3_UNROLL for (int j = 0; j < NX; j++) acc[j] = gf_zero();
+    float s32[G_NX][16];
     for (int64_t sb = 0; sb < n / 256; sb++, g += bytes) {
+        if (NX > 1 && sb % 2 == 0) g_sums32(NX, sp, 8 * sb, n / 32, 1.0f, s32);
         gf dsc[8], dmn[8];
         k45_group_scales(g, dsc, dmn);
         for (int i = 0; i < 8; i++) {  /* sub-block i: block 8 sb + i of the activations */
@@ -127,9 +153,10 @@ static inline __attribute__((always_inline)) void k45_group_tile(const int Q5, c
                     wv[c] = gi_or(wv[c], gi_and(GI_SLLI16(gi_srl16(gi_ld(g + 16 * GROUP + 4 * GROUP * c), i), 4), m16));
             }
             L3_UNROLL for (int j = 0; j < NX; j++) {
-                const gi v = g_dot32(Q5, wv, qp[j] + 32 * b, q2p[j] + 32 * b);
+                const gi v = g_dot32(Q5, NX > 1, wv, qp[j] + 32 * b, q2p[j] + 32 * b);
                 acc[j] = gf_fmadd(gf_cvt(v), gf_mul(dsc[i], gf_set1(dp[j][b])), acc[j]);
-                acc[j] = gf_fnmadd(dmn[i], gf_set1(sp[j][2 * b] + sp[j][2 * b + 1]), acc[j]);
+                const float sum = NX > 1 ? s32[j][8 * (sb % 2) + i] : sp[j][2 * b] + sp[j][2 * b + 1];
+                acc[j] = gf_fnmadd(dmn[i], gf_set1(sum), acc[j]);
             }
         }
     }
@@ -146,7 +173,9 @@ static inline __attribute__((always_inline)) void q6k_group_tile(const int NX, c
     const gi m15 = gi_set1_8(15), m48 = gi_set1_8(0x30);
     gf acc[G_NX];
     L3_UNROLL for (int j = 0; j < NX; j++) acc[j] = gf_zero();
+    float s16[G_NX][16];
     for (int64_t sb = 0; sb < n / 256; sb++, g += Q6K_BLOCK) {
+        if (NX > 1) g_sums16(NX, sp, sb, 32.0f, s16);
         gf dsc[16];
         const gf dw = gf_h16(g + 208 * GROUP);
         L3_UNROLL for (int k = 0; k < 16; k++) dsc[k] = gf_mul(dw, gf_cvt(gi_s8(g + 192 * GROUP + GROUP * k)));
@@ -164,10 +193,11 @@ static inline __attribute__((always_inline)) void q6k_group_tile(const int NX, c
                 }
                 L3_UNROLL for (int j = 0; j < NX; j++) {
                     const int8_t *x1 = qp[j] + 32 * b, *x2 = q2p[j] + 32 * b;
-                    const gi va = g_dot16(wv, x1, x2), vb = g_dot16(wv + 4, x1 + 16, x2 + 16);
+                    const gi va = g_dot16(NX > 1, wv, x1, x2), vb = g_dot16(NX > 1, wv + 4, x1 + 16, x2 + 16);
                     const gf dv = gf_set1(dp[j][b]);
-                    const gf ta = gf_fmsub(gf_cvt(va), dv, gf_set1(32 * sp[j][2 * b]));
-                    const gf tb = gf_fmsub(gf_cvt(vb), dv, gf_set1(32 * sp[j][2 * b + 1]));
+                    const float oa = NX > 1 ? s16[j][2 * (4 * h + qq)] : 32 * sp[j][2 * b];
+                    const float ob = NX > 1 ? s16[j][2 * (4 * h + qq) + 1] : 32 * sp[j][2 * b + 1];
+                    const gf ta = gf_fmsub(gf_cvt(va), dv, gf_set1(oa)), tb = gf_fmsub(gf_cvt(vb), dv, gf_set1(ob));
                     acc[j] = gf_fmadd(dsc[8 * h + 2 * qq], ta, acc[j]);
                     acc[j] = gf_fmadd(dsc[8 * h + 2 * qq + 1], tb, acc[j]);
                 }
@@ -178,7 +208,7 @@ static inline __attribute__((always_inline)) void q6k_group_tile(const int NX, c
         if (j < nx) gf_store(y + j * ldy, acc[j]);
 }
 
-/* ng groups of GROUP rows: tiles of 1, G_NX_MID or G_NX activation rows (a group's later
+/* ng groups of GROUP rows: tiles of 1, 2, G_NX_MID or G_NX activation rows (a group's later
  * tiles read it from cache) */
 #define GROUP_ENTRY(name, TILE, BLOCK_VALUES, BLOCK_BYTES)                                         \
     static void dotn_groups_##name(const void *groups, int ng, const int8_t *q, const int8_t *q2, const float *d, \
@@ -191,6 +221,7 @@ static inline __attribute__((always_inline)) void q6k_group_tile(const int NX, c
                 const float *dj = d + j * n / 32, *sj = s + j * n / 16;                             \
                 float *yj = y + (int64_t)j * ldy + GROUP * i;                                       \
                 if (m == 1) TILE(1, g, qj, q2j, dj, sj, m, yj, ldy, n);                             \
+                else if (m == 2) TILE(2, g, qj, q2j, dj, sj, m, yj, ldy, n);                        \
                 else if (m <= G_NX_MID) TILE(G_NX_MID, g, qj, q2j, dj, sj, m, yj, ldy, n);          \
                 else TILE(G_NX, g, qj, q2j, dj, sj, m, yj, ldy, n);                                 \
             }                                                                                       \

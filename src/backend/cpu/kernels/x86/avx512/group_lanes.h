@@ -1,10 +1,14 @@
 /* The AVX-512 set's lanes for the row-group tiles (x86/group_tiles.h; avx512.c includes this
  * after its multi-row tiles, with AVX512-VNNI): groups of 16 rows, one zmm lane each. The
  * activation's 4-byte chunks reach every lane as a 16-byte broadcast load and a shuffle each
- * (lanes16, DWORD: a broadcast memory operand of vpdpbusd runs at a third of the speed here),
- * and each 8-bit dot is one vpdpbusd, in independent chains. */
+ * for one activation row (lanes16, DWORD: a broadcast memory operand of vpdpbusd runs at a
+ * third of the speed here), or, BY_LOAD, as a 4-byte broadcast load each for several (where
+ * the shuffles were what bounded a batch: 1.12-1.19x at 2-8 rows, 0.94x alone), and each 8-bit
+ * dot is one vpdpbusd, in independent chains. */
 #ifndef LLAMA3_AVX512_GROUP_LANES_H
 #define LLAMA3_AVX512_GROUP_LANES_H
+
+#include <string.h>
 
 #define GROUP 16
 #define G_NX 8      /* activation rows per tile */
@@ -33,32 +37,60 @@ static inline gf gf_fmsub(gf a, gf b, gf c) { return _mm512_fmsub_ps(a, b, c); }
 static inline gf gf_fnmadd(gf a, gf b, gf c) { return _mm512_fnmadd_ps(a, b, c); }
 static inline void gf_store(float *p, gf v) { _mm512_storeu_ps(p, v); }
 
+/* out[i] = mul (s[2i] + s[2i + 1]) for i < k <= 16 */
+static inline void g_pair_sums(const float *s, int k, float mul, float *out) {
+    const __mmask16 lo = k >= 8 ? 0xffff : (__mmask16)((1u << 2 * k) - 1);
+    const __mmask16 hi = k >= 16 ? 0xffff : k > 8 ? (__mmask16)((1u << 2 * (k - 8)) - 1) : 0;
+    const __m512 a = _mm512_maskz_loadu_ps(lo, s), b = _mm512_maskz_loadu_ps(hi, s + 16);
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512 e = _mm512_permutex2var_ps(a, even, b);
+    const __m512 o = _mm512_permutex2var_ps(a, _mm512_add_epi32(even, _mm512_set1_epi32(1)), b);
+    _mm512_storeu_ps(out, _mm512_mul_ps(_mm512_set1_ps(mul), _mm512_add_ps(e, o)));
+}
+
+/* out[i] = mul s[i] for i < 16 */
+static inline void g_scale16(const float *s, float mul, float *out) {
+    _mm512_storeu_ps(out, _mm512_mul_ps(_mm512_set1_ps(mul), _mm512_loadu_ps(s)));
+}
+
+/* a 4-byte chunk in every lane: a shuffle of the 16 bytes in v, or a broadcast load of p */
+#define CHUNK(BY_LOAD, v, p, c) ((BY_LOAD) ? bcast32((p) + 4 * (c)) : DWORD(v, c))
+static inline gi bcast32(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
 /* 256 (w . x1) + w . x2 per lane over 16 values (w[0..3]): two chains per level (the
  * shuffle's immediate must be a literal for clang) */
-static inline __attribute__((always_inline)) gi g_dot16(const gi *w, const int8_t *x1, const int8_t *x2) {
-    const gi x = lanes16(x1), xx = lanes16(x2), z = _mm512_setzero_si512();
-    gi h0 = _mm512_dpbusd_epi32(z, w[0], DWORD(x, 0)), h1 = _mm512_dpbusd_epi32(z, w[1], DWORD(x, 1));
-    gi l0 = _mm512_dpbusd_epi32(z, w[0], DWORD(xx, 0)), l1 = _mm512_dpbusd_epi32(z, w[1], DWORD(xx, 1));
-    h0 = _mm512_dpbusd_epi32(h0, w[2], DWORD(x, 2)), h1 = _mm512_dpbusd_epi32(h1, w[3], DWORD(x, 3));
-    l0 = _mm512_dpbusd_epi32(l0, w[2], DWORD(xx, 2)), l1 = _mm512_dpbusd_epi32(l1, w[3], DWORD(xx, 3));
+static inline __attribute__((always_inline)) gi g_dot16(const int BY_LOAD, const gi *w, const int8_t *x1,
+                                                        const int8_t *x2) {
+    const gi z = _mm512_setzero_si512(), x = BY_LOAD ? z : lanes16(x1), xx = BY_LOAD ? z : lanes16(x2);
+    gi h0 = _mm512_dpbusd_epi32(z, w[0], CHUNK(BY_LOAD, x, x1, 0)), h1 = _mm512_dpbusd_epi32(z, w[1], CHUNK(BY_LOAD, x, x1, 1));
+    gi l0 = _mm512_dpbusd_epi32(z, w[0], CHUNK(BY_LOAD, xx, x2, 0)), l1 = _mm512_dpbusd_epi32(z, w[1], CHUNK(BY_LOAD, xx, x2, 1));
+    h0 = _mm512_dpbusd_epi32(h0, w[2], CHUNK(BY_LOAD, x, x1, 2)), h1 = _mm512_dpbusd_epi32(h1, w[3], CHUNK(BY_LOAD, x, x1, 3));
+    l0 = _mm512_dpbusd_epi32(l0, w[2], CHUNK(BY_LOAD, xx, x2, 2)), l1 = _mm512_dpbusd_epi32(l1, w[3], CHUNK(BY_LOAD, xx, x2, 3));
     return _mm512_add_epi32(_mm512_slli_epi32(_mm512_add_epi32(h0, h1), 8), _mm512_add_epi32(l0, l1));
 }
 
 /* the same over 32 values (w[0..3]: values 0-15, w[4..7]: 16-31), four chains */
-static inline __attribute__((always_inline)) gi g_dot32(const int WIDE, const gi *w, const int8_t *x1, const int8_t *x2) {
+static inline __attribute__((always_inline)) gi g_dot32(const int WIDE, const int BY_LOAD, const gi *w, const int8_t *x1,
+                                                        const int8_t *x2) {
     (void)WIDE;  /* (vpdpbusd sums in 32 bits: any weight up to 255) */
-    const gi xa = lanes16(x1), xb = lanes16(x1 + 16), ya = lanes16(x2), yb = lanes16(x2 + 16);
     const gi z = _mm512_setzero_si512();
-    gi h0 = _mm512_dpbusd_epi32(z, w[0], DWORD(xa, 0)), h1 = _mm512_dpbusd_epi32(z, w[4], DWORD(xb, 0));
-    gi l0 = _mm512_dpbusd_epi32(z, w[0], DWORD(ya, 0)), l1 = _mm512_dpbusd_epi32(z, w[4], DWORD(yb, 0));
-    h0 = _mm512_dpbusd_epi32(h0, w[1], DWORD(xa, 1)), h1 = _mm512_dpbusd_epi32(h1, w[5], DWORD(xb, 1));
-    l0 = _mm512_dpbusd_epi32(l0, w[1], DWORD(ya, 1)), l1 = _mm512_dpbusd_epi32(l1, w[5], DWORD(yb, 1));
-    h0 = _mm512_dpbusd_epi32(h0, w[2], DWORD(xa, 2)), h1 = _mm512_dpbusd_epi32(h1, w[6], DWORD(xb, 2));
-    l0 = _mm512_dpbusd_epi32(l0, w[2], DWORD(ya, 2)), l1 = _mm512_dpbusd_epi32(l1, w[6], DWORD(yb, 2));
-    h0 = _mm512_dpbusd_epi32(h0, w[3], DWORD(xa, 3)), h1 = _mm512_dpbusd_epi32(h1, w[7], DWORD(xb, 3));
-    l0 = _mm512_dpbusd_epi32(l0, w[3], DWORD(ya, 3)), l1 = _mm512_dpbusd_epi32(l1, w[7], DWORD(yb, 3));
+    const gi xa = BY_LOAD ? z : lanes16(x1), xb = BY_LOAD ? z : lanes16(x1 + 16);
+    const gi ya = BY_LOAD ? z : lanes16(x2), yb = BY_LOAD ? z : lanes16(x2 + 16);
+#define STEP(c)                                                                \
+    h0 = _mm512_dpbusd_epi32(h0, w[c], CHUNK(BY_LOAD, xa, x1, c));             \
+    h1 = _mm512_dpbusd_epi32(h1, w[4 + c], CHUNK(BY_LOAD, xb, x1 + 16, c));    \
+    l0 = _mm512_dpbusd_epi32(l0, w[c], CHUNK(BY_LOAD, ya, x2, c));             \
+    l1 = _mm512_dpbusd_epi32(l1, w[4 + c], CHUNK(BY_LOAD, yb, x2 + 16, c));
+    gi h0 = z, h1 = z, l0 = z, l1 = z;
+    STEP(0) STEP(1) STEP(2) STEP(3)
+#undef STEP
     return _mm512_add_epi32(_mm512_slli_epi32(_mm512_add_epi32(h0, h1), 8), _mm512_add_epi32(l0, l1));
 }
+#undef CHUNK
 
 #include "backend/cpu/kernels/x86/group_tiles.h"
 
