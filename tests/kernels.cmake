@@ -50,9 +50,8 @@ foreach(isa ${_isas})
   endforeach()
   add_test(NAME stories260K_greedy_${isa} COMMAND test_stories $<TARGET_FILE:llama3-cli> ${LLAMA3_FIXTURES}/stories260K)
   list(APPEND _tests stories260K_greedy_${isa})
-  # batched ids (greedy and seeded) equal each sequence's alone, per kernel set: Q4_0 has an
-  # 8-bit tile product everywhere, Q8_0 not in the AVX2 set (its prompts then take f32; in
-  # avx2vnni it has one)
+  # batched ids (greedy and seeded) equal each sequence's alone, per kernel set, through the
+  # 8-bit tile products (Q8_0's on plain AVX2 with signed bytes)
   add_test(NAME batch_${isa}_mqa31_q8_0 COMMAND test_batch ${_M}/mqa31/gguf/model-q8_0.gguf)
   add_test(NAME batch_${isa}_gqa_q4_0 COMMAND test_batch ${_M}/gqa/gguf/model-q4_0.gguf)
   list(APPEND _tests batch_${isa}_mqa31_q8_0 batch_${isa}_gqa_q4_0)

@@ -851,9 +851,10 @@ static void test_row_groups(l3_pool *pool) {
 }
 
 /* The tile product at the extremes of 16-bit intermediate sums: every panel value at the
- * largest its type's panels hold (Q4 15, Q5 31, Q6 63, Q8_0 255 where a set has its panel)
- * times activations of +-127 in both levels, against the reference. Random data almost never
- * comes near the bounds that kernels summing maddubs pairs in 16 bits must respect. */
+ * largest its type's panels hold (Q4 15, Q5 31, Q6 63, Q8_0 255) times activations of +-127
+ * in both levels (s their sums, as quantize_q8 gives them), against the reference. Random data
+ * almost never comes near the bounds that kernels summing maddubs pairs in 16 bits must
+ * respect. */
 static void test_q8_extremes(void) {
     static const struct { uint32_t t; uint8_t umax; } ext[] = { { L3_Q4_0, 15 }, { L3_Q4_K, 15 }, { L3_Q5_K, 31 },
                                                                  { L3_Q6_K, 63 }, { L3_Q8_0, 255 } };
@@ -867,7 +868,6 @@ static void test_q8_extremes(void) {
     for (int64_t e = 0; e < NW * n / 4; e++) sc[e] = 1.0f;
     for (int64_t e = 0; e < NW * n / 16; e++) mn[e] = 0.0f;
     for (int64_t e = 0; e < NX * n / 32; e++) d[e] = 1.0f / 256;
-    for (int64_t e = 0; e < NX * n / 16; e++) sm[e] = 0.0f;
     for (int64_t e = 0; e < NX * n; e++) {  /* rows of +127, of -127, and mixed */
         const int j = (int)(e / n);
         q[e] = q2[e] = (int8_t)(j == 0 ? 127 : j == 1 ? -127 : (e / 4) % 3 == 0 ? -127 : 127);
@@ -875,6 +875,11 @@ static void test_q8_extremes(void) {
     for (size_t ti = 0; ti < sizeof ext / sizeof ext[0]; ti++) {
         memset(u, ext[ti].umax, NW * n);
         for (int lv = 2; lv >= 1; lv--) {
+            for (int64_t h = 0; h < NX * n / 16; h++) {  /* x = d (256 q + q2), or d q */
+                int64_t sum = 0;
+                for (int e = 0; e < 16; e++) sum += lv == 2 ? 256 * q[16 * h + e] + q2[16 * h + e] : q[16 * h + e];
+                sm[h] = (float)sum * d[h / 2];
+            }
             ref->gemm_q8(u, sc, mn, NW, q, lv == 2 ? q2 : NULL, d, sm, NX, y0, NW, n);
             for (int s = 1; s < n_sets; s++) {
                 const l3_kernel_set *k = sets[s];

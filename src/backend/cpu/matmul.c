@@ -101,7 +101,7 @@ static void quantize_rows(void *ctx, int64_t t0, int64_t t1, int thread) {
     const matmul_job *j = ctx;
     const int64_t n = j->W->cols;
     /* one level only where the set has the 8-bit tile product for the type: elsewhere prompts
-     * of several rows take f32 (AVX2's Q8_0), and a lone prompt row keeps two levels, close
+     * of several rows take f32 (Q8_0 on ARM without i8mm), and a lone prompt row keeps two levels, close
      * to that, instead of one level's 1e-2 */
     const int levels = j->k->to_panel[j->W->type] != NULL;
     for (int64_t t = t0; t < t1; t++) {

@@ -105,7 +105,11 @@ typedef struct l3_kernel_set {
     /* y[j*ldy + i] = dot(panel row i, activation row j) for nw panel rows (rows of n values,
      * stored at u + i*n, sc + i*n/4, mn + i*n/16, or packed by panel_pack) and nx two-level
      * activation rows, or one-level rows (q2 NULL, d = amax / 127: half the integer work);
-     * only for panels of the types this set has to_panel for. */
+     * only for panels of the types this set has to_panel for. A set may take part of a
+     * panel's offset from the quantized activation itself instead of s (plain AVX2, where some
+     * u > 128: Q8_0's panels, u - 128 as signed bytes): the same result where s are the sums
+     * of the values q and q2 stand for, and where they are the unquantized sums (l3_cpu_matmul)
+     * the weights' own product with the quantized values. */
     void (*gemm_q8)(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q, const int8_t *q2,
                     const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n);
     /* whether l3_cpu_matmul takes the 8-bit paths (off in the scalar reference set, and with

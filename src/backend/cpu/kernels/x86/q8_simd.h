@@ -313,14 +313,14 @@ static uint32_t pack_scales16(const float *sc, const float *mn, int nw, int64_t 
     return same32;
 }
 
-/* Installs the 8-bit kernels; Q8_0's panel (values up to 255) only where dot8 is exact for them. */
-static void install_q8_kernels(l3_kernel_set *k, int wide_u8) {
+/* Installs the 8-bit kernels (each set's tile product takes Q8_0's panel values up to 255:
+ * vpdpbusd, or signed bytes with plain AVX2) */
+static void install_q8_kernels(l3_kernel_set *k) {
     for (int t = 0; t < L3_TYPE_COUNT; t++) k->dot_q8[t] = NULL, k->to_panel[t] = NULL, k->dotn_q8[t] = NULL;
     k->quantize_q8 = quantize_q8;
 #define SET(T, name) k->dot_q8[T] = dot_q8_##name, k->to_panel[T] = panel_##name
     SET(L3_Q8_0, q8_0); SET(L3_Q4_0, q4_0); SET(L3_Q4_K, q4_K); SET(L3_Q5_K, q5_K); SET(L3_Q6_K, q6_K);
 #undef SET
-    if (!wide_u8) k->to_panel[L3_Q8_0] = NULL;
     k->gemm_q8 = NULL;  /* (each set installs its own tile product and panel layout) */
     k->panel_pack = NULL;
     k->use_q8 = 1;

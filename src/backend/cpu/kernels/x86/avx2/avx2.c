@@ -199,8 +199,10 @@ static void gemm_f32(const float *w, int64_t ldw, int nw, const float *x, int64_
  * 32) values to 8 pairs at once, and results are stored as vectors (no horizontal sums). */
 
 /* out: [half][n/4][8 rows][4 values] (two halves of 8n bytes), then [n/16][16 rows] lane
- * scales (lane 4h: values 16h..16h+15) and as many mins' terms, then two flags: both 16s of
- * each 32 share their scale; every u <= 32 (four maddubs pair sums then fit 16 bits). */
+ * scales (lane 4h: values 16h..16h+15) and as many mins' terms, then three flags: both 16s of
+ * each 32 share their scale; every u <= 32 (four maddubs pair sums then fit 16 bits); some u >
+ * 128 (Q8_0's panels: without VNNI the tile then takes w = u - 128 as signed bytes, and the
+ * mins' terms here are mn - 128 sc, zero for Q8_0). */
 static void panel_pack8(const uint8_t *u, const float *sc, const float *mn, int nw, int64_t n, uint8_t *out) {
     float *sc16 = (float *)(out + 16 * n), *mn16 = sc16 + n;
     __m256i umax = _mm256_setzero_si256();
@@ -228,13 +230,34 @@ static void panel_pack8(const uint8_t *u, const float *sc, const float *mn, int 
     const uint32_t same32 = pack_scales16(sc, mn, nw, n, sc16, mn16);
     /* every u <= 32: no byte above 32 (u - 33 saturates to 0 unsigned) */
     const uint32_t small = _mm256_testz_si256(_mm256_subs_epu8(umax, _mm256_set1_epi8(32)), _mm256_set1_epi8(-1));
+#ifdef L3_AVX2_VNNI
+    const uint32_t wide = 0;  /* (vpdpbusd: any u exact) */
+#else
+    const uint32_t wide = !_mm256_testz_si256(_mm256_subs_epu8(umax, _mm256_set1_epi8((char)128)), _mm256_set1_epi8(-1));
+    if (wide)  /* sc (u - 128) . x - (mn - 128 sc) s = sc u . x - mn s */
+        for (int64_t i = 0; i < n; i++) mn16[i] -= 128 * sc16[i];
+#endif
     memcpy(mn16 + n, &same32, sizeof same32);
     memcpy(mn16 + n + 1, &small, sizeof small);
+    memcpy(mn16 + n + 2, &wide, sizeof wide);
 }
 
 /* acc + the 8 lanes' dots of values 4c..4c+3 (c = 0..3) of 8 weight rows (w[c]) with the
  * activation's 16 values x (broadcast to both 128-bit halves). Without VNNI: maddubs pair
  * sums (exact: u <= 64), two added in 16 bits, or all four where every u <= 32 (NARROW). */
+/* The same for signed weights ws (|ws| <= 128, wa = |ws|) without VNNI: the weights' signs moved
+ * onto the activation, each maddubs (pairs up to 2 x 128 x 127) widened on its own. */
+static inline __attribute__((always_inline)) __m256i quad8s(__m256i acc, const __m256i *wa, const __m256i *ws, __m256i x) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i x0 = _mm256_shuffle_epi32(x, 0x00), x1 = _mm256_shuffle_epi32(x, 0x55);
+    const __m256i x2 = _mm256_shuffle_epi32(x, 0xaa), x3 = _mm256_shuffle_epi32(x, 0xff);
+    const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(wa[0], _mm256_sign_epi8(x0, ws[0])), ones);
+    const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(wa[1], _mm256_sign_epi8(x1, ws[1])), ones);
+    const __m256i p2 = _mm256_madd_epi16(_mm256_maddubs_epi16(wa[2], _mm256_sign_epi8(x2, ws[2])), ones);
+    const __m256i p3 = _mm256_madd_epi16(_mm256_maddubs_epi16(wa[3], _mm256_sign_epi8(x3, ws[3])), ones);
+    return _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3)));
+}
+
 static inline __attribute__((always_inline)) __m256i quad8(__m256i acc, const __m256i *w, __m256i x, const int NARROW) {
     const __m256i x0 = _mm256_shuffle_epi32(x, 0x00), x1 = _mm256_shuffle_epi32(x, 0x55);
     const __m256i x2 = _mm256_shuffle_epi32(x, 0xaa), x3 = _mm256_shuffle_epi32(x, 0xff);
@@ -254,10 +277,12 @@ static inline __attribute__((always_inline)) __m256i quad8(__m256i acc, const __
 }
 
 /* RN activation rows x the 8 weight rows of a half tile; STEP values (16, or 32 where both
- * 16s of each block share the scale) per scale product; LEVELS 2: two-level activations (q2), 1: the first level alone. Missing
+ * 16s of each block share the scale) per scale product; LEVELS 2: two-level activations (q2), 1: the first level alone;
+ * SIGNED: the panel's flag of some u > 128 (w = u - 128, quad8s). Missing
  * activation rows alias the last valid one and are not stored; missing weight rows are zero
  * lanes, not stored. */
 static inline __attribute__((always_inline)) void lanes8(const int RN, const int STEP, const int LEVELS, const int NARROW,
+                                                         const int SIGNED,
                                                          const uint8_t *w, const float *sc16, const float *mn16, int nw,
                                                          const int8_t *q, const int8_t *q2, const float *d,
                                                          const float *s, int nx, float *y, int64_t ldy, int64_t n) {
@@ -270,15 +295,21 @@ static inline __attribute__((always_inline)) void lanes8(const int RN, const int
     __m256 acc[4];
     L3_UNROLL for (int j = 0; j < RN; j++) acc[j] = _mm256_setzero_ps();
     for (int64_t h = 0; h < n / 16; h += STEP / 16) {
-        __m256i wv[8];
+        __m256i wv[8], ws[8];
         L3_UNROLL for (int i = 0; i < STEP / 4; i++) wv[i] = _mm256_loadu_si256((const __m256i *)(w + 128 * h + 32 * i));
+        if (SIGNED)
+            L3_UNROLL for (int i = 0; i < STEP / 4; i++)
+                ws[i] = _mm256_xor_si256(wv[i], _mm256_set1_epi8((char)0x80)), wv[i] = _mm256_abs_epi8(ws[i]);
         const __m256 sv = _mm256_loadu_ps(sc16 + 16 * h);
         L3_UNROLL for (int j = 0; j < RN; j++) {
             __m256i hi = _mm256_setzero_si256(), lo = hi;
             L3_UNROLL for (int k = 0; k < STEP / 16; k++) {
-                hi = quad8(hi, wv + 4 * k, _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(qp[j] + 16 * (h + k)))), NARROW);
-                if (LEVELS == 2)
-                    lo = quad8(lo, wv + 4 * k, _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(q2p[j] + 16 * (h + k)))), NARROW);
+                const __m256i x = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(qp[j] + 16 * (h + k))));
+                hi = SIGNED ? quad8s(hi, wv + 4 * k, ws + 4 * k, x) : quad8(hi, wv + 4 * k, x, NARROW);
+                if (LEVELS == 2) {
+                    const __m256i x2 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(q2p[j] + 16 * (h + k))));
+                    lo = SIGNED ? quad8s(lo, wv + 4 * k, ws + 4 * k, x2) : quad8(lo, wv + 4 * k, x2, NARROW);
+                }
             }
             const __m256i v = LEVELS == 2 ? _mm256_add_epi32(_mm256_slli_epi32(hi, 8), lo) : hi;
             acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(v), _mm256_mul_ps(sv, _mm256_set1_ps(dp[j][h / 2])), acc[j]);
@@ -296,9 +327,10 @@ static inline __attribute__((always_inline)) void lanes8(const int RN, const int
 static void gemm_q8_lanes(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q, const int8_t *q2,
                           const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) {
     enum { RN = 4 };
-    uint32_t same32, small;
+    uint32_t same32, small, wide;
     memcpy(&same32, mn + n, sizeof same32);  /* panel_pack8's flags */
     memcpy(&small, mn + n + 1, sizeof small);
+    memcpy(&wide, mn + n + 2, sizeof wide);
     for (int half = 0; half * 8 < nw; half++) {
         const uint8_t *w = u + (int64_t)half * 8 * n;
         const float *sch = sc + 8 * half, *mnh = mn + 8 * half;
@@ -308,8 +340,12 @@ static void gemm_q8_lanes(const uint8_t *u, const float *sc, const float *mn, in
             const int8_t *qj = q + j * n, *q2j = q2 ? q2 + j * n : NULL;
             const float *dj = d + j * n / 32, *sj = s + j * n / 16;
             float *yj = y + (int64_t)j * ldy + 8 * half;
-#define LANES8(STEP, LEVELS, NARROW) lanes8(RN, STEP, LEVELS, NARROW, w, sch, mnh, nwh, qj, q2j, dj, sj, m, yj, ldy, n)
-            if (q2) {
+#define LANES8(STEP, LEVELS, NARROW) lanes8(RN, STEP, LEVELS, NARROW, 0, w, sch, mnh, nwh, qj, q2j, dj, sj, m, yj, ldy, n)
+#define SIGNED8(LEVELS) lanes8(RN, 16, LEVELS, 0, 1, w, sch, mnh, nwh, qj, q2j, dj, sj, m, yj, ldy, n)
+            if (wide) {  /* (16 values per step: 8 registers of weights and their signs) */
+                if (q2) SIGNED8(2);
+                else SIGNED8(1);
+            } else if (q2) {
                 if (same32) small ? LANES8(32, 2, 1) : LANES8(32, 2, 0);
                 else small ? LANES8(16, 2, 1) : LANES8(16, 2, 0);
             } else {
@@ -317,6 +353,7 @@ static void gemm_q8_lanes(const uint8_t *u, const float *sc, const float *mn, in
                 else small ? LANES8(16, 1, 1) : LANES8(16, 1, 0);
             }
 #undef LANES8
+#undef SIGNED8
         }
     }
 }
@@ -326,13 +363,11 @@ int l3_kernels_init_avx2vnni(l3_kernel_set *k) {
     const l3_cpu_features *cpu = l3_cpu();
     if (!cpu->avx2 || !cpu->fma || !cpu->f16c || !cpu->avxvnni) return 0;
     k->isa = "avx2vnni";
-    const int wide_u8 = 1;  /* (no saturation: Q8_0's unsigned panel rows too) */
 #else
 int l3_kernels_init_avx2(l3_kernel_set *k) {
     const l3_cpu_features *cpu = l3_cpu();
     if (!cpu->avx2 || !cpu->fma || !cpu->f16c) return 0;
     k->isa = "avx2";
-    const int wide_u8 = 0;
 #endif
     k->dot[L3_F32] = dot_f32w;
     k->dot[L3_F16] = dot_f16w;
@@ -340,7 +375,7 @@ int l3_kernels_init_avx2(l3_kernel_set *k) {
     k->to_float[L3_F16] = to_float_f16;
     k->to_float[L3_BF16] = to_float_bf16;
     install_quant_kernels(k);
-    install_q8_kernels(k, wide_u8);
+    install_q8_kernels(k);
     install_decode_tiles(k);  /* dot_q8 and dotn_q8 of the types it has: multi-row decode */
     install_group_tiles(k);   /* decode on rows grouped at load (row_groups.h) */
     k->dot_f32 = dot_f32;

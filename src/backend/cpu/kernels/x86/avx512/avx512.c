@@ -836,7 +836,7 @@ int l3_kernels_init_avx512(l3_kernel_set *k) {
     if (cpu->avx512bf16) k->split_bf16 = split_bf16, k->dot_bf16_split = dot_bf16_split;
     install_quant_kernels(k);
     if (cpu->avx512vnni) {  /* else keep AVX2's */
-        install_q8_kernels(k, 1);
+        install_q8_kernels(k);
         k->gemm_q8 = gemm_q8_512;
         k->panel_pack = panel_pack16;
         k->dotn_q8[L3_Q8_0] = dotn_q8_0;
