@@ -245,19 +245,6 @@ static void panel_pack8(const uint8_t *u, const float *sc, const float *mn, int 
 /* acc + the 8 lanes' dots of values 4c..4c+3 (c = 0..3) of 8 weight rows (w[c]) with the
  * activation's 16 values x (broadcast to both 128-bit halves). Without VNNI: maddubs pair
  * sums (exact: u <= 64), two added in 16 bits, or all four where every u <= 32 (NARROW). */
-/* The same for signed weights ws (|ws| <= 128, wa = |ws|) without VNNI: the weights' signs moved
- * onto the activation, each maddubs (pairs up to 2 x 128 x 127) widened on its own. */
-static inline __attribute__((always_inline)) __m256i quad8s(__m256i acc, const __m256i *wa, const __m256i *ws, __m256i x) {
-    const __m256i ones = _mm256_set1_epi16(1);
-    const __m256i x0 = _mm256_shuffle_epi32(x, 0x00), x1 = _mm256_shuffle_epi32(x, 0x55);
-    const __m256i x2 = _mm256_shuffle_epi32(x, 0xaa), x3 = _mm256_shuffle_epi32(x, 0xff);
-    const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(wa[0], _mm256_sign_epi8(x0, ws[0])), ones);
-    const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(wa[1], _mm256_sign_epi8(x1, ws[1])), ones);
-    const __m256i p2 = _mm256_madd_epi16(_mm256_maddubs_epi16(wa[2], _mm256_sign_epi8(x2, ws[2])), ones);
-    const __m256i p3 = _mm256_madd_epi16(_mm256_maddubs_epi16(wa[3], _mm256_sign_epi8(x3, ws[3])), ones);
-    return _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3)));
-}
-
 static inline __attribute__((always_inline)) __m256i quad8(__m256i acc, const __m256i *w, __m256i x, const int NARROW) {
     const __m256i x0 = _mm256_shuffle_epi32(x, 0x00), x1 = _mm256_shuffle_epi32(x, 0x55);
     const __m256i x2 = _mm256_shuffle_epi32(x, 0xaa), x3 = _mm256_shuffle_epi32(x, 0xff);
@@ -274,6 +261,19 @@ static inline __attribute__((always_inline)) __m256i quad8(__m256i acc, const __
     if (NARROW) return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_add_epi16(a, b), ones));
     return _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(a, ones), _mm256_madd_epi16(b, ones)));
 #endif
+}
+
+/* The same for signed weights ws (|ws| <= 128, wa = |ws|) without VNNI: the weights' signs moved
+ * onto the activation, each maddubs (pairs up to 2 x 128 x 127) widened on its own. */
+static inline __attribute__((always_inline)) __m256i quad8s(__m256i acc, const __m256i *wa, const __m256i *ws, __m256i x) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i x0 = _mm256_shuffle_epi32(x, 0x00), x1 = _mm256_shuffle_epi32(x, 0x55);
+    const __m256i x2 = _mm256_shuffle_epi32(x, 0xaa), x3 = _mm256_shuffle_epi32(x, 0xff);
+    const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(wa[0], _mm256_sign_epi8(x0, ws[0])), ones);
+    const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(wa[1], _mm256_sign_epi8(x1, ws[1])), ones);
+    const __m256i p2 = _mm256_madd_epi16(_mm256_maddubs_epi16(wa[2], _mm256_sign_epi8(x2, ws[2])), ones);
+    const __m256i p3 = _mm256_madd_epi16(_mm256_maddubs_epi16(wa[3], _mm256_sign_epi8(x3, ws[3])), ones);
+    return _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3)));
 }
 
 /* RN activation rows x the 8 weight rows of a half tile; STEP values (16, or 32 where both
