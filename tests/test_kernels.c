@@ -752,9 +752,13 @@ static void test_row_groups(l3_pool *pool) {
                           l3_type_get(t)->name, (long long)n, (long long)r);
                 }
                 for (int j = 0; j < NX; j++) ref->quantize_q8(x + j * n, q + j * n, q2 + j * n, d + j * n / 32, sm + j * n / 16, n);
+                /* the same rows at a padded stride, as l3_cpu_matmul hands several of them */
+                const int64_t ldq = n + 64;
+                int8_t *qpad = malloc((size_t)(NX * ldq)), *q2pad = malloc((size_t)(NX * ldq));
+                for (int j = 0; j < NX; j++) memcpy(qpad + j * ldq, q + j * n, (size_t)n), memcpy(q2pad + j * ldq, q2 + j * n, (size_t)n);
                 for (int nx = 1; nx <= NX; nx++) {
                     for (int64_t e = 0; e < NX * ldy; e++) y[e] = -1234.5f;
-                    k->dotn_q8_groups[t](gq, 3, q, q2, d, sm, nx, y, ldy, n);
+                    k->dotn_q8_groups[t](gq, 3, qpad, q2pad, ldq, d, sm, nx, y, ldy, n);
                     for (int j = 0; j < NX; j++)
                         for (int64_t i = 0; i < ldy; i++) {
                             const float got = y[j * ldy + i];
@@ -773,13 +777,14 @@ static void test_row_groups(l3_pool *pool) {
                     /* each activation row alone, and each group alone: the same bits */
                     for (int j = 0; j < nx; j++)
                         for (int g = 0; g < 3; g++) {
-                            k->dotn_q8_groups[t](gq + g * G * rb, 1, q + j * n, q2 + j * n, d + j * n / 32, sm + j * n / 16, 1,
-                                                 y1, ldy, n);
+                            k->dotn_q8_groups[t](gq + g * G * rb, 1, q + j * n, q2 + j * n, n, d + j * n / 32, sm + j * n / 16,
+                                                 1, y1, ldy, n);
                             CHECK(memcmp(y1, y + j * ldy + g * G, (size_t)G * 4) == 0,
                                   "%s dotn_q8_groups %s n=%lld nx=%d: row %d of group %d differs from alone", names[si],
                                   l3_type_get(t)->name, (long long)n, nx, j, g);
                         }
                 }
+                free(qpad); free(q2pad);
                 /* through l3_cpu_matmul: decode and batched decode on groups, prefill unpacked */
                 l3_tensor W = { t, rows, n, wq, rb * (size_t)rows };
                 llama3_args a = { 0 };
@@ -834,7 +839,7 @@ static void test_row_groups(l3_pool *pool) {
                     memset(q, 127, (size_t)n), memset(q2, 127, (size_t)n);
                     for (int64_t b = 0; b < n / 32; b++) d[b] = 1e-3f;
                     for (int64_t e = 0; e < n / 16; e++) sm[e] = 1e-3f * 16 * (256 * 127 + 127);
-                    k->dotn_q8_groups[t](gq, 3, q, q2, d, sm, 1, y, ldy, n);
+                    k->dotn_q8_groups[t](gq, 3, q, q2, n, d, sm, 1, y, ldy, n);
                     for (int64_t i = 0; i < rows; i++) {
                         double mag = 1e-3;
                         l3_type_get(t)->to_float(wq + i * rb, wd, n);

@@ -26,14 +26,15 @@
  *   layout where it has one), adding each slice's partial sums into Y. */
 /* - row groups (a matrix the CPU model copied into the kernel set's groups, kernels.h
  *   group_rows): decode and up to MM_DECODE_ROWS rows take dotn_q8_groups over runs of whole
- *   groups (8-bit activations as above, one vector lane per weight row, a row's bits the same
- *   alone or batched); prefill unpacks each row of a tile back to the file's layout for the
+ *   groups (8-bit activations as above, several rows at a stride padded by MM_Q8_ROW_PAD,
+ *   one vector lane per weight row, a row's bits the same alone or batched); prefill unpacks each row of a tile back to the file's layout for the
  *   panel (the same bits as without groups); the f32 paths read the file's rows. */
 typedef struct matmul_job {
     const l3_tensor *W;
     const uint8_t *groups;     /* W's rows in the set's groups (row_groups.h), or NULL */
     const float *X;
     int T;
+    int64_t ldq;               /* bytes between the 8-bit rows in xq and xq2 (cols, or padded) */
     const uint8_t *one_level;  /* per row (or NULL) */
     int all_one;               /* every row one-level: q2 is not written, and NULL for gemm_q8 */
     float *Y;
@@ -106,9 +107,9 @@ static void quantize_rows(void *ctx, int64_t t0, int64_t t1, int thread) {
     const int levels = j->k->to_panel[j->W->type] != NULL;
     for (int64_t t = t0; t < t1; t++) {
         const int one = levels && j->one_level && j->one_level[t];
-        int8_t *q2 = j->s->xq2 + t * n;
+        int8_t *q2 = j->s->xq2 + t * j->ldq;
         float *d = j->s->xd + t * n / 32;
-        j->k->quantize_q8(j->X + t * n, j->s->xq + t * n, one ? NULL : q2, d, j->s->xs + t * n / 16, n);
+        j->k->quantize_q8(j->X + t * n, j->s->xq + t * j->ldq, one ? NULL : q2, d, j->s->xs + t * n / 16, n);
         if (one && !j->all_one) {  /* as a two-level row: a zero second level, d per unit of it */
             memset(q2, 0, (size_t)n);
             for (int64_t b = 0; b < n / 32; b++) d[b] /= 256.0f;  /* exact: the sums s stay as they are */
@@ -163,8 +164,8 @@ static void matmul_groups_q8(void *ctx, int64_t g0, int64_t g1, int thread) {
     const matmul_job *j = ctx;
     const l3_scratch *s = j->s;
     const int G = j->k->group_rows[j->W->type];
-    j->k->dotn_q8_groups[j->W->type](j->groups + g0 * G * j->row_bytes, (int)(g1 - g0), s->xq, s->xq2, s->xd, s->xs, j->T,
-                                     j->Y + g0 * G, j->W->rows, j->W->cols);
+    j->k->dotn_q8_groups[j->W->type](j->groups + g0 * G * j->row_bytes, (int)(g1 - g0), s->xq, s->xq2, j->ldq, s->xd,
+                                     s->xs, j->T, j->Y + g0 * G, j->W->rows, j->W->cols);
 }
 
 static void matmul_tiles_q8(void *ctx, int64_t tile0, int64_t tile1, int thread) {
@@ -202,7 +203,7 @@ static void matmul_tiles_q8(void *ctx, int64_t tile0, int64_t tile1, int thread)
 
 void l3_cpu_matmul(const l3_kernel_set *k, const l3_tensor *W, const void *groups, const float *X, int T,
                    const uint8_t *one_level, float *Y, l3_scratch *s, l3_pool *pool) {
-    matmul_job j = { W, groups, X, T, one_level, 0, Y, s, l3_row_bytes(W->type, W->cols), k };
+    matmul_job j = { W, groups, X, T, W->cols, one_level, 0, Y, s, l3_row_bytes(W->type, W->cols), k };
     const int q8 = k->use_q8 && s->xq && W->cols % 32 == 0;
     /* A step of batch.c lists its decoded tokens first, then prompt rows: with 8-bit kernels
      * the two run as two products, so that the decoded tokens take the path they take alone
@@ -222,6 +223,7 @@ void l3_cpu_matmul(const l3_kernel_set *k, const l3_tensor *W, const void *group
     }
     const int grouped = groups && q8 && k->dotn_q8_groups[W->type];
     if (T <= MM_DECODE_ROWS && grouped) {
+        if (T > 1) j.ldq = W->cols + MM_Q8_ROW_PAD;
         if (T == 1) quantize_rows(&j, 0, 1, 0);  /* once, shared by every thread */
         else l3_parallel_for(pool, T, 4, quantize_rows, &j);
         const int G = k->group_rows[W->type];

@@ -17,6 +17,10 @@
  * for the tile product, which costs more than it saves for so few rows (BENCHMARKS.md) */
 #define MM_DOTN_ROWS 48
 #define MM_DECODE_RUN 24  /* weight rows per dotn_q8 / dotn call; decode's thread shares split at whole runs */
+/* bytes added to the stride of the 8-bit activation rows a batched step hands the row-group
+ * kernels: at a stride of n (a multiple of 4 KiB in the feed-forward's 8192) every row's
+ * values fall in the same L1 sets, 16 streams in 12 ways (8 rows, n = 8192: 1.3x for Q4_K) */
+#define MM_Q8_ROW_PAD 64
 #define MM_KC 2048    /* long slices: the AVX-512 f32 tile product runs faster the longer its panel */
 #define MM_FROWS L3_PACK_F32_ROWS
 #define MM_PANEL (2 * MM_FROWS * MM_KC)  /* the widened rows, then the kernel set's packed panel */

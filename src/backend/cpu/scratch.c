@@ -29,8 +29,8 @@ int l3_scratch_init(l3_scratch *s, const llama3_args *a, int max_rows, int n_ctx
         !s->panel8 || !s->out_one_level)
         return -1;
     int widest = a->dim > a->hidden_dim ? a->dim : a->hidden_dim;
-    s->xq = l3_alloc_lines(R * (size_t)widest);
-    s->xq2 = l3_alloc_lines(R * (size_t)widest);
+    s->xq = l3_alloc_lines(R * ((size_t)widest + MM_Q8_ROW_PAD));
+    s->xq2 = l3_alloc_lines(R * ((size_t)widest + MM_Q8_ROW_PAD));
     s->xd = malloc(R * (size_t)widest / 32 * sizeof(float) + sizeof(float));
     s->xs = malloc(R * (size_t)widest / 16 * sizeof(float) + sizeof(float));
     s->x_bf16 = l3_alloc_lines(2 * (size_t)widest * sizeof(uint16_t));

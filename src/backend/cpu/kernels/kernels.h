@@ -87,12 +87,15 @@ typedef struct l3_kernel_set {
     /* Optional decode path on weight rows the CPU backend rewrites at load into groups of
      * group_rows[t] = G rows (row_groups.h; 0: none), where a matrix's rows are a multiple of
      * G: y[j*ldy + i] = dot(row i, activation row j) for the ng*G rows of ng consecutive groups
-     * and nx two-level activation rows (the layout above), with the set's own arithmetic (not
-     * dot_q8's bits) but the same operations on every (row, activation row) pair whatever nx
-     * is: a row decoded in a batch gets the bits it gets alone. */
+     * and nx two-level activation rows (the layout above, but with the values of row j at
+     * q + j*ldq and q2 + j*ldq, ldq >= n: l3_cpu_matmul pads several rows' stride so that rows
+     * a multiple of 4 KiB apart do not all fall in the same L1 sets), with the set's own
+     * arithmetic (not dot_q8's bits) but the same operations on every (row, activation row)
+     * pair whatever nx is: a row decoded in a batch gets the bits it gets alone. */
     int group_rows[L3_TYPE_COUNT];
     void (*dotn_q8_groups[L3_TYPE_COUNT])(const void *groups, int ng, const int8_t *q, const int8_t *q2,
-                                          const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n);
+                                          int64_t ldq, const float *d, const float *s, int nx, float *y, int64_t ldy,
+                                          int64_t n);
     /* prefill: a weight row unpacked to a panel row: u[n] unsigned 8-bit values, sc[n/32 * 8]
      * the f32 scale of each of the 8 int32 lanes of a 32-value dot product (4 values per
      * lane), mn[n/16] what each 16's activation sum is multiplied by and subtracted:

@@ -54,11 +54,12 @@
 /* the activation rows of a tile (kernels.h layout): missing rows (j >= nx) alias the last
  * valid one and are not stored */
 static inline __attribute__((always_inline)) void g_rows(const int NX, int nx, const int8_t *q, const int8_t *q2,
-                                                         const float *d, const float *s, int64_t n, const int8_t **qp,
-                                                         const int8_t **q2p, const float **dp, const float **sp) {
+                                                         int64_t ldq, const float *d, const float *s, int64_t n,
+                                                         const int8_t **qp, const int8_t **q2p, const float **dp,
+                                                         const float **sp) {
     for (int j = 0; j < NX; j++) {
         const int r = j < nx ? j : nx - 1;
-        qp[j] = q + r * n, q2p[j] = q2 + r * n, dp[j] = d + r * n / 32, sp[j] = s + r * n / 16;
+        qp[j] = q + r * ldq, q2p[j] = q2 + r * ldq, dp[j] = d + r * n / 32, sp[j] = s + r * n / 16;
     }
 }
 
@@ -78,11 +79,12 @@ static inline __attribute__((always_inline)) void g_sums16(const int NX, const f
 }
 
 static inline __attribute__((always_inline)) void q40_group_tile(const int NX, const uint8_t *g, const int8_t *q,
-                                                                 const int8_t *q2, const float *d, const float *s,
-                                                                 int nx, float *y, int64_t ldy, int64_t n) {
+                                                                 const int8_t *q2, int64_t ldq, const float *d,
+                                                                 const float *s, int nx, float *y, int64_t ldy,
+                                                                 int64_t n) {
     const int8_t *qp[G_NX], *q2p[G_NX];
     const float *dp[G_NX], *sp[G_NX];
-    g_rows(NX, nx, q, q2, d, s, n, qp, q2p, dp, sp);
+    g_rows(NX, nx, q, q2, ldq, d, s, n, qp, q2p, dp, sp);
     const gi m15 = gi_set1_8(15);
     gf acc[G_NX];
     float off16[G_NX][16];
@@ -126,12 +128,12 @@ static inline void k45_group_scales(const uint8_t *g, gf *dsc, gf *dmn) {
 
 /* Q5 = 0: Q4_K; 1: Q5_K, whose fifth bits come from the qh chunks */
 static inline __attribute__((always_inline)) void k45_group_tile(const int Q5, const int NX, const uint8_t *g,
-                                                                 const int8_t *q, const int8_t *q2, const float *d,
-                                                                 const float *s, int nx, float *y, int64_t ldy,
-                                                                 int64_t n) {
+                                                                 const int8_t *q, const int8_t *q2, int64_t ldq,
+                                                                 const float *d, const float *s, int nx, float *y,
+                                                                 int64_t ldy, int64_t n) {
     const int8_t *qp[G_NX], *q2p[G_NX];
     const float *dp[G_NX], *sp[G_NX];
-    g_rows(NX, nx, q, q2, d, s, n, qp, q2p, dp, sp);
+    g_rows(NX, nx, q, q2, ldq, d, s, n, qp, q2p, dp, sp);
     const gi m15 = gi_set1_8(15), m16 = gi_set1_8(16);
     const int bytes = Q5 ? Q5K_BLOCK : Q4K_BLOCK;
     gf acc[G_NX];
@@ -165,11 +167,12 @@ static inline __attribute__((always_inline)) void k45_group_tile(const int Q5, c
 }
 
 static inline __attribute__((always_inline)) void q6k_group_tile(const int NX, const uint8_t *g, const int8_t *q,
-                                                                 const int8_t *q2, const float *d, const float *s,
-                                                                 int nx, float *y, int64_t ldy, int64_t n) {
+                                                                 const int8_t *q2, int64_t ldq, const float *d,
+                                                                 const float *s, int nx, float *y, int64_t ldy,
+                                                                 int64_t n) {
     const int8_t *qp[G_NX], *q2p[G_NX];
     const float *dp[G_NX], *sp[G_NX];
-    g_rows(NX, nx, q, q2, d, s, n, qp, q2p, dp, sp);
+    g_rows(NX, nx, q, q2, ldq, d, s, n, qp, q2p, dp, sp);
     const gi m15 = gi_set1_8(15), m48 = gi_set1_8(0x30);
     gf acc[G_NX];
     L3_UNROLL for (int j = 0; j < NX; j++) acc[j] = gf_zero();
@@ -210,21 +213,21 @@ static inline __attribute__((always_inline)) void q6k_group_tile(const int NX, c
 
 /* ng groups of GROUP rows: tiles of 1, 2, G_NX_MID or G_NX activation rows (a group's later
  * tiles read it from cache) */
-#define GROUP_ENTRY(name, TILE, BLOCK_VALUES, BLOCK_BYTES)                                         \
-    static void dotn_groups_##name(const void *groups, int ng, const int8_t *q, const int8_t *q2, const float *d, \
-                                   const float *s, int nx, float *y, int64_t ldy, int64_t n) {    \
-        const uint8_t *g = groups;                                                                  \
-        for (int i = 0; i < ng; i++, g += (size_t)(n / BLOCK_VALUES) * BLOCK_BYTES)                 \
-            for (int j = 0; j < nx; j += G_NX) {                                                    \
-                const int m = nx - j < G_NX ? nx - j : G_NX;                                        \
-                const int8_t *qj = q + j * n, *q2j = q2 + j * n;                                    \
-                const float *dj = d + j * n / 32, *sj = s + j * n / 16;                             \
-                float *yj = y + (int64_t)j * ldy + GROUP * i;                                       \
-                if (m == 1) TILE(1, g, qj, q2j, dj, sj, m, yj, ldy, n);                             \
-                else if (m == 2) TILE(2, g, qj, q2j, dj, sj, m, yj, ldy, n);                        \
-                else if (m <= G_NX_MID) TILE(G_NX_MID, g, qj, q2j, dj, sj, m, yj, ldy, n);          \
-                else TILE(G_NX, g, qj, q2j, dj, sj, m, yj, ldy, n);                                 \
-            }                                                                                       \
+#define GROUP_ENTRY(name, TILE, BLOCK_VALUES, BLOCK_BYTES)                                                  \
+    static void dotn_groups_##name(const void *groups, int ng, const int8_t *q, const int8_t *q2, int64_t ldq, \
+                                   const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) { \
+        const uint8_t *g = groups;                                                                          \
+        for (int i = 0; i < ng; i++, g += (size_t)(n / BLOCK_VALUES) * BLOCK_BYTES)                         \
+            for (int j = 0; j < nx; j += G_NX) {                                                            \
+                const int m = nx - j < G_NX ? nx - j : G_NX;                                                \
+                const int8_t *qj = q + j * ldq, *q2j = q2 + j * ldq;                                        \
+                const float *dj = d + j * n / 32, *sj = s + j * n / 16;                                     \
+                float *yj = y + (int64_t)j * ldy + GROUP * i;                                               \
+                if (m == 1) TILE(1, g, qj, q2j, ldq, dj, sj, m, yj, ldy, n);                                \
+                else if (m == 2) TILE(2, g, qj, q2j, ldq, dj, sj, m, yj, ldy, n);                           \
+                else if (m <= G_NX_MID) TILE(G_NX_MID, g, qj, q2j, ldq, dj, sj, m, yj, ldy, n);             \
+                else TILE(G_NX, g, qj, q2j, ldq, dj, sj, m, yj, ldy, n);                                    \
+            }                                                                                               \
     }
 #define Q4K_TILE(...) k45_group_tile(0, __VA_ARGS__)
 #define Q5K_TILE(...) k45_group_tile(1, __VA_ARGS__)
