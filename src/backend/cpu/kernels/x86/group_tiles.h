@@ -37,9 +37,9 @@
  * - 32 x the activation's sums s).
  *
  * Every (row, activation row) pair gets the same integers and then the same IEEE operations in
- * the same order whatever nx is (a tile of several activation rows only fetches its operands
- * differently: BY_LOAD chunks, activation sums taken 16 blocks at a time), so a row decoded in
- * a batch gets the bits it gets alone (test_kernels compares them). */
+ * the same order whatever nx is (a tile of several activation rows only fetches its chunks
+ * differently, BY_LOAD), so a row decoded in a batch gets the bits it gets alone (test_kernels
+ * compares them). */
 #ifndef LLAMA3_X86_GROUP_TILES_H
 #define LLAMA3_X86_GROUP_TILES_H
 
@@ -63,9 +63,9 @@ static inline __attribute__((always_inline)) void g_rows(const int NX, int nx, c
     }
 }
 
-/* With several activation rows, the activation sums a block's offsets and mins multiply are
- * taken in vectors ahead of the blocks, out[j][i] for row j (the same IEEE operations as one
- * block at a time, whose scalar adds and broadcasts cost 5-20% of a batch's time here):
+/* The activation sums a block's offsets and mins multiply, taken in vectors ahead of the
+ * blocks, out[j][i] for row j (the same IEEE operations as one block at a time, whose scalar
+ * adds and broadcasts cost 5-20% of a batch's time here, and nothing alone):
  * g_sums32, mul (s[2b] + s[2b + 1]) of blocks b = b0 + i of 32 (i < 16, b < nb); g_sums16,
  * mul s[16 sb + i] of super-block sb's 16s (i < 16) */
 static inline __attribute__((always_inline)) void g_sums32(const int NX, const float *const *sp, int64_t b0, int64_t nb,
@@ -90,7 +90,7 @@ static inline __attribute__((always_inline)) void q40_group_tile(const int NX, c
     float off16[G_NX][16];
     L3_UNROLL for (int j = 0; j < NX; j++) acc[j] = gf_zero();
     for (int64_t b = 0; b < n / 32; b++, g += Q40_BLOCK) {
-        if (NX > 1 && b % 16 == 0) g_sums32(NX, sp, b, n / 32, 8.0f, off16);
+        if (b % 16 == 0) g_sums32(NX, sp, b, n / 32, 8.0f, off16);
         seq_prefetch(g + AHEAD_BYTES, Q40_BLOCK);
         const gf w = gf_h16(g);
         gi wv[8];  /* low nibbles: values 0-15, high: 16-31 */
@@ -100,8 +100,7 @@ static inline __attribute__((always_inline)) void q40_group_tile(const int NX, c
         }
         L3_UNROLL for (int j = 0; j < NX; j++) {
             const gi v = g_dot32(0, NX > 1, wv, qp[j] + 32 * b, q2p[j] + 32 * b);
-            const float off = NX > 1 ? off16[j][b % 16] : 8 * (sp[j][2 * b] + sp[j][2 * b + 1]);
-            acc[j] = gf_fmadd(w, gf_fmsub(gf_cvt(v), gf_set1(dp[j][b]), gf_set1(off)), acc[j]);
+            acc[j] = gf_fmadd(w, gf_fmsub(gf_cvt(v), gf_set1(dp[j][b]), gf_set1(off16[j][b % 16])), acc[j]);
         }
     }
     L3_UNROLL for (int j = 0; j < NX; j++)
@@ -140,7 +139,7 @@ static inline __attribute__((always_inline)) void k45_group_tile(const int Q5, c
     L3_UNROLL for (int j = 0; j < NX; j++) acc[j] = gf_zero();
     float s32[G_NX][16];
     for (int64_t sb = 0; sb < n / 256; sb++, g += bytes) {
-        if (NX > 1 && sb % 2 == 0) g_sums32(NX, sp, 8 * sb, n / 32, 1.0f, s32);
+        if (sb % 2 == 0) g_sums32(NX, sp, 8 * sb, n / 32, 1.0f, s32);
         gf dsc[8], dmn[8];
         k45_group_scales(g, dsc, dmn);
         for (int i = 0; i < 8; i++) {  /* sub-block i: block 8 sb + i of the activations */
@@ -157,8 +156,7 @@ static inline __attribute__((always_inline)) void k45_group_tile(const int Q5, c
             L3_UNROLL for (int j = 0; j < NX; j++) {
                 const gi v = g_dot32(Q5, NX > 1, wv, qp[j] + 32 * b, q2p[j] + 32 * b);
                 acc[j] = gf_fmadd(gf_cvt(v), gf_mul(dsc[i], gf_set1(dp[j][b])), acc[j]);
-                const float sum = NX > 1 ? s32[j][8 * (sb % 2) + i] : sp[j][2 * b] + sp[j][2 * b + 1];
-                acc[j] = gf_fnmadd(dmn[i], gf_set1(sum), acc[j]);
+                acc[j] = gf_fnmadd(dmn[i], gf_set1(s32[j][8 * (sb % 2) + i]), acc[j]);
             }
         }
     }
@@ -178,7 +176,7 @@ static inline __attribute__((always_inline)) void q6k_group_tile(const int NX, c
     L3_UNROLL for (int j = 0; j < NX; j++) acc[j] = gf_zero();
     float s16[G_NX][16];
     for (int64_t sb = 0; sb < n / 256; sb++, g += Q6K_BLOCK) {
-        if (NX > 1) g_sums16(NX, sp, sb, 32.0f, s16);
+        g_sums16(NX, sp, sb, 32.0f, s16);
         gf dsc[16];
         const gf dw = gf_h16(g + 208 * GROUP);
         L3_UNROLL for (int k = 0; k < 16; k++) dsc[k] = gf_mul(dw, gf_cvt(gi_s8(g + 192 * GROUP + GROUP * k)));
@@ -198,9 +196,8 @@ static inline __attribute__((always_inline)) void q6k_group_tile(const int NX, c
                     const int8_t *x1 = qp[j] + 32 * b, *x2 = q2p[j] + 32 * b;
                     const gi va = g_dot16(NX > 1, wv, x1, x2), vb = g_dot16(NX > 1, wv + 4, x1 + 16, x2 + 16);
                     const gf dv = gf_set1(dp[j][b]);
-                    const float oa = NX > 1 ? s16[j][2 * (4 * h + qq)] : 32 * sp[j][2 * b];
-                    const float ob = NX > 1 ? s16[j][2 * (4 * h + qq) + 1] : 32 * sp[j][2 * b + 1];
-                    const gf ta = gf_fmsub(gf_cvt(va), dv, gf_set1(oa)), tb = gf_fmsub(gf_cvt(vb), dv, gf_set1(ob));
+                    const gf ta = gf_fmsub(gf_cvt(va), dv, gf_set1(s16[j][2 * (4 * h + qq)]));
+                    const gf tb = gf_fmsub(gf_cvt(vb), dv, gf_set1(s16[j][2 * (4 * h + qq) + 1]));
                     acc[j] = gf_fmadd(dsc[8 * h + 2 * qq], ta, acc[j]);
                     acc[j] = gf_fmadd(dsc[8 * h + 2 * qq + 1], tb, acc[j]);
                 }
