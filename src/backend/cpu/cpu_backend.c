@@ -71,10 +71,12 @@ static const uint8_t *one_level(const cpu_session *s) { return s->any_one_level 
 /* ---- the ops -------------------------------------------------------------------------- */
 /* Every op runs its rows (or, for the element-wise ones, its elements) on the session's threads:
  * on many cores a step left on one thread for all T prompt rows costs what the parallel matmuls
- * saved. Grains keep one decode row on the calling thread, where waking the others costs more
- * than the work. Each element is computed as alone, so the results do not depend on the split. */
+ * saved. Grains keep the smallest steps (a decode row's norms and residual adds) on the calling
+ * thread, where waking the others costs more than the work, and split a batched step's (the
+ * adds of 8 rows of 2048: 4 grains). Each element is computed as alone, so the results do not
+ * depend on the split. */
 #define ROW_GRAIN 4          /* rows per chunk for the per-row steps */
-#define ELEM_GRAIN 16384     /* floats per chunk for the element-wise steps */
+#define ELEM_GRAIN 4096      /* floats per chunk for the element-wise steps */
 
 typedef struct rope_cs_job { cpu_session *s; const l3_pass *p; } rope_cs_job;
 static void rope_cs_rows(void *ctx, int64_t t0, int64_t t1, int thread) {
