@@ -1,6 +1,8 @@
 /* The AVX-512 set's lanes for the row-group tiles (x86/group_tiles.h; avx512.c includes this
- * after its multi-row tiles, with AVX512-VNNI): groups of 16 rows, one zmm lane each. The
- * activation's 4-byte chunks reach every lane as a 16-byte broadcast load and a shuffle each
+ * after its multi-row tiles, with AVX512-VNNI): 16 lanes per zmm, Q4_0 groups of two zmm so that
+ * every activation chunk brought to the lanes feeds two vpdpbusd (a vpdpbusd fed by its own
+ * broadcast runs at 4.7 G/s on a core here, against 11 from registers: BENCHMARKS.md). The
+ * chunks reach every lane as a 16-byte broadcast load and a shuffle each
  * for one activation row (lanes16, DWORD: a broadcast memory operand of vpdpbusd runs at a
  * third of the speed here), or, BY_LOAD, as a 4-byte broadcast load each for several (where
  * the shuffles were what bounded a batch: 1.12-1.19x at 2-8 rows, 0.94x alone), and each 8-bit
@@ -10,7 +12,12 @@
 
 #include <string.h>
 
-#define GROUP 16
+#define LANES 16
+/* Q4_0 groups of 32 rows (two zmm per chunk, each activation chunk feeding both: kernel alone
+ * 1.13-1.23x); the K-quants keep 16 (two vectors measured 0.93-1.07x, Q6_K from memory 0.6-0.9x) */
+#define G_VECS_MAX 2
+#define G_VECS_Q4_0 2
+#define G_VECS_K 1
 #define G_NX 8      /* activation rows per tile */
 #define G_NX_MID 4
 typedef __m512i gi;
@@ -61,34 +68,44 @@ static inline gi bcast32(const int8_t *p) {
     return _mm512_set1_epi32(v);
 }
 
-/* 256 (w . x1) + w . x2 per lane over 16 values (w[0..3]): two chains per level (the
- * shuffle's immediate must be a literal for clang) */
-static inline __attribute__((always_inline)) gi g_dot16(const int BY_LOAD, const gi *w, const int8_t *x1,
-                                                        const int8_t *x2) {
+/* v[h] = 256 (w[h] . x1) + w[h] . x2 per lane over 16 values (w[h][o..o+3]), h < GV: two
+ * chains per level and vector (the shuffle's immediate must be a literal for clang) */
+static inline __attribute__((always_inline)) void g_dot16(const int GV, const int BY_LOAD, gi (*w)[8], const int o,
+                                                          const int8_t *x1, const int8_t *x2, gi *v) {
     const gi z = _mm512_setzero_si512(), x = BY_LOAD ? z : lanes16(x1), xx = BY_LOAD ? z : lanes16(x2);
-    gi h0 = _mm512_dpbusd_epi32(z, w[0], CHUNK(BY_LOAD, x, x1, 0)), h1 = _mm512_dpbusd_epi32(z, w[1], CHUNK(BY_LOAD, x, x1, 1));
-    gi l0 = _mm512_dpbusd_epi32(z, w[0], CHUNK(BY_LOAD, xx, x2, 0)), l1 = _mm512_dpbusd_epi32(z, w[1], CHUNK(BY_LOAD, xx, x2, 1));
-    h0 = _mm512_dpbusd_epi32(h0, w[2], CHUNK(BY_LOAD, x, x1, 2)), h1 = _mm512_dpbusd_epi32(h1, w[3], CHUNK(BY_LOAD, x, x1, 3));
-    l0 = _mm512_dpbusd_epi32(l0, w[2], CHUNK(BY_LOAD, xx, x2, 2)), l1 = _mm512_dpbusd_epi32(l1, w[3], CHUNK(BY_LOAD, xx, x2, 3));
-    return _mm512_add_epi32(_mm512_slli_epi32(_mm512_add_epi32(h0, h1), 8), _mm512_add_epi32(l0, l1));
+    const gi a0 = CHUNK(BY_LOAD, x, x1, 0), a1 = CHUNK(BY_LOAD, x, x1, 1), a2 = CHUNK(BY_LOAD, x, x1, 2), a3 = CHUNK(BY_LOAD, x, x1, 3);
+    const gi b0 = CHUNK(BY_LOAD, xx, x2, 0), b1 = CHUNK(BY_LOAD, xx, x2, 1), b2 = CHUNK(BY_LOAD, xx, x2, 2), b3 = CHUNK(BY_LOAD, xx, x2, 3);
+    L3_UNROLL for (int h = 0; h < GV; h++) {
+        gi h0 = _mm512_dpbusd_epi32(z, w[h][o], a0), h1 = _mm512_dpbusd_epi32(z, w[h][o + 1], a1);
+        gi l0 = _mm512_dpbusd_epi32(z, w[h][o], b0), l1 = _mm512_dpbusd_epi32(z, w[h][o + 1], b1);
+        h0 = _mm512_dpbusd_epi32(h0, w[h][o + 2], a2), h1 = _mm512_dpbusd_epi32(h1, w[h][o + 3], a3);
+        l0 = _mm512_dpbusd_epi32(l0, w[h][o + 2], b2), l1 = _mm512_dpbusd_epi32(l1, w[h][o + 3], b3);
+        v[h] = _mm512_add_epi32(_mm512_slli_epi32(_mm512_add_epi32(h0, h1), 8), _mm512_add_epi32(l0, l1));
+    }
 }
 
-/* the same over 32 values (w[0..3]: values 0-15, w[4..7]: 16-31), four chains */
-static inline __attribute__((always_inline)) gi g_dot32(const int WIDE, const int BY_LOAD, const gi *w, const int8_t *x1,
-                                                        const int8_t *x2) {
+/* the same over 32 values (w[h][0..3]: values 0-15, w[h][4..7]: 16-31), four chains per vector */
+static inline __attribute__((always_inline)) void g_dot32(const int GV, const int WIDE, const int BY_LOAD, gi (*w)[8],
+                                                          const int8_t *x1, const int8_t *x2, gi *v) {
     (void)WIDE;  /* (vpdpbusd sums in 32 bits: any weight up to 255) */
     const gi z = _mm512_setzero_si512();
     const gi xa = BY_LOAD ? z : lanes16(x1), xb = BY_LOAD ? z : lanes16(x1 + 16);
     const gi ya = BY_LOAD ? z : lanes16(x2), yb = BY_LOAD ? z : lanes16(x2 + 16);
-#define STEP(c)                                                                \
-    h0 = _mm512_dpbusd_epi32(h0, w[c], CHUNK(BY_LOAD, xa, x1, c));             \
-    h1 = _mm512_dpbusd_epi32(h1, w[4 + c], CHUNK(BY_LOAD, xb, x1 + 16, c));    \
-    l0 = _mm512_dpbusd_epi32(l0, w[c], CHUNK(BY_LOAD, ya, x2, c));             \
-    l1 = _mm512_dpbusd_epi32(l1, w[4 + c], CHUNK(BY_LOAD, yb, x2 + 16, c));
-    gi h0 = z, h1 = z, l0 = z, l1 = z;
+    gi h0[G_VECS_MAX], h1[G_VECS_MAX], l0[G_VECS_MAX], l1[G_VECS_MAX];
+    L3_UNROLL for (int h = 0; h < GV; h++) h0[h] = h1[h] = l0[h] = l1[h] = z;
+#define STEP(c)                                                                                           \
+    {                                                                                                     \
+        const gi a = CHUNK(BY_LOAD, xa, x1, c), b = CHUNK(BY_LOAD, xb, x1 + 16, c);                       \
+        const gi a2 = CHUNK(BY_LOAD, ya, x2, c), b2 = CHUNK(BY_LOAD, yb, x2 + 16, c);                     \
+        L3_UNROLL for (int h = 0; h < GV; h++) {                                                      \
+            h0[h] = _mm512_dpbusd_epi32(h0[h], w[h][c], a), h1[h] = _mm512_dpbusd_epi32(h1[h], w[h][4 + c], b);   \
+            l0[h] = _mm512_dpbusd_epi32(l0[h], w[h][c], a2), l1[h] = _mm512_dpbusd_epi32(l1[h], w[h][4 + c], b2); \
+        }                                                                                                 \
+    }
     STEP(0) STEP(1) STEP(2) STEP(3)
 #undef STEP
-    return _mm512_add_epi32(_mm512_slli_epi32(_mm512_add_epi32(h0, h1), 8), _mm512_add_epi32(l0, l1));
+    L3_UNROLL for (int h = 0; h < GV; h++)
+        v[h] = _mm512_add_epi32(_mm512_slli_epi32(_mm512_add_epi32(h0[h], h1[h]), 8), _mm512_add_epi32(l0[h], l1[h]));
 }
 #undef CHUNK
 
