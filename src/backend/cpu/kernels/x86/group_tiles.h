@@ -6,8 +6,8 @@
  * that brings it costs as much as the dot itself (BENCHMARKS.md). The includer
  * (avx2/group_lanes.h, avx512/group_lanes.h) defines, for its vector width:
  *   LANES, G_NX, G_NX_MID       rows per vector; activation rows per tile (and a middle size)
- *   G_VECS_MAX, G_VECS_Q4_0, G_VECS_K
- *                               vectors per group: the most, for Q4_0, for the K-quants
+ *   G_VECS_MAX, G_VECS_Q4_0, G_VECS_Q4_K, G_VECS_Q5_K, G_VECS_Q6_K
+ *                               vectors per group: the most, and per type
  *   gi, gf                      an integer and a float vector of LANES lanes
  *   gi_ld(p)                    LANES * 4 bytes at p
  *   gi_and, gi_or, GI_SRLI16(v, k), GI_SLLI16(v, k), gi_srl16(v, k), GI_SRLI32, GI_SLLI32,
@@ -152,18 +152,18 @@ static inline __attribute__((always_inline)) void k45_group_tile(const int Q5, c
     const int GR = LANES * GV;  /* rows per group */
     const gi m15 = gi_set1_8(15), m16 = gi_set1_8(16);
     const int bytes = Q5 ? Q5K_BLOCK(GR) : Q4K_BLOCK(GR);
-    gf acc[G_NX][G_VECS_K];
+    gf acc[G_NX][G_VECS_MAX];
     L3_UNROLL for (int j = 0; j < NX; j++) L3_UNROLL for (int h = 0; h < GV; h++) acc[j][h] = gf_zero();
     float s32[G_NX][16];
     for (int64_t sb = 0; sb < n / 256; sb++, g += bytes) {
         if (sb % 2 == 0) g_sums32(NX, sp, 8 * sb, n / 32, 1.0f, s32);
-        gf dsc[G_VECS_K][8], dmn[G_VECS_K][8];
+        gf dsc[G_VECS_MAX][8], dmn[G_VECS_MAX][8];
         L3_UNROLL for (int h = 0; h < GV; h++) k45_group_scales(g, GR, h, dsc[h], dmn[h]);
         for (int i = 0; i < 8; i++) {  /* sub-block i: block 8 sb + i of the activations */
             const int64_t b = 8 * sb + i;
             seq_prefetch(g + AHEAD_BYTES + bytes / 8 * i, bytes / 8);
             const uint8_t *chunks = g + (Q5 ? 48 : 16) * GR + 4 * GR * 8 * (i / 2);
-            gi wv[G_VECS_K][8];
+            gi wv[G_VECS_MAX][8];
             L3_UNROLL for (int h = 0; h < GV; h++) L3_UNROLL for (int c = 0; c < 8; c++) {
                 const gi v = gi_ld(chunks + 4 * GR * c + 4 * LANES * h);
                 wv[h][c] = gi_and(i & 1 ? GI_SRLI16(v, 4) : v, m15);
@@ -171,7 +171,7 @@ static inline __attribute__((always_inline)) void k45_group_tile(const int Q5, c
                     wv[h][c] = gi_or(wv[h][c], gi_and(GI_SLLI16(gi_srl16(gi_ld(g + 16 * GR + 4 * GR * c + 4 * LANES * h), i), 4), m16));
             }
             L3_UNROLL for (int j = 0; j < NX; j++) {
-                gi v[G_VECS_K];
+                gi v[G_VECS_MAX];
                 g_dot32(GV, Q5, NX > 1, wv, qp[j] + 32 * b, q2p[j] + 32 * b, v);
                 L3_UNROLL for (int h = 0; h < GV; h++) {
                     acc[j][h] = gf_fmadd(gf_cvt(v[h]), gf_mul(dsc[h][i], gf_set1(dp[j][b])), acc[j][h]);
@@ -193,12 +193,12 @@ static inline __attribute__((always_inline)) void q6k_group_tile(const int GV, c
     g_rows(NX, nx, q, q2, ldq, d, s, n, qp, q2p, dp, sp);
     const int GR = LANES * GV;  /* rows per group */
     const gi m15 = gi_set1_8(15), m48 = gi_set1_8(0x30);
-    gf acc[G_NX][G_VECS_K];
+    gf acc[G_NX][G_VECS_Q6_K];
     L3_UNROLL for (int j = 0; j < NX; j++) L3_UNROLL for (int h = 0; h < GV; h++) acc[j][h] = gf_zero();
     float s16[G_NX][16];
     for (int64_t sb = 0; sb < n / 256; sb++, g += Q6K_BLOCK(GR)) {
         g_sums16(NX, sp, sb, 32.0f, s16);
-        gf dsc[G_VECS_K][16];
+        gf dsc[G_VECS_Q6_K][16];
         L3_UNROLL for (int h = 0; h < GV; h++) {
             const gf dw = gf_h16(g + 208 * GR + 2 * LANES * h);
             L3_UNROLL for (int k = 0; k < 16; k++) dsc[h][k] = gf_mul(dw, gf_cvt(gi_s8(g + 192 * GR + GR * k + LANES * h)));
@@ -208,7 +208,7 @@ static inline __attribute__((always_inline)) void q6k_group_tile(const int GV, c
                 const int64_t b = 8 * sb + 4 * half + qq;
                 seq_prefetch(g + AHEAD_BYTES + Q6K_BLOCK(GR) / 8 * (4 * half + qq), Q6K_BLOCK(GR) / 8);
                 const uint8_t *ql = g + 4 * GR * (16 * half + 8 * (qq & 1)), *qh = g + 128 * GR + 4 * GR * 8 * half;
-                gi wv[G_VECS_K][8];
+                gi wv[G_VECS_Q6_K][8];
                 L3_UNROLL for (int h = 0; h < GV; h++) L3_UNROLL for (int c = 0; c < 8; c++) {
                     gi lo = gi_ld(ql + 4 * GR * c + 4 * LANES * h), hi = gi_ld(qh + 4 * GR * c + 4 * LANES * h);
                     lo = gi_and(qq >> 1 ? GI_SRLI16(lo, 4) : lo, m15);
@@ -217,7 +217,7 @@ static inline __attribute__((always_inline)) void q6k_group_tile(const int GV, c
                 }
                 L3_UNROLL for (int j = 0; j < NX; j++) {
                     const int8_t *x1 = qp[j] + 32 * b, *x2 = q2p[j] + 32 * b;
-                    gi va[G_VECS_K], vb[G_VECS_K];
+                    gi va[G_VECS_Q6_K], vb[G_VECS_Q6_K];
                     g_dot16(GV, NX > 1, wv, 0, x1, x2, va), g_dot16(GV, NX > 1, wv, 4, x1 + 16, x2 + 16, vb);
                     const gf dv = gf_set1(dp[j][b]);
                     L3_UNROLL for (int h = 0; h < GV; h++) {
@@ -255,16 +255,18 @@ static inline __attribute__((always_inline)) void q6k_group_tile(const int GV, c
 #define Q4K_TILE(...) k45_group_tile(0, __VA_ARGS__)
 #define Q5K_TILE(...) k45_group_tile(1, __VA_ARGS__)
 GROUP_ENTRY(q4_0, q40_group_tile, G_VECS_Q4_0, 32, Q40_BLOCK)
-GROUP_ENTRY(q4_K, Q4K_TILE, G_VECS_K, 256, Q4K_BLOCK)
-GROUP_ENTRY(q5_K, Q5K_TILE, G_VECS_K, 256, Q5K_BLOCK)
-GROUP_ENTRY(q6_K, q6k_group_tile, G_VECS_K, 256, Q6K_BLOCK)
+GROUP_ENTRY(q4_K, Q4K_TILE, G_VECS_Q4_K, 256, Q4K_BLOCK)
+GROUP_ENTRY(q5_K, Q5K_TILE, G_VECS_Q5_K, 256, Q5K_BLOCK)
+GROUP_ENTRY(q6_K, q6k_group_tile, G_VECS_Q6_K, 256, Q6K_BLOCK)
 #undef GROUP_ENTRY
 #undef Q4K_TILE
 #undef Q5K_TILE
 
 static void install_group_tiles(l3_kernel_set *k) {
     k->group_rows[L3_Q4_0] = LANES * G_VECS_Q4_0;
-    k->group_rows[L3_Q4_K] = k->group_rows[L3_Q5_K] = k->group_rows[L3_Q6_K] = LANES * G_VECS_K;
+    k->group_rows[L3_Q4_K] = LANES * G_VECS_Q4_K;
+    k->group_rows[L3_Q5_K] = LANES * G_VECS_Q5_K;
+    k->group_rows[L3_Q6_K] = LANES * G_VECS_Q6_K;
     k->dotn_q8_groups[L3_Q4_0] = dotn_groups_q4_0;
     k->dotn_q8_groups[L3_Q4_K] = dotn_groups_q4_K;
     k->dotn_q8_groups[L3_Q5_K] = dotn_groups_q5_K;

@@ -10,8 +10,11 @@
 #define LANES 8
 #define G_VECS_MAX 1  /* one ymm per group: 16 registers (g_dot32, g_dot16 take one vector) */
 #define G_VECS_Q4_0 1
-#define G_VECS_K 1
-_Static_assert(G_VECS_Q4_0 == 1 && G_VECS_K == 1, "the AVX2 dots take one vector per group");
+#define G_VECS_Q4_K 1
+#define G_VECS_Q5_K 1
+#define G_VECS_Q6_K 1
+_Static_assert(G_VECS_Q4_0 == 1 && G_VECS_Q4_K == 1 && G_VECS_Q5_K == 1 && G_VECS_Q6_K == 1,
+               "the AVX2 dots take one vector per group");
 #define G_NX 4      /* activation rows per tile: 16 ymm registers hold no more */
 #define G_NX_MID 2
 typedef __m256i gi;

@@ -2,22 +2,26 @@
  * after its multi-row tiles, with AVX512-VNNI): 16 lanes per zmm, Q4_0 groups of two zmm so that
  * every activation chunk brought to the lanes feeds two vpdpbusd (a vpdpbusd fed by its own
  * broadcast runs at 4.7 G/s on a core here, against 11 from registers: BENCHMARKS.md). The
- * chunks reach every lane as a 16-byte broadcast load and a shuffle each
- * for one activation row (lanes16, DWORD: a broadcast memory operand of vpdpbusd runs at a
- * third of the speed here), or, BY_LOAD, as a 4-byte broadcast load each for several (where
- * the shuffles were what bounded a batch: 1.12-1.19x at 2-8 rows, 0.94x alone), and each 8-bit
- * dot is one vpdpbusd, in independent chains. */
+ * chunks reach every lane as a 16-byte broadcast load and a shuffle each for one activation row
+ * (lanes16, DWORD: a broadcast memory operand of vpdpbusd runs at a third of the speed here),
+ * or, BY_LOAD, as a 4-byte broadcast load each for several (where the shuffles were what
+ * bounded a batch: 1.12-1.19x at 2-8 rows, 0.94x alone), and each 8-bit dot is one vpdpbusd, in
+ * independent chains. */
 #ifndef LLAMA3_AVX512_GROUP_LANES_H
 #define LLAMA3_AVX512_GROUP_LANES_H
 
 #include <string.h>
 
 #define LANES 16
-/* Q4_0 groups of 32 rows (two zmm per chunk, each activation chunk feeding both: kernel alone
- * 1.13-1.23x); the K-quants keep 16 (two vectors measured 0.93-1.07x, Q6_K from memory 0.6-0.9x) */
+/* Q4_0 groups of 32 rows, two zmm per chunk and each activation chunk feeding both (kernel
+ * alone: 1.13-1.23x at 8 activation rows, 1.19-1.27x at one); the K-quants keep 16 (two vectors:
+ * Q4_K 1.06-1.10x at 8 rows in the kernel but in the model b8 1.02-1.11x, b1 0.97x; Q5_K 0.92x
+ * alone; Q6_K 0.63-0.85x) */
 #define G_VECS_MAX 2
 #define G_VECS_Q4_0 2
-#define G_VECS_K 1
+#define G_VECS_Q4_K 1
+#define G_VECS_Q5_K 1
+#define G_VECS_Q6_K 1
 #define G_NX 8      /* activation rows per tile */
 #define G_NX_MID 4
 typedef __m512i gi;
