@@ -27,8 +27,9 @@
 /* - row groups (a matrix the CPU model copied into the kernel set's groups, kernels.h
  *   group_rows): decode and up to MM_DECODE_ROWS rows take dotn_q8_groups over runs of whole
  *   groups (8-bit activations as above, several rows at a stride padded by MM_Q8_ROW_PAD,
- *   one vector lane per weight row, a row's bits the same alone or batched); prefill unpacks each row of a tile back to the file's layout for the
- *   panel (the same bits as without groups); the f32 paths read the file's rows. */
+ *   one vector lane per weight row, a row's bits the same alone or batched); prefill unpacks
+ *   each row of a tile back to the file's layout for the panel (the same bits as without
+ *   groups); the f32 paths read the file's rows. */
 typedef struct matmul_job {
     const l3_tensor *W;
     const uint8_t *groups;     /* W's rows in the set's groups (row_groups.h), or NULL */

@@ -1,13 +1,12 @@
 /* Decode on weight rows in groups (row_groups.h), shared by the x86 sets: one vector lane per
  * weight row, so a block's rows are multiplied at once with no horizontal sums, and a group is
- * one sequential stream from memory. A group of a type is GV vectors of LANES rows side by
- * side in each unit of the layout (AVX-512 Q4_0: 32 rows, two vectors of 16), so that each
- * activation chunk brought to every lane feeds GV dot instructions: the broadcast or shuffle
- * that brings it costs as much as the dot itself (BENCHMARKS.md). The includer
- * (avx2/group_lanes.h, avx512/group_lanes.h) defines, for its vector width:
+ * one sequential stream from memory. A group is one vector of LANES rows, or for Q4_0
+ * G_VECS_Q4_0 vectors side by side in each unit of the layout (AVX-512: 32 rows, two vectors of
+ * 16), so that each activation chunk brought to every lane feeds that many dot instructions:
+ * the broadcast or shuffle that brings it costs as much as the dot itself (BENCHMARKS.md). The
+ * includer (avx2/group_lanes.h, avx512/group_lanes.h) defines, for its vector width:
  *   LANES, G_NX, G_NX_MID       rows per vector; activation rows per tile (and a middle size)
- *   G_VECS_MAX, G_VECS_Q4_0, G_VECS_Q4_K, G_VECS_Q5_K, G_VECS_Q6_K
- *                               vectors per group: the most, and per type
+ *   G_VECS_Q4_0                 vectors per Q4_0 group
  *   gi, gf                      an integer and a float vector of LANES lanes
  *   gi_ld(p)                    LANES * 4 bytes at p
  *   gi_and, gi_or, GI_SRLI16(v, k), GI_SLLI16(v, k), gi_srl16(v, k), GI_SRLI32, GI_SLLI32,
@@ -22,8 +21,8 @@
  *                               0-15, w[h][4..7] of 16-31 (weights up to 15, or 31 with WIDE),
  *                               x1 and x2 the two activation levels; BY_LOAD (a tile of several
  *                               activation rows) allows another way to the same integers
- *   g_dot16(GV, BY_LOAD, w, o, x1, x2, v)
- *                               the same over 16 values, w[h][o..o+3] (weights up to 63)
+ *   g_dot16(BY_LOAD, w, x1, x2) one vector's 256 (w . x1) + w . x2 over 16 values, w[0..3]
+ *                               (weights up to 63)
  *   g_pair_sums(s, k, mul, out) out[i] = mul (s[2i] + s[2i + 1]), i < k <= 16
  *   g_scale16(s, mul, out)      out[i] = mul s[i], i < 16
  * Unit k of row r of a field sits at GR * (field offset + k) + unit * r in a group of GR rows
@@ -87,23 +86,23 @@ static inline __attribute__((always_inline)) void g_sums16(const int NX, const f
     L3_UNROLL for (int j = 0; j < NX; j++) g_scale16(sp[j] + 16 * sb, mul, out[j]);
 }
 
-static inline __attribute__((always_inline)) void q40_group_tile(const int GV, const int NX, const uint8_t *g, const int8_t *q,
+static inline __attribute__((always_inline)) void q40_group_tile(const int NX, const uint8_t *g, const int8_t *q,
                                                                  const int8_t *q2, int64_t ldq, const float *d,
                                                                  const float *s, int nx, float *y, int64_t ldy,
                                                                  int64_t n) {
     const int8_t *qp[G_NX], *q2p[G_NX];
     const float *dp[G_NX], *sp[G_NX];
     g_rows(NX, nx, q, q2, ldq, d, s, n, qp, q2p, dp, sp);
-    const int GR = LANES * GV;  /* rows per group */
+    enum { GV = G_VECS_Q4_0, GR = LANES * GV };  /* vectors and rows per group */
     const gi m15 = gi_set1_8(15);
-    gf acc[G_NX][G_VECS_Q4_0];
+    gf acc[G_NX][GV];
     float off16[G_NX][16];
     L3_UNROLL for (int j = 0; j < NX; j++) L3_UNROLL for (int h = 0; h < GV; h++) acc[j][h] = gf_zero();
     for (int64_t b = 0; b < n / 32; b++, g += Q40_BLOCK(GR)) {
         if (b % 16 == 0) g_sums32(NX, sp, b, n / 32, 8.0f, off16);
         seq_prefetch(g + AHEAD_BYTES, Q40_BLOCK(GR));
-        gf w[G_VECS_Q4_0];
-        gi wv[G_VECS_Q4_0][8];  /* low nibbles: values 0-15, high: 16-31 */
+        gf w[GV];
+        gi wv[GV][8];  /* low nibbles: values 0-15, high: 16-31 */
         L3_UNROLL for (int h = 0; h < GV; h++) {
             w[h] = gf_h16(g + 2 * LANES * h);
             L3_UNROLL for (int c = 0; c < 4; c++) {
@@ -112,7 +111,7 @@ static inline __attribute__((always_inline)) void q40_group_tile(const int GV, c
             }
         }
         L3_UNROLL for (int j = 0; j < NX; j++) {
-            gi v[G_VECS_Q4_0];
+            gi v[GV];
             g_dot32(GV, 0, NX > 1, wv, qp[j] + 32 * b, q2p[j] + 32 * b, v);
             L3_UNROLL for (int h = 0; h < GV; h++)
                 acc[j][h] = gf_fmadd(w[h], gf_fmsub(gf_cvt(v[h]), gf_set1(dp[j][b]), gf_set1(off16[j][b % 16])), acc[j][h]);
@@ -122,12 +121,11 @@ static inline __attribute__((always_inline)) void q40_group_tile(const int GV, c
         if (j < nx) L3_UNROLL for (int h = 0; h < GV; h++) gf_store(y + j * ldy + LANES * h, acc[j][h]);
 }
 
-/* the 8 sub-blocks' d x scale and dmin x min of vector h's rows of a Q4_K / Q5_K group's
- * super-block (GR rows), per row lane */
-static inline __attribute__((always_inline)) void k45_group_scales(const uint8_t *g, const int GR, int h, gf *dsc, gf *dmn) {
-    const gf d = gf_h16(g + 2 * LANES * h), dmin = gf_h16(g + 2 * GR + 2 * LANES * h);
+/* the 8 sub-blocks' d x scale and dmin x min of a Q4_K / Q5_K group's super-block, per row lane */
+static inline void k45_group_scales(const uint8_t *g, gf *dsc, gf *dmn) {
+    const gf d = gf_h16(g), dmin = gf_h16(g + 2 * LANES);
     gi k[12];  /* byte k of the rows' packed scales and mins, one int32 lane per row */
-    L3_UNROLL for (int i = 0; i < 12; i++) k[i] = gi_u8(g + 4 * GR + GR * i + LANES * h);
+    L3_UNROLL for (int i = 0; i < 12; i++) k[i] = gi_u8(g + 4 * LANES + LANES * i);
     const gi m63 = gi_set1_32(63), m15 = gi_set1_32(15);
     L3_UNROLL for (int i = 0; i < 8; i++) {  /* l3_k4_scale_min in the lanes */
         gi sc, mn;
@@ -142,131 +140,120 @@ static inline __attribute__((always_inline)) void k45_group_scales(const uint8_t
 }
 
 /* Q5 = 0: Q4_K; 1: Q5_K, whose fifth bits come from the qh chunks */
-static inline __attribute__((always_inline)) void k45_group_tile(const int Q5, const int GV, const int NX, const uint8_t *g,
+static inline __attribute__((always_inline)) void k45_group_tile(const int Q5, const int NX, const uint8_t *g,
                                                                  const int8_t *q, const int8_t *q2, int64_t ldq,
                                                                  const float *d, const float *s, int nx, float *y,
                                                                  int64_t ldy, int64_t n) {
     const int8_t *qp[G_NX], *q2p[G_NX];
     const float *dp[G_NX], *sp[G_NX];
     g_rows(NX, nx, q, q2, ldq, d, s, n, qp, q2p, dp, sp);
-    const int GR = LANES * GV;  /* rows per group */
     const gi m15 = gi_set1_8(15), m16 = gi_set1_8(16);
-    const int bytes = Q5 ? Q5K_BLOCK(GR) : Q4K_BLOCK(GR);
-    gf acc[G_NX][G_VECS_MAX];
-    L3_UNROLL for (int j = 0; j < NX; j++) L3_UNROLL for (int h = 0; h < GV; h++) acc[j][h] = gf_zero();
+    const int bytes = Q5 ? Q5K_BLOCK(LANES) : Q4K_BLOCK(LANES);
+    gf acc[G_NX];
+    L3_UNROLL for (int j = 0; j < NX; j++) acc[j] = gf_zero();
     float s32[G_NX][16];
     for (int64_t sb = 0; sb < n / 256; sb++, g += bytes) {
         if (sb % 2 == 0) g_sums32(NX, sp, 8 * sb, n / 32, 1.0f, s32);
-        gf dsc[G_VECS_MAX][8], dmn[G_VECS_MAX][8];
-        L3_UNROLL for (int h = 0; h < GV; h++) k45_group_scales(g, GR, h, dsc[h], dmn[h]);
+        gf dsc[8], dmn[8];
+        k45_group_scales(g, dsc, dmn);
         for (int i = 0; i < 8; i++) {  /* sub-block i: block 8 sb + i of the activations */
             const int64_t b = 8 * sb + i;
             seq_prefetch(g + AHEAD_BYTES + bytes / 8 * i, bytes / 8);
-            const uint8_t *chunks = g + (Q5 ? 48 : 16) * GR + 4 * GR * 8 * (i / 2);
-            gi wv[G_VECS_MAX][8];
-            L3_UNROLL for (int h = 0; h < GV; h++) L3_UNROLL for (int c = 0; c < 8; c++) {
-                const gi v = gi_ld(chunks + 4 * GR * c + 4 * LANES * h);
-                wv[h][c] = gi_and(i & 1 ? GI_SRLI16(v, 4) : v, m15);
+            const uint8_t *chunks = g + (Q5 ? 48 : 16) * LANES + 4 * LANES * 8 * (i / 2);
+            gi wv[1][8];  /* (one vector: g_dot32's w[GV][8]) */
+            L3_UNROLL for (int c = 0; c < 8; c++) {
+                const gi v = gi_ld(chunks + 4 * LANES * c);
+                wv[0][c] = gi_and(i & 1 ? GI_SRLI16(v, 4) : v, m15);
                 if (Q5)  /* bit i of the qh bytes to bit 4 (shifts in 16-bit lanes: the mask keeps each byte's own) */
-                    wv[h][c] = gi_or(wv[h][c], gi_and(GI_SLLI16(gi_srl16(gi_ld(g + 16 * GR + 4 * GR * c + 4 * LANES * h), i), 4), m16));
+                    wv[0][c] = gi_or(wv[0][c], gi_and(GI_SLLI16(gi_srl16(gi_ld(g + 16 * LANES + 4 * LANES * c), i), 4), m16));
             }
             L3_UNROLL for (int j = 0; j < NX; j++) {
-                gi v[G_VECS_MAX];
-                g_dot32(GV, Q5, NX > 1, wv, qp[j] + 32 * b, q2p[j] + 32 * b, v);
-                L3_UNROLL for (int h = 0; h < GV; h++) {
-                    acc[j][h] = gf_fmadd(gf_cvt(v[h]), gf_mul(dsc[h][i], gf_set1(dp[j][b])), acc[j][h]);
-                    acc[j][h] = gf_fnmadd(dmn[h][i], gf_set1(s32[j][8 * (sb % 2) + i]), acc[j][h]);
-                }
+                gi v[1];
+                g_dot32(1, Q5, NX > 1, wv, qp[j] + 32 * b, q2p[j] + 32 * b, v);
+                acc[j] = gf_fmadd(gf_cvt(v[0]), gf_mul(dsc[i], gf_set1(dp[j][b])), acc[j]);
+                acc[j] = gf_fnmadd(dmn[i], gf_set1(s32[j][8 * (sb % 2) + i]), acc[j]);
             }
         }
     }
     L3_UNROLL for (int j = 0; j < NX; j++)
-        if (j < nx) L3_UNROLL for (int h = 0; h < GV; h++) gf_store(y + j * ldy + LANES * h, acc[j][h]);
+        if (j < nx) gf_store(y + j * ldy, acc[j]);
 }
 
-static inline __attribute__((always_inline)) void q6k_group_tile(const int GV, const int NX, const uint8_t *g, const int8_t *q,
+static inline __attribute__((always_inline)) void q6k_group_tile(const int NX, const uint8_t *g, const int8_t *q,
                                                                  const int8_t *q2, int64_t ldq, const float *d,
                                                                  const float *s, int nx, float *y, int64_t ldy,
                                                                  int64_t n) {
     const int8_t *qp[G_NX], *q2p[G_NX];
     const float *dp[G_NX], *sp[G_NX];
     g_rows(NX, nx, q, q2, ldq, d, s, n, qp, q2p, dp, sp);
-    const int GR = LANES * GV;  /* rows per group */
     const gi m15 = gi_set1_8(15), m48 = gi_set1_8(0x30);
-    gf acc[G_NX][G_VECS_Q6_K];
-    L3_UNROLL for (int j = 0; j < NX; j++) L3_UNROLL for (int h = 0; h < GV; h++) acc[j][h] = gf_zero();
+    gf acc[G_NX];
+    L3_UNROLL for (int j = 0; j < NX; j++) acc[j] = gf_zero();
     float s16[G_NX][16];
-    for (int64_t sb = 0; sb < n / 256; sb++, g += Q6K_BLOCK(GR)) {
+    for (int64_t sb = 0; sb < n / 256; sb++, g += Q6K_BLOCK(LANES)) {
         g_sums16(NX, sp, sb, 32.0f, s16);
-        gf dsc[G_VECS_Q6_K][16];
-        L3_UNROLL for (int h = 0; h < GV; h++) {
-            const gf dw = gf_h16(g + 208 * GR + 2 * LANES * h);
-            L3_UNROLL for (int k = 0; k < 16; k++) dsc[h][k] = gf_mul(dw, gf_cvt(gi_s8(g + 192 * GR + GR * k + LANES * h)));
-        }
-        for (int half = 0; half < 2; half++) {
-            L3_UNROLL for (int qq = 0; qq < 4; qq++) {  /* block 4 half + qq of the super-block */
-                const int64_t b = 8 * sb + 4 * half + qq;
-                seq_prefetch(g + AHEAD_BYTES + Q6K_BLOCK(GR) / 8 * (4 * half + qq), Q6K_BLOCK(GR) / 8);
-                const uint8_t *ql = g + 4 * GR * (16 * half + 8 * (qq & 1)), *qh = g + 128 * GR + 4 * GR * 8 * half;
-                gi wv[G_VECS_Q6_K][8];
-                L3_UNROLL for (int h = 0; h < GV; h++) L3_UNROLL for (int c = 0; c < 8; c++) {
-                    gi lo = gi_ld(ql + 4 * GR * c + 4 * LANES * h), hi = gi_ld(qh + 4 * GR * c + 4 * LANES * h);
+        gf dsc[16];
+        const gf dw = gf_h16(g + 208 * LANES);
+        L3_UNROLL for (int k = 0; k < 16; k++) dsc[k] = gf_mul(dw, gf_cvt(gi_s8(g + 192 * LANES + LANES * k)));
+        for (int h = 0; h < 2; h++) {
+            L3_UNROLL for (int qq = 0; qq < 4; qq++) {  /* block 4h + qq of the super-block */
+                const int64_t b = 8 * sb + 4 * h + qq;
+                seq_prefetch(g + AHEAD_BYTES + Q6K_BLOCK(LANES) / 8 * (4 * h + qq), Q6K_BLOCK(LANES) / 8);
+                const uint8_t *ql = g + 4 * LANES * (16 * h + 8 * (qq & 1)), *qh = g + 128 * LANES + 4 * LANES * 8 * h;
+                gi wv[8];
+                L3_UNROLL for (int c = 0; c < 8; c++) {
+                    gi lo = gi_ld(ql + 4 * LANES * c), hi = gi_ld(qh + 4 * LANES * c);
                     lo = gi_and(qq >> 1 ? GI_SRLI16(lo, 4) : lo, m15);
                     hi = qq == 3 ? GI_SRLI16(hi, 2) : qq == 2 ? hi : GI_SLLI16(hi, 4 - 2 * qq);
-                    wv[h][c] = gi_or(lo, gi_and(hi, m48));
+                    wv[c] = gi_or(lo, gi_and(hi, m48));
                 }
                 L3_UNROLL for (int j = 0; j < NX; j++) {
                     const int8_t *x1 = qp[j] + 32 * b, *x2 = q2p[j] + 32 * b;
-                    gi va[G_VECS_Q6_K], vb[G_VECS_Q6_K];
-                    g_dot16(GV, NX > 1, wv, 0, x1, x2, va), g_dot16(GV, NX > 1, wv, 4, x1 + 16, x2 + 16, vb);
+                    const gi va = g_dot16(NX > 1, wv, x1, x2), vb = g_dot16(NX > 1, wv + 4, x1 + 16, x2 + 16);
                     const gf dv = gf_set1(dp[j][b]);
-                    L3_UNROLL for (int h = 0; h < GV; h++) {
-                        const gf ta = gf_fmsub(gf_cvt(va[h]), dv, gf_set1(s16[j][2 * (4 * half + qq)]));
-                        const gf tb = gf_fmsub(gf_cvt(vb[h]), dv, gf_set1(s16[j][2 * (4 * half + qq) + 1]));
-                        acc[j][h] = gf_fmadd(dsc[h][8 * half + 2 * qq], ta, acc[j][h]);
-                        acc[j][h] = gf_fmadd(dsc[h][8 * half + 2 * qq + 1], tb, acc[j][h]);
-                    }
+                    const gf ta = gf_fmsub(gf_cvt(va), dv, gf_set1(s16[j][2 * (4 * h + qq)]));
+                    const gf tb = gf_fmsub(gf_cvt(vb), dv, gf_set1(s16[j][2 * (4 * h + qq) + 1]));
+                    acc[j] = gf_fmadd(dsc[8 * h + 2 * qq], ta, acc[j]);
+                    acc[j] = gf_fmadd(dsc[8 * h + 2 * qq + 1], tb, acc[j]);
                 }
             }
         }
     }
     L3_UNROLL for (int j = 0; j < NX; j++)
-        if (j < nx) L3_UNROLL for (int h = 0; h < GV; h++) gf_store(y + j * ldy + LANES * h, acc[j][h]);
+        if (j < nx) gf_store(y + j * ldy, acc[j]);
 }
 
-/* ng groups of LANES x GV rows: tiles of 1, 2, G_NX_MID or G_NX activation rows (a group's later
+/* ng groups of GR rows: tiles of 1, 2, G_NX_MID or G_NX activation rows (a group's later
  * tiles read it from cache) */
-#define GROUP_ENTRY(name, TILE, GV, BLOCK_VALUES, BLOCK_BYTES)                                              \
+#define GROUP_ENTRY(name, TILE, GR, BLOCK_VALUES, BLOCK_BYTES)                                              \
     static void dotn_groups_##name(const void *groups, int ng, const int8_t *q, const int8_t *q2, int64_t ldq, \
                                    const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) { \
         const uint8_t *g = groups;                                                                          \
-        for (int i = 0; i < ng; i++, g += (size_t)(n / BLOCK_VALUES) * BLOCK_BYTES(LANES * GV))              \
+        for (int i = 0; i < ng; i++, g += (size_t)(n / BLOCK_VALUES) * BLOCK_BYTES(GR))                     \
             for (int j = 0; j < nx; j += G_NX) {                                                            \
                 const int m = nx - j < G_NX ? nx - j : G_NX;                                                \
                 const int8_t *qj = q + j * ldq, *q2j = q2 + j * ldq;                                        \
                 const float *dj = d + j * n / 32, *sj = s + j * n / 16;                                     \
-                float *yj = y + (int64_t)j * ldy + LANES * GV * i;                                          \
-                if (m == 1) TILE(GV, 1, g, qj, q2j, ldq, dj, sj, m, yj, ldy, n);                            \
-                else if (m == 2) TILE(GV, 2, g, qj, q2j, ldq, dj, sj, m, yj, ldy, n);                       \
-                else if (m <= G_NX_MID) TILE(GV, G_NX_MID, g, qj, q2j, ldq, dj, sj, m, yj, ldy, n);         \
-                else TILE(GV, G_NX, g, qj, q2j, ldq, dj, sj, m, yj, ldy, n);                                \
+                float *yj = y + (int64_t)j * ldy + GR * i;                                                  \
+                if (m == 1) TILE(1, g, qj, q2j, ldq, dj, sj, m, yj, ldy, n);                                \
+                else if (m == 2) TILE(2, g, qj, q2j, ldq, dj, sj, m, yj, ldy, n);                           \
+                else if (m <= G_NX_MID) TILE(G_NX_MID, g, qj, q2j, ldq, dj, sj, m, yj, ldy, n);             \
+                else TILE(G_NX, g, qj, q2j, ldq, dj, sj, m, yj, ldy, n);                                    \
             }                                                                                               \
     }
 #define Q4K_TILE(...) k45_group_tile(0, __VA_ARGS__)
 #define Q5K_TILE(...) k45_group_tile(1, __VA_ARGS__)
-GROUP_ENTRY(q4_0, q40_group_tile, G_VECS_Q4_0, 32, Q40_BLOCK)
-GROUP_ENTRY(q4_K, Q4K_TILE, G_VECS_Q4_K, 256, Q4K_BLOCK)
-GROUP_ENTRY(q5_K, Q5K_TILE, G_VECS_Q5_K, 256, Q5K_BLOCK)
-GROUP_ENTRY(q6_K, q6k_group_tile, G_VECS_Q6_K, 256, Q6K_BLOCK)
+GROUP_ENTRY(q4_0, q40_group_tile, LANES * G_VECS_Q4_0, 32, Q40_BLOCK)
+GROUP_ENTRY(q4_K, Q4K_TILE, LANES, 256, Q4K_BLOCK)
+GROUP_ENTRY(q5_K, Q5K_TILE, LANES, 256, Q5K_BLOCK)
+GROUP_ENTRY(q6_K, q6k_group_tile, LANES, 256, Q6K_BLOCK)
 #undef GROUP_ENTRY
 #undef Q4K_TILE
 #undef Q5K_TILE
 
 static void install_group_tiles(l3_kernel_set *k) {
     k->group_rows[L3_Q4_0] = LANES * G_VECS_Q4_0;
-    k->group_rows[L3_Q4_K] = LANES * G_VECS_Q4_K;
-    k->group_rows[L3_Q5_K] = LANES * G_VECS_Q5_K;
-    k->group_rows[L3_Q6_K] = LANES * G_VECS_Q6_K;
+    k->group_rows[L3_Q4_K] = k->group_rows[L3_Q5_K] = k->group_rows[L3_Q6_K] = LANES;
     k->dotn_q8_groups[L3_Q4_0] = dotn_groups_q4_0;
     k->dotn_q8_groups[L3_Q4_K] = dotn_groups_q4_K;
     k->dotn_q8_groups[L3_Q5_K] = dotn_groups_q5_K;

@@ -8,13 +8,8 @@
 #define LLAMA3_AVX2_GROUP_LANES_H
 
 #define LANES 8
-#define G_VECS_MAX 1  /* one ymm per group: 16 registers (g_dot32, g_dot16 take one vector) */
-#define G_VECS_Q4_0 1
-#define G_VECS_Q4_K 1
-#define G_VECS_Q5_K 1
-#define G_VECS_Q6_K 1
-_Static_assert(G_VECS_Q4_0 == 1 && G_VECS_Q4_K == 1 && G_VECS_Q5_K == 1 && G_VECS_Q6_K == 1,
-               "the AVX2 dots take one vector per group");
+#define G_VECS_Q4_0 1  /* one ymm per group: 16 registers (g_dot32 takes one vector) */
+_Static_assert(G_VECS_Q4_0 == 1, "the AVX2 dots take one vector per group");
 #define G_NX 4      /* activation rows per tile: 16 ymm registers hold no more */
 #define G_NX_MID 2
 typedef __m256i gi;
@@ -100,10 +95,9 @@ static inline __attribute__((always_inline)) void g_dot32(const int GV, const in
     v[0] = _mm256_add_epi32(_mm256_slli_epi32(dot32_level(WIDE, w[0], x1), 8), dot32_level(WIDE, w[0], x2));
 }
 
-static inline __attribute__((always_inline)) void g_dot16(const int GV, const int BY_LOAD, gi (*w)[8], const int o,
-                                                          const int8_t *x1, const int8_t *x2, gi *v) {
-    (void)GV, (void)BY_LOAD;
-    v[0] = _mm256_add_epi32(_mm256_slli_epi32(dot16_level(2, w[0] + o, x1), 8), dot16_level(2, w[0] + o, x2));
+static inline __attribute__((always_inline)) gi g_dot16(const int BY_LOAD, const gi *w, const int8_t *x1, const int8_t *x2) {
+    (void)BY_LOAD;
+    return _mm256_add_epi32(_mm256_slli_epi32(dot16_level(2, w, x1), 8), dot16_level(2, w, x2));
 }
 
 #undef BCAST16

@@ -16,12 +16,8 @@
 /* Q4_0 groups of 32 rows, two zmm per chunk and each activation chunk feeding both (kernel
  * alone: 1.13-1.23x at 8 activation rows, 1.19-1.27x at one); the K-quants keep 16 (two vectors:
  * Q4_K 1.06-1.10x at 8 rows in the kernel but in the model b8 1.02-1.11x, b1 0.97x; Q5_K 0.92x
- * alone; Q6_K 0.63-0.85x) */
-#define G_VECS_MAX 2
+ * alone; Q6_K 0.63-0.85x: BENCHMARKS.md) */
 #define G_VECS_Q4_0 2
-#define G_VECS_Q4_K 1
-#define G_VECS_Q5_K 1
-#define G_VECS_Q6_K 1
 #define G_NX 8      /* activation rows per tile */
 #define G_NX_MID 4
 typedef __m512i gi;
@@ -72,30 +68,27 @@ static inline gi bcast32(const int8_t *p) {
     return _mm512_set1_epi32(v);
 }
 
-/* v[h] = 256 (w[h] . x1) + w[h] . x2 per lane over 16 values (w[h][o..o+3]), h < GV: two
- * chains per level and vector (the shuffle's immediate must be a literal for clang) */
-static inline __attribute__((always_inline)) void g_dot16(const int GV, const int BY_LOAD, gi (*w)[8], const int o,
-                                                          const int8_t *x1, const int8_t *x2, gi *v) {
+/* 256 (w . x1) + w . x2 per lane over 16 values (w[0..3]): two chains per level (the
+ * shuffle's immediate must be a literal for clang) */
+static inline __attribute__((always_inline)) gi g_dot16(const int BY_LOAD, const gi *w, const int8_t *x1,
+                                                        const int8_t *x2) {
     const gi z = _mm512_setzero_si512(), x = BY_LOAD ? z : lanes16(x1), xx = BY_LOAD ? z : lanes16(x2);
-    const gi a0 = CHUNK(BY_LOAD, x, x1, 0), a1 = CHUNK(BY_LOAD, x, x1, 1), a2 = CHUNK(BY_LOAD, x, x1, 2), a3 = CHUNK(BY_LOAD, x, x1, 3);
-    const gi b0 = CHUNK(BY_LOAD, xx, x2, 0), b1 = CHUNK(BY_LOAD, xx, x2, 1), b2 = CHUNK(BY_LOAD, xx, x2, 2), b3 = CHUNK(BY_LOAD, xx, x2, 3);
-    L3_UNROLL for (int h = 0; h < GV; h++) {
-        gi h0 = _mm512_dpbusd_epi32(z, w[h][o], a0), h1 = _mm512_dpbusd_epi32(z, w[h][o + 1], a1);
-        gi l0 = _mm512_dpbusd_epi32(z, w[h][o], b0), l1 = _mm512_dpbusd_epi32(z, w[h][o + 1], b1);
-        h0 = _mm512_dpbusd_epi32(h0, w[h][o + 2], a2), h1 = _mm512_dpbusd_epi32(h1, w[h][o + 3], a3);
-        l0 = _mm512_dpbusd_epi32(l0, w[h][o + 2], b2), l1 = _mm512_dpbusd_epi32(l1, w[h][o + 3], b3);
-        v[h] = _mm512_add_epi32(_mm512_slli_epi32(_mm512_add_epi32(h0, h1), 8), _mm512_add_epi32(l0, l1));
-    }
+    gi h0 = _mm512_dpbusd_epi32(z, w[0], CHUNK(BY_LOAD, x, x1, 0)), h1 = _mm512_dpbusd_epi32(z, w[1], CHUNK(BY_LOAD, x, x1, 1));
+    gi l0 = _mm512_dpbusd_epi32(z, w[0], CHUNK(BY_LOAD, xx, x2, 0)), l1 = _mm512_dpbusd_epi32(z, w[1], CHUNK(BY_LOAD, xx, x2, 1));
+    h0 = _mm512_dpbusd_epi32(h0, w[2], CHUNK(BY_LOAD, x, x1, 2)), h1 = _mm512_dpbusd_epi32(h1, w[3], CHUNK(BY_LOAD, x, x1, 3));
+    l0 = _mm512_dpbusd_epi32(l0, w[2], CHUNK(BY_LOAD, xx, x2, 2)), l1 = _mm512_dpbusd_epi32(l1, w[3], CHUNK(BY_LOAD, xx, x2, 3));
+    return _mm512_add_epi32(_mm512_slli_epi32(_mm512_add_epi32(h0, h1), 8), _mm512_add_epi32(l0, l1));
 }
 
-/* the same over 32 values (w[h][0..3]: values 0-15, w[h][4..7]: 16-31), four chains per vector */
+/* per lane of each vector h < GV, v[h] = 256 (w[h] . x1) + w[h] . x2 over 32 values (w[h][0..3]:
+ * values 0-15, w[h][4..7]: 16-31), four chains per vector */
 static inline __attribute__((always_inline)) void g_dot32(const int GV, const int WIDE, const int BY_LOAD, gi (*w)[8],
                                                           const int8_t *x1, const int8_t *x2, gi *v) {
     (void)WIDE;  /* (vpdpbusd sums in 32 bits: any weight up to 255) */
     const gi z = _mm512_setzero_si512();
     const gi xa = BY_LOAD ? z : lanes16(x1), xb = BY_LOAD ? z : lanes16(x1 + 16);
     const gi ya = BY_LOAD ? z : lanes16(x2), yb = BY_LOAD ? z : lanes16(x2 + 16);
-    gi h0[G_VECS_MAX], h1[G_VECS_MAX], l0[G_VECS_MAX], l1[G_VECS_MAX];
+    gi h0[G_VECS_Q4_0], h1[G_VECS_Q4_0], l0[G_VECS_Q4_0], l1[G_VECS_Q4_0];  /* (the most vectors a group has) */
     L3_UNROLL for (int h = 0; h < GV; h++) h0[h] = h1[h] = l0[h] = l1[h] = z;
 #define STEP(c)                                                                                           \
     {                                                                                                     \
