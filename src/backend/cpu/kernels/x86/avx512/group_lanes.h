@@ -4,9 +4,11 @@
  * broadcast runs at 4.7 G/s on a core here, against 11 from registers: BENCHMARKS.md). The
  * chunks reach every lane as a 16-byte broadcast load and a shuffle each for one activation row
  * (lanes16, DWORD: a broadcast memory operand of vpdpbusd runs at a third of the speed here),
- * or, BY_LOAD, as a 4-byte broadcast load each for several (where the shuffles were what
- * bounded a batch: 1.12-1.19x at 2-8 rows, 0.94x alone), and each 8-bit dot is one vpdpbusd, in
- * independent chains. */
+ * or, BY_LOAD, from memory for several (where the shuffles were what bounded a batch:
+ * 1.12-1.19x at 2-8 rows, 0.94x alone): as the broadcast memory operand of each vpdpbusd of a
+ * one-vector group (dot_bcast: against a broadcast load per dot, Q6_K 1.2-1.3x and Q4_K 1.05x
+ * at 8 rows), as one broadcast load shared by Q4_0's two vectors (0.7x as two memory operands);
+ * each 8-bit dot is one vpdpbusd, in independent chains. */
 #ifndef LLAMA3_AVX512_GROUP_LANES_H
 #define LLAMA3_AVX512_GROUP_LANES_H
 
@@ -62,6 +64,14 @@ static inline void g_scale16(const float *s, float mul, float *out) {
 
 /* a 4-byte chunk in every lane: a shuffle of the 16 bytes in v, or a broadcast load of p */
 #define CHUNK(BY_LOAD, v, p, c) ((BY_LOAD) ? bcast32((p) + 4 * (c)) : DWORD(v, c))
+/* acc + w . (the 4 bytes at p in every lane), the broadcast as the dot's memory operand ({1to16};
+ * GCC 12 keeps a separate vpbroadcastd for the intrinsics, clang folds it) */
+typedef int32_t __attribute__((may_alias, aligned(1))) i32_bytes;  /* 4 int8 read as one operand */
+static inline __attribute__((always_inline)) gi dot_bcast(gi acc, gi w, const int8_t *p) {
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*(const i32_bytes *)p));
+    return acc;
+}
+#define DPB(BY_LOAD, acc, w, v, p, c) ((BY_LOAD) ? dot_bcast(acc, w, (p) + 4 * (c)) : _mm512_dpbusd_epi32(acc, w, DWORD(v, c)))
 static inline gi bcast32(const int8_t *p) {
     int32_t v;
     memcpy(&v, p, 4);
@@ -73,10 +83,10 @@ static inline gi bcast32(const int8_t *p) {
 static inline __attribute__((always_inline)) gi g_dot16(const int BY_LOAD, const gi *w, const int8_t *x1,
                                                         const int8_t *x2) {
     const gi z = _mm512_setzero_si512(), x = BY_LOAD ? z : lanes16(x1), xx = BY_LOAD ? z : lanes16(x2);
-    gi h0 = _mm512_dpbusd_epi32(z, w[0], CHUNK(BY_LOAD, x, x1, 0)), h1 = _mm512_dpbusd_epi32(z, w[1], CHUNK(BY_LOAD, x, x1, 1));
-    gi l0 = _mm512_dpbusd_epi32(z, w[0], CHUNK(BY_LOAD, xx, x2, 0)), l1 = _mm512_dpbusd_epi32(z, w[1], CHUNK(BY_LOAD, xx, x2, 1));
-    h0 = _mm512_dpbusd_epi32(h0, w[2], CHUNK(BY_LOAD, x, x1, 2)), h1 = _mm512_dpbusd_epi32(h1, w[3], CHUNK(BY_LOAD, x, x1, 3));
-    l0 = _mm512_dpbusd_epi32(l0, w[2], CHUNK(BY_LOAD, xx, x2, 2)), l1 = _mm512_dpbusd_epi32(l1, w[3], CHUNK(BY_LOAD, xx, x2, 3));
+    gi h0 = DPB(BY_LOAD, z, w[0], x, x1, 0), h1 = DPB(BY_LOAD, z, w[1], x, x1, 1);
+    gi l0 = DPB(BY_LOAD, z, w[0], xx, x2, 0), l1 = DPB(BY_LOAD, z, w[1], xx, x2, 1);
+    h0 = DPB(BY_LOAD, h0, w[2], x, x1, 2), h1 = DPB(BY_LOAD, h1, w[3], x, x1, 3);
+    l0 = DPB(BY_LOAD, l0, w[2], xx, x2, 2), l1 = DPB(BY_LOAD, l1, w[3], xx, x2, 3);
     return _mm512_add_epi32(_mm512_slli_epi32(_mm512_add_epi32(h0, h1), 8), _mm512_add_epi32(l0, l1));
 }
 
@@ -92,11 +102,16 @@ static inline __attribute__((always_inline)) void g_dot32(const int GV, const in
     L3_UNROLL for (int h = 0; h < GV; h++) h0[h] = h1[h] = l0[h] = l1[h] = z;
 #define STEP(c)                                                                                           \
     {                                                                                                     \
+        if (BY_LOAD && GV == 1) {                                                                         \
+            h0[0] = dot_bcast(h0[0], w[0][c], x1 + 4 * c), h1[0] = dot_bcast(h1[0], w[0][4 + c], x1 + 16 + 4 * c); \
+            l0[0] = dot_bcast(l0[0], w[0][c], x2 + 4 * c), l1[0] = dot_bcast(l1[0], w[0][4 + c], x2 + 16 + 4 * c); \
+        } else {                                                                                          \
         const gi a = CHUNK(BY_LOAD, xa, x1, c), b = CHUNK(BY_LOAD, xb, x1 + 16, c);                       \
         const gi a2 = CHUNK(BY_LOAD, ya, x2, c), b2 = CHUNK(BY_LOAD, yb, x2 + 16, c);                     \
         L3_UNROLL for (int h = 0; h < GV; h++) {                                                      \
             h0[h] = _mm512_dpbusd_epi32(h0[h], w[h][c], a), h1[h] = _mm512_dpbusd_epi32(h1[h], w[h][4 + c], b);   \
             l0[h] = _mm512_dpbusd_epi32(l0[h], w[h][c], a2), l1[h] = _mm512_dpbusd_epi32(l1[h], w[h][4 + c], b2); \
+        }                                                                                                 \
         }                                                                                                 \
     }
     STEP(0) STEP(1) STEP(2) STEP(3)
