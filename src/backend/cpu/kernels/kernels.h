@@ -10,8 +10,14 @@
 #include "tensor_types.h"
 
 /* Register-blocked micro-kernels keep their accumulators in registers only when the loops
- * over the block are fully unrolled, which -O2 does not do by itself (GCC and clang). */
+ * over the block are fully unrolled, which -O2 does not do by itself (GCC and clang). Clang
+ * takes its own spelling: it accepts GCC's but left loops inside macros rolled, with their
+ * arrays on the stack (the AVX-512 Q4_0 group tile ran at a third of GCC's speed). */
+#ifdef __clang__
+#define L3_UNROLL _Pragma("unroll")
+#else
 #define L3_UNROLL _Pragma("GCC unroll 16")
+#endif
 
 typedef struct l3_kernel_set {
     const char *isa;
