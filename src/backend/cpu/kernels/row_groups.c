@@ -22,14 +22,22 @@ static const layout *layout_of(int t) {
     return NULL;
 }
 
+/* one field's units of row r to their places in a group's block (to_group), or back; UNIT a
+ * constant, so each copy is one load and store (not a call: prefill unpacks every row it uses) */
+static inline __attribute__((always_inline)) void move_units(const int UNIT, field f, int G, int r, int to_group,
+                                                             const uint8_t *src, uint8_t *dst) {
+    for (int k = 0; k < f.len; k += UNIT) {
+        const size_t in_block = (size_t)(f.off + k), in_group = (size_t)G * in_block + (size_t)(UNIT * r);
+        memcpy(dst + (to_group ? in_group : in_block), src + (to_group ? in_block : in_group), (size_t)UNIT);
+    }
+}
 /* a block of row r to its place in a group's block (to_group), or back */
 static void move_block(const layout *L, int G, int r, int to_group, const uint8_t *src, uint8_t *dst) {
     for (int i = 0; i < L->n_fields; i++) {
         const field f = L->f[i];
-        for (int k = 0; k < f.len; k += f.unit) {
-            const size_t in_block = (size_t)(f.off + k), in_group = (size_t)G * in_block + (size_t)(f.unit * r);
-            memcpy(dst + (to_group ? in_group : in_block), src + (to_group ? in_block : in_group), (size_t)f.unit);
-        }
+        if (f.unit == 4) move_units(4, f, G, r, to_group, src, dst);
+        else if (f.unit == 2) move_units(2, f, G, r, to_group, src, dst);
+        else move_units(1, f, G, r, to_group, src, dst);
     }
 }
 
