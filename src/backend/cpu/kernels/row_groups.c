@@ -10,6 +10,7 @@ typedef struct field { int off, len, unit; } field;
 typedef struct layout { int type, n_fields; field f[5]; } layout;
 
 static const layout LAYOUTS[] = {
+    { L3_Q8_0, 2, { { 0, 2, 2 }, { 2, 32, 4 } } },                                   /* d, qs */
     { L3_Q4_0, 2, { { 0, 2, 2 }, { 2, 16, 4 } } },                                   /* d, qs */
     { L3_Q4_K, 4, { { 0, 2, 2 }, { 2, 2, 2 }, { 4, 12, 1 }, { 16, 128, 4 } } },          /* d, dmin, scales, qs */
     { L3_Q5_K, 5, { { 0, 2, 2 }, { 2, 2, 2 }, { 4, 12, 1 }, { 16, 32, 4 }, { 48, 128, 4 } } },  /* + qh */

@@ -7,6 +7,9 @@
  * side by side: unit k of row r of a field at byte offset `off` is at G * (off + k unit) +
  * unit r of the group's block.
  *
+ * Q8_0, per block of 32 values: the G fp16 scales (2G bytes), then for each c = 0..7 the 4 bytes
+ * qs[4c..4c+3] of every row (4G bytes), values 4c..4c+3.
+ *
  * Q4_0, per block of 32 values: the G fp16 scales (2G bytes), then for each c = 0..3 the 4 bytes
  * qs[4c..4c+3] of every row (4G bytes): the low nibbles of those bytes are values 4c..4c+3, the
  * high nibbles values 16+4c..16+4c+3.

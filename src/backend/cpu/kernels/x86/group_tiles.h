@@ -7,9 +7,10 @@
  * includer (avx2/group_lanes.h, avx512/group_lanes.h) defines, for its vector width:
  *   LANES, G_NX, G_NX_MID       rows per vector; activation rows per tile (and a middle size)
  *   G_VECS_Q4_0                 vectors per Q4_0 group
+ *   G_Q8_0                      1 where the set's 8-bit dot takes weights up to 255 (Q8_0 groups)
  *   gi, gf                      an integer and a float vector of LANES lanes
  *   gi_ld(p)                    LANES * 4 bytes at p
- *   gi_and, gi_or, GI_SRLI16(v, k), GI_SLLI16(v, k), gi_srl16(v, k), GI_SRLI32, GI_SLLI32,
+ *   gi_and, gi_or, gi_xor, GI_SRLI16(v, k), GI_SLLI16(v, k), gi_srl16(v, k), GI_SRLI32, GI_SLLI32,
  *   gi_set1_8(c), gi_set1_32(c)
  *   gi_u8(p), gi_s8(p)          LANES bytes at p widened to int32 lanes (unsigned, signed)
  *   gf_h16(p)                   LANES fp16 values at p as floats
@@ -51,6 +52,7 @@
 #define LLAMA3_X86_GROUP_TILES_H
 
 /* bytes of a block of a group of GR rows: Q4_0 (32 values), Q4_K, Q5_K, Q6_K (256) */
+#define Q80_BLOCK(GR) (34 * (GR))
 #define Q40_BLOCK(GR) (18 * (GR))
 #define Q4K_BLOCK(GR) (144 * (GR))
 #define Q5K_BLOCK(GR) (176 * (GR))
@@ -119,6 +121,35 @@ static inline __attribute__((always_inline)) void q40_group_tile(const int NX, c
     }
     L3_UNROLL for (int j = 0; j < NX; j++)
         if (j < nx) L3_UNROLL for (int h = 0; h < GV; h++) gf_store(y + j * ldy + LANES * h, acc[j][h]);
+}
+
+/* Q8_0: Q4_0's tile with the 8 chunk vectors of bytes as u = w + 128 (the sign bit flipped),
+ * so the offset is 128 (only where the 8-bit dot is vpdpbusd: G_Q8_0) */
+static inline __attribute__((always_inline)) void q80_group_tile(const int NX, const uint8_t *g, const int8_t *q,
+                                                                 const int8_t *q2, int64_t ldq, const float *d,
+                                                                 const float *s, int nx, float *y, int64_t ldy,
+                                                                 int64_t n) {
+    const int8_t *qp[G_NX], *q2p[G_NX];
+    const float *dp[G_NX], *sp[G_NX];
+    g_rows(NX, nx, q, q2, ldq, d, s, n, qp, q2p, dp, sp);
+    const gi k80 = gi_set1_8((char)0x80);
+    gf acc[G_NX];
+    float off16[G_NX][16];
+    L3_UNROLL for (int j = 0; j < NX; j++) acc[j] = gf_zero();
+    for (int64_t b = 0; b < n / 32; b++, g += Q80_BLOCK(LANES)) {
+        if (b % 16 == 0) g_sums32(NX, sp, b, n / 32, 128.0f, off16);
+        seq_prefetch(g + AHEAD_BYTES, Q80_BLOCK(LANES));
+        const gf w = gf_h16(g);
+        gi wv[1][8];
+        L3_UNROLL for (int c = 0; c < 8; c++) wv[0][c] = gi_xor(gi_ld(g + 2 * LANES + 4 * LANES * c), k80);
+        L3_UNROLL for (int j = 0; j < NX; j++) {
+            gi v[1];
+            g_dot32(1, 0, NX > 1, wv, qp[j] + 32 * b, q2p[j] + 32 * b, v);
+            acc[j] = gf_fmadd(w, gf_fmsub(gf_cvt(v[0]), gf_set1(dp[j][b]), gf_set1(off16[j][b % 16])), acc[j]);
+        }
+    }
+    L3_UNROLL for (int j = 0; j < NX; j++)
+        if (j < nx) gf_store(y + j * ldy, acc[j]);
 }
 
 /* the 8 sub-blocks' d x scale and dmin x min of a Q4_K / Q5_K group's super-block, per row lane */
@@ -243,6 +274,9 @@ static inline __attribute__((always_inline)) void q6k_group_tile(const int NX, c
     }
 #define Q4K_TILE(...) k45_group_tile(0, __VA_ARGS__)
 #define Q5K_TILE(...) k45_group_tile(1, __VA_ARGS__)
+#if G_Q8_0
+GROUP_ENTRY(q8_0, q80_group_tile, LANES, 32, Q80_BLOCK)
+#endif
 GROUP_ENTRY(q4_0, q40_group_tile, LANES * G_VECS_Q4_0, 32, Q40_BLOCK)
 GROUP_ENTRY(q4_K, Q4K_TILE, LANES, 256, Q4K_BLOCK)
 GROUP_ENTRY(q5_K, Q5K_TILE, LANES, 256, Q5K_BLOCK)
@@ -252,6 +286,10 @@ GROUP_ENTRY(q6_K, q6k_group_tile, LANES, 256, Q6K_BLOCK)
 #undef Q5K_TILE
 
 static void install_group_tiles(l3_kernel_set *k) {
+#if G_Q8_0
+    k->group_rows[L3_Q8_0] = LANES;
+    k->dotn_q8_groups[L3_Q8_0] = dotn_groups_q8_0;
+#endif
     k->group_rows[L3_Q4_0] = LANES * G_VECS_Q4_0;
     k->group_rows[L3_Q4_K] = k->group_rows[L3_Q5_K] = k->group_rows[L3_Q6_K] = LANES;
     k->dotn_q8_groups[L3_Q4_0] = dotn_groups_q4_0;

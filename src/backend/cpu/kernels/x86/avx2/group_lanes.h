@@ -10,6 +10,9 @@
 #define LANES 8
 #define G_VECS_Q4_0 1  /* one ymm per group: 16 registers (g_dot32 takes one vector) */
 _Static_assert(G_VECS_Q4_0 == 1, "the AVX2 dots take one vector per group");
+/* no Q8_0 groups: maddubs saturates on weights up to 255, and with AVX-VNNI a lone row ran 0.84x
+ * the file-layout kernel here (a shuffle per 4 values against 32-byte activation loads) */
+#define G_Q8_0 0
 #define G_NX 4      /* activation rows per tile: 16 ymm registers hold no more */
 #define G_NX_MID 2
 typedef __m256i gi;
@@ -17,6 +20,7 @@ typedef __m256 gf;
 static inline gi gi_ld(const uint8_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
 static inline gi gi_and(gi a, gi b) { return _mm256_and_si256(a, b); }
 static inline gi gi_or(gi a, gi b) { return _mm256_or_si256(a, b); }
+static inline gi gi_xor(gi a, gi b) { return _mm256_xor_si256(a, b); }
 #define GI_SRLI16(v, k) _mm256_srli_epi16(v, k)
 #define GI_SLLI16(v, k) _mm256_slli_epi16(v, k)
 #define GI_SRLI32(v, k) _mm256_srli_epi32(v, k)

@@ -20,6 +20,7 @@
  * Q4_K 1.06-1.10x at 8 rows in the kernel but in the model b8 1.02-1.11x, b1 0.97x; Q5_K 0.92x
  * alone; Q6_K 0.63-0.85x: BENCHMARKS.md) */
 #define G_VECS_Q4_0 2
+#define G_Q8_0 1    /* (vpdpbusd sums in 32 bits) */
 #define G_NX 8      /* activation rows per tile */
 #define G_NX_MID 4
 typedef __m512i gi;
@@ -27,6 +28,7 @@ typedef __m512 gf;
 static inline gi gi_ld(const uint8_t *p) { return _mm512_loadu_si512(p); }
 static inline gi gi_and(gi a, gi b) { return _mm512_and_si512(a, b); }
 static inline gi gi_or(gi a, gi b) { return _mm512_or_si512(a, b); }
+static inline gi gi_xor(gi a, gi b) { return _mm512_xor_si512(a, b); }
 #define GI_SRLI16(v, k) _mm512_srli_epi16(v, k)
 #define GI_SLLI16(v, k) _mm512_slli_epi16(v, k)
 #define GI_SRLI32(v, k) _mm512_srli_epi32(v, k)
