@@ -58,7 +58,8 @@ typedef struct cli_model_opts {
     "      --mlock           lock the weights in memory\n"                                     \
     "      --no-mmap         read the weights into memory instead of mapping the file\n"       \
     "  -nr, --no-repack      keep the file's layout: by default the matrices of the types the\n" \
-    "                        CPU kernels have row groups for (Q4_0, Q4_K, Q5_K, Q6_K on x86)\n" \
+    "                        CPU kernels have row groups for (Q4_0, Q4_K, Q5_K, Q6_K on x86,\n" \
+    "                        and Q8_0 with AVX-512)\n"                                      \
     "                        are copied into them at load for faster decode, the file's\n"    \
     "                        pages handed back\n"                                              \
     "                        (--mlock and --no-mmap keep the file's layout too)\n"             \
