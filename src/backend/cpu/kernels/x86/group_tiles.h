@@ -32,7 +32,8 @@
  * Q4_0, per block of 32 values: the fp16 scales widened, the 4 vectors of nibbles split into
  * low and high, then per activation row the two-level integer dots against its 4-byte chunks
  * brought to every lane, converted once, and d x dots - 8 x (the activation's block sums s)
- * multiplied by the scales into the row lanes.
+ * multiplied by the scales into the row lanes. Q8_0 (AVX-512): the same with 8 vectors of
+ * bytes, each value's sign bit flipped (u = w + 128), and 128 x s.
  *
  * Q4_K, per super-block of 256: the rows' 6-bit scales and mins taken out of their 12 bytes in
  * the lanes, times d and dmin (exact in float), then per sub-block of 32 Q4_0's integer dots
@@ -88,32 +89,39 @@ static inline __attribute__((always_inline)) void g_sums16(const int NX, const f
     L3_UNROLL for (int j = 0; j < NX; j++) g_scale16(sp[j] + 16 * sb, mul, out[j]);
 }
 
-static inline __attribute__((always_inline)) void q40_group_tile(const int NX, const uint8_t *g, const int8_t *q,
-                                                                 const int8_t *q2, int64_t ldq, const float *d,
-                                                                 const float *s, int nx, float *y, int64_t ldy,
-                                                                 int64_t n) {
+/* Q8 = 0: Q4_0, G_VECS_Q4_0 vectors per group, each block's nibbles split into low and high,
+ * offset 8; 1: Q8_0, one vector, the 8 chunk vectors of bytes taken as u = w + 128 (the sign bit
+ * flipped), offset 128 (only where the 8-bit dot is vpdpbusd: G_Q8_0) */
+static inline __attribute__((always_inline)) void b32_group_tile(const int Q8, const int NX, const uint8_t *g,
+                                                                 const int8_t *q, const int8_t *q2, int64_t ldq,
+                                                                 const float *d, const float *s, int nx, float *y,
+                                                                 int64_t ldy, int64_t n) {
     const int8_t *qp[G_NX], *q2p[G_NX];
     const float *dp[G_NX], *sp[G_NX];
     g_rows(NX, nx, q, q2, ldq, d, s, n, qp, q2p, dp, sp);
-    enum { GV = G_VECS_Q4_0, GR = LANES * GV };  /* vectors and rows per group */
-    const gi m15 = gi_set1_8(15);
-    gf acc[G_NX][GV];
+    const int GV = Q8 ? 1 : G_VECS_Q4_0, GR = LANES * GV;  /* vectors and rows per group */
+    const gi mask = Q8 ? gi_set1_8((char)0x80) : gi_set1_8(15);
+    gf acc[G_NX][G_VECS_Q4_0];
     float off16[G_NX][16];
     L3_UNROLL for (int j = 0; j < NX; j++) L3_UNROLL for (int h = 0; h < GV; h++) acc[j][h] = gf_zero();
-    for (int64_t b = 0; b < n / 32; b++, g += Q40_BLOCK(GR)) {
-        if (b % 16 == 0) g_sums32(NX, sp, b, n / 32, 8.0f, off16);
-        seq_prefetch(g + AHEAD_BYTES, Q40_BLOCK(GR));
-        gf w[GV];
-        gi wv[GV][8];  /* low nibbles: values 0-15, high: 16-31 */
+    for (int64_t b = 0; b < n / 32; b++, g += Q8 ? Q80_BLOCK(GR) : Q40_BLOCK(GR)) {
+        if (b % 16 == 0) g_sums32(NX, sp, b, n / 32, Q8 ? 128.0f : 8.0f, off16);
+        seq_prefetch(g + AHEAD_BYTES, Q8 ? Q80_BLOCK(GR) : Q40_BLOCK(GR));
+        gf w[G_VECS_Q4_0];
+        gi wv[G_VECS_Q4_0][8];  /* values 4c..4c+3 in vector c (Q4_0: low nibbles 0-15, high 16-31) */
         L3_UNROLL for (int h = 0; h < GV; h++) {
             w[h] = gf_h16(g + 2 * LANES * h);
-            L3_UNROLL for (int c = 0; c < 4; c++) {
-                const gi v = gi_ld(g + 2 * GR + 4 * GR * c + 4 * LANES * h);
-                wv[h][c] = gi_and(v, m15), wv[h][4 + c] = gi_and(GI_SRLI16(v, 4), m15);
+            if (Q8) {
+                L3_UNROLL for (int c = 0; c < 8; c++) wv[h][c] = gi_xor(gi_ld(g + 2 * GR + 4 * GR * c), mask);
+            } else {
+                L3_UNROLL for (int c = 0; c < 4; c++) {
+                    const gi v = gi_ld(g + 2 * GR + 4 * GR * c + 4 * LANES * h);
+                    wv[h][c] = gi_and(v, mask), wv[h][4 + c] = gi_and(GI_SRLI16(v, 4), mask);
+                }
             }
         }
         L3_UNROLL for (int j = 0; j < NX; j++) {
-            gi v[GV];
+            gi v[G_VECS_Q4_0];
             g_dot32(GV, 0, NX > 1, wv, qp[j] + 32 * b, q2p[j] + 32 * b, v);
             L3_UNROLL for (int h = 0; h < GV; h++)
                 acc[j][h] = gf_fmadd(w[h], gf_fmsub(gf_cvt(v[h]), gf_set1(dp[j][b]), gf_set1(off16[j][b % 16])), acc[j][h]);
@@ -121,35 +129,6 @@ static inline __attribute__((always_inline)) void q40_group_tile(const int NX, c
     }
     L3_UNROLL for (int j = 0; j < NX; j++)
         if (j < nx) L3_UNROLL for (int h = 0; h < GV; h++) gf_store(y + j * ldy + LANES * h, acc[j][h]);
-}
-
-/* Q8_0: Q4_0's tile with the 8 chunk vectors of bytes as u = w + 128 (the sign bit flipped),
- * so the offset is 128 (only where the 8-bit dot is vpdpbusd: G_Q8_0) */
-static inline __attribute__((always_inline)) void q80_group_tile(const int NX, const uint8_t *g, const int8_t *q,
-                                                                 const int8_t *q2, int64_t ldq, const float *d,
-                                                                 const float *s, int nx, float *y, int64_t ldy,
-                                                                 int64_t n) {
-    const int8_t *qp[G_NX], *q2p[G_NX];
-    const float *dp[G_NX], *sp[G_NX];
-    g_rows(NX, nx, q, q2, ldq, d, s, n, qp, q2p, dp, sp);
-    const gi k80 = gi_set1_8((char)0x80);
-    gf acc[G_NX];
-    float off16[G_NX][16];
-    L3_UNROLL for (int j = 0; j < NX; j++) acc[j] = gf_zero();
-    for (int64_t b = 0; b < n / 32; b++, g += Q80_BLOCK(LANES)) {
-        if (b % 16 == 0) g_sums32(NX, sp, b, n / 32, 128.0f, off16);
-        seq_prefetch(g + AHEAD_BYTES, Q80_BLOCK(LANES));
-        const gf w = gf_h16(g);
-        gi wv[1][8];
-        L3_UNROLL for (int c = 0; c < 8; c++) wv[0][c] = gi_xor(gi_ld(g + 2 * LANES + 4 * LANES * c), k80);
-        L3_UNROLL for (int j = 0; j < NX; j++) {
-            gi v[1];
-            g_dot32(1, 0, NX > 1, wv, qp[j] + 32 * b, q2p[j] + 32 * b, v);
-            acc[j] = gf_fmadd(w, gf_fmsub(gf_cvt(v[0]), gf_set1(dp[j][b]), gf_set1(off16[j][b % 16])), acc[j]);
-        }
-    }
-    L3_UNROLL for (int j = 0; j < NX; j++)
-        if (j < nx) gf_store(y + j * ldy, acc[j]);
 }
 
 /* the 8 sub-blocks' d x scale and dmin x min of a Q4_K / Q5_K group's super-block, per row lane */
@@ -274,14 +253,18 @@ static inline __attribute__((always_inline)) void q6k_group_tile(const int NX, c
     }
 #define Q4K_TILE(...) k45_group_tile(0, __VA_ARGS__)
 #define Q5K_TILE(...) k45_group_tile(1, __VA_ARGS__)
+#define Q80_TILE(...) b32_group_tile(1, __VA_ARGS__)
+#define Q40_TILE(...) b32_group_tile(0, __VA_ARGS__)
 #if G_Q8_0
-GROUP_ENTRY(q8_0, q80_group_tile, LANES, 32, Q80_BLOCK)
+GROUP_ENTRY(q8_0, Q80_TILE, LANES, 32, Q80_BLOCK)
 #endif
-GROUP_ENTRY(q4_0, q40_group_tile, LANES * G_VECS_Q4_0, 32, Q40_BLOCK)
+GROUP_ENTRY(q4_0, Q40_TILE, LANES * G_VECS_Q4_0, 32, Q40_BLOCK)
 GROUP_ENTRY(q4_K, Q4K_TILE, LANES, 256, Q4K_BLOCK)
 GROUP_ENTRY(q5_K, Q5K_TILE, LANES, 256, Q5K_BLOCK)
 GROUP_ENTRY(q6_K, q6k_group_tile, LANES, 256, Q6K_BLOCK)
 #undef GROUP_ENTRY
+#undef Q80_TILE
+#undef Q40_TILE
 #undef Q4K_TILE
 #undef Q5K_TILE
 
