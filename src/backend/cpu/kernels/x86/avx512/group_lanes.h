@@ -111,16 +111,16 @@ static inline __attribute__((always_inline)) void g_dot32(const int GV, const in
     L3_UNROLL for (int h = 0; h < GV; h++) h0[h] = h1[h] = l0[h] = l1[h] = z;
 #define STEP(c)                                                                                           \
     {                                                                                                     \
-        if (BY_LOAD && GV == 1) {                                                                         \
+        if (BY_LOAD && GV == 1) { /* the chunks as the dots' broadcast operands */                       \
             h0[0] = dot_bcast(h0[0], w[0][c], x1 + 4 * c), h1[0] = dot_bcast(h1[0], w[0][4 + c], x1 + 16 + 4 * c); \
             l0[0] = dot_bcast(l0[0], w[0][c], x2 + 4 * c), l1[0] = dot_bcast(l1[0], w[0][4 + c], x2 + 16 + 4 * c); \
-        } else {                                                                                          \
-        const gi a = CHUNK(BY_LOAD, xa, x1, c), b = CHUNK(BY_LOAD, xb, x1 + 16, c);                       \
-        const gi a2 = CHUNK(BY_LOAD, ya, x2, c), b2 = CHUNK(BY_LOAD, yb, x2 + 16, c);                     \
-        L3_UNROLL for (int h = 0; h < GV; h++) {                                                      \
-            h0[h] = _mm512_dpbusd_epi32(h0[h], w[h][c], a), h1[h] = _mm512_dpbusd_epi32(h1[h], w[h][4 + c], b);   \
-            l0[h] = _mm512_dpbusd_epi32(l0[h], w[h][c], a2), l1[h] = _mm512_dpbusd_epi32(l1[h], w[h][4 + c], b2); \
-        }                                                                                                 \
+        } else { /* each chunk brought to the lanes once for every vector */                              \
+            const gi a = CHUNK(BY_LOAD, xa, x1, c), b = CHUNK(BY_LOAD, xb, x1 + 16, c);                   \
+            const gi a2 = CHUNK(BY_LOAD, ya, x2, c), b2 = CHUNK(BY_LOAD, yb, x2 + 16, c);                 \
+            L3_UNROLL for (int h = 0; h < GV; h++) {                                                      \
+                h0[h] = _mm512_dpbusd_epi32(h0[h], w[h][c], a), h1[h] = _mm512_dpbusd_epi32(h1[h], w[h][4 + c], b);   \
+                l0[h] = _mm512_dpbusd_epi32(l0[h], w[h][c], a2), l1[h] = _mm512_dpbusd_epi32(l1[h], w[h][4 + c], b2); \
+            }                                                                                             \
         }                                                                                                 \
     }
     STEP(0) STEP(1) STEP(2) STEP(3)
