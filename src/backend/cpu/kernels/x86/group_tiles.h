@@ -52,7 +52,7 @@
 #ifndef LLAMA3_X86_GROUP_TILES_H
 #define LLAMA3_X86_GROUP_TILES_H
 
-/* bytes of a block of a group of GR rows: Q4_0 (32 values), Q4_K, Q5_K, Q6_K (256) */
+/* bytes of a block of a group of GR rows: Q8_0, Q4_0 (32 values), Q4_K, Q5_K, Q6_K (256) */
 #define Q80_BLOCK(GR) (34 * (GR))
 #define Q40_BLOCK(GR) (18 * (GR))
 #define Q4K_BLOCK(GR) (144 * (GR))

@@ -3,7 +3,7 @@
  * every activation chunk brought to the lanes feeds two vpdpbusd (a vpdpbusd fed by its own
  * broadcast runs at 4.7 G/s on a core here, against 11 from registers: BENCHMARKS.md). The
  * chunks reach every lane as a 16-byte broadcast load and a shuffle each for one activation row
- * (lanes16, DWORD: a broadcast memory operand of vpdpbusd runs at a third of the speed here),
+ * (lanes16, DWORD: for one row a broadcast memory operand of vpdpbusd ran at a third of that),
  * or, BY_LOAD, from memory for several (where the shuffles were what bounded a batch:
  * 1.12-1.19x at 2-8 rows, 0.94x alone): as the broadcast memory operand of each vpdpbusd of a
  * one-vector group (dot_bcast: against a broadcast load per dot, Q6_K 1.2-1.3x and Q4_K 1.05x
