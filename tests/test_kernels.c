@@ -81,6 +81,34 @@ static int n_sets;
 /* |a - b| relative to the sum of |w_i x_i| (the scale of rounding in any summation order) */
 static int close_to(double a, double b, double mag, double tol) { return fabs(a - b) <= tol * mag + 1e-30; }
 
+/* a set's tile product called as l3_cpu_matmul calls it: on the set's own panel layout
+ * (panel_pack) and, for one-level rows, with d and s in its own layout (gemm_q8_rows16; the
+ * padding rows NaN, which must not reach a result) */
+static void set_gemm_q8(const l3_kernel_set *k, const uint8_t *u, const float *sc, const float *mn, int nw,
+                        const int8_t *q, const int8_t *q2, const float *d, const float *s, int nx, float *y,
+                        int64_t ldy, int64_t n) {
+    uint8_t *pk = NULL;
+    float *d16 = NULL, *s16 = NULL;
+    if (k->panel_pack) {
+        pk = malloc(L3_PACK16_BYTES(n));
+        k->panel_pack(u, sc, mn, nw, n, pk);
+        u = pk, sc = (const float *)(pk + 16 * n), mn = sc + n;
+    }
+    if (!q2 && k->gemm_q8_rows16) {
+        const size_t r16 = (size_t)(nx + 15) / 16 * 16;
+        d16 = malloc(r16 * (size_t)n / 32 * 4), s16 = malloc(r16 * (size_t)n / 16 * 4);
+        for (size_t e = 0; e < r16 * (size_t)n / 32; e++) d16[e] = NAN;
+        for (size_t e = 0; e < r16 * (size_t)n / 16; e++) s16[e] = NAN;
+        for (int j = 0; j < nx; j++) {
+            for (int64_t b = 0; b < n / 32; b++) d16[L3_ROWS16(j, b, n / 32)] = d[j * n / 32 + b];
+            for (int64_t h = 0; h < n / 16; h++) s16[L3_ROWS16(j, h, n / 16)] = s[j * n / 16 + h];
+        }
+        d = d16, s = s16;
+    }
+    k->gemm_q8(u, sc, mn, nw, q, q2, d, s, nx, y, ldy, n);
+    free(pk); free(d16); free(s16);
+}
+
 static void test_type(uint32_t t) {
     const l3_type_info *ti = l3_type_get(t);
     int64_t sz[8];
@@ -682,13 +710,7 @@ static void test_q8(void) {
                         const int8_t *qa = lv == 2 ? q : q1, *qa2 = lv == 2 ? q2 : NULL;
                         const float *da = lv == 2 ? d : d1, *sa = lv == 2 ? sm : s1, *want = lv == 2 ? y0 : y0one;
                         for (int e = 0; e < NW * NX; e++) y1[e] = -1234.5f;
-                        if (k->panel_pack) { /* the set's own tile layout */
-                            k->panel_pack(u, sc, mn, nw, n, pk);
-                            k->gemm_q8(pk, (const float *)(pk + 16 * n), (const float *)(pk + 16 * n) + n, nw, qa, qa2, da,
-                                       sa, nx, y1, NW, n);
-                        } else {
-                            k->gemm_q8(u, sc, mn, nw, qa, qa2, da, sa, nx, y1, NW, n);
-                        }
+                        set_gemm_q8(k, u, sc, mn, nw, qa, qa2, da, sa, nx, y1, NW, n);
                         for (int j = 0; j < NX; j++)
                             for (int i = 0; i < NW; i++) {
                                 if (i >= nw || j >= nx) {
@@ -889,13 +911,7 @@ static void test_q8_extremes(void) {
             for (int s = 1; s < n_sets; s++) {
                 const l3_kernel_set *k = sets[s];
                 if (!k->to_panel[ext[ti].t] || !k->gemm_q8) continue;
-                if (k->panel_pack) {
-                    k->panel_pack(u, sc, mn, NW, n, pk);
-                    k->gemm_q8(pk, (const float *)(pk + 16 * n), (const float *)(pk + 16 * n) + n, NW, q, lv == 2 ? q2 : NULL,
-                               d, sm, NX, y1, NW, n);
-                } else {
-                    k->gemm_q8(u, sc, mn, NW, q, lv == 2 ? q2 : NULL, d, sm, NX, y1, NW, n);
-                }
+                set_gemm_q8(k, u, sc, mn, NW, q, lv == 2 ? q2 : NULL, d, sm, NX, y1, NW, n);
                 for (int e = 0; e < NW * NX; e++)
                     CHECK(close_to(y1[e], y0[e], fabs(y0[e]) + 1, 1e-5), "%s gemm_q8 at the extremes, u = %d, %d level(s): %g vs %g",
                           names[s], ext[ti].umax, lv, y1[e], y0[e]);
@@ -903,6 +919,63 @@ static void test_q8_extremes(void) {
         }
     }
     free(u); free(pk); free(sc); free(mn); free(d); free(sm); free(q); free(q2); free(y0); free(y1);
+}
+
+/* The tile product over more activation rows than one register tile takes (37: AMX's 16-row
+ * passes and a tail), even and odd block counts, 32- and 16-value scales, one and two levels:
+ * every set against the reference, and the amx set the avx512 set's bits (kernels/x86/amx). */
+static void test_q8_many_rows(void) {
+    static const struct { uint32_t t; int umax; int64_t n; } cases[] = {
+        { L3_Q4_0, 15, 160 }, { L3_Q8_0, 255, 96 }, { L3_Q4_K, 15, 768 }, { L3_Q6_K, 63, 512 }, { L3_Q5_K, 31, 256 } };
+    const l3_kernel_set *ref = sets[0];
+    int avx512 = -1;
+    for (int i = 0; i < n_sets; i++) if (strcmp(names[i], "avx512") == 0) avx512 = i;
+    enum { NW = 16, NX = 37 };
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const int64_t n = cases[ci].n;
+        const uint32_t t = cases[ci].t;
+        uint8_t *u = malloc(NW * n);
+        float *sc = malloc(NW * n / 4 * 4), *mn = malloc(NW * n / 16 * 4), *x = malloc(NX * n * 4);
+        float *d = malloc(NX * n / 32 * 4), *sm = malloc(NX * n / 16 * 4);
+        int8_t *q = malloc(NX * n), *q2 = malloc(NX * n);
+        float *y0 = malloc(NW * NX * 4), *y1 = malloc(NW * NX * 4), *ya = malloc(NW * NX * 4);
+        for (int64_t e = 0; e < NW * n; e++) u[e] = (uint8_t)(urand() * (cases[ci].umax + 1));
+        for (int64_t e = 0; e < NW * n / 4; e++) sc[e] = 0.01f + 0.001f * (float)((e / (t == L3_Q6_K ? 4 : 8)) % 7);
+        for (int64_t e = 0; e < NW * n / 16; e++) mn[e] = t == L3_Q6_K ? 0.02f : 0.001f * (float)(e % 11);
+        fill(x, NX * n, 1.0f);
+        for (int nw = NW; nw >= 11; nw -= 5)
+            for (int lv = 2; lv >= 1; lv--) {
+                for (int j = 0; j < NX; j++)
+                    ref->quantize_q8(x + j * n, q + j * n, lv == 2 ? q2 + j * n : NULL, d + j * n / 32, sm + j * n / 16, n);
+                const int8_t *qq2 = lv == 2 ? q2 : NULL;
+                ref->gemm_q8(u, sc, mn, nw, q, qq2, d, sm, NX, y0, NW, n);
+                if (avx512 >= 0) set_gemm_q8(sets[avx512], u, sc, mn, nw, q, qq2, d, sm, NX, ya, NW, n);
+                for (int si = 1; si < n_sets; si++) {
+                    const l3_kernel_set *k = sets[si];
+                    if (!k->to_panel[t] || !k->gemm_q8) continue;
+                    for (int e = 0; e < NW * NX; e++) y1[e] = -1234.5f;
+                    set_gemm_q8(k, u, sc, mn, nw, q, qq2, d, sm, NX, y1, NW, n);
+                    for (int j = 0; j < NX; j++)
+                        for (int i = 0; i < NW; i++) {
+                            const float got = y1[j * NW + i];
+                            if (i >= nw) {
+                                CHECK(got == -1234.5f, "%s gemm_q8 wrote outside the tile", names[si]);
+                                continue;
+                            }
+                            double mag = 1e-3;
+                            for (int64_t e = 0; e < n; e++)
+                                mag += fabs((double)u[i * n + e] * sc[i * n / 4 + e / 4] * x[j * n + e]) +
+                                       fabs((double)mn[i * n / 16 + e / 16] * x[j * n + e]);
+                            CHECK(close_to(got, y0[j * NW + i], mag, 1e-5), "%s gemm_q8 type %u n=%lld nw=%d, %d level(s), (%d,%d) of %d rows: %g vs %g",
+                                  names[si], t, (long long)n, nw, lv, i, j, NX, got, y0[j * NW + i]);
+                            if (strcmp(names[si], "amx") == 0 && avx512 >= 0)
+                                CHECK(memcmp(&got, &ya[j * NW + i], 4) == 0, "amx gemm_q8 type %u n=%lld nw=%d, %d level(s), (%d,%d): %.9g, avx512 %.9g",
+                                      t, (long long)n, nw, lv, i, j, got, ya[j * NW + i]);
+                        }
+                }
+            }
+        free(u); free(sc); free(mn); free(x); free(d); free(sm); free(q); free(q2); free(y0); free(y1); free(ya);
+    }
 }
 
 int main(void) {
@@ -941,6 +1014,7 @@ int main(void) {
     test_attention();
     test_q8();
     test_q8_extremes();
+    test_q8_many_rows();
     l3_pool *pool = l3_pool_new(3);
     test_matmul(pool);
     test_row_groups(pool);

@@ -111,6 +111,10 @@ static void quantize_rows(void *ctx, int64_t t0, int64_t t1, int thread) {
         int8_t *q2 = j->s->xq2 + t * j->ldq;
         float *d = j->s->xd + t * n / 32;
         j->k->quantize_q8(j->X + t * n, j->s->xq + t * j->ldq, one ? NULL : q2, d, j->s->xs + t * n / 16, n);
+        if (j->all_one && j->k->gemm_q8_rows16) {  /* the tile product's own copy (kernels.h) */
+            for (int64_t b = 0; b < n / 32; b++) j->s->xd16[L3_ROWS16(t, b, n / 32)] = d[b];
+            for (int64_t h = 0; h < n / 16; h++) j->s->xs16[L3_ROWS16(t, h, n / 16)] = j->s->xs[t * n / 16 + h];
+        }
         if (one && !j->all_one) {  /* as a two-level row: a zero second level, d per unit of it */
             memset(q2, 0, (size_t)n);
             for (int64_t b = 0; b < n / 32; b++) d[b] /= 256.0f;  /* exact: the sums s stay as they are */
@@ -178,6 +182,8 @@ static void matmul_tiles_q8(void *ctx, int64_t tile0, int64_t tile1, int thread)
     uint8_t *u = s->panel8[thread];
     float *sc = (float *)(u + MM_ROWS * cols), *mn = sc + MM_ROWS * cols / 4;
     const int8_t *q2 = j->all_one ? NULL : s->xq2;
+    const int rows16 = j->all_one && k->gemm_q8_rows16;  /* d and s as the tile product takes them */
+    const float *xd = rows16 ? s->xd16 : s->xd, *xs = rows16 ? s->xs16 : s->xs;
     for (int64_t tile = tile0; tile < tile1; tile++) {
         const int64_t r0 = tile * MM_ROWS;
         const int nw = (int)(rows - r0 < MM_ROWS ? rows - r0 : MM_ROWS);
@@ -194,10 +200,10 @@ static void matmul_tiles_q8(void *ctx, int64_t tile0, int64_t tile1, int thread)
         if (k->panel_pack) {  /* the kernel set's own tile layout, after the row panel */
             uint8_t *pk = (uint8_t *)(mn + MM_ROWS * cols / 16);
             k->panel_pack(u, sc, mn, nw, cols, pk);
-            k->gemm_q8(pk, (const float *)(pk + 16 * cols), (const float *)(pk + 16 * cols) + cols, nw, s->xq, q2,
-                       s->xd, s->xs, j->T, j->Y + r0, rows, cols);
+            k->gemm_q8(pk, (const float *)(pk + 16 * cols), (const float *)(pk + 16 * cols) + cols, nw, s->xq, q2, xd,
+                       xs, j->T, j->Y + r0, rows, cols);
         } else {
-            k->gemm_q8(u, sc, mn, nw, s->xq, q2, s->xd, s->xs, j->T, j->Y + r0, rows, cols);
+            k->gemm_q8(u, sc, mn, nw, s->xq, q2, xd, xs, j->T, j->Y + r0, rows, cols);
         }
     }
 }

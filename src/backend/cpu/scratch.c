@@ -33,8 +33,11 @@ int l3_scratch_init(l3_scratch *s, const llama3_args *a, int max_rows, int n_ctx
     s->xq2 = l3_alloc_lines(R * ((size_t)widest + MM_Q8_ROW_PAD));
     s->xd = malloc(R * (size_t)widest / 32 * sizeof(float) + sizeof(float));
     s->xs = malloc(R * (size_t)widest / 16 * sizeof(float) + sizeof(float));
+    const size_t R16 = (R + 15) / 16 * 16;
+    s->xd16 = calloc(R16 * (size_t)widest / 32, sizeof(float));
+    s->xs16 = calloc(R16 * (size_t)widest / 16, sizeof(float));
     s->x_bf16 = l3_alloc_lines(2 * (size_t)widest * sizeof(uint16_t));
-    if (!s->xq || !s->xq2 || !s->xd || !s->xs || !s->x_bf16) return -1;
+    if (!s->xq || !s->xq2 || !s->xd || !s->xs || !s->xd16 || !s->xs16 || !s->x_bf16) return -1;
     if (n_ctx >= L3_ATT_SPLIT_MIN) {
         s->split_of = malloc(R * sizeof *s->split_of);
         s->split_rows = malloc(R * sizeof *s->split_rows);
@@ -60,7 +63,7 @@ void l3_scratch_free(l3_scratch *s) {
     free(s->panel8);
     free(s->out_one_level);
     free(s->x_bf16);
-    free(s->xq); free(s->xq2); free(s->xd); free(s->xs);
+    free(s->xq); free(s->xq2); free(s->xd); free(s->xs); free(s->xd16); free(s->xs16);
     free(s->split_of); free(s->split_rows); free(s->att_part);
     free(s->row_buf);
     free(s->scores);
@@ -73,7 +76,8 @@ size_t l3_scratch_size(const llama3_args *a, int max_rows, int n_ctx, int n_thre
     if (widest < MM_PANEL) widest = MM_PANEL;
     return sizeof(float) * (R * (4 * (size_t)a->dim + 2 * kv_dim + 2 * (size_t)a->hidden_dim + (size_t)a->head_dim) +
                             (size_t)n_threads * (widest + (size_t)n_ctx * (size_t)(a->n_heads / a->n_kv_heads))) +
-           R * w8 * (64 + sizeof(float) * 3) / 32 + (size_t)n_threads * MM_PANEL8_BYTES(w8) + R /* out_one_level */ +
+           R * w8 * (64 + sizeof(float) * 3) / 32 + (R + 15) / 16 * 16 * w8 * sizeof(float) * 3 / 32 /* xd16, xs16 */ +
+           (size_t)n_threads * MM_PANEL8_BYTES(w8) + R /* out_one_level */ +
            2 * w8 * sizeof(uint16_t) /* x_bf16 */ +
            (n_ctx >= L3_ATT_SPLIT_MIN ? 2 * R * sizeof(int) + L3_ATT_PART_FLOATS(a) * sizeof(float) : 0);
 }

@@ -18,6 +18,7 @@ typedef struct l3_scratch {
     /* 8-bit activations of a matmul's input rows (kernels.h's layout: values, scales, sums) */
     int8_t *xq, *xq2;  /* the two levels */
     float *xd, *xs;
+    float *xd16, *xs16;  /* one-level rows' d and s again, interleaved by 16 rows (kernels.h gemm_q8_rows16) */
     uint8_t **panel8;  /* per thread: a prefill tile of weight rows unpacked to 8 bits */
     uint8_t *out_one_level;  /* the one_level flags of the logits rows */
     uint16_t *x_bf16;        /* a decoded row split into bf16 halves (hi, then lo) */

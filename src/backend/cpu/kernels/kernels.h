@@ -1,5 +1,5 @@
 /* Compute kernels of the CPU backend, one set per instruction-set level, chosen once at
- * start-up from the CPU's features (or forced with LLAMA3_ISA, e.g. scalar|avx2|avx2vnni|avx512
+ * start-up from the CPU's features (or forced with LLAMA3_ISA, e.g. scalar|avx2|avx2vnni|avx512|amx
  * on x86). Every set is tested against the scalar set, which is the reference. The sets of
  * each architecture live in its own folder (x86/, arm/) with its own feature probe. */
 #ifndef LLAMA3_KERNELS_H
@@ -123,10 +123,18 @@ typedef struct l3_kernel_set {
      * the weights' own product with the quantized values. */
     void (*gemm_q8)(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q, const int8_t *q2,
                     const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n);
+    /* 1 where gemm_q8 takes one-level rows' (q2 NULL) scales d and sums s interleaved by 16
+     * rows, the row fastest (L3_ROWS16 below: a tile of 16 rows reads each block's 16 values
+     * from one place), as l3_cpu_matmul then writes them beside kernels.h's layout */
+    int gemm_q8_rows16;
     /* whether l3_cpu_matmul takes the 8-bit paths (off in the scalar reference set, and with
      * LLAMA3_INT8=0) */
     int use_q8;
 } l3_kernel_set;
+
+/* where row j's value k of a per-row array of `per_row` values (d: n / 32, s: n / 16) sits in
+ * gemm_q8_rows16's layout (rows padded to a multiple of 16) */
+#define L3_ROWS16(j, k, per_row) (((size_t)(j) / 16 * (size_t)(per_row) + (size_t)(k)) * 16 + (size_t)(j) % 16)
 
 /* rows in a pack_f32 panel */
 #define L3_PACK_F32_ROWS 32

@@ -5,6 +5,10 @@
 #include <cpuid.h>
 #include <pthread.h>
 #include <stdio.h>
+#ifdef __linux__
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 static l3_cpu_features g_cpu;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -36,6 +40,14 @@ static void detect(void) {
         g_cpu.avx512vnni = c & (1u << 11);
         g_cpu.avx512vbmi = c & (1u << 1);
         g_cpu.gfni = c & (1u << 8);
+        /* AMX-TILE and AMX-INT8, with the tile configuration and data in XCR0; Linux hands
+         * the tile state to a process only on request (arch_prctl ARCH_REQ_XCOMP_PERM, for
+         * XFEATURE_XTILEDATA = 18) */
+        if ((d & (3u << 24)) == (3u << 24) && (xcr0 & (3ull << 17)) == (3ull << 17)) {
+#ifdef __linux__
+            g_cpu.amx_int8 = syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+#endif
+        }
     }
     if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) {
         g_cpu.avxvnni = a & (1u << 4);  /* VEX-encoded VNNI on 256-bit vectors */
@@ -54,7 +66,7 @@ void l3_arch_cpu_features(char *buf, size_t cap) {
         { c->avx2, "avx2" },       { c->fma, "fma" },           { c->f16c, "f16c" },         { c->avxvnni, "avx-vnni" },
         { c->avx512f, "avx512f" }, { c->avx512bw, "avx512bw" }, { c->avx512vl, "avx512vl" }, { c->avx512dq, "avx512dq" },
         { c->avx512vnni, "avx512vnni" }, { c->avx512bf16, "avx512bf16" }, { c->avx512vbmi, "avx512vbmi" },
-        { c->gfni, "gfni" },
+        { c->gfni, "gfni" },       { c->amx_int8, "amx-int8" },
     };
     size_t n = 0;
     if (cap) buf[0] = 0;

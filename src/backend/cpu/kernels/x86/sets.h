@@ -6,5 +6,6 @@
 int l3_kernels_init_avx2(l3_kernel_set *k);      /* x86/avx2: AVX2 + FMA + F16C */
 int l3_kernels_init_avx2vnni(l3_kernel_set *k);  /* x86/avx2vnni: the same with AVX-VNNI's 8-bit dots */
 int l3_kernels_init_avx512(l3_kernel_set *k);    /* x86/avx512: AVX-512 F/BW/VL/DQ (VNNI, BF16, VBMI, GFNI used where present) */
+int l3_kernels_init_amx(l3_kernel_set *k);       /* x86/amx: the avx512 set with its prompt tiles on AMX-INT8 */
 
 #endif
