@@ -21,6 +21,7 @@ static unsigned long long xgetbv0(void) {
 
 static void detect(void) {
     unsigned int a, b, c, d;
+    if (__get_cpuid(0, &a, &b, &c, &d)) g_cpu.intel = b == 0x756e6547 && d == 0x49656e69 && c == 0x6c65746e;  /* "Genu" "ineI" "ntel" */
     if (!__get_cpuid(1, &a, &b, &c, &d)) return;
     bool osxsave = c & (1u << 27), avx = c & (1u << 28);
     bool fma = c & (1u << 12), f16c = c & (1u << 29);

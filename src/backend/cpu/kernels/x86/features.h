@@ -9,6 +9,7 @@ typedef struct l3_cpu_features {
     bool avx512f, avx512bw, avx512vl, avx512dq;    /* with OS support for 512-bit state */
     bool avx512vnni, avx512bf16, avx512vbmi;
     bool gfni;                                     /* (on 512-bit vectors: with avx512f) */
+    bool intel;                                    /* vendor GenuineIntel (a prefetch policy, q8_simd.h) */
     bool amx_int8;                                 /* AMX tiles with 8-bit products, the OS saving them and (Linux) granting this process their state */
 } l3_cpu_features;
 

@@ -8,6 +8,8 @@
  *   LANES, G_NX, G_NX_MID       rows per vector; activation rows per tile (and a middle size)
  *   G_VECS_Q4_0                 vectors per Q4_0 group
  *   G_Q8_0                      1 where the set's 8-bit dot takes weights up to 255 (Q8_0 groups)
+ *   G_PREFETCH_L2_B32           1 where Q4_0's and Q8_0's prefetch may go to L2 (q8_simd.h seq_prefetch_to;
+ *                               the K-quants' always may)
  *   gi, gf                      an integer and a float vector of LANES lanes
  *   gi_ld(p)                    LANES * 4 bytes at p
  *   gi_and, gi_or, gi_xor, GI_SRLI16(v, k), GI_SLLI16(v, k), gi_srl16(v, k), GI_SRLI32, GI_SLLI32,
@@ -106,7 +108,7 @@ static inline __attribute__((always_inline)) void b32_group_tile(const int Q8, c
     L3_UNROLL for (int j = 0; j < NX; j++) L3_UNROLL for (int h = 0; h < GV; h++) acc[j][h] = gf_zero();
     for (int64_t b = 0; b < n / 32; b++, g += Q8 ? Q80_BLOCK(GR) : Q40_BLOCK(GR)) {
         if (b % 16 == 0) g_sums32(NX, sp, b, n / 32, Q8 ? 128.0f : 8.0f, off16);
-        seq_prefetch(g + AHEAD_BYTES, Q8 ? Q80_BLOCK(GR) : Q40_BLOCK(GR));
+        seq_prefetch_to(G_PREFETCH_L2_B32, g + AHEAD_BYTES, Q8 ? Q80_BLOCK(GR) : Q40_BLOCK(GR));
         gf w[G_VECS_Q4_0];
         gi wv[G_VECS_Q4_0][8];  /* values 4c..4c+3 in vector c (Q4_0: low nibbles 0-15, high 16-31) */
         L3_UNROLL for (int h = 0; h < GV; h++) {

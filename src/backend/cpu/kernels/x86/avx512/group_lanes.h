@@ -21,6 +21,7 @@
  * alone; Q6_K 0.63-0.85x: BENCHMARKS.md) */
 #define G_VECS_Q4_0 2
 #define G_Q8_0 1    /* (vpdpbusd sums in 32 bits) */
+#define G_PREFETCH_L2_B32 1
 #define G_NX 8      /* activation rows per tile */
 #define G_NX_MID 4
 typedef __m512i gi;
