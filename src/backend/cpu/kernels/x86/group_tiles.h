@@ -8,8 +8,8 @@
  *   LANES, G_NX, G_NX_MID       rows per vector; activation rows per tile (and a middle size)
  *   G_VECS_Q4_0                 vectors per Q4_0 group
  *   G_Q8_0                      1 where the set's 8-bit dot takes weights up to 255 (Q8_0 groups)
- *   G_PREFETCH_L2_B32           1 where Q4_0's and Q8_0's prefetch may go to L2 (q8_simd.h seq_prefetch_to;
- *                               the K-quants' always may)
+ *   G_PREFETCH_L2_B32           1 where Q4_0's prefetch goes into L2 on Intel CPUs like the others'
+ *                               (install_group_tiles)
  *   gi, gf                      an integer and a float vector of LANES lanes
  *   gi_ld(p)                    LANES * 4 bytes at p
  *   gi_and, gi_or, gi_xor, GI_SRLI16(v, k), GI_SLLI16(v, k), gi_srl16(v, k), GI_SRLI32, GI_SLLI32,
@@ -94,7 +94,7 @@ static inline __attribute__((always_inline)) void g_sums16(const int NX, const f
 /* Q8 = 0: Q4_0, G_VECS_Q4_0 vectors per group, each block's nibbles split into low and high,
  * offset 8; 1: Q8_0, one vector, the 8 chunk vectors of bytes taken as u = w + 128 (the sign bit
  * flipped), offset 128 (only where the 8-bit dot is vpdpbusd: G_Q8_0) */
-static inline __attribute__((always_inline)) void b32_group_tile(const int Q8, const int NX, const uint8_t *g,
+static inline __attribute__((always_inline)) void b32_group_tile(const int L2, const int Q8, const int NX, const uint8_t *g,
                                                                  const int8_t *q, const int8_t *q2, int64_t ldq,
                                                                  const float *d, const float *s, int nx, float *y,
                                                                  int64_t ldy, int64_t n) {
@@ -108,7 +108,7 @@ static inline __attribute__((always_inline)) void b32_group_tile(const int Q8, c
     L3_UNROLL for (int j = 0; j < NX; j++) L3_UNROLL for (int h = 0; h < GV; h++) acc[j][h] = gf_zero();
     for (int64_t b = 0; b < n / 32; b++, g += Q8 ? Q80_BLOCK(GR) : Q40_BLOCK(GR)) {
         if (b % 16 == 0) g_sums32(NX, sp, b, n / 32, Q8 ? 128.0f : 8.0f, off16);
-        seq_prefetch_to(G_PREFETCH_L2_B32, g + AHEAD_BYTES, Q8 ? Q80_BLOCK(GR) : Q40_BLOCK(GR));
+        seq_prefetch_to(L2, g + AHEAD_BYTES, Q8 ? Q80_BLOCK(GR) : Q40_BLOCK(GR));
         gf w[G_VECS_Q4_0];
         gi wv[G_VECS_Q4_0][8];  /* values 4c..4c+3 in vector c (Q4_0: low nibbles 0-15, high 16-31) */
         L3_UNROLL for (int h = 0; h < GV; h++) {
@@ -152,7 +152,7 @@ static inline void k45_group_scales(const uint8_t *g, gf *dsc, gf *dmn) {
 }
 
 /* Q5 = 0: Q4_K; 1: Q5_K, whose fifth bits come from the qh chunks */
-static inline __attribute__((always_inline)) void k45_group_tile(const int Q5, const int NX, const uint8_t *g,
+static inline __attribute__((always_inline)) void k45_group_tile(const int L2, const int Q5, const int NX, const uint8_t *g,
                                                                  const int8_t *q, const int8_t *q2, int64_t ldq,
                                                                  const float *d, const float *s, int nx, float *y,
                                                                  int64_t ldy, int64_t n) {
@@ -170,7 +170,7 @@ static inline __attribute__((always_inline)) void k45_group_tile(const int Q5, c
         k45_group_scales(g, dsc, dmn);
         for (int i = 0; i < 8; i++) {  /* sub-block i: block 8 sb + i of the activations */
             const int64_t b = 8 * sb + i;
-            seq_prefetch(g + AHEAD_BYTES + bytes / 8 * i, bytes / 8);
+            seq_prefetch_to(L2, g + AHEAD_BYTES + bytes / 8 * i, bytes / 8);
             const uint8_t *chunks = g + (Q5 ? 48 : 16) * LANES + 4 * LANES * 8 * (i / 2);
             gi wv[1][8];  /* (one vector: g_dot32's w[GV][8]) */
             L3_UNROLL for (int c = 0; c < 8; c++) {
@@ -191,7 +191,7 @@ static inline __attribute__((always_inline)) void k45_group_tile(const int Q5, c
         if (j < nx) gf_store(y + j * ldy, acc[j]);
 }
 
-static inline __attribute__((always_inline)) void q6k_group_tile(const int NX, const uint8_t *g, const int8_t *q,
+static inline __attribute__((always_inline)) void q6k_group_tile(const int L2, const int NX, const uint8_t *g, const int8_t *q,
                                                                  const int8_t *q2, int64_t ldq, const float *d,
                                                                  const float *s, int nx, float *y, int64_t ldy,
                                                                  int64_t n) {
@@ -210,7 +210,7 @@ static inline __attribute__((always_inline)) void q6k_group_tile(const int NX, c
         for (int h = 0; h < 2; h++) {
             L3_UNROLL for (int qq = 0; qq < 4; qq++) {  /* block 4h + qq of the super-block */
                 const int64_t b = 8 * sb + 4 * h + qq;
-                seq_prefetch(g + AHEAD_BYTES + Q6K_BLOCK(LANES) / 8 * (4 * h + qq), Q6K_BLOCK(LANES) / 8);
+                seq_prefetch_to(L2, g + AHEAD_BYTES + Q6K_BLOCK(LANES) / 8 * (4 * h + qq), Q6K_BLOCK(LANES) / 8);
                 const uint8_t *ql = g + 4 * LANES * (16 * h + 8 * (qq & 1)), *qh = g + 128 * LANES + 4 * LANES * 8 * h;
                 gi wv[8];
                 L3_UNROLL for (int c = 0; c < 8; c++) {
@@ -236,8 +236,8 @@ static inline __attribute__((always_inline)) void q6k_group_tile(const int NX, c
 }
 
 /* ng groups of GR rows: tiles of 1, 2, G_NX_MID or G_NX activation rows (a group's later
- * tiles read it from cache) */
-#define GROUP_ENTRY(name, TILE, GR, BLOCK_VALUES, BLOCK_BYTES)                                              \
+ * tiles read it from cache); _l2: the prefetch into L2 (install_group_tiles) */
+#define GROUP_ENTRY(name, TILE, L2, GR, BLOCK_VALUES, BLOCK_BYTES)                                          \
     static void dotn_groups_##name(const void *groups, int ng, const int8_t *q, const int8_t *q2, int64_t ldq, \
                                    const float *d, const float *s, int nx, float *y, int64_t ldy, int64_t n) { \
         const uint8_t *g = groups;                                                                          \
@@ -247,40 +247,54 @@ static inline __attribute__((always_inline)) void q6k_group_tile(const int NX, c
                 const int8_t *qj = q + j * ldq, *q2j = q2 + j * ldq;                                        \
                 const float *dj = d + j * n / 32, *sj = s + j * n / 16;                                     \
                 float *yj = y + (int64_t)j * ldy + GR * i;                                                  \
-                if (m == 1) TILE(1, g, qj, q2j, ldq, dj, sj, m, yj, ldy, n);                                \
-                else if (m == 2) TILE(2, g, qj, q2j, ldq, dj, sj, m, yj, ldy, n);                           \
-                else if (m <= G_NX_MID) TILE(G_NX_MID, g, qj, q2j, ldq, dj, sj, m, yj, ldy, n);             \
-                else TILE(G_NX, g, qj, q2j, ldq, dj, sj, m, yj, ldy, n);                                    \
+                if (m == 1) TILE(L2, 1, g, qj, q2j, ldq, dj, sj, m, yj, ldy, n);                            \
+                else if (m == 2) TILE(L2, 2, g, qj, q2j, ldq, dj, sj, m, yj, ldy, n);                       \
+                else if (m <= G_NX_MID) TILE(L2, G_NX_MID, g, qj, q2j, ldq, dj, sj, m, yj, ldy, n);         \
+                else TILE(L2, G_NX, g, qj, q2j, ldq, dj, sj, m, yj, ldy, n);                                \
             }                                                                                               \
     }
-#define Q4K_TILE(...) k45_group_tile(0, __VA_ARGS__)
-#define Q5K_TILE(...) k45_group_tile(1, __VA_ARGS__)
-#define Q80_TILE(...) b32_group_tile(1, __VA_ARGS__)
-#define Q40_TILE(...) b32_group_tile(0, __VA_ARGS__)
+#define Q4K_TILE(L2, ...) k45_group_tile(L2, 0, __VA_ARGS__)
+#define Q5K_TILE(L2, ...) k45_group_tile(L2, 1, __VA_ARGS__)
+#define Q80_TILE(L2, ...) b32_group_tile(L2, 1, __VA_ARGS__)
+#define Q40_TILE(L2, ...) b32_group_tile(L2, 0, __VA_ARGS__)
 #if G_Q8_0
-GROUP_ENTRY(q8_0, Q80_TILE, LANES, 32, Q80_BLOCK)
+GROUP_ENTRY(q8_0, Q80_TILE, 0, LANES, 32, Q80_BLOCK)
+GROUP_ENTRY(q8_0_l2, Q80_TILE, 1, LANES, 32, Q80_BLOCK)
 #endif
-GROUP_ENTRY(q4_0, Q40_TILE, LANES * G_VECS_Q4_0, 32, Q40_BLOCK)
-GROUP_ENTRY(q4_K, Q4K_TILE, LANES, 256, Q4K_BLOCK)
-GROUP_ENTRY(q5_K, Q5K_TILE, LANES, 256, Q5K_BLOCK)
-GROUP_ENTRY(q6_K, q6k_group_tile, LANES, 256, Q6K_BLOCK)
+GROUP_ENTRY(q4_0, Q40_TILE, 0, LANES * G_VECS_Q4_0, 32, Q40_BLOCK)
+#if G_PREFETCH_L2_B32
+GROUP_ENTRY(q4_0_l2, Q40_TILE, 1, LANES * G_VECS_Q4_0, 32, Q40_BLOCK)
+#endif
+GROUP_ENTRY(q4_K, Q4K_TILE, 0, LANES, 256, Q4K_BLOCK)
+GROUP_ENTRY(q5_K, Q5K_TILE, 0, LANES, 256, Q5K_BLOCK)
+GROUP_ENTRY(q6_K, q6k_group_tile, 0, LANES, 256, Q6K_BLOCK)
+GROUP_ENTRY(q4_K_l2, Q4K_TILE, 1, LANES, 256, Q4K_BLOCK)
+GROUP_ENTRY(q5_K_l2, Q5K_TILE, 1, LANES, 256, Q5K_BLOCK)
+GROUP_ENTRY(q6_K_l2, q6k_group_tile, 1, LANES, 256, Q6K_BLOCK)
 #undef GROUP_ENTRY
 #undef Q80_TILE
 #undef Q40_TILE
 #undef Q4K_TILE
 #undef Q5K_TILE
 
+/* On Intel CPUs the groups' prefetch goes into L2 (a single decode stream 1.07-1.24x faster on
+ * a Xeon, BENCHMARKS.md), except the AVX2 sets' Q4_0 (G_PREFETCH_L2_B32 0: 0.87-0.94x there) */
 static void install_group_tiles(l3_kernel_set *k) {
+    const int l2 = l3_cpu()->intel;
 #if G_Q8_0
     k->group_rows[L3_Q8_0] = LANES;
-    k->dotn_q8_groups[L3_Q8_0] = dotn_groups_q8_0;
+    k->dotn_q8_groups[L3_Q8_0] = l2 ? dotn_groups_q8_0_l2 : dotn_groups_q8_0;
 #endif
     k->group_rows[L3_Q4_0] = LANES * G_VECS_Q4_0;
     k->group_rows[L3_Q4_K] = k->group_rows[L3_Q5_K] = k->group_rows[L3_Q6_K] = LANES;
+#if G_PREFETCH_L2_B32
+    k->dotn_q8_groups[L3_Q4_0] = l2 ? dotn_groups_q4_0_l2 : dotn_groups_q4_0;
+#else
     k->dotn_q8_groups[L3_Q4_0] = dotn_groups_q4_0;
-    k->dotn_q8_groups[L3_Q4_K] = dotn_groups_q4_K;
-    k->dotn_q8_groups[L3_Q5_K] = dotn_groups_q5_K;
-    k->dotn_q8_groups[L3_Q6_K] = dotn_groups_q6_K;
+#endif
+    k->dotn_q8_groups[L3_Q4_K] = l2 ? dotn_groups_q4_K_l2 : dotn_groups_q4_K;
+    k->dotn_q8_groups[L3_Q5_K] = l2 ? dotn_groups_q5_K_l2 : dotn_groups_q5_K;
+    k->dotn_q8_groups[L3_Q6_K] = l2 ? dotn_groups_q6_K_l2 : dotn_groups_q6_K;
 }
 
 #endif

@@ -42,17 +42,14 @@ static inline __m256 fma_lanes(__m256i v, float s, __m256 acc) {
  * skipped). The memory then sees one stream per thread, not one per row: with the bandwidth
  * contended, reading several interleaved row streams runs slower than one sequential stream
  * (BENCHMARKS.md). */
-/* Where the prefetched lines go: into L1 (T0), or on Intel CPUs into L2 only (T1) where a
- * caller allows it (MAY_L2): a single decode stream ran 1.07-1.24x faster that way on the
- * AVX-512 set there, Q8_0 on the AVX2 sets' file-layout tiles 1.2-1.3x and their K-quant
- * groups 0.96-1.16x, while their Q4_0 groups ran 0.87-0.94x (BENCHMARKS.md; a prefetch into
- * L1 holds one of its few fill buffers until the line arrives). Set by install_q8_kernels. */
-static int g_prefetch_l2;
-static inline __attribute__((always_inline)) void seq_prefetch_to(const int MAY_L2, const uint8_t *p, const int bytes) {
-    if (MAY_L2 && g_prefetch_l2) L3_UNROLL for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T1);
-    else L3_UNROLL for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
+static inline __attribute__((always_inline)) void seq_prefetch(const uint8_t *p, const int bytes) {
+    L3_UNROLL for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
 }
-#define seq_prefetch(p, bytes) seq_prefetch_to(1, p, bytes)
+/* the same into L2 only (L2 = 1, a constant: the row-group tiles on Intel CPUs, group_tiles.h) */
+static inline __attribute__((always_inline)) void seq_prefetch_to(const int L2, const uint8_t *p, const int bytes) {
+    if (L2) L3_UNROLL for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T1);
+    else seq_prefetch(p, bytes);
+}
 
 /* lanes of u . x (one-level) and of u . (256 q + q2) (two-level activations) */
 static inline __m256i dot8(__m256i u, __m256i x) { return dot8acc(_mm256_setzero_si256(), u, x); }
@@ -324,7 +321,6 @@ static uint32_t pack_scales16(const float *sc, const float *mn, int nw, int64_t 
 /* Installs the 8-bit kernels (each set's tile product takes Q8_0's panel values up to 255:
  * vpdpbusd, or signed bytes with plain AVX2) */
 static void install_q8_kernels(l3_kernel_set *k) {
-    g_prefetch_l2 = l3_cpu()->intel;
     for (int t = 0; t < L3_TYPE_COUNT; t++) k->dot_q8[t] = NULL, k->to_panel[t] = NULL, k->dotn_q8[t] = NULL;
     k->quantize_q8 = quantize_q8;
 #define SET(T, name) k->dot_q8[T] = dot_q8_##name, k->to_panel[T] = panel_##name
