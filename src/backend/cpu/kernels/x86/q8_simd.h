@@ -45,7 +45,8 @@ static inline __m256 fma_lanes(__m256i v, float s, __m256 acc) {
 static inline __attribute__((always_inline)) void seq_prefetch(const uint8_t *p, const int bytes) {
     L3_UNROLL for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
 }
-/* the same into L2 only (L2 = 1, a constant: the row-group tiles on Intel CPUs, group_tiles.h) */
+/* the same into L2 only (L2 = 1, a constant: on Intel CPUs, the row-group tiles and the AVX2
+ * sets' Q8_0 tiles, variants picked at start-up: install_group_tiles, install_decode_tiles) */
 static inline __attribute__((always_inline)) void seq_prefetch_to(const int L2, const uint8_t *p, const int bytes) {
     if (L2) L3_UNROLL for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T1);
     else seq_prefetch(p, bytes);
