@@ -278,7 +278,7 @@ GROUP_ENTRY(q6_K_l2, q6k_group_tile, 1, LANES, 256, Q6K_BLOCK)
 #undef Q5K_TILE
 
 /* On Intel CPUs the groups' prefetch goes into L2 (a single decode stream 1.07-1.24x faster on
- * a Xeon, BENCHMARKS.md), except the AVX2 sets' Q4_0 (G_PREFETCH_L2_B32 0: 0.87-0.94x there) */
+ * a Xeon, BENCHMARKS.md), except the AVX2 sets' Q4_0 (G_PREFETCH_L2_B32 0: 0.86-0.93x there) */
 static void install_group_tiles(l3_kernel_set *k) {
     const int l2 = l3_cpu()->intel;
 #if G_Q8_0

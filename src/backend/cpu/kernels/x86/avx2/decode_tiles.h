@@ -300,7 +300,7 @@ static inline __attribute__((always_inline)) void q6k_tile(const int UNUSED, con
         return y;                                                                                   \
     }
 DECODE_ENTRY(q8_0, q4q8_tile, 0)
-DECODE_ENTRY(q8_0_l2, q4q8_tile, 2)  /* (Intel CPUs: 1.23-1.27x at one stream, BENCHMARKS.md) */
+DECODE_ENTRY(q8_0_l2, q4q8_tile, 2)  /* (Intel CPUs: 1.25-1.35x at one stream, BENCHMARKS.md) */
 DECODE_ENTRY(q4_0, q4q8_tile, 1)
 DECODE_ENTRY(q4_K, k45_tile, 0)
 DECODE_ENTRY(q5_K, k45_tile, 1)

@@ -13,7 +13,7 @@ _Static_assert(G_VECS_Q4_0 == 1, "the AVX2 dots take one vector per group");
 /* no Q8_0 groups: maddubs saturates on weights up to 255, and with AVX-VNNI a lone row ran 0.84x
  * the file-layout kernel here (a shuffle per 4 values against 32-byte activation loads) */
 #define G_Q8_0 0
-#define G_PREFETCH_L2_B32 0  /* (Q4_0 with T1 on Intel: 0.87-0.94x, BENCHMARKS.md) */
+#define G_PREFETCH_L2_B32 0  /* (Q4_0 with T1 on Intel: 0.86-0.93x, BENCHMARKS.md) */
 #define G_NX 4      /* activation rows per tile: 16 ymm registers hold no more */
 #define G_NX_MID 2
 typedef __m256i gi;
