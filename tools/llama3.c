@@ -74,7 +74,7 @@ static void usage(FILE *f) {
     }
     fprintf(f, "\nModels: -m takes a GGUF file, a Hugging Face or Meta folder, or hf:OWNER/NAME[:QUANT]\n"
                "(downloaded first; see llama3 pull --help). llama3 --version prints the build.\n");
-    fprintf(f, "\nEnvironment: LLAMA3_ISA=scalar|avx2|avx2vnni|avx512 forces a kernel set (for testing);\n"
+    fprintf(f, "\nEnvironment: LLAMA3_ISA=scalar|avx2|avx2vnni|avx512|amx forces a kernel set (for testing);\n"
                "             LLAMA3_INT8=0 turns the 8-bit activation paths off (f32 activations).\n");
 }
 
