@@ -170,6 +170,7 @@ int main(int argc, char **argv) {
     usleep(300000);  /* as a person would: a signal between the prompt and the read is not seen */
     type(&t, "\003");
     CHECK(expect(&t, "Ctrl-C again to exit", 10), "Ctrl-C at the prompt: asks for another");
+    usleep(300000);  /* (the same: the prompt is read again after the message) */
     type(&t, "\003");
     st = finish(&t, 20);
     CHECK(st == 0, "a second Ctrl-C at the prompt: exit status 0 (got %d)", st);
