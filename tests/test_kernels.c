@@ -600,7 +600,7 @@ static void test_q8(void) {
             int8_t *q = malloc((size_t)(NX * n)), *q2 = malloc((size_t)(NX * n)), *qs = malloc((size_t)(NX * n)), *q2s = malloc((size_t)n);
             float *d = malloc((size_t)(NX * n / 32) * 4), *sm = malloc((size_t)(NX * n / 16) * 4);
             float *ds = malloc((size_t)(NX * n / 32) * 4), *sms = malloc((size_t)(NX * n / 16) * 4);
-            uint8_t *u = malloc((size_t)(NW * n)), *us = malloc((size_t)(NW * n)), *pk = malloc(L3_PACK16_BYTES(n));
+            uint8_t *u = malloc((size_t)(NW * n)), *us = malloc((size_t)(NW * n));
             float *sc = malloc((size_t)(NW * n / 4) * 4), *mn = malloc((size_t)(NW * n / 16) * 4);
             float *scs = malloc((size_t)(NW * n / 4) * 4), *mns = malloc((size_t)(NW * n / 16) * 4);
             float *y0 = malloc(NW * NX * 4), *y1 = malloc(NW * NX * 4);
@@ -729,7 +729,7 @@ static void test_q8(void) {
             }
             free(q2r); free(qr); free(dr); free(smr); free(dd); free(smd); free(q1); free(d1); free(s1); free(y0one);
             free(wf); free(x); free(wd); free(wq); free(q); free(q2); free(qs); free(q2s); free(d); free(sm); free(ds);
-            free(sms); free(u); free(us); free(pk); free(sc); free(mn); free(scs); free(mns); free(y0); free(y1);
+            free(sms); free(u); free(us); free(sc); free(mn); free(scs); free(mns); free(y0); free(y1);
         }
     }
 }
@@ -888,7 +888,7 @@ static void test_q8_extremes(void) {
     const l3_kernel_set *ref = sets[0];
     enum { NW = 16, NX = 5 };
     const int64_t n = 512;
-    uint8_t *u = malloc(NW * n), *pk = malloc(L3_PACK16_BYTES(n));
+    uint8_t *u = malloc(NW * n);
     float *sc = malloc(NW * n / 4 * 4), *mn = malloc(NW * n / 16 * 4), *d = malloc(NX * n / 32 * 4), *sm = malloc(NX * n / 16 * 4);
     int8_t *q = malloc(NX * n), *q2 = malloc(NX * n);
     float *y0 = malloc(NW * NX * 4), *y1 = malloc(NW * NX * 4);
@@ -918,7 +918,7 @@ static void test_q8_extremes(void) {
             }
         }
     }
-    free(u); free(pk); free(sc); free(mn); free(d); free(sm); free(q); free(q2); free(y0); free(y1);
+    free(u); free(sc); free(mn); free(d); free(sm); free(q); free(q2); free(y0); free(y1);
 }
 
 /* The tile product over more activation rows than one register tile takes (37: AMX's 16-row

@@ -8,7 +8,7 @@
  * them; B (unsigned bytes) is the weight panel as panel_pack16 lays it out, [values / 4][16
  * rows][4 values], which is AMX's own layout for B; C[j][i] is int32. Each block's C is
  * stored and scaled into 16 float accumulators (one per activation row, a lane per weight
- * row) while the next block's product runs in the other C tile. */
+ * row) while the next pair of blocks' products runs in the tiles. */
 #include <immintrin.h>
 #include <string.h>
 
@@ -58,17 +58,13 @@ static void configure(int m, int step) {
                 acc[j] = _mm512_fnmadd_ps(mv[k], _mm512_set1_ps(sh[16 * k + j]), acc[j]);              \
         }                                                                                               \
     }
-/* the products of blocks (sixteens h and h + H) into C tiles 0 and 1 */
-#define PRODUCTS(h)                                 \
+/* the product of the block at sixteen h into C tile T (A tile 2 + T, B tile 4 + T) */
+#define PRODUCT(T, h)                               \
     {                                               \
-        _tile_loadd(2, q + 16 * (h), n);            \
-        _tile_loadd(4, w + 256 * (h), 64);          \
-        _tile_zero(0);                              \
-        _tile_dpbsud(0, 2, 4);                      \
-        _tile_loadd(3, q + 16 * ((h) + H), n);      \
-        _tile_loadd(5, w + 256 * ((h) + H), 64);    \
-        _tile_zero(1);                              \
-        _tile_dpbsud(1, 3, 5);                      \
+        _tile_loadd(2 + T, q + 16 * (h), n);        \
+        _tile_loadd(4 + T, w + 256 * (h), 64);      \
+        _tile_zero(T);                              \
+        _tile_dpbsud(T, 2 + T, 4 + T);              \
     }
 
 /* m <= 16 one-level activation rows (q + j*n; their d16, s16 with the rows padded to 16) by a
@@ -85,7 +81,8 @@ static inline __attribute__((always_inline)) void amx_rows16(const int STEP, con
     const int H = STEP / 16;  /* sixteens per block */
     const int64_t pairs = n / STEP / 2;
     for (int64_t p = 0; p < pairs; p++) {
-        PRODUCTS(2 * H * p)
+        PRODUCT(0, 2 * H * p)
+        PRODUCT(1, 2 * H * p + H)
         if (p > 0) {
             SCALE_BLOCK(c[(p - 1) & 1][0], 2 * H * (p - 1))
             SCALE_BLOCK(c[(p - 1) & 1][1], 2 * H * (p - 1) + H)
@@ -99,10 +96,7 @@ static inline __attribute__((always_inline)) void amx_rows16(const int STEP, con
     }
     if (n / STEP % 2) {  /* an odd last block */
         const int64_t h = n / 16 - H;
-        _tile_loadd(2, q + 16 * h, n);
-        _tile_loadd(4, w + 256 * h, 64);
-        _tile_zero(0);
-        _tile_dpbsud(0, 2, 4);
+        PRODUCT(0, h)
         _tile_stored(0, c[0][0], 64);
         SCALE_BLOCK(c[0][0], h)
     }
@@ -111,7 +105,7 @@ static inline __attribute__((always_inline)) void amx_rows16(const int STEP, con
         if (j < m) _mm512_mask_storeu_ps(y + j * ldy, mask, acc[j]);
 }
 #undef SCALE_BLOCK
-#undef PRODUCTS
+#undef PRODUCT
 
 /* kernels.h gemm_q8 on panel_pack16's panels */
 static void gemm_q8_amx(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q, const int8_t *q2,
