@@ -58,13 +58,14 @@ static void configure(int m, int step) {
                 acc[j] = _mm512_fnmadd_ps(mv[k], _mm512_set1_ps(sh[16 * k + j]), acc[j]);              \
         }                                                                                               \
     }
-/* the product of the block at sixteen h into C tile T (A tile 2 + T, B tile 4 + T) */
-#define PRODUCT(T, h)                               \
+/* the product of the block at sixteen h into C tile C from A tile A and B tile B (literal tile
+ * numbers: GCC's intrinsics paste them into the instruction's text) */
+#define PRODUCT(C, A, B, h)                         \
     {                                               \
-        _tile_loadd(2 + T, q + 16 * (h), n);        \
-        _tile_loadd(4 + T, w + 256 * (h), 64);      \
-        _tile_zero(T);                              \
-        _tile_dpbsud(T, 2 + T, 4 + T);              \
+        _tile_loadd(A, q + 16 * (h), n);            \
+        _tile_loadd(B, w + 256 * (h), 64);          \
+        _tile_zero(C);                              \
+        _tile_dpbsud(C, A, B);                      \
     }
 
 /* m <= 16 one-level activation rows (q + j*n; their d16, s16 with the rows padded to 16) by a
@@ -81,8 +82,8 @@ static inline __attribute__((always_inline)) void amx_rows16(const int STEP, con
     const int H = STEP / 16;  /* sixteens per block */
     const int64_t pairs = n / STEP / 2;
     for (int64_t p = 0; p < pairs; p++) {
-        PRODUCT(0, 2 * H * p)
-        PRODUCT(1, 2 * H * p + H)
+        PRODUCT(0, 2, 4, 2 * H * p)
+        PRODUCT(1, 3, 5, 2 * H * p + H)
         if (p > 0) {
             SCALE_BLOCK(c[(p - 1) & 1][0], 2 * H * (p - 1))
             SCALE_BLOCK(c[(p - 1) & 1][1], 2 * H * (p - 1) + H)
@@ -96,7 +97,7 @@ static inline __attribute__((always_inline)) void amx_rows16(const int STEP, con
     }
     if (n / STEP % 2) {  /* an odd last block */
         const int64_t h = n / 16 - H;
-        PRODUCT(0, h)
+        PRODUCT(0, 2, 4, h)
         _tile_stored(0, c[0][0], 64);
         SCALE_BLOCK(c[0][0], h)
     }
