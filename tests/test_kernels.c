@@ -517,10 +517,9 @@ static void test_matmul(l3_pool *pool) {
                 }
                 /* 8-bit paths: two int8 activation levels, about 1e-4; exact otherwise */
                 const l3_kernel_set *ks = sets[si];
-                /* (a few rows take the batched decode kernels where the set has them, also for a
-                 * type without the tile product: ARM's neon and dotprod Q8_0) */
-                const int q8 = ks->use_q8 && (T == 1 ? ks->dot_q8[t] != NULL
-                                                     : ks->to_panel[t] != NULL || (T <= MM_DECODE_ROWS && ks->dotn_q8[t]));
+                /* (two-level rows take the batched decode kernels where the set has them, also
+                 * for a type without the tile product: ARM's neon and dotprod Q8_0) */
+                const int q8 = ks->use_q8 && (T == 1 ? ks->dot_q8[t] != NULL : ks->to_panel[t] != NULL || ks->dotn_q8[t]);
                 const double bound = !q8 ? 1e-5 : 5e-4;
                 if (getenv("KT_VERBOSE")) printf("%s matmul %s T=%d rel L2 %.3g\n", names[si], info->name, T, sqrt(e2 / r2));
                 CHECK(sqrt(e2 / r2) <= bound, "%s matmul %s T=%d rel L2 %.3g > %.3g", names[si], info->name, T,
@@ -538,18 +537,27 @@ static void test_matmul(l3_pool *pool) {
                 const int q8_one = ks->use_q8 && ks->to_panel[t] != NULL;
                 CHECK(sqrt(e2 / r2) <= (q8_one ? 1e-2 : q8 ? 5e-4 : 1e-5) && (!q8_one || sqrt(e2 / r2) > 1e-4), "%s matmul %s T=%d one level rel L2 %.3g",
                       names[si], info->name, T, sqrt(e2 / r2));
-                /* Y1 holds the two-level rows, Y2 the one-level ones. Levels interleaved: past 8
-                 * rows (the tile product) each row gets its level's numbers (a zero second
-                 * level multiplies out to the one-level body's); up to 8 such rows all take the
-                 * decode kernels, so there only batch.c's order below is held to it. */
+                /* Y1 holds the two-level rows (the decode kernels, however many rows), Y2 the
+                 * one-level ones. Levels interleaved past 8 rows take the tile product: a one-level
+                 * row gets its level's numbers (a zero second level multiplies out to the
+                 * one-level body's), a two-level row the tile's two levels (as close to the
+                 * reference as Y1); up to 8 such rows all take the decode kernels, so there only
+                 * batch.c's order below is held to it. */
                 l3_cpu_matmul(l3_kernels(), &W, NULL, X, T, mixed, Y3, &s, pool);
+                double m2 = 0, mr2 = 0;
                 for (int t2 = 0; T > 8 && t2 < T; t2++) {
-                    const float *want = (mixed[t2] ? Y2 : Y1) + (int64_t)t2 * rows;
-                    CHECK(memcmp(Y3 + (int64_t)t2 * rows, want, (size_t)rows * 4) == 0,
-                          "%s matmul %s T=%d: row %d with mixed levels differs from its level alone", names[si], info->name, T, t2);
+                    const int64_t o = (int64_t)t2 * rows;
+                    if (mixed[t2])
+                        CHECK(memcmp(Y3 + o, Y2 + o, (size_t)rows * 4) == 0,
+                              "%s matmul %s T=%d: row %d with mixed levels differs from its level alone", names[si], info->name, T, t2);
+                    else
+                        for (int64_t i = 0; i < rows; i++)
+                            m2 += (Y3[o + i] - Y0[o + i]) * (double)(Y3[o + i] - Y0[o + i]), mr2 += (double)Y0[o + i] * Y0[o + i];
                 }
+                CHECK(T <= 8 || sqrt(m2 / mr2) <= bound, "%s matmul %s T=%d: two-level rows among one-level rows: rel L2 %.3g > %.3g",
+                      names[si], info->name, T, sqrt(m2 / mr2), bound);
                 /* A step of batch.c (decoded tokens first, then prompt rows) gives each part the
-                 * numbers it gets without the other, and decoded tokens in a step of up to 8
+                 * numbers it gets without the other, and decoded tokens in a step of any size
                  * (the decode kernels) the bits they get alone, as do prompt rows up to 8. */
                 const int n_dec = (T + 2) / 3;
                 const int levels = ks->use_q8 && ks->dot_q8[t];  /* 8-bit kernels for the type */
@@ -564,7 +572,7 @@ static void test_matmul(l3_pool *pool) {
                     CHECK(memcmp(Y3 + (int64_t)t2 * rows, Y1 + (int64_t)t2 * rows, (size_t)rows * 4) == 0,
                           "%s matmul %s T=%d: %s row %d differs from its part of the step alone", names[si], info->name,
                           T, t2 < n_dec ? "decoded" : "prompt", t2);
-                    const int alone = t2 < n_dec ? n_dec == 1 || (n_dec <= 8 && ks->dotn_q8[t]) : T <= 8 && ks->dotn_q8[t];
+                    const int alone = t2 < n_dec ? n_dec == 1 || ks->dotn_q8[t] : T <= 8 && ks->dotn_q8[t];
                     if (!alone) continue;
                     l3_cpu_matmul(l3_kernels(), &W, NULL, X + (int64_t)t2 * cols, 1, t2 < n_dec ? NULL : &one, ya, &s, pool);
                     const float *got = t2 < n_dec ? Y3 + (int64_t)t2 * rows : Y2 + (int64_t)t2 * rows;
@@ -828,15 +836,18 @@ static void test_row_groups(l3_pool *pool) {
                     for (int64_t i = 0; i < T * rows; i++) e2 += (Y1[i] - Y0[i]) * (double)(Y1[i] - Y0[i]), r2 += (double)Y0[i] * Y0[i];
                     CHECK(sqrt(e2 / r2) <= 5e-4, "%s matmul on groups %s n=%lld T=%d rel L2 %.3g", names[si], l3_type_get(t)->name,
                           (long long)n, T, sqrt(e2 / r2));
-                    if (T <= MM_DECODE_ROWS) {
-                        for (int r = 0; r < T; r++) {
-                            l3_cpu_matmul(l3_kernels(), &W, gq, X + (int64_t)r * n, 1, NULL, Ya, &s, pool);
-                            CHECK(memcmp(Ya, Y1 + (int64_t)r * rows, (size_t)rows * 4) == 0,
-                                  "%s matmul on groups %s n=%lld T=%d: row %d differs from alone", names[si],
-                                  l3_type_get(t)->name, (long long)n, T, r);
-                        }
-                    } else {
-                        l3_cpu_matmul(l3_kernels(), &W, NULL, X, T, NULL, Y0, &s, pool);
+                    /* decoded tokens, however many: each row the bits it gets alone */
+                    for (int r = 0; r < T; r++) {
+                        l3_cpu_matmul(l3_kernels(), &W, gq, X + (int64_t)r * n, 1, NULL, Ya, &s, pool);
+                        CHECK(memcmp(Ya, Y1 + (int64_t)r * rows, (size_t)rows * 4) == 0,
+                              "%s matmul on groups %s n=%lld T=%d: row %d differs from alone", names[si],
+                              l3_type_get(t)->name, (long long)n, T, r);
+                    }
+                    if (T > MM_DECODE_ROWS) {  /* prompt rows: the tile product, on rows unpacked from the groups */
+                        uint8_t prompt[20];
+                        memset(prompt, 1, sizeof prompt);
+                        l3_cpu_matmul(l3_kernels(), &W, gq, X, T, prompt, Y1, &s, pool);
+                        l3_cpu_matmul(l3_kernels(), &W, NULL, X, T, prompt, Y0, &s, pool);
                         CHECK(memcmp(Y0, Y1, (size_t)(T * rows) * 4) == 0, "%s prefill on groups %s n=%lld T=%d differs from the file's rows",
                               names[si], l3_type_get(t)->name, (long long)n, T);
                     }

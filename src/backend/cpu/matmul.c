@@ -13,7 +13,8 @@
  *   alone or in a batch; prompt rows flagged one_level keep the first level only, with a zero
  *   second level where they share a product with two-level rows, the same numbers either
  *   way, and a product of only such rows takes the kernels' one-level body), then decode
- *   and a few rows (T <= MM_DECODE_ROWS) take the kernel set's dotn_q8 over runs of weight
+ *   and a few rows (T <= MM_DECODE_ROWS, or any number of rows all two-level: decoded tokens)
+ *   take the kernel set's dotn_q8 over runs of weight
  *   rows (every activation row per weight row in registers, independent accumulator chains,
  *   the same bits as decoding each alone; dot_q8 per row where a type has none), and prefill
  *   unpacks a tile of MM_ROWS weight rows to 8-bit panel rows once and multiplies them with
@@ -25,7 +26,8 @@
  *   rows' slice to f32 once for the f32 tile product (through the kernel set's own panel
  *   layout where it has one), adding each slice's partial sums into Y. */
 /* - row groups (a matrix the CPU model copied into the kernel set's groups, kernels.h
- *   group_rows): decode and up to MM_DECODE_ROWS rows take dotn_q8_groups over runs of whole
+ *   group_rows): decode (any number of two-level rows) and up to MM_DECODE_ROWS rows of any
+ *   kind take dotn_q8_groups over runs of whole
  *   groups (8-bit activations as above, several rows at a stride padded by MM_Q8_ROW_PAD,
  *   one vector lane per weight row, a row's bits the same alone or batched); prefill unpacks
  *   each row of a tile back to the file's layout for the panel (the same bits as without
@@ -229,7 +231,12 @@ void l3_cpu_matmul(const l3_kernel_set *k, const l3_tensor *W, const void *group
         }
     }
     const int grouped = groups && q8 && k->dotn_q8_groups[W->type];
-    if (T <= MM_DECODE_ROWS && grouped) {
+    /* rows that are all two-level (decoded tokens, however many) take the decode kernels: a
+     * token decoded beside 20 others gets the bits it gets alone, and a step reads each weight
+     * once for all of them where the tile path would unpack every weight again per step */
+    int decode = T <= MM_DECODE_ROWS || !one_level;
+    for (int t = 0; !decode && t < T && !one_level[t]; t++) decode = t == T - 1;
+    if (decode && grouped) {
         if (T > 1) j.ldq = W->cols + MM_Q8_ROW_PAD;
         if (T == 1) quantize_rows(&j, 0, 1, 0);  /* once, shared by every thread */
         else l3_parallel_for(pool, T, 4, quantize_rows, &j);
@@ -244,7 +251,7 @@ void l3_cpu_matmul(const l3_kernel_set *k, const l3_tensor *W, const void *group
         l3_parallel_for(pool, W->rows, 8, matmul_vec_bf16, &j);
     } else if (T == 1) {
         l3_parallel_for(pool, W->rows, 8, matmul_vec, &j);  /* (for one row, faster than float dotn) */
-    } else if (T <= MM_DECODE_ROWS && q8 && k->dotn_q8[W->type]) {
+    } else if (decode && q8 && k->dotn_q8[W->type]) {
         l3_parallel_for(pool, T, 4, quantize_rows, &j);
         l3_parallel_for(pool, W->rows, 8, matmul_vecn_q8, &j);
     } else if (T <= MM_DOTN_ROWS && k->dotn[W->type]) {
