@@ -37,7 +37,8 @@ typedef struct matmul_job {
     const uint8_t *groups;     /* W's rows in the set's groups (row_groups.h), or NULL */
     const float *X;
     int T;
-    int64_t ldq;               /* bytes between the 8-bit rows in xq and xq2 (cols, or padded) */
+    int8_t *q, *q2;            /* where the 8-bit rows' two levels go: xq and xq2, or side by side in xq */
+    int64_t ldq;               /* bytes between the 8-bit rows at q and at q2 (cols, or more) */
     const uint8_t *one_level;  /* per row (or NULL) */
     int all_one;               /* every row one-level: q2 is not written, and NULL for gemm_q8 */
     float *Y;
@@ -110,9 +111,9 @@ static void quantize_rows(void *ctx, int64_t t0, int64_t t1, int thread) {
     const int levels = j->k->to_panel[j->W->type] != NULL;
     for (int64_t t = t0; t < t1; t++) {
         const int one = levels && j->one_level && j->one_level[t];
-        int8_t *q2 = j->s->xq2 + t * j->ldq;
+        int8_t *q2 = j->q2 + t * j->ldq;
         float *d = j->s->xd + t * n / 32;
-        j->k->quantize_q8(j->X + t * n, j->s->xq + t * j->ldq, one ? NULL : q2, d, j->s->xs + t * n / 16, n);
+        j->k->quantize_q8(j->X + t * n, j->q + t * j->ldq, one ? NULL : q2, d, j->s->xs + t * n / 16, n);
         if (j->all_one && j->k->gemm_q8_rows16) {  /* the tile product's own copy (kernels.h) */
             for (int64_t b = 0; b < n / 32; b++) j->s->xd16[L3_ROWS16(t, b, n / 32)] = d[b];
             for (int64_t h = 0; h < n / 16; h++) j->s->xs16[L3_ROWS16(t, h, n / 16)] = j->s->xs[t * n / 16 + h];
@@ -171,7 +172,7 @@ static void matmul_groups_q8(void *ctx, int64_t g0, int64_t g1, int thread) {
     const matmul_job *j = ctx;
     const l3_scratch *s = j->s;
     const int G = j->k->group_rows[j->W->type];
-    j->k->dotn_q8_groups[j->W->type](j->groups + g0 * G * j->row_bytes, (int)(g1 - g0), s->xq, s->xq2, j->ldq, s->xd,
+    j->k->dotn_q8_groups[j->W->type](j->groups + g0 * G * j->row_bytes, (int)(g1 - g0), j->q, j->q2, j->ldq, s->xd,
                                      s->xs, j->T, j->Y + g0 * G, j->W->rows, j->W->cols);
 }
 
@@ -212,7 +213,7 @@ static void matmul_tiles_q8(void *ctx, int64_t tile0, int64_t tile1, int thread)
 
 void l3_cpu_matmul(const l3_kernel_set *k, const l3_tensor *W, const void *groups, const float *X, int T,
                    const uint8_t *one_level, float *Y, l3_scratch *s, l3_pool *pool) {
-    matmul_job j = { W, groups, X, T, W->cols, one_level, 0, Y, s, l3_row_bytes(W->type, W->cols), k };
+    matmul_job j = { W, groups, X, T, s->xq, s->xq2, W->cols, one_level, 0, Y, s, l3_row_bytes(W->type, W->cols), k };
     const int q8 = k->use_q8 && s->xq && W->cols % 32 == 0;
     /* A step of batch.c lists its decoded tokens first, then prompt rows: with 8-bit kernels
      * the two run as two products, so that the decoded tokens take the path they take alone
@@ -237,7 +238,10 @@ void l3_cpu_matmul(const l3_kernel_set *k, const l3_tensor *W, const void *group
     int decode = T <= MM_DECODE_ROWS || !one_level;
     for (int t = 0; !decode && t < T && !one_level[t]; t++) decode = t == T - 1;
     if (decode && grouped) {
-        if (T > 1) j.ldq = W->cols + MM_Q8_ROW_PAD;
+        if (T > 1) {  /* a row's two levels side by side, MM_Q8_ROW_PAD after each (AMX loads both as one operand) */
+            j.q2 = s->xq + W->cols + MM_Q8_ROW_PAD;
+            j.ldq = 2 * (W->cols + MM_Q8_ROW_PAD);
+        }
         if (T == 1) quantize_rows(&j, 0, 1, 0);  /* once, shared by every thread */
         else l3_parallel_for(pool, T, 4, quantize_rows, &j);
         const int G = k->group_rows[W->type];

@@ -29,8 +29,8 @@ int l3_scratch_init(l3_scratch *s, const llama3_args *a, int max_rows, int n_ctx
         !s->panel8 || !s->out_one_level)
         return -1;
     int widest = a->dim > a->hidden_dim ? a->dim : a->hidden_dim;
-    s->xq = l3_alloc_lines(R * ((size_t)widest + MM_Q8_ROW_PAD));
-    s->xq2 = l3_alloc_lines(R * ((size_t)widest + MM_Q8_ROW_PAD));
+    s->xq = l3_alloc_lines(2 * R * ((size_t)widest + MM_Q8_ROW_PAD));
+    s->xq2 = s->xq ? s->xq + R * ((size_t)widest + MM_Q8_ROW_PAD) : NULL;
     s->xd = malloc(R * (size_t)widest / 32 * sizeof(float) + sizeof(float));
     s->xs = malloc(R * (size_t)widest / 16 * sizeof(float) + sizeof(float));
     const size_t R16 = (R + 15) / 16 * 16;
@@ -63,7 +63,7 @@ void l3_scratch_free(l3_scratch *s) {
     free(s->panel8);
     free(s->out_one_level);
     free(s->x_bf16);
-    free(s->xq); free(s->xq2); free(s->xd); free(s->xs); free(s->xd16); free(s->xs16);
+    free(s->xq); free(s->xd); free(s->xs); free(s->xd16); free(s->xs16);
     free(s->split_of); free(s->split_rows); free(s->att_part);
     free(s->row_buf);
     free(s->scores);

@@ -16,7 +16,8 @@ typedef struct l3_scratch {
     float **row_buf;   /* per thread: a widened weight row or the prefill weight panel (l3_cpu_matmul) */
     float **scores;    /* per thread: attention scores (n_ctx floats) */
     /* 8-bit activations of a matmul's input rows (kernels.h's layout: values, scales, sums) */
-    int8_t *xq, *xq2;  /* the two levels */
+    int8_t *xq, *xq2;  /* the two levels (xq2: the second half of xq's allocation, so that a
+                        * product may also lay a row's two levels side by side in xq) */
     float *xd, *xs;
     float *xd16, *xs16;  /* one-level rows' d and s again, interleaved by 16 rows (kernels.h gemm_q8_rows16) */
     uint8_t **panel8;  /* per thread: a prefill tile of weight rows unpacked to 8 bits */

@@ -32,6 +32,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* bytes of a block of a group of GR rows: Q8_0, Q4_0 (32 values), Q4_K, Q5_K, Q6_K (256) */
+#define Q80_BLOCK(GR) (34 * (GR))
+#define Q40_BLOCK(GR) (18 * (GR))
+#define Q4K_BLOCK(GR) (144 * (GR))
+#define Q5K_BLOCK(GR) (176 * (GR))
+#define Q6K_BLOCK(GR) (210 * (GR))
+
 /* whether type t has a grouped layout */
 int l3_row_groups_supported(int t);
 /* G rows of n values of type t (row i at rows + i*row_bytes) into out (G * row_bytes bytes) */

@@ -54,12 +54,8 @@
 #ifndef LLAMA3_X86_GROUP_TILES_H
 #define LLAMA3_X86_GROUP_TILES_H
 
-/* bytes of a block of a group of GR rows: Q8_0, Q4_0 (32 values), Q4_K, Q5_K, Q6_K (256) */
-#define Q80_BLOCK(GR) (34 * (GR))
-#define Q40_BLOCK(GR) (18 * (GR))
-#define Q4K_BLOCK(GR) (144 * (GR))
-#define Q5K_BLOCK(GR) (176 * (GR))
-#define Q6K_BLOCK(GR) (210 * (GR))
+#include "backend/cpu/kernels/row_groups.h"  /* (Q80_BLOCK ...: a block's bytes in a group) */
+
 /* prefetched ahead, in address order (less ran slower at 1 thread here: AVX2 2.3 KiB 10%, 4.5
  * KiB 3-7%; AVX-512 2.3 KiB 4-8%, 4.5 KiB 9%) */
 #define AHEAD_BYTES 9216
