@@ -236,7 +236,11 @@ void l3_cpu_matmul(const l3_kernel_set *k, const l3_tensor *W, const void *group
      * token decoded beside 20 others gets the bits it gets alone, and a step reads each weight
      * once for all of them where the tile path would unpack every weight again per step */
     int decode = T <= MM_DECODE_ROWS || !one_level;
-    for (int t = 0; !decode && t < T && !one_level[t]; t++) decode = t == T - 1;
+    if (!decode) {
+        int t = 0;
+        while (t < T && !one_level[t]) t++;
+        decode = t == T;
+    }
     if (decode && grouped) {
         if (T > 1) {  /* a row's two levels side by side, MM_Q8_ROW_PAD after each (AMX loads both as one operand) */
             j.q2 = s->xq + W->cols + MM_Q8_ROW_PAD;
