@@ -1,7 +1,8 @@
 /* Continuous batching: N sequences advanced together (joining at different steps, prompts
  * prefilled in chunks beside running decodes) yield exactly the ids each yields alone with
  * plain llama3_eval; a removed sequence frees its slot for a new one; the prompt cache keeps
- * a slot's matching prefix and still yields the ids (and logprobs) of the whole prompt alone.
+ * a slot's matching prefix and still yields the ids (and logprobs) of the whole prompt alone;
+ * 12 sequences together (decode steps past one decode tile's 8 rows) still yield their ids alone.
  * usage: test_batch MODEL.gguf [KV_TYPE] (f16 by default; f32, q8_0) */
 #include <math.h>
 #include <stdio.h>
@@ -63,6 +64,52 @@ static int run_alone(llama3_model *m, const int32_t *prompt, int n_prompt, llama
     free(logits);
     llama3_session_free(s);
     return rc ? -1 : n;
+}
+
+/* 12 sequences at once: decode steps of 12 rows, more than one decode tile's 8 (and past
+ * MM_DECODE_ROWS), still give each sequence the ids it gets alone (the ids: their prompts were
+ * prefilled in other chunks than alone, so the logits differ in the last bits; test_kernels holds
+ * each decoded row of a product to its bits alone). */
+static void wide_batch(llama3_model *m, int vocab) {
+    enum { W = 12 };
+    static int32_t prompt[W][256], alone[W][N_GEN], got[W][N_GEN];
+    int n_prompt[W], n_alone[W], n_got[W] = { 0 }, seq_of[W], ok = 1;
+    llama3_sampler_params sp[W];
+    for (int k = 0; k < W; k++) {
+        n_prompt[k] = make_prompt(k % N_SEQ, vocab, prompt[k]);
+        prompt[k][0] = (prompt[k][0] + k) % vocab;  /* twelve different prompts */
+        sp[k] = params_for(k % N_SEQ);
+        n_alone[k] = run_alone(m, prompt[k], n_prompt[k], sp[k], alone[k]);
+        if (n_alone[k] < 0) { fails++; return; }
+    }
+    llama3_error err = { 0 };
+    llama3_session *s =
+        llama3_session_new(m, &(llama3_session_options){ .n_ctx = 256, .n_slots = W, .kv_type = kv_type }, &err);
+    llama3_batch *b = s ? llama3_batch_new(m, s, &(llama3_batch_options){ .prefill_chunk = 32 }, &err) : NULL;
+    CHECK(b != NULL, "12 slots: %s", err.msg);
+    for (int k = 0; b && k < W; k++) {
+        seq_of[k] = llama3_batch_add(b, prompt[k], n_prompt[k], &sp[k], N_GEN, &err);
+        CHECK(seq_of[k] >= 0, "add %d: %s", k, err.msg);
+        ok &= seq_of[k] >= 0;
+    }
+    llama3_batch_event ev[W];
+    int max_active = 0;
+    for (int steps = 0; b && ok && llama3_batch_n_active(b) > 0 && steps < 2000; steps++) {
+        int na = llama3_batch_n_active(b);
+        if (na > max_active) max_active = na;
+        int n_ev = llama3_batch_step(b, ev, W, &err);
+        CHECK(n_ev >= 0, "step: %s", err.msg);
+        if (n_ev < 0) break;
+        for (int e = 0; e < n_ev; e++)
+            for (int k = 0; k < W; k++)
+                if (seq_of[k] == ev[e].seq && n_got[k] < N_GEN) got[k][n_got[k]++] = ev[e].token;
+    }
+    CHECK(!b || max_active == W, "never ran %d sequences together (max %d)", W, max_active);
+    for (int k = 0; b && ok && k < W; k++)
+        CHECK(n_got[k] == n_alone[k] && !memcmp(got[k], alone[k], (size_t)n_got[k] * sizeof(int32_t)),
+              "wide batch: sequence %d's ids differ from alone (%d vs %d ids)", k, n_got[k], n_alone[k]);
+    llama3_batch_free(b);
+    llama3_session_free(s);
 }
 
 int main(int argc, char **argv) {
@@ -182,6 +229,7 @@ int main(int argc, char **argv) {
     }
     llama3_batch_free(b);
     llama3_session_free(s);
+    wide_batch(m, vocab);
     llama3_model_free(m);
     printf("test_batch %s (KV %s): %d sequences, %d steps: %s\n", argv[1], llama3_kv_type_name(kv_type), N_SEQ, steps,
            fails ? "FAILED" : "ok");
