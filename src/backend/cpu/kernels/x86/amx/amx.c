@@ -235,15 +235,17 @@ static void dotn_groups_q4_0_amx(const void *groups, int ng, const int8_t *q, co
         g_groups_q4_0_avx512(groups, ng, q, q2, ldq, d, s, nx, y, ldy, n);
         return;
     }
-    const size_t group_bytes = (size_t)(n / 32) * Q40_BLOCK(Q40_GROUP_ROWS);
+    const size_t stride = (size_t)(n / 32) * Q40_BLOCK(Q40_GROUP_ROWS);  /* bytes of a group */
     configure_groups();
     for (int i = 0; i < ng; i++) {
-        const uint8_t *g = (const uint8_t *)groups + i * group_bytes;
+        const uint8_t *g = (const uint8_t *)groups + i * stride;
         for (int j = 0; j < nx; j += 8) {
             const int m = nx - j < 8 ? nx - j : 8;
             float *yj = y + (int64_t)j * ldy + Q40_GROUP_ROWS * i;
-            if (m < 8) g_groups_q4_0_avx512(g, 1, q + j * ldq, q2 + j * ldq, ldq, d + j * n / 32, s + j * n / 16, m, yj, ldy, n);
-            else amx_q4_0_group(g, q + j * ldq, ldq, d + j * n / 32, s + j * n / 16, yj, ldy, n);
+            const int8_t *qj = q + j * ldq;
+            const float *dj = d + j * n / 32, *sj = s + j * n / 16;
+            if (m < 8) g_groups_q4_0_avx512(g, 1, qj, q2 + j * ldq, ldq, dj, sj, m, yj, ldy, n);
+            else amx_q4_0_group(g, qj, ldq, dj, sj, yj, ldy, n);
         }
     }
     _tile_release();
