@@ -23,39 +23,42 @@ static const layout *layout_of(int t) {
     return NULL;
 }
 
-/* one field's units of row r to their places in a group's block (to_group), or back; UNIT a
- * constant, so each copy is one load and store (not a call: prefill unpacks every row it uses) */
-static inline __attribute__((always_inline)) void move_units(const int UNIT, field f, int G, int r, int to_group,
-                                                             const uint8_t *src, uint8_t *dst) {
-    for (int k = 0; k < f.len; k += UNIT) {
-        const size_t in_block = (size_t)(f.off + k), in_group = (size_t)G * in_block + (size_t)(UNIT * r);
-        memcpy(dst + (to_group ? in_group : in_block), src + (to_group ? in_block : in_group), (size_t)UNIT);
+/* one field's units of row r, in every block, into their places in the group (to_group) or
+ * back into the row (the file's layout); UNIT a constant, so each copy is one load and store at
+ * pointers that step through the field (prefill unpacks every row it uses: 2-3x faster than
+ * moving each block's fields in turn with offsets computed per unit) */
+static inline __attribute__((always_inline)) void move_field(const int UNIT, field f, int G, int r, int64_t nb,
+                                                             size_t block_bytes, int to_group, const uint8_t *src,
+                                                             uint8_t *dst) {
+    const size_t in_group = (size_t)G * f.off + (size_t)UNIT * r, group_step = (size_t)G * UNIT;
+    const size_t s0 = to_group ? (size_t)f.off : in_group, d0 = to_group ? in_group : (size_t)f.off;
+    const size_t s_step = to_group ? (size_t)UNIT : group_step, d_step = to_group ? group_step : (size_t)UNIT;
+    const size_t s_block = to_group ? block_bytes : G * block_bytes, d_block = to_group ? G * block_bytes : block_bytes;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *sp = src + b * s_block + s0;
+        uint8_t *dp = dst + b * d_block + d0;
+        for (int k = 0; k < f.len; k += UNIT, sp += s_step, dp += d_step) memcpy(dp, sp, (size_t)UNIT);
     }
 }
-/* a block of row r to its place in a group's block (to_group), or back */
-static void move_block(const layout *L, int G, int r, int to_group, const uint8_t *src, uint8_t *dst) {
+/* row r (n values of type t) into its group (to_group), or back */
+static void move_row(int t, int G, int r, int64_t n, int to_group, const uint8_t *src, uint8_t *dst) {
+    const layout *L = layout_of(t);
+    const l3_type_info *ti = l3_type_get((uint32_t)t);
+    const int64_t nb = n / ti->block;
     for (int i = 0; i < L->n_fields; i++) {
         const field f = L->f[i];
-        if (f.unit == 4) move_units(4, f, G, r, to_group, src, dst);
-        else if (f.unit == 2) move_units(2, f, G, r, to_group, src, dst);
-        else move_units(1, f, G, r, to_group, src, dst);
+        if (f.unit == 4) move_field(4, f, G, r, nb, ti->block_bytes, to_group, src, dst);
+        else if (f.unit == 2) move_field(2, f, G, r, nb, ti->block_bytes, to_group, src, dst);
+        else move_field(1, f, G, r, nb, ti->block_bytes, to_group, src, dst);
     }
 }
 
 int l3_row_groups_supported(int t) { return layout_of(t) != NULL; }
 
 void l3_row_groups_pack(int t, int G, const void *rows, size_t row_bytes, int64_t n, void *out) {
-    const layout *L = layout_of(t);
-    const l3_type_info *ti = l3_type_get((uint32_t)t);
-    for (int64_t b = 0; b < n / ti->block; b++)
-        for (int r = 0; r < G; r++)
-            move_block(L, G, r, 1, (const uint8_t *)rows + r * row_bytes + b * ti->block_bytes,
-                       (uint8_t *)out + b * G * ti->block_bytes);
+    for (int r = 0; r < G; r++) move_row(t, G, r, n, 1, (const uint8_t *)rows + r * row_bytes, out);
 }
 
 void l3_row_groups_unpack(int t, int G, const void *group, int i, int64_t n, void *row) {
-    const layout *L = layout_of(t);
-    const l3_type_info *ti = l3_type_get((uint32_t)t);
-    for (int64_t b = 0; b < n / ti->block; b++)
-        move_block(L, G, i, 0, (const uint8_t *)group + b * G * ti->block_bytes, (uint8_t *)row + b * ti->block_bytes);
+    move_row(t, G, i, n, 0, group, row);
 }
