@@ -37,15 +37,68 @@ static inline __m256i dot8acc(__m256i acc, __m256i u, __m256i x) { return _mm256
  * integer dot product advances 16 (row, activation row) pairs by 4 values and the scales are
  * applied once per 16 values to 16 pairs at once (no horizontal sums; results are stored as
  * vectors). Per 16 values and activation row: 8 dots (4 per level), a shift, a convert, the scale product, an FMA and the mins' term. */
+/* r[k] = column k of the 16 x 16 matrix of 32-bit values whose rows are r[0..15] */
+static inline void transpose16_epi32(__m512i *r) {
+    __m512i t[16];
+    for (int i = 0; i < 16; i += 2) t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]), t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]), r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+        r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]), r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    for (int h = 0; h < 2; h++)
+        for (int k = 0; k < 4; k++) {
+            t[8 * h + k] = _mm512_shuffle_i32x4(r[8 * h + k], r[8 * h + 4 + k], 0x88);
+            t[8 * h + 4 + k] = _mm512_shuffle_i32x4(r[8 * h + k], r[8 * h + 4 + k], 0xdd);
+        }
+    for (int k = 0; k < 8; k++) r[k] = _mm512_shuffle_i32x4(t[k], t[8 + k], 0x88), r[8 + k] = _mm512_shuffle_i32x4(t[k], t[8 + k], 0xdd);
+}
+
+/* pack_scales16 (q8_simd.h) 16 sixteens at a time where n is a multiple of 256: each row's
+ * sixteens' scales (every 4th lane scale) and mins, transposed to [sixteen][row] */
+static uint32_t pack_scales16_512(const float *sc, const float *mn, int nw, int64_t n, float *sc16, float *mn16) {
+    if (n % 256) return pack_scales16(sc, mn, nw, n, sc16, mn16);
+    const __m512i every4 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0);
+    __mmask16 differ = 0;
+    for (int64_t h0 = 0; h0 < n / 16; h0 += 16) {
+        __m512i vs[16], vm[16];
+        for (int r = 0; r < 16; r++) {
+            if (r >= nw) {
+                vs[r] = vm[r] = _mm512_setzero_si512();
+                continue;
+            }
+            const float *p = sc + r * (n / 4) + 4 * h0;  /* 64 lane scales, of which every 4th */
+            const __m512 lo = _mm512_permutex2var_ps(_mm512_loadu_ps(p), every4, _mm512_loadu_ps(p + 16));
+            const __m512 hi = _mm512_permutex2var_ps(_mm512_loadu_ps(p + 32), every4, _mm512_loadu_ps(p + 48));
+            vs[r] = _mm512_castps_si512(_mm512_shuffle_f32x4(lo, hi, 0x44));
+            vm[r] = _mm512_loadu_si512(mn + r * (n / 16) + h0);
+        }
+        transpose16_epi32(vs);
+        transpose16_epi32(vm);
+        for (int k = 0; k < 16; k++) {
+            _mm512_storeu_si512(sc16 + 16 * (h0 + k), vs[k]);
+            _mm512_storeu_si512(mn16 + 16 * (h0 + k), vm[k]);
+            if (k % 2) differ |= _mm512_cmp_ps_mask(_mm512_castsi512_ps(vs[k]), _mm512_castsi512_ps(vs[k - 1]), _CMP_NEQ_UQ);
+        }
+    }
+    return differ == 0;
+}
+
 static void panel_pack16(const uint8_t *u, const float *sc, const float *mn, int nw, int64_t n, uint8_t *out) {
     uint8_t *w = out;                                         /* [n/4][16 rows][4 values] */
     float *sc16 = (float *)(out + 16 * n), *mn16 = sc16 + n;  /* [n/16][16 rows] */
-    for (int64_t g = 0; g < n / 4; g++)
+    int64_t g0 = 0;
+    for (; g0 + 16 <= n / 4; g0 += 16) {  /* 64 values of the 16 rows at a time: a transpose of their 4-byte groups */
+        __m512i r[16];
+        for (int i = 0; i < 16; i++) r[i] = i < nw ? _mm512_loadu_si512(u + i * n + 4 * g0) : _mm512_setzero_si512();
+        transpose16_epi32(r);
+        for (int k = 0; k < 16; k++) _mm512_storeu_si512(w + 64 * (g0 + k), r[k]);
+    }
+    for (int64_t g = g0; g < n / 4; g++)
         for (int r = 0; r < 16; r++) {
             if (r < nw) memcpy(w + 64 * g + 4 * r, u + r * n + 4 * g, 4);
             else memset(w + 64 * g + 4 * r, 0, 4);
         }
-    const uint32_t same32 = pack_scales16(sc, mn, nw, n, sc16, mn16);
+    const uint32_t same32 = pack_scales16_512(sc, mn, nw, n, sc16, mn16);
     memcpy(mn16 + n, &same32, sizeof same32);
 }
 
