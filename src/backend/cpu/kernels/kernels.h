@@ -113,6 +113,10 @@ typedef struct l3_kernel_set {
      * (to_panel's layout) into out (L3_PACK16_BYTES(n)) for gemm_q8, which then gets
      * u = out, sc = out + 16n bytes, mn = sc + n (see avx512.c). */
     void (*panel_pack)(const uint8_t *u, const float *sc, const float *mn, int nw, int64_t n, uint8_t *out);
+    /* Optional (NULL: each row unpacked from its group, to_panel, then panel_pack): panel_pack's
+     * output for the 16 rows r0..r0 + 15 (r0 a multiple of 16) of a group of group_rows[t] rows
+     * of type t (row_groups.h), made straight from the group */
+    void (*panel_from_group[L3_TYPE_COUNT])(const uint8_t *group, int r0, int64_t n, uint8_t *out);
     /* y[j*ldy + i] = dot(panel row i, activation row j) for nw panel rows (rows of n values,
      * stored at u + i*n, sc + i*n/4, mn + i*n/16, or packed by panel_pack) and nx two-level
      * activation rows, or one-level rows (q2 NULL, d = amax / 127: half the integer work);

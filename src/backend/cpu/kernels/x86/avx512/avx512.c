@@ -7,6 +7,7 @@
 #include "backend/cpu/kernels/x86/features.h"
 #include "backend/cpu/kernels/kernels.h"
 #include "backend/cpu/kernels/x86/sets.h"
+#include "backend/cpu/kernels/row_groups.h"
 
 static inline __mmask16 tail16(int64_t r) { return (__mmask16)((1u << r) - 1); }
 
@@ -101,6 +102,39 @@ static void panel_pack16(const uint8_t *u, const float *sc, const float *mn, int
     const uint32_t same32 = pack_scales16_512(sc, mn, nw, n, sc16, mn16);
     memcpy(mn16 + n, &same32, sizeof same32);
 }
+
+/* kernels.h panel_from_group for Q4_0 (groups of 32 rows: vector r0 / 16) and Q8_0 (16 rows):
+ * a group's 4-byte chunk of 16 rows is already a panel row (Q4_0: its low nibbles values 4c..,
+ * its high ones 16 + 4c..; Q8_0: u = w + 128); each block's scales widened once, as
+ * panel_q4_0 / panel_q8_0 then panel_pack16 give them (d per lane, 8 d or 128 d per 16) */
+static inline __attribute__((always_inline)) void panel_b32_group(const int Q8, const uint8_t *group, int r0, int64_t n,
+                                                                  uint8_t *out) {
+    const int GR = Q8 ? 16 : 32, blk = Q8 ? Q80_BLOCK(GR) : Q40_BLOCK(GR);
+    uint8_t *w = out;
+    float *sc16 = (float *)(out + 16 * n), *mn16 = sc16 + n;
+    const __m512i x80 = _mm512_set1_epi8((char)0x80), m15 = _mm512_set1_epi8(15);
+    const __m512 off = _mm512_set1_ps(Q8 ? 128.0f : 8.0f);
+    for (int64_t b = 0; b < n / 32; b++) {
+        const uint8_t *g = group + b * blk;
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(g + 2 * r0)));
+        _mm512_storeu_ps(sc16 + 16 * (2 * b), d), _mm512_storeu_ps(sc16 + 16 * (2 * b + 1), d);
+        _mm512_storeu_ps(mn16 + 16 * (2 * b), _mm512_mul_ps(off, d)), _mm512_storeu_ps(mn16 + 16 * (2 * b + 1), _mm512_mul_ps(off, d));
+        if (Q8) {
+            for (int c = 0; c < 8; c++)
+                _mm512_storeu_si512(w + 64 * (8 * b + c), _mm512_xor_si512(_mm512_loadu_si512(g + 2 * GR + 4 * GR * c), x80));
+        } else {
+            for (int c = 0; c < 4; c++) {
+                const __m512i v = _mm512_loadu_si512(g + 2 * GR + 4 * GR * c + 4 * r0);
+                _mm512_storeu_si512(w + 64 * (8 * b + c), _mm512_and_si512(v, m15));
+                _mm512_storeu_si512(w + 64 * (8 * b + 4 + c), _mm512_and_si512(_mm512_srli_epi16(v, 4), m15));
+            }
+        }
+    }
+    const uint32_t same32 = 1;
+    memcpy(mn16 + n, &same32, sizeof same32);
+}
+static void panel_group_q8_0(const uint8_t *group, int r0, int64_t n, uint8_t *out) { panel_b32_group(1, group, r0, n, out); }
+static void panel_group_q4_0(const uint8_t *group, int r0, int64_t n, uint8_t *out) { panel_b32_group(0, group, r0, n, out); }
 
 /* the 16 bytes at p in every 128-bit lane; then bytes 4c..4c+3 in every 32-bit lane (dword c
  * broadcast within the lanes). A broadcast load per 4 bytes (or a broadcast memory operand
@@ -873,6 +907,33 @@ static void gemm_f32_packed(const float *panel, int nw, const float *x, int64_t 
 
 #include "backend/cpu/kernels/x86/avx512/group_lanes.h"
 
+/* kernels.h panel_from_group for Q4_K (groups of 16 rows): per super-block the rows' d x scale
+ * and dmin x min of each sub-block in the lanes (k45_group_scales: panel_k45's products), and
+ * sub-block j's values the low (j even) or high nibbles of chunks 8 (j / 2) .. + 7, each
+ * already a panel row of the 16 rows */
+static void panel_group_q4_K(const uint8_t *group, int r0, int64_t n, uint8_t *out) {
+    (void)r0;  /* (one group per tile) */
+    uint8_t *w = out;
+    float *sc16 = (float *)(out + 16 * n), *mn16 = sc16 + n;
+    const __m512i m15 = _mm512_set1_epi8(15);
+    for (int64_t sb = 0; sb < n / 256; sb++) {
+        const uint8_t *g = group + sb * Q4K_BLOCK(16), *qs = g + 16 * 16;
+        __m512 dsc[8], dmn[8];
+        k45_group_scales(g, dsc, dmn);
+        for (int j = 0; j < 8; j++) {
+            const int64_t h = 16 * sb + 2 * j;  /* the sub-block's two sixteens */
+            _mm512_storeu_ps(sc16 + 16 * h, dsc[j]), _mm512_storeu_ps(sc16 + 16 * (h + 1), dsc[j]);
+            _mm512_storeu_ps(mn16 + 16 * h, dmn[j]), _mm512_storeu_ps(mn16 + 16 * (h + 1), dmn[j]);
+            for (int c = 0; c < 8; c++) {
+                const __m512i v = _mm512_loadu_si512(qs + 64 * (8 * (j / 2) + c));
+                _mm512_storeu_si512(w + 64 * (64 * sb + 8 * j + c), _mm512_and_si512(j & 1 ? _mm512_srli_epi16(v, 4) : v, m15));
+            }
+        }
+    }
+    const uint32_t same32 = 1;
+    memcpy(mn16 + n, &same32, sizeof same32);
+}
+
 int l3_kernels_init_avx512(l3_kernel_set *k) {
     const l3_cpu_features *cpu = l3_cpu();
     if (!cpu->avx512f || !cpu->avx512bw || !cpu->avx512vl || !cpu->avx512dq || !cpu->avx2 || !cpu->fma || !cpu->f16c)
@@ -905,6 +966,9 @@ int l3_kernels_init_avx512(l3_kernel_set *k) {
         k->dotn_q8[L3_Q5_K] = dotn_q5_K;
         k->dotn_q8[L3_Q6_K] = dotn_q6_K;
         install_group_tiles(k);  /* decode on rows grouped at load (row_groups.h) */
+        if (k->group_rows[L3_Q8_0] == 16) k->panel_from_group[L3_Q8_0] = panel_group_q8_0;
+        if (k->group_rows[L3_Q4_0] == 32) k->panel_from_group[L3_Q4_0] = panel_group_q4_0;
+        if (k->group_rows[L3_Q4_K] == 16) k->panel_from_group[L3_Q4_K] = panel_group_q4_K;
     }
     k->dot_f32 = dot_f32;
     k->axpy_f32 = axpy_f32;
