@@ -188,33 +188,30 @@ static void matmul_tiles_q8(void *ctx, int64_t tile0, int64_t tile1, int thread)
     const int rows16 = j->all_one && k->gemm_q8_rows16;  /* d and s as the tile product takes them */
     const float *xd = rows16 ? s->xd16 : s->xd, *xs = rows16 ? s->xs16 : s->xs;
     const int G = j->groups ? k->group_rows[j->W->type] : 0;
+    uint8_t *pk = (uint8_t *)(mn + MM_ROWS * cols / 16);  /* the kernel set's own tile layout, after the row panel */
     for (int64_t tile = tile0; tile < tile1; tile++) {
         const int64_t r0 = tile * MM_ROWS;
         const int nw = (int)(rows - r0 < MM_ROWS ? rows - r0 : MM_ROWS);
-        if (G && nw == 16 && k->panel_from_group[j->W->type]) {  /* the set's panel straight from the group */
-            uint8_t *pk = (uint8_t *)(mn + MM_ROWS * cols / 16);
+        const int from_group = G && nw == 16 && k->panel_from_group[j->W->type];
+        if (from_group) {  /* the set's layout straight from the group */
             k->panel_from_group[j->W->type](j->groups + r0 / G * G * j->row_bytes, (int)(r0 % G), cols, pk);
-            k->gemm_q8(pk, (const float *)(pk + 16 * cols), (const float *)(pk + 16 * cols) + cols, nw, s->xq, q2, xd,
-                       xs, j->T, j->Y + r0, rows, cols);
-            continue;
-        }
-        for (int i = 0; i < nw; i++) {
-            const uint8_t *row = base + (r0 + i) * j->row_bytes;
-            if (j->groups) {  /* the row back from its group, in the file's layout */
-                row = (const uint8_t *)s->row_buf[thread];
-                l3_row_groups_unpack(j->W->type, G, j->groups + (r0 + i) / G * G * j->row_bytes, (int)((r0 + i) % G), cols,
-                                     s->row_buf[thread]);
-            }
-            k->to_panel[j->W->type](row, u + i * cols, sc + i * cols / 4, mn + i * cols / 16, cols);
-        }
-        if (k->panel_pack) {  /* the kernel set's own tile layout, after the row panel */
-            uint8_t *pk = (uint8_t *)(mn + MM_ROWS * cols / 16);
-            k->panel_pack(u, sc, mn, nw, cols, pk);
-            k->gemm_q8(pk, (const float *)(pk + 16 * cols), (const float *)(pk + 16 * cols) + cols, nw, s->xq, q2, xd,
-                       xs, j->T, j->Y + r0, rows, cols);
         } else {
-            k->gemm_q8(u, sc, mn, nw, s->xq, q2, xd, xs, j->T, j->Y + r0, rows, cols);
+            for (int i = 0; i < nw; i++) {
+                const uint8_t *row = base + (r0 + i) * j->row_bytes;
+                if (j->groups) {  /* the row back from its group, in the file's layout */
+                    row = (const uint8_t *)s->row_buf[thread];
+                    l3_row_groups_unpack(j->W->type, G, j->groups + (r0 + i) / G * G * j->row_bytes, (int)((r0 + i) % G),
+                                         cols, s->row_buf[thread]);
+                }
+                k->to_panel[j->W->type](row, u + i * cols, sc + i * cols / 4, mn + i * cols / 16, cols);
+            }
+            if (k->panel_pack) k->panel_pack(u, sc, mn, nw, cols, pk);
         }
+        if (from_group || k->panel_pack)
+            k->gemm_q8(pk, (const float *)(pk + 16 * cols), (const float *)(pk + 16 * cols) + cols, nw, s->xq, q2, xd,
+                       xs, j->T, j->Y + r0, rows, cols);
+        else
+            k->gemm_q8(u, sc, mn, nw, s->xq, q2, xd, xs, j->T, j->Y + r0, rows, cols);
     }
 }
 
