@@ -8,6 +8,7 @@
 #include "backend/cpu/kernels/kernels.h"
 #include "backend/cpu/kernels/x86/sets.h"
 #include "backend/cpu/kernels/row_groups.h"
+#include "backend/cpu/kernels/x86/avx512/q4_0_group_bytes.h"
 
 static inline __mmask16 tail16(int64_t r) { return (__mmask16)((1u << r) - 1); }
 
@@ -104,15 +105,15 @@ static void panel_pack16(const uint8_t *u, const float *sc, const float *mn, int
 }
 
 /* kernels.h panel_from_group for Q4_0 (groups of 32 rows: vector r0 / 16) and Q8_0 (16 rows):
- * a group's 4-byte chunk of 16 rows is already a panel row (Q4_0: its low nibbles values 4c..,
- * its high ones 16 + 4c..; Q8_0: u = w + 128); each block's scales widened once, as
+ * a group's 4-byte chunk of 16 rows is already a panel row (Q4_0: q4_0_group_bytes; Q8_0: u =
+ * w + 128); each block's scales widened once, as
  * panel_q4_0 / panel_q8_0 then panel_pack16 give them (d per lane, 8 d or 128 d per 16) */
 static inline __attribute__((always_inline)) void panel_b32_group(const int Q8, const uint8_t *group, int r0, int64_t n,
                                                                   uint8_t *out) {
     const int GR = Q8 ? 16 : 32, blk = Q8 ? Q80_BLOCK(GR) : Q40_BLOCK(GR);
     uint8_t *w = out;
     float *sc16 = (float *)(out + 16 * n), *mn16 = sc16 + n;
-    const __m512i x80 = _mm512_set1_epi8((char)0x80), m15 = _mm512_set1_epi8(15);
+    const __m512i x80 = _mm512_set1_epi8((char)0x80);
     const __m512 off = _mm512_set1_ps(Q8 ? 128.0f : 8.0f);
     for (int64_t b = 0; b < n / 32; b++) {
         const uint8_t *g = group + b * blk;
@@ -123,11 +124,7 @@ static inline __attribute__((always_inline)) void panel_b32_group(const int Q8, 
             for (int c = 0; c < 8; c++)
                 _mm512_storeu_si512(w + 64 * (8 * b + c), _mm512_xor_si512(_mm512_loadu_si512(g + 2 * GR + 4 * GR * c), x80));
         } else {
-            for (int c = 0; c < 4; c++) {
-                const __m512i v = _mm512_loadu_si512(g + 2 * GR + 4 * GR * c + 4 * r0);
-                _mm512_storeu_si512(w + 64 * (8 * b + c), _mm512_and_si512(v, m15));
-                _mm512_storeu_si512(w + 64 * (8 * b + 4 + c), _mm512_and_si512(_mm512_srli_epi16(v, 4), m15));
-            }
+            q4_0_group_bytes(g, r0, w + 64 * 8 * b);
         }
     }
     const uint32_t same32 = 1;
