@@ -843,7 +843,8 @@ static void test_row_groups(l3_pool *pool) {
                               "%s matmul on groups %s n=%lld T=%d: row %d differs from alone", names[si],
                               l3_type_get(t)->name, (long long)n, T, r);
                     }
-                    if (T > MM_DECODE_ROWS) {  /* prompt rows: the tile product, on rows unpacked from the groups */
+                    if (T > MM_DECODE_ROWS) {  /* prompt rows: the tile product, its panel from the groups
+                                                * (panel_from_group, or rows unpacked from them) */
                         uint8_t prompt[20];
                         memset(prompt, 1, sizeof prompt);
                         l3_cpu_matmul(l3_kernels(), &W, gq, X, T, prompt, Y1, &s, pool);
