@@ -904,17 +904,17 @@ static void gemm_f32_packed(const float *panel, int nw, const float *x, int64_t 
 
 #include "backend/cpu/kernels/x86/avx512/group_lanes.h"
 
-/* kernels.h panel_from_group for Q4_K (groups of 16 rows): per super-block the rows' d x scale
- * and dmin x min of each sub-block in the lanes (k45_group_scales: panel_k45's products), and
- * sub-block j's values the low (j even) or high nibbles of chunks 8 (j / 2) .. + 7, each
- * already a panel row of the 16 rows */
-static void panel_group_q4_K(const uint8_t *group, int r0, int64_t n, uint8_t *out) {
-    (void)r0;  /* (one group per tile) */
+/* kernels.h panel_from_group for Q4_K and Q5_K (groups of 16 rows): per super-block the rows'
+ * d x scale and dmin x min of each sub-block in the lanes (k45_group_scales: panel_k45's
+ * products), and sub-block j's values the low (j even) or high nibbles of chunks 8 (j / 2) ..
+ * + 7, each already a panel row of the 16 rows; Q5_K's fifth bit is bit j of qh chunk c */
+static inline __attribute__((always_inline)) void panel_k45_group(const int Q5, const uint8_t *group, int64_t n,
+                                                                  uint8_t *out) {
     uint8_t *w = out;
     float *sc16 = (float *)(out + 16 * n), *mn16 = sc16 + n;
-    const __m512i m15 = _mm512_set1_epi8(15);
+    const __m512i m15 = _mm512_set1_epi8(15), m16 = _mm512_set1_epi8(16);
     for (int64_t sb = 0; sb < n / 256; sb++) {
-        const uint8_t *g = group + sb * Q4K_BLOCK(16), *qs = g + 16 * 16;
+        const uint8_t *g = group + sb * (Q5 ? Q5K_BLOCK(16) : Q4K_BLOCK(16)), *qs = g + (Q5 ? 48 : 16) * 16;
         __m512 dsc[8], dmn[8];
         k45_group_scales(g, dsc, dmn);
         for (int j = 0; j < 8; j++) {
@@ -923,11 +923,59 @@ static void panel_group_q4_K(const uint8_t *group, int r0, int64_t n, uint8_t *o
             _mm512_storeu_ps(mn16 + 16 * h, dmn[j]), _mm512_storeu_ps(mn16 + 16 * (h + 1), dmn[j]);
             for (int c = 0; c < 8; c++) {
                 const __m512i v = _mm512_loadu_si512(qs + 64 * (8 * (j / 2) + c));
-                _mm512_storeu_si512(w + 64 * (64 * sb + 8 * j + c), _mm512_and_si512(j & 1 ? _mm512_srli_epi16(v, 4) : v, m15));
+                __m512i u = _mm512_and_si512(j & 1 ? _mm512_srli_epi16(v, 4) : v, m15);
+                if (Q5) {
+                    const __m512i hv = _mm512_loadu_si512(g + 16 * 16 + 64 * c);
+                    u = _mm512_or_si512(u, _mm512_and_si512(_mm512_slli_epi16(_mm512_srl_epi16(hv, _mm_cvtsi32_si128(j)), 4), m16));
+                }
+                _mm512_storeu_si512(w + 64 * (64 * sb + 8 * j + c), u);
             }
         }
     }
     const uint32_t same32 = 1;
+    memcpy(mn16 + n, &same32, sizeof same32);
+}
+static void panel_group_q4_K(const uint8_t *group, int r0, int64_t n, uint8_t *out) {
+    (void)r0;  /* (one group per tile) */
+    panel_k45_group(0, group, n, out);
+}
+static void panel_group_q5_K(const uint8_t *group, int r0, int64_t n, uint8_t *out) {
+    (void)r0;
+    panel_k45_group(1, group, n, out);
+}
+
+/* kernels.h panel_from_group for Q6_K (groups of 16 rows): block 4h + qq's values are the low
+ * (qq < 2) or high nibbles of ql chunks 16h + 8 (qq & 1) .. + 7 with bits 2qq, 2qq + 1 of qh
+ * chunks 8h .. + 7 above them (0..63, panel_q6_K's u); each sixteen k's scale d x scale k in
+ * the lanes, its mins' term 32 times that. Whether both sixteens of every block share their
+ * scale is worked out as pack_scales16 does. */
+static void panel_group_q6_K(const uint8_t *group, int r0, int64_t n, uint8_t *out) {
+    (void)r0;
+    uint8_t *w = out;
+    float *sc16 = (float *)(out + 16 * n), *mn16 = sc16 + n;
+    const __m512i m15 = _mm512_set1_epi8(15), m48 = _mm512_set1_epi8(0x30);
+    const __m512 f32 = _mm512_set1_ps(32.0f);
+    __mmask16 differ = 0;
+    for (int64_t sb = 0; sb < n / 256; sb++) {
+        const uint8_t *g = group + sb * Q6K_BLOCK(16);
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(g + 208 * 16)));
+        for (int k = 0; k < 16; k++) {
+            const __m512 ds = _mm512_mul_ps(dw, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(g + 192 * 16 + 16 * k)))));
+            _mm512_storeu_ps(sc16 + 16 * (16 * sb + k), ds), _mm512_storeu_ps(mn16 + 16 * (16 * sb + k), _mm512_mul_ps(f32, ds));
+            if (k % 2) differ |= _mm512_cmp_ps_mask(ds, _mm512_loadu_ps(sc16 + 16 * (16 * sb + k - 1)), _CMP_NEQ_UQ);
+        }
+        for (int h = 0; h < 2; h++)
+            for (int qq = 0; qq < 4; qq++) {
+                const uint8_t *ql = g + 64 * (16 * h + 8 * (qq & 1)), *qh = g + 128 * 16 + 64 * 8 * h;
+                for (int c = 0; c < 8; c++) {
+                    __m512i lo = _mm512_loadu_si512(ql + 64 * c), hi = _mm512_loadu_si512(qh + 64 * c);
+                    lo = _mm512_and_si512(qq >> 1 ? _mm512_srli_epi16(lo, 4) : lo, m15);
+                    hi = qq == 3 ? _mm512_srli_epi16(hi, 2) : qq == 2 ? hi : _mm512_slli_epi16(hi, 4 - 2 * qq);
+                    _mm512_storeu_si512(w + 64 * (64 * sb + 8 * (4 * h + qq) + c), _mm512_or_si512(lo, _mm512_and_si512(hi, m48)));
+                }
+            }
+    }
+    const uint32_t same32 = differ == 0;
     memcpy(mn16 + n, &same32, sizeof same32);
 }
 
@@ -966,6 +1014,8 @@ int l3_kernels_init_avx512(l3_kernel_set *k) {
         if (k->group_rows[L3_Q8_0] == 16) k->panel_from_group[L3_Q8_0] = panel_group_q8_0;
         if (k->group_rows[L3_Q4_0] == 32) k->panel_from_group[L3_Q4_0] = panel_group_q4_0;
         if (k->group_rows[L3_Q4_K] == 16) k->panel_from_group[L3_Q4_K] = panel_group_q4_K;
+        if (k->group_rows[L3_Q5_K] == 16) k->panel_from_group[L3_Q5_K] = panel_group_q5_K;
+        if (k->group_rows[L3_Q6_K] == 16) k->panel_from_group[L3_Q6_K] = panel_group_q6_K;
     }
     k->dot_f32 = dot_f32;
     k->axpy_f32 = axpy_f32;
