@@ -821,11 +821,12 @@ static void test_row_groups(l3_pool *pool) {
                 a.dim = a.hidden_dim = a.head_dim = (int)n;
                 a.n_heads = a.n_kv_heads = 1;
                 l3_scratch s;
-                CHECK(l3_scratch_init(&s, &a, 20, 16, l3_pool_size(pool)) == 0, "scratch");
-                float *X = malloc((size_t)(20 * n) * 4), *Y0 = malloc((size_t)(20 * rows) * 4), *Y1 = malloc((size_t)(20 * rows) * 4);
+                enum { TMAX = 72 };  /* past the amx set's rows for Q8_0 B straight from the group */
+                CHECK(l3_scratch_init(&s, &a, TMAX, 16, l3_pool_size(pool)) == 0, "scratch");
+                float *X = malloc((size_t)(TMAX * n) * 4), *Y0 = malloc((size_t)(TMAX * rows) * 4), *Y1 = malloc((size_t)(TMAX * rows) * 4);
                 float *Ya = malloc((size_t)rows * 4);
-                fill(X, 20 * n, 1);
-                static const int Ts[] = { 1, 5, 8, 20 };
+                fill(X, TMAX * n, 1);
+                static const int Ts[] = { 1, 5, 8, 20, TMAX };
                 for (size_t k2 = 0; k2 < sizeof Ts / sizeof Ts[0]; k2++) {
                     const int T = Ts[k2];
                     l3_kernels_select("scalar");
@@ -845,7 +846,7 @@ static void test_row_groups(l3_pool *pool) {
                     }
                     if (T > MM_DECODE_ROWS) {  /* prompt rows: the tile product, its panel from the groups
                                                 * (panel_from_group, or rows unpacked from them) */
-                        uint8_t prompt[20];
+                        uint8_t prompt[TMAX];
                         memset(prompt, 1, sizeof prompt);
                         l3_cpu_matmul(l3_kernels(), &W, gq, X, T, prompt, Y1, &s, pool);
                         l3_cpu_matmul(l3_kernels(), &W, NULL, X, T, prompt, Y0, &s, pool);

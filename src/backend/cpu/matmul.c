@@ -193,6 +193,11 @@ static void matmul_tiles_q8(void *ctx, int64_t tile0, int64_t tile1, int thread)
         const int64_t r0 = tile * MM_ROWS;
         const int nw = (int)(rows - r0 < MM_ROWS ? rows - r0 : MM_ROWS);
         const int from_group = G && nw == 16 && k->panel_from_group[j->W->type];
+        if (from_group && rows16 && k->gemm_q8_group[j->W->type]) {  /* no panel at all */
+            k->gemm_q8_group[j->W->type](j->groups + r0 / G * G * j->row_bytes, (int)(r0 % G), pk, s->xq, xd, xs, j->T,
+                                         j->Y + r0, rows, cols);
+            continue;
+        }
         if (from_group) {  /* the set's layout straight from the group */
             k->panel_from_group[j->W->type](j->groups + r0 / G * G * j->row_bytes, (int)(r0 % G), cols, pk);
         } else {
