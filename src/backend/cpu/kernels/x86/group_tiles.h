@@ -87,6 +87,23 @@ static inline __attribute__((always_inline)) void g_sums16(const int NX, const f
     L3_UNROLL for (int j = 0; j < NX; j++) g_scale16(sp[j] + 16 * sb, mul, out[j]);
 }
 
+/* A block's values of vector h of a Q4_0 group (Q8 = 0: G_VECS_Q4_0 vectors per group) or a
+ * Q8_0 group (Q8 = 1, one vector; u = w + 128, the sign bit flipped) as 8 chunk vectors, values
+ * 4c..4c+3 of the block in wv[c] (Q4_0: c < 4 the low nibbles, c >= 4 the high ones) */
+static inline __attribute__((always_inline)) void b32_group_values(const int Q8, const uint8_t *g, int h, gi *wv) {
+    const int GR = Q8 ? LANES : LANES * G_VECS_Q4_0;
+    if (Q8) {
+        const gi x80 = gi_set1_8((char)0x80);
+        L3_UNROLL for (int c = 0; c < 8; c++) wv[c] = gi_xor(gi_ld(g + 2 * GR + 4 * GR * c), x80);
+        return;
+    }
+    const gi m15 = gi_set1_8(15);
+    L3_UNROLL for (int c = 0; c < 4; c++) {
+        const gi v = gi_ld(g + 2 * GR + 4 * GR * c + 4 * LANES * h);
+        wv[c] = gi_and(v, m15), wv[4 + c] = gi_and(GI_SRLI16(v, 4), m15);
+    }
+}
+
 /* Q8 = 0: Q4_0, G_VECS_Q4_0 vectors per group, each block's nibbles split into low and high,
  * offset 8; 1: Q8_0, one vector, the 8 chunk vectors of bytes taken as u = w + 128 (the sign bit
  * flipped), offset 128 (only where the 8-bit dot is vpdpbusd: G_Q8_0) */
@@ -98,7 +115,6 @@ static inline __attribute__((always_inline)) void b32_group_tile(const int L2, c
     const float *dp[G_NX], *sp[G_NX];
     g_rows(NX, nx, q, q2, ldq, d, s, n, qp, q2p, dp, sp);
     const int GV = Q8 ? 1 : G_VECS_Q4_0, GR = LANES * GV;  /* vectors and rows per group */
-    const gi mask = Q8 ? gi_set1_8((char)0x80) : gi_set1_8(15);
     gf acc[G_NX][G_VECS_Q4_0];
     float off16[G_NX][16];
     L3_UNROLL for (int j = 0; j < NX; j++) L3_UNROLL for (int h = 0; h < GV; h++) acc[j][h] = gf_zero();
@@ -106,18 +122,8 @@ static inline __attribute__((always_inline)) void b32_group_tile(const int L2, c
         if (b % 16 == 0) g_sums32(NX, sp, b, n / 32, Q8 ? 128.0f : 8.0f, off16);
         seq_prefetch_to(L2, g + AHEAD_BYTES, Q8 ? Q80_BLOCK(GR) : Q40_BLOCK(GR));
         gf w[G_VECS_Q4_0];
-        gi wv[G_VECS_Q4_0][8];  /* values 4c..4c+3 in vector c (Q4_0: low nibbles 0-15, high 16-31) */
-        L3_UNROLL for (int h = 0; h < GV; h++) {
-            w[h] = gf_h16(g + 2 * LANES * h);
-            if (Q8) {
-                L3_UNROLL for (int c = 0; c < 8; c++) wv[h][c] = gi_xor(gi_ld(g + 2 * GR + 4 * GR * c), mask);
-            } else {
-                L3_UNROLL for (int c = 0; c < 4; c++) {
-                    const gi v = gi_ld(g + 2 * GR + 4 * GR * c + 4 * LANES * h);
-                    wv[h][c] = gi_and(v, mask), wv[h][4 + c] = gi_and(GI_SRLI16(v, 4), mask);
-                }
-            }
-        }
+        gi wv[G_VECS_Q4_0][8];
+        L3_UNROLL for (int h = 0; h < GV; h++) w[h] = gf_h16(g + 2 * LANES * h), b32_group_values(Q8, g, h, wv[h]);
         L3_UNROLL for (int j = 0; j < NX; j++) {
             gi v[G_VECS_Q4_0];
             g_dot32(GV, 0, NX > 1, wv, qp[j] + 32 * b, q2p[j] + 32 * b, v);
@@ -147,6 +153,20 @@ static inline void k45_group_scales(const uint8_t *g, gf *dsc, gf *dmn) {
     }
 }
 
+/* sub-block i's 32 values of a Q4_K (Q5 = 0) or Q5_K (1) group's super-block at g as 8 chunk
+ * vectors: the low (i even) or high nibbles of chunks 8 (i / 2) .. + 7, Q5_K's fifth bit from
+ * bit i of qh chunk c */
+static inline __attribute__((always_inline)) void k45_group_values(const int Q5, const uint8_t *g, int i, gi *wv) {
+    const gi m15 = gi_set1_8(15), m16 = gi_set1_8(16);
+    const uint8_t *chunks = g + (Q5 ? 48 : 16) * LANES + 4 * LANES * 8 * (i / 2);
+    L3_UNROLL for (int c = 0; c < 8; c++) {
+        const gi v = gi_ld(chunks + 4 * LANES * c);
+        wv[c] = gi_and(i & 1 ? GI_SRLI16(v, 4) : v, m15);
+        if (Q5)  /* bit i of the qh bytes to bit 4 (shifts in 16-bit lanes: the mask keeps each byte's own) */
+            wv[c] = gi_or(wv[c], gi_and(GI_SLLI16(gi_srl16(gi_ld(g + 16 * LANES + 4 * LANES * c), i), 4), m16));
+    }
+}
+
 /* Q5 = 0: Q4_K; 1: Q5_K, whose fifth bits come from the qh chunks */
 static inline __attribute__((always_inline)) void k45_group_tile(const int L2, const int Q5, const int NX, const uint8_t *g,
                                                                  const int8_t *q, const int8_t *q2, int64_t ldq,
@@ -155,7 +175,6 @@ static inline __attribute__((always_inline)) void k45_group_tile(const int L2, c
     const int8_t *qp[G_NX], *q2p[G_NX];
     const float *dp[G_NX], *sp[G_NX];
     g_rows(NX, nx, q, q2, ldq, d, s, n, qp, q2p, dp, sp);
-    const gi m15 = gi_set1_8(15), m16 = gi_set1_8(16);
     const int bytes = Q5 ? Q5K_BLOCK(LANES) : Q4K_BLOCK(LANES);
     gf acc[G_NX];
     L3_UNROLL for (int j = 0; j < NX; j++) acc[j] = gf_zero();
@@ -167,14 +186,8 @@ static inline __attribute__((always_inline)) void k45_group_tile(const int L2, c
         for (int i = 0; i < 8; i++) {  /* sub-block i: block 8 sb + i of the activations */
             const int64_t b = 8 * sb + i;
             seq_prefetch_to(L2, g + AHEAD_BYTES + bytes / 8 * i, bytes / 8);
-            const uint8_t *chunks = g + (Q5 ? 48 : 16) * LANES + 4 * LANES * 8 * (i / 2);
             gi wv[1][8];  /* (one vector: g_dot32's w[GV][8]) */
-            L3_UNROLL for (int c = 0; c < 8; c++) {
-                const gi v = gi_ld(chunks + 4 * LANES * c);
-                wv[0][c] = gi_and(i & 1 ? GI_SRLI16(v, 4) : v, m15);
-                if (Q5)  /* bit i of the qh bytes to bit 4 (shifts in 16-bit lanes: the mask keeps each byte's own) */
-                    wv[0][c] = gi_or(wv[0][c], gi_and(GI_SLLI16(gi_srl16(gi_ld(g + 16 * LANES + 4 * LANES * c), i), 4), m16));
-            }
+            k45_group_values(Q5, g, i, wv[0]);
             L3_UNROLL for (int j = 0; j < NX; j++) {
                 gi v[1];
                 g_dot32(1, Q5, NX > 1, wv, qp[j] + 32 * b, q2p[j] + 32 * b, v);
@@ -187,6 +200,20 @@ static inline __attribute__((always_inline)) void k45_group_tile(const int L2, c
         if (j < nx) gf_store(y + j * ldy, acc[j]);
 }
 
+/* block 4h + qq's 32 values (0..63) of a Q6_K group's super-block at g as 8 chunk vectors: the
+ * low (qq < 2) or high nibbles of ql chunks 16h + 8 (qq & 1) .. + 7, bits 2qq and 2qq + 1 of qh
+ * chunks 8h .. + 7 above them */
+static inline __attribute__((always_inline)) void q6k_group_values(const uint8_t *g, int h, int qq, gi *wv) {
+    const gi m15 = gi_set1_8(15), m48 = gi_set1_8(0x30);
+    const uint8_t *ql = g + 4 * LANES * (16 * h + 8 * (qq & 1)), *qh = g + 128 * LANES + 4 * LANES * 8 * h;
+    L3_UNROLL for (int c = 0; c < 8; c++) {
+        gi lo = gi_ld(ql + 4 * LANES * c), hi = gi_ld(qh + 4 * LANES * c);
+        lo = gi_and(qq >> 1 ? GI_SRLI16(lo, 4) : lo, m15);
+        hi = qq == 3 ? GI_SRLI16(hi, 2) : qq == 2 ? hi : GI_SLLI16(hi, 4 - 2 * qq);
+        wv[c] = gi_or(lo, gi_and(hi, m48));
+    }
+}
+
 static inline __attribute__((always_inline)) void q6k_group_tile(const int L2, const int NX, const uint8_t *g, const int8_t *q,
                                                                  const int8_t *q2, int64_t ldq, const float *d,
                                                                  const float *s, int nx, float *y, int64_t ldy,
@@ -194,7 +221,6 @@ static inline __attribute__((always_inline)) void q6k_group_tile(const int L2, c
     const int8_t *qp[G_NX], *q2p[G_NX];
     const float *dp[G_NX], *sp[G_NX];
     g_rows(NX, nx, q, q2, ldq, d, s, n, qp, q2p, dp, sp);
-    const gi m15 = gi_set1_8(15), m48 = gi_set1_8(0x30);
     gf acc[G_NX];
     L3_UNROLL for (int j = 0; j < NX; j++) acc[j] = gf_zero();
     float s16[G_NX][16];
@@ -207,14 +233,8 @@ static inline __attribute__((always_inline)) void q6k_group_tile(const int L2, c
             L3_UNROLL for (int qq = 0; qq < 4; qq++) {  /* block 4h + qq of the super-block */
                 const int64_t b = 8 * sb + 4 * h + qq;
                 seq_prefetch_to(L2, g + AHEAD_BYTES + Q6K_BLOCK(LANES) / 8 * (4 * h + qq), Q6K_BLOCK(LANES) / 8);
-                const uint8_t *ql = g + 4 * LANES * (16 * h + 8 * (qq & 1)), *qh = g + 128 * LANES + 4 * LANES * 8 * h;
                 gi wv[8];
-                L3_UNROLL for (int c = 0; c < 8; c++) {
-                    gi lo = gi_ld(ql + 4 * LANES * c), hi = gi_ld(qh + 4 * LANES * c);
-                    lo = gi_and(qq >> 1 ? GI_SRLI16(lo, 4) : lo, m15);
-                    hi = qq == 3 ? GI_SRLI16(hi, 2) : qq == 2 ? hi : GI_SLLI16(hi, 4 - 2 * qq);
-                    wv[c] = gi_or(lo, gi_and(hi, m48));
-                }
+                q6k_group_values(g, h, qq, wv);
                 L3_UNROLL for (int j = 0; j < NX; j++) {
                     const int8_t *x1 = qp[j] + 32 * b, *x2 = q2p[j] + 32 * b;
                     const gi va = g_dot16(NX > 1, wv, x1, x2), vb = g_dot16(NX > 1, wv + 4, x1 + 16, x2 + 16);

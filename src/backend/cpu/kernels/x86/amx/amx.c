@@ -24,7 +24,6 @@
 #include "backend/cpu/kernels/kernels.h"
 #include "backend/cpu/kernels/x86/sets.h"
 #include "backend/cpu/kernels/row_groups.h"
-#include "backend/cpu/kernels/x86/avx512/q4_0_group_bytes.h"
 
 /* the AVX-512 set's tile product, for what AMX does not take here (two-level activations) */
 static void (*g_gemm_q8_avx512)(const uint8_t *u, const float *sc, const float *mn, int nw, const int8_t *q,
@@ -226,10 +225,18 @@ static void configure_groups(void) {
         _tile_stored(C, ch, 64);    \
     }
 
-/* a block's values of the group's two vectors in B's layout (the nibbles b32_group_tile takes):
- * out[h][value / 4][row x 4 + value % 4] */
+/* a block's values of the group's two vectors as B: out[h][value / 4][row x 4 + value % 4]. A
+ * group's 4-byte chunk c of 16 rows is already such a row: its low nibbles are values 4c..,
+ * its high ones 16 + 4c.. (group_tiles.h's b32_group_values, which needs the AVX-512 set's
+ * lane primitives) */
 static inline void group_bytes(const uint8_t *g, uint8_t (*out)[8][64]) {
-    L3_UNROLL for (int h = 0; h < 2; h++) q4_0_group_bytes(g, 16 * h, out[h][0]);
+    const __m512i m15 = _mm512_set1_epi8(15);
+    L3_UNROLL for (int h = 0; h < 2; h++)
+        for (int c = 0; c < 4; c++) {
+            const __m512i v = _mm512_loadu_si512(g + 2 * Q40_GROUP_ROWS + 4 * Q40_GROUP_ROWS * c + 64 * h);
+            _mm512_storeu_si512(out[h][c], _mm512_and_si512(v, m15));
+            _mm512_storeu_si512(out[h][4 + c], _mm512_and_si512(_mm512_srli_epi16(v, 4), m15));
+        }
 }
 
 /* acc[j][h] += w[h] x (v d[j] - 8 x the block's activation sum), v = 256 (u . q1) + u . q2 from

@@ -198,6 +198,23 @@ static void gemm_f32(const float *w, int64_t ldw, int nw, const float *x, int64_
  * pairs by 4 values; scales, mins and the conversion to float are applied once per 16 (or
  * 32) values to 8 pairs at once, and results are stored as vectors (no horizontal sums). */
 
+/* the panel's flags after its mins' terms (panel_pack8), from its bytes' maximum umax */
+static void panel8_flags(__m256i umax, uint32_t same32, int64_t n, const float *sc16, float *mn16) {
+    /* every u <= 32: no byte above 32 (u - 33 saturates to 0 unsigned) */
+    const uint32_t small = _mm256_testz_si256(_mm256_subs_epu8(umax, _mm256_set1_epi8(32)), _mm256_set1_epi8(-1));
+#ifdef L3_AVX2_VNNI
+    const uint32_t wide = 0;  /* (vpdpbusd: any u exact) */
+    (void)sc16;
+#else
+    const uint32_t wide = !_mm256_testz_si256(_mm256_subs_epu8(umax, _mm256_set1_epi8((char)128)), _mm256_set1_epi8(-1));
+    if (wide)  /* sc (u - 128) . x - (mn - 128 sc) s = sc u . x - mn s */
+        for (int64_t i = 0; i < n; i++) mn16[i] -= 128 * sc16[i];
+#endif
+    memcpy(mn16 + n, &same32, sizeof same32);
+    memcpy(mn16 + n + 1, &small, sizeof small);
+    memcpy(mn16 + n + 2, &wide, sizeof wide);
+}
+
 /* out: [half][n/4][8 rows][4 values] (two halves of 8n bytes), then [n/16][16 rows] lane
  * scales (lane 4h: values 16h..16h+15) and as many mins' terms, then three flags: both 16s of
  * each 32 share their scale; every u <= 32 (four maddubs pair sums then fit 16 bits); some u >
@@ -227,20 +244,30 @@ static void panel_pack8(const uint8_t *u, const float *sc, const float *mn, int 
             }
         }
     }
-    const uint32_t same32 = pack_scales16(sc, mn, nw, n, sc16, mn16);
-    /* every u <= 32: no byte above 32 (u - 33 saturates to 0 unsigned) */
-    const uint32_t small = _mm256_testz_si256(_mm256_subs_epu8(umax, _mm256_set1_epi8(32)), _mm256_set1_epi8(-1));
-#ifdef L3_AVX2_VNNI
-    const uint32_t wide = 0;  /* (vpdpbusd: any u exact) */
-#else
-    const uint32_t wide = !_mm256_testz_si256(_mm256_subs_epu8(umax, _mm256_set1_epi8((char)128)), _mm256_set1_epi8(-1));
-    if (wide)  /* sc (u - 128) . x - (mn - 128 sc) s = sc u . x - mn s */
-        for (int64_t i = 0; i < n; i++) mn16[i] -= 128 * sc16[i];
-#endif
-    memcpy(mn16 + n, &same32, sizeof same32);
-    memcpy(mn16 + n + 1, &small, sizeof small);
-    memcpy(mn16 + n + 2, &wide, sizeof wide);
+    panel8_flags(umax, pack_scales16(sc, mn, nw, n, sc16, mn16), n, sc16, mn16);
 }
+
+/* kernels.h panel_from_group: the two halves of a panel are two groups of 8 rows (group_panel.h) */
+static inline __attribute__((always_inline)) void panel_group8(const int T, const uint8_t *group, int64_t n, uint8_t *out) {
+    float *sc16 = (float *)(out + 16 * n), *mn16 = sc16 + n;
+    const size_t bytes = T == L3_Q4_0 ? (size_t)(n / 32) * Q40_BLOCK(8)
+                         : (size_t)(n / 256) * (T == L3_Q4_K ? Q4K_BLOCK(8) : T == L3_Q5_K ? Q5K_BLOCK(8) : Q6K_BLOCK(8));
+    gi umax = _mm256_setzero_si256();
+    int same32 = 1;
+    for (int half = 0; half < 2; half++) {
+        int same;
+        umax = gi_max_u8(umax, group_panel(T, group + half * bytes, 0, n, out + half * 8 * n, sc16 + 8 * half, mn16 + 8 * half, &same));
+        same32 &= same;
+    }
+    panel8_flags(umax, (uint32_t)same32, n, sc16, mn16);
+}
+#define PANEL_GROUP(name, T) \
+    static void panel_group_##name(const uint8_t *group, int r0, int64_t n, uint8_t *out) { (void)r0; panel_group8(T, group, n, out); }
+PANEL_GROUP(q4_0, L3_Q4_0)
+PANEL_GROUP(q4_K, L3_Q4_K)
+PANEL_GROUP(q5_K, L3_Q5_K)
+PANEL_GROUP(q6_K, L3_Q6_K)
+#undef PANEL_GROUP
 
 /* acc + the 8 lanes' dots of values 4c..4c+3 (c = 0..3) of 8 weight rows (w[c]) with the
  * activation's 16 values x (broadcast to both 128-bit halves). Without VNNI: maddubs pair
@@ -386,5 +413,9 @@ int l3_kernels_init_avx2(l3_kernel_set *k) {
     k->gemm_f32 = gemm_f32;
     k->gemm_q8 = gemm_q8_lanes;
     k->panel_pack = panel_pack8;
+    if (k->group_rows[L3_Q4_0] == 8) k->panel_from_group[L3_Q4_0] = panel_group_q4_0;
+    if (k->group_rows[L3_Q4_K] == 8) k->panel_from_group[L3_Q4_K] = panel_group_q4_K;
+    if (k->group_rows[L3_Q5_K] == 8) k->panel_from_group[L3_Q5_K] = panel_group_q5_K;
+    if (k->group_rows[L3_Q6_K] == 8) k->panel_from_group[L3_Q6_K] = panel_group_q6_K;
     return 1;
 }

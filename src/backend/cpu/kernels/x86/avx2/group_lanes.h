@@ -40,6 +40,9 @@ static inline gf gf_fmadd(gf a, gf b, gf c) { return _mm256_fmadd_ps(a, b, c); }
 static inline gf gf_fmsub(gf a, gf b, gf c) { return _mm256_fmsub_ps(a, b, c); }
 static inline gf gf_fnmadd(gf a, gf b, gf c) { return _mm256_fnmadd_ps(a, b, c); }
 static inline void gf_store(float *p, gf v) { _mm256_storeu_ps(p, v); }
+static inline void gi_st(uint8_t *p, gi v) { _mm256_storeu_si256((__m256i *)p, v); }
+static inline gi gi_max_u8(gi a, gi b) { return _mm256_max_epu8(a, b); }
+static inline int gf_differ(gf a, gf b) { return _mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_NEQ_UQ)) != 0; }
 
 /* out[i] = mul (s[2i] + s[2i + 1]) for i < k <= 16 (8 at a time, then one at a time) */
 static inline void g_pair_sums(const float *s, int k, float mul, float *out) {
@@ -108,5 +111,6 @@ static inline __attribute__((always_inline)) gi g_dot16(const int BY_LOAD, const
 #undef BCAST16
 #undef DWORD8
 #include "backend/cpu/kernels/x86/group_tiles.h"
+#include "backend/cpu/kernels/x86/group_panel.h"
 
 #endif

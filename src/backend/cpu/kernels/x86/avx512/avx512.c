@@ -8,7 +8,6 @@
 #include "backend/cpu/kernels/kernels.h"
 #include "backend/cpu/kernels/x86/sets.h"
 #include "backend/cpu/kernels/row_groups.h"
-#include "backend/cpu/kernels/x86/avx512/q4_0_group_bytes.h"
 
 static inline __mmask16 tail16(int64_t r) { return (__mmask16)((1u << r) - 1); }
 
@@ -103,35 +102,6 @@ static void panel_pack16(const uint8_t *u, const float *sc, const float *mn, int
     const uint32_t same32 = pack_scales16_512(sc, mn, nw, n, sc16, mn16);
     memcpy(mn16 + n, &same32, sizeof same32);
 }
-
-/* kernels.h panel_from_group for Q4_0 (groups of 32 rows: vector r0 / 16) and Q8_0 (16 rows):
- * a group's 4-byte chunk of 16 rows is already a panel row (Q4_0: q4_0_group_bytes; Q8_0: u =
- * w + 128); each block's scales widened once, as
- * panel_q4_0 / panel_q8_0 then panel_pack16 give them (d per lane, 8 d or 128 d per 16) */
-static inline __attribute__((always_inline)) void panel_b32_group(const int Q8, const uint8_t *group, int r0, int64_t n,
-                                                                  uint8_t *out) {
-    const int GR = Q8 ? 16 : 32, blk = Q8 ? Q80_BLOCK(GR) : Q40_BLOCK(GR);
-    uint8_t *w = out;
-    float *sc16 = (float *)(out + 16 * n), *mn16 = sc16 + n;
-    const __m512i x80 = _mm512_set1_epi8((char)0x80);
-    const __m512 off = _mm512_set1_ps(Q8 ? 128.0f : 8.0f);
-    for (int64_t b = 0; b < n / 32; b++) {
-        const uint8_t *g = group + b * blk;
-        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(g + 2 * r0)));
-        _mm512_storeu_ps(sc16 + 16 * (2 * b), d), _mm512_storeu_ps(sc16 + 16 * (2 * b + 1), d);
-        _mm512_storeu_ps(mn16 + 16 * (2 * b), _mm512_mul_ps(off, d)), _mm512_storeu_ps(mn16 + 16 * (2 * b + 1), _mm512_mul_ps(off, d));
-        if (Q8) {
-            for (int c = 0; c < 8; c++)
-                _mm512_storeu_si512(w + 64 * (8 * b + c), _mm512_xor_si512(_mm512_loadu_si512(g + 2 * GR + 4 * GR * c), x80));
-        } else {
-            q4_0_group_bytes(g, r0, w + 64 * 8 * b);
-        }
-    }
-    const uint32_t same32 = 1;
-    memcpy(mn16 + n, &same32, sizeof same32);
-}
-static void panel_group_q8_0(const uint8_t *group, int r0, int64_t n, uint8_t *out) { panel_b32_group(1, group, r0, n, out); }
-static void panel_group_q4_0(const uint8_t *group, int r0, int64_t n, uint8_t *out) { panel_b32_group(0, group, r0, n, out); }
 
 /* the 16 bytes at p in every 128-bit lane; then bytes 4c..4c+3 in every 32-bit lane (dword c
  * broadcast within the lanes). A broadcast load per 4 bytes (or a broadcast memory operand
@@ -904,80 +874,24 @@ static void gemm_f32_packed(const float *panel, int nw, const float *x, int64_t 
 
 #include "backend/cpu/kernels/x86/avx512/group_lanes.h"
 
-/* kernels.h panel_from_group for Q4_K and Q5_K (groups of 16 rows): per super-block the rows'
- * d x scale and dmin x min of each sub-block in the lanes (k45_group_scales: panel_k45's
- * products), and sub-block j's values the low (j even) or high nibbles of chunks 8 (j / 2) ..
- * + 7, each already a panel row of the 16 rows; Q5_K's fifth bit is bit j of qh chunk c */
-static inline __attribute__((always_inline)) void panel_k45_group(const int Q5, const uint8_t *group, int64_t n,
-                                                                  uint8_t *out) {
-    uint8_t *w = out;
+/* kernels.h panel_from_group: 16 rows of a group (group_panel.h) are the packed panel; Q4_0's
+ * groups of 32 rows hold two, vector r0 / 16 */
+static inline __attribute__((always_inline)) void panel_group16(const int T, const uint8_t *group, int r0, int64_t n,
+                                                                uint8_t *out) {
     float *sc16 = (float *)(out + 16 * n), *mn16 = sc16 + n;
-    const __m512i m15 = _mm512_set1_epi8(15), m16 = _mm512_set1_epi8(16);
-    for (int64_t sb = 0; sb < n / 256; sb++) {
-        const uint8_t *g = group + sb * (Q5 ? Q5K_BLOCK(16) : Q4K_BLOCK(16)), *qs = g + (Q5 ? 48 : 16) * 16;
-        __m512 dsc[8], dmn[8];
-        k45_group_scales(g, dsc, dmn);
-        for (int j = 0; j < 8; j++) {
-            const int64_t h = 16 * sb + 2 * j;  /* the sub-block's two sixteens */
-            _mm512_storeu_ps(sc16 + 16 * h, dsc[j]), _mm512_storeu_ps(sc16 + 16 * (h + 1), dsc[j]);
-            _mm512_storeu_ps(mn16 + 16 * h, dmn[j]), _mm512_storeu_ps(mn16 + 16 * (h + 1), dmn[j]);
-            for (int c = 0; c < 8; c++) {
-                const __m512i v = _mm512_loadu_si512(qs + 64 * (8 * (j / 2) + c));
-                __m512i u = _mm512_and_si512(j & 1 ? _mm512_srli_epi16(v, 4) : v, m15);
-                if (Q5) {
-                    const __m512i hv = _mm512_loadu_si512(g + 16 * 16 + 64 * c);
-                    u = _mm512_or_si512(u, _mm512_and_si512(_mm512_slli_epi16(_mm512_srl_epi16(hv, _mm_cvtsi32_si128(j)), 4), m16));
-                }
-                _mm512_storeu_si512(w + 64 * (64 * sb + 8 * j + c), u);
-            }
-        }
-    }
-    const uint32_t same32 = 1;
+    int same;
+    group_panel(T, group, r0 / LANES, n, out, sc16, mn16, &same);
+    const uint32_t same32 = (uint32_t)same;
     memcpy(mn16 + n, &same32, sizeof same32);
 }
-static void panel_group_q4_K(const uint8_t *group, int r0, int64_t n, uint8_t *out) {
-    (void)r0;  /* (one group per tile) */
-    panel_k45_group(0, group, n, out);
-}
-static void panel_group_q5_K(const uint8_t *group, int r0, int64_t n, uint8_t *out) {
-    (void)r0;
-    panel_k45_group(1, group, n, out);
-}
-
-/* kernels.h panel_from_group for Q6_K (groups of 16 rows): block 4h + qq's values are the low
- * (qq < 2) or high nibbles of ql chunks 16h + 8 (qq & 1) .. + 7 with bits 2qq, 2qq + 1 of qh
- * chunks 8h .. + 7 above them (0..63, panel_q6_K's u); each sixteen k's scale d x scale k in
- * the lanes, its mins' term 32 times that. Whether both sixteens of every block share their
- * scale is worked out as pack_scales16 does. */
-static void panel_group_q6_K(const uint8_t *group, int r0, int64_t n, uint8_t *out) {
-    (void)r0;
-    uint8_t *w = out;
-    float *sc16 = (float *)(out + 16 * n), *mn16 = sc16 + n;
-    const __m512i m15 = _mm512_set1_epi8(15), m48 = _mm512_set1_epi8(0x30);
-    const __m512 f32 = _mm512_set1_ps(32.0f);
-    __mmask16 differ = 0;
-    for (int64_t sb = 0; sb < n / 256; sb++) {
-        const uint8_t *g = group + sb * Q6K_BLOCK(16);
-        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(g + 208 * 16)));
-        for (int k = 0; k < 16; k++) {
-            const __m512 ds = _mm512_mul_ps(dw, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(g + 192 * 16 + 16 * k)))));
-            _mm512_storeu_ps(sc16 + 16 * (16 * sb + k), ds), _mm512_storeu_ps(mn16 + 16 * (16 * sb + k), _mm512_mul_ps(f32, ds));
-            if (k % 2) differ |= _mm512_cmp_ps_mask(ds, _mm512_loadu_ps(sc16 + 16 * (16 * sb + k - 1)), _CMP_NEQ_UQ);
-        }
-        for (int h = 0; h < 2; h++)
-            for (int qq = 0; qq < 4; qq++) {
-                const uint8_t *ql = g + 64 * (16 * h + 8 * (qq & 1)), *qh = g + 128 * 16 + 64 * 8 * h;
-                for (int c = 0; c < 8; c++) {
-                    __m512i lo = _mm512_loadu_si512(ql + 64 * c), hi = _mm512_loadu_si512(qh + 64 * c);
-                    lo = _mm512_and_si512(qq >> 1 ? _mm512_srli_epi16(lo, 4) : lo, m15);
-                    hi = qq == 3 ? _mm512_srli_epi16(hi, 2) : qq == 2 ? hi : _mm512_slli_epi16(hi, 4 - 2 * qq);
-                    _mm512_storeu_si512(w + 64 * (64 * sb + 8 * (4 * h + qq) + c), _mm512_or_si512(lo, _mm512_and_si512(hi, m48)));
-                }
-            }
-    }
-    const uint32_t same32 = differ == 0;
-    memcpy(mn16 + n, &same32, sizeof same32);
-}
+#define PANEL_GROUP(name, T) \
+    static void panel_group_##name(const uint8_t *group, int r0, int64_t n, uint8_t *out) { panel_group16(T, group, r0, n, out); }
+PANEL_GROUP(q8_0, L3_Q8_0)
+PANEL_GROUP(q4_0, L3_Q4_0)
+PANEL_GROUP(q4_K, L3_Q4_K)
+PANEL_GROUP(q5_K, L3_Q5_K)
+PANEL_GROUP(q6_K, L3_Q6_K)
+#undef PANEL_GROUP
 
 int l3_kernels_init_avx512(l3_kernel_set *k) {
     const l3_cpu_features *cpu = l3_cpu();

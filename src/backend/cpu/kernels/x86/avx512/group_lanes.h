@@ -48,6 +48,9 @@ static inline gf gf_fmadd(gf a, gf b, gf c) { return _mm512_fmadd_ps(a, b, c); }
 static inline gf gf_fmsub(gf a, gf b, gf c) { return _mm512_fmsub_ps(a, b, c); }
 static inline gf gf_fnmadd(gf a, gf b, gf c) { return _mm512_fnmadd_ps(a, b, c); }
 static inline void gf_store(float *p, gf v) { _mm512_storeu_ps(p, v); }
+static inline void gi_st(uint8_t *p, gi v) { _mm512_storeu_si512(p, v); }
+static inline gi gi_max_u8(gi a, gi b) { return _mm512_max_epu8(a, b); }
+static inline int gf_differ(gf a, gf b) { return _mm512_cmp_ps_mask(a, b, _CMP_NEQ_UQ) != 0; }
 
 /* out[i] = mul (s[2i] + s[2i + 1]) for i < k <= 16 */
 static inline void g_pair_sums(const float *s, int k, float mul, float *out) {
@@ -132,5 +135,6 @@ static inline __attribute__((always_inline)) void g_dot32(const int GV, const in
 #undef CHUNK
 
 #include "backend/cpu/kernels/x86/group_tiles.h"
+#include "backend/cpu/kernels/x86/group_panel.h"
 
 #endif
