@@ -123,7 +123,10 @@ static void profile_scaling(const bench_result *res, int n_res) {
                 t1 += a, tn += b;
             }
             const double f = scaling_row("pass", t1, tn, N);
-            if (f > -1)  /* (f = -1: nothing timed at 2 threads) */
+            if (f < 0 && f > -1)  /* (f = -1: nothing timed at 2 threads) */
+                fprintf(stderr, "serial fraction: none measurable (%d threads ran more than %d times faster than one: "
+                                "noise, or each thread's share fitting its cache); no projection\n", N, N);
+            else if (f >= 0)
                 fprintf(stderr, "serial fraction %.2f%% of the pass (from 1 and %d threads: meaningful on an otherwise idle "
                                 "machine only); Amdahl: 16 threads %.1fx, 64 threads %.1fx\n",
                         100 * f, N, 1 / (f + (1 - f) / 16), 1 / (f + (1 - f) / 64));
