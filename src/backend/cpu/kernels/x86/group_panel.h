@@ -22,15 +22,18 @@ static inline __attribute__((always_inline)) void put_values(uint8_t *w, const g
  * at g, n values each: their values at w, their lane scales and mins' terms in the first LANES
  * lanes of sc16 and mn16 ([n/16][16 rows]: sixteen h's for the panel's row r at 16 h + r).
  * Returns the values' bytewise maximum; *same32: whether both sixteens of every block share
- * their scale. */
+ * their scale. The group is prefetched AHEAD_BYTES ahead as the decode tiles do it, into L2
+ * where l2 (Intel CPUs: at pp16-pp32, 2 threads, AMX Q4_0 1.03-1.06x over no prefetch and
+ * 1.03-1.07x over L1; AVX2 + VNNI 0.99-1.04x), else into L1. */
 static inline __attribute__((always_inline)) gi group_panel(const int T, const uint8_t *g, int v, int64_t n, uint8_t *w,
-                                                            float *sc16, float *mn16, int *same32) {
+                                                            float *sc16, float *mn16, int *same32, int l2) {
     gi umax = gi_set1_8(0);
     *same32 = 1;
     if (T == L3_Q8_0 || T == L3_Q4_0) {
         const int Q8 = T == L3_Q8_0, blk = Q8 ? Q80_BLOCK(LANES) : Q40_BLOCK(LANES * G_VECS_Q4_0);
         const gf off = gf_set1(Q8 ? 128.0f : 8.0f);
         for (int64_t b = 0; b < n / 32; b++, g += blk) {
+            seq_prefetch_to(l2, g + AHEAD_BYTES, blk);
             const gf d = gf_h16(g + 2 * LANES * v), dm = gf_mul(off, d);
             gf_store(sc16 + 16 * (2 * b), d), gf_store(sc16 + 16 * (2 * b + 1), d);
             gf_store(mn16 + 16 * (2 * b), dm), gf_store(mn16 + 16 * (2 * b + 1), dm);
@@ -44,6 +47,7 @@ static inline __attribute__((always_inline)) gi group_panel(const int T, const u
             gf dsc[8], dmn[8];
             k45_group_scales(g, dsc, dmn);
             for (int i = 0; i < 8; i++) {
+                seq_prefetch_to(l2, g + AHEAD_BYTES + (Q5 ? Q5K_BLOCK(LANES) : Q4K_BLOCK(LANES)) / 8 * i, (Q5 ? Q5K_BLOCK(LANES) : Q4K_BLOCK(LANES)) / 8);
                 const int64_t h = 16 * sb + 2 * i;  /* the sub-block's two sixteens */
                 gf_store(sc16 + 16 * h, dsc[i]), gf_store(sc16 + 16 * (h + 1), dsc[i]);
                 gf_store(mn16 + 16 * h, dmn[i]), gf_store(mn16 + 16 * (h + 1), dmn[i]);
@@ -65,6 +69,7 @@ static inline __attribute__((always_inline)) gi group_panel(const int T, const u
             }
             for (int h = 0; h < 2; h++)
                 for (int qq = 0; qq < 4; qq++) {
+                    seq_prefetch_to(l2, g + AHEAD_BYTES + Q6K_BLOCK(LANES) / 8 * (4 * h + qq), Q6K_BLOCK(LANES) / 8);
                     gi wv[8];
                     q6k_group_values(g, h, qq, wv);
                     put_values(w + 4 * LANES * 8 * (8 * sb + 4 * h + qq), wv, &umax);

@@ -254,9 +254,10 @@ static inline __attribute__((always_inline)) void panel_group8(const int T, cons
                          : (size_t)(n / 256) * (T == L3_Q4_K ? Q4K_BLOCK(8) : T == L3_Q5_K ? Q5K_BLOCK(8) : Q6K_BLOCK(8));
     gi umax = _mm256_setzero_si256();
     int same32 = 1;
+    const int l2 = l3_cpu()->intel;
     for (int half = 0; half < 2; half++) {
         int same;
-        umax = gi_max_u8(umax, group_panel(T, group + half * bytes, 0, n, out + half * 8 * n, sc16 + 8 * half, mn16 + 8 * half, &same));
+        umax = gi_max_u8(umax, group_panel(T, group + half * bytes, 0, n, out + half * 8 * n, sc16 + 8 * half, mn16 + 8 * half, &same, l2));
         same32 &= same;
     }
     panel8_flags(umax, (uint32_t)same32, n, sc16, mn16);

@@ -880,7 +880,7 @@ static inline __attribute__((always_inline)) void panel_group16(const int T, con
                                                                 uint8_t *out) {
     float *sc16 = (float *)(out + 16 * n), *mn16 = sc16 + n;
     int same;
-    group_panel(T, group, r0 / LANES, n, out, sc16, mn16, &same);
+    group_panel(T, group, r0 / LANES, n, out, sc16, mn16, &same, l3_cpu()->intel);
     const uint32_t same32 = (uint32_t)same;
     memcpy(mn16 + n, &same32, sizeof same32);
 }
