@@ -748,6 +748,40 @@ static void test_q8(void) {
  * row) pair the same bits whatever nx and the group range, nothing written past the groups;
  * and l3_cpu_matmul on groups: decode close to the scalar set, a decoded row the bits it gets
  * alone, prefill (rows unpacked to panels) the bits it gets on the file's rows. */
+/* kernels.h panel_rows: the bytes to_panel and panel_pack make of the same rows (the flags
+ * after the mins' terms included), for every row count of a tile, a NaN scale too */
+static void test_panel_rows(void) {
+    static const uint32_t qtypes[] = { L3_Q8_0, L3_Q4_0, L3_Q4_K, L3_Q5_K, L3_Q6_K };
+    for (int si = 1; si < n_sets; si++)
+        for (size_t ti = 0; ti < sizeof qtypes / sizeof qtypes[0]; ti++) {
+            const l3_kernel_set *k = sets[si];
+            const uint32_t t = qtypes[ti];
+            if (!k->panel_rows[t]) continue;
+            CHECK(k->to_panel[t] && k->panel_pack, "%s: panel_rows for %s without to_panel and panel_pack", names[si],
+                  l3_type_get(t)->name);
+            if (!k->to_panel[t] || !k->panel_pack) continue;
+            for (int ni = 0; ni < 3; ni++) {
+                const int64_t n = l3_type_get(t)->block == 256 ? (ni ? 1280 : 768) : (ni ? 2080 : 96);
+                const size_t rb = l3_row_bytes(t, n), bytes = (size_t)n * (16 + 2 * sizeof(float)) + 3 * sizeof(uint32_t);
+                float *wf = malloc((size_t)(16 * n) * 4), *sc = malloc((size_t)(16 * n / 4) * 4), *mn = malloc((size_t)(16 * n / 16) * 4);
+                uint8_t *wq = malloc(rb * 16), *u = malloc((size_t)(16 * n));
+                uint8_t *pa = malloc(L3_PACK16_BYTES(n)), *pb = malloc(L3_PACK16_BYTES(n));
+                fill(wf, 16 * n, 0.5f);
+                for (int r = 0; r < 16; r++) l3_type_get(t)->from_float(wf + r * n, wq + r * rb, n);
+                if (ni == 2) memset(wq + 5 * rb, 0xff, 2);  /* row 5's first fp16 scale a NaN (what Q8_0 and Q4_0 store first) */
+                for (int nw = 1; nw <= 16; nw++) {
+                    memset(pa, 0xa5, L3_PACK16_BYTES(n)), memset(pb, 0x5a, L3_PACK16_BYTES(n));
+                    k->panel_rows[t](wq, rb, nw, n, pa);
+                    for (int r = 0; r < nw; r++) k->to_panel[t](wq + r * rb, u + r * n, sc + r * n / 4, mn + r * n / 16, n);
+                    k->panel_pack(u, sc, mn, nw, n, pb);
+                    CHECK(memcmp(pa, pb, bytes) == 0, "%s panel_rows %s n=%lld nw=%d%s differs from to_panel + panel_pack",
+                          names[si], l3_type_get(t)->name, (long long)n, nw, ni == 2 ? " (a NaN scale)" : "");
+                }
+                free(wf); free(sc); free(mn); free(wq); free(u); free(pa); free(pb);
+            }
+        }
+}
+
 static void test_row_groups(l3_pool *pool) {
     static const uint32_t qtypes[] = { L3_Q8_0, L3_Q4_0, L3_Q4_K, L3_Q5_K, L3_Q6_K };
     static const int64_t ns[] = { 96, 2080 };  /* odd block counts (k-quants: 768, 1280) */
@@ -1031,6 +1065,7 @@ int main(void) {
     l3_pool *pool = l3_pool_new(3);
     test_matmul(pool);
     test_row_groups(pool);
+    test_panel_rows();
     l3_pool_free(pool);
     if (failures) printf("%d failures\n", failures);
     else printf("all kernel tests passed\n");

@@ -200,6 +200,8 @@ static void matmul_tiles_q8(void *ctx, int64_t tile0, int64_t tile1, int thread)
         }
         if (from_group) {  /* the set's layout straight from the group */
             k->panel_from_group[j->W->type](j->groups + r0 / G * G * j->row_bytes, (int)(r0 % G), cols, pk);
+        } else if (!j->groups && k->panel_rows[j->W->type]) {  /* or from the file's rows in one pass */
+            k->panel_rows[j->W->type](base + r0 * j->row_bytes, j->row_bytes, nw, cols, pk);
         } else {
             for (int i = 0; i < nw; i++) {
                 const uint8_t *row = base + (r0 + i) * j->row_bytes;

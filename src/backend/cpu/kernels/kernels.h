@@ -113,6 +113,9 @@ typedef struct l3_kernel_set {
      * (to_panel's layout) into out (L3_PACK16_BYTES(n)) for gemm_q8, which then gets
      * u = out, sc = out + 16n bytes, mn = sc + n (see avx512.c). */
     void (*panel_pack)(const uint8_t *u, const float *sc, const float *mn, int nw, int64_t n, uint8_t *out);
+    /* Optional (NULL: to_panel per row, then panel_pack): panel_pack's output for the nw <= 16
+     * rows of type t in the file's layout at rows + i*row_bytes, made in one pass */
+    void (*panel_rows[L3_TYPE_COUNT])(const void *rows, size_t row_bytes, int nw, int64_t n, uint8_t *out);
     /* Optional (NULL: each row unpacked from its group, to_panel, then panel_pack): panel_pack's
      * output for the 16 rows r0..r0 + 15 (r0 a multiple of 16) of a group of group_rows[t] rows
      * of type t (row_groups.h), made straight from the group */

@@ -198,6 +198,22 @@ static void gemm_f32(const float *w, int64_t ldw, int nw, const float *x, int64_
  * pairs by 4 values; scales, mins and the conversion to float are applied once per 16 (or
  * 32) values to 8 pairs at once, and results are stored as vectors (no horizontal sums). */
 
+/* 32 values of 8 rows (r[i]: row i's) as the panel's 8 rows of 8 rows x 4 values at w: an 8 x 8
+ * dword transpose */
+static inline void transpose8_store(__m256i *r, uint8_t *w) {
+    __m256i t[8];
+    for (int i = 0; i < 8; i += 2) t[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]), t[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
+    for (int i = 0; i < 8; i += 4) {
+        r[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]), r[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+        r[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]), r[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    /* r[0..3]: dwords 0, 1, 2, 3 of rows 0-3 | dwords 4-7 of the same rows; r[4..7]: rows 4-7 */
+    for (int c = 0; c < 4; c++) {
+        _mm256_storeu_si256((__m256i *)(w + 32 * c), _mm256_permute2x128_si256(r[c], r[4 + c], 0x20));
+        _mm256_storeu_si256((__m256i *)(w + 32 * (4 + c)), _mm256_permute2x128_si256(r[c], r[4 + c], 0x31));
+    }
+}
+
 /* the panel's flags after its mins' terms (panel_pack8), from its bytes' maximum umax */
 static void panel8_flags(__m256i umax, uint32_t same32, int64_t n, const float *sc16, float *mn16) {
     /* every u <= 32: no byte above 32 (u - 33 saturates to 0 unsigned) */
@@ -226,25 +242,47 @@ static void panel_pack8(const uint8_t *u, const float *sc, const float *mn, int 
     for (int half = 0; half < 2; half++) {
         uint8_t *w = out + half * 8 * n;
         for (int64_t g = 0; g < n / 32; g++) {  /* 32 values of 8 rows: an 8 x 8 dword transpose */
-            __m256i r[8], t[8];
+            __m256i r[8];
             for (int i = 0; i < 8; i++) {
                 const int row = 8 * half + i;
                 r[i] = row < nw ? _mm256_loadu_si256((const __m256i *)(u + row * n + 32 * g)) : _mm256_setzero_si256();
                 umax = _mm256_max_epu8(umax, r[i]);
             }
-            for (int i = 0; i < 8; i += 2) t[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]), t[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
-            for (int i = 0; i < 8; i += 4) {
-                r[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]), r[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
-                r[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]), r[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
-            }
-            /* r[0..3]: dwords 0, 1, 2, 3 of rows 0-3 | dwords 4-7 of the same rows; r[4..7]: rows 4-7 */
-            for (int c = 0; c < 4; c++) {
-                _mm256_storeu_si256((__m256i *)(w + 32 * (8 * g + c)), _mm256_permute2x128_si256(r[c], r[4 + c], 0x20));
-                _mm256_storeu_si256((__m256i *)(w + 32 * (8 * g + 4 + c)), _mm256_permute2x128_si256(r[c], r[4 + c], 0x31));
-            }
+            transpose8_store(r, w + 32 * 8 * g);
         }
     }
     panel8_flags(umax, pack_scales16(sc, mn, nw, n, sc16, mn16), n, sc16, mn16);
+}
+
+/* kernels.h panel_rows for Q8_0 (the file's rows: no Q8_0 groups here): panel_q8_0 and
+ * panel_pack8 in one pass, each block of 8 rows read once (u = w + 128), their 8 scales
+ * widened together (d, 128 d) */
+static void panel_rows_q8_0(const void *rows, size_t row_bytes, int nw, int64_t n, uint8_t *out) {
+    float *sc16 = (float *)(out + 16 * n), *mn16 = sc16 + n;
+    const __m256i x80 = _mm256_set1_epi8((char)0x80);
+    const __m256 f128 = _mm256_set1_ps(128.0f);
+    __m256i umax = _mm256_setzero_si256();
+    __m256 nan = _mm256_setzero_ps();
+    for (int half = 0; half < 2; half++) {
+        const l3_block_q8_0 *b[8];
+        for (int i = 0; i < 8; i++) b[i] = 8 * half + i < nw ? (const l3_block_q8_0 *)((const uint8_t *)rows + (8 * half + i) * row_bytes) : NULL;
+        for (int64_t k = 0; k < n / 32; k++) {
+            __m256i r[8];
+            __m128i h = _mm_setzero_si128();
+            for (int i = 0; i < 8; i++) {
+                r[i] = b[i] ? _mm256_xor_si256(ld32(b[i][k].qs), x80) : _mm256_setzero_si256();
+                if (b[i]) h = _mm_insert_epi16(h, b[i][k].d, 0), h = _mm_alignr_epi8(h, h, 2);  /* (row i ends in lane i) */
+                else h = _mm_alignr_epi8(h, h, 2);
+                umax = _mm256_max_epu8(umax, r[i]);
+            }
+            const __m256 d = _mm256_cvtph_ps(h), dm = _mm256_mul_ps(f128, d);
+            nan = _mm256_or_ps(nan, _mm256_cmp_ps(d, d, _CMP_UNORD_Q));
+            _mm256_storeu_ps(sc16 + 16 * (2 * k) + 8 * half, d), _mm256_storeu_ps(sc16 + 16 * (2 * k + 1) + 8 * half, d);
+            _mm256_storeu_ps(mn16 + 16 * (2 * k) + 8 * half, dm), _mm256_storeu_ps(mn16 + 16 * (2 * k + 1) + 8 * half, dm);
+            transpose8_store(r, out + half * 8 * n + 32 * 8 * k);
+        }
+    }
+    panel8_flags(umax, (uint32_t)_mm256_testz_ps(nan, nan), n, sc16, mn16);  /* (pack_scales16's same32) */
 }
 
 /* kernels.h panel_from_group: the two halves of a panel are two groups of 8 rows (group_panel.h) */
@@ -414,6 +452,7 @@ int l3_kernels_init_avx2(l3_kernel_set *k) {
     k->gemm_f32 = gemm_f32;
     k->gemm_q8 = gemm_q8_lanes;
     k->panel_pack = panel_pack8;
+    if (!k->group_rows[L3_Q8_0]) k->panel_rows[L3_Q8_0] = panel_rows_q8_0;
     if (k->group_rows[L3_Q4_0] == 8) k->panel_from_group[L3_Q4_0] = panel_group_q4_0;
     if (k->group_rows[L3_Q4_K] == 8) k->panel_from_group[L3_Q4_K] = panel_group_q4_K;
     if (k->group_rows[L3_Q5_K] == 8) k->panel_from_group[L3_Q5_K] = panel_group_q5_K;

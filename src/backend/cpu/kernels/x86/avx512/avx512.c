@@ -912,6 +912,8 @@ int l3_kernels_init_avx512(l3_kernel_set *k) {
         install_q8_kernels(k);
         k->gemm_q8 = gemm_q8_512;
         k->panel_pack = panel_pack16;
+        for (int t = 0; t < L3_TYPE_COUNT; t++)  /* (the AVX2 sets' are for their own panel layout) */
+            k->panel_rows[t] = NULL, k->panel_from_group[t] = NULL;
         k->dotn_q8[L3_Q8_0] = dotn_q8_0;
         /* (dot_q8 stays AVX2's dot_q8_q8_0: dotn_q8_0 gives the same bits) */
         if (cpu->avx512vbmi && cpu->gfni) { /* (byte permutes, bit-matrix nibbles; else AVX2's Q4_0 kernels) */
