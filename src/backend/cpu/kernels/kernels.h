@@ -121,9 +121,9 @@ typedef struct l3_kernel_set {
      * of type t (row_groups.h), made straight from the group */
     void (*panel_from_group[L3_TYPE_COUNT])(const uint8_t *group, int r0, int64_t n, uint8_t *out);
     /* Optional (NULL: panel_from_group, then gemm_q8): gemm_q8 for one-level rows (d and s in
-     * gemm_q8_rows16's layout) by the 16 rows r0..r0 + 15 of a group of type t, reading the
-     * weights where the group holds them, with the bits gemm_q8 gives on panel_from_group's
-     * panel; work: L3_PACK16_BYTES(n) bytes of scratch */
+     * gemm_q8_rows16's layout) by the 16 rows r0..r0 + 15 of a group of type t, with the bits
+     * gemm_q8 gives on panel_from_group's panel, which it may make in work (L3_PACK16_BYTES(n)
+     * bytes) as it goes */
     void (*gemm_q8_group[L3_TYPE_COUNT])(const uint8_t *group, int r0, uint8_t *work, const int8_t *q, const float *d,
                                          const float *s, int nx, float *y, int64_t ldy, int64_t n);
     /* y[j*ldy + i] = dot(panel row i, activation row j) for nw panel rows (rows of n values,

@@ -19,20 +19,22 @@ static inline __attribute__((always_inline)) void put_values(uint8_t *w, const g
 }
 
 /* The LANES rows of vector v of a group of type T (L3_Q8_0, L3_Q4_0, L3_Q4_K, L3_Q5_K or L3_Q6_K)
- * at g, n values each: their values at w, their lane scales and mins' terms in the first LANES
- * lanes of sc16 and mn16 ([n/16][16 rows]: sixteen h's for the panel's row r at 16 h + r).
+ * at g, n values each, in columns c0..c1 (multiples of the type's block): their values at w,
+ * their lane scales and mins' terms in the first LANES lanes of sc16 and mn16 ([n/16][16 rows]:
+ * sixteen h's for the panel's row r at 16 h + r), each where the whole panel has it.
  * Returns the values' bytewise maximum; *same32: whether both sixteens of every block share
  * their scale. The group is prefetched AHEAD_BYTES ahead as the decode tiles do it, into L2
  * where l2 (Intel CPUs: at pp16-pp32, 2 threads, AMX Q4_0 1.03-1.06x over no prefetch and
  * 1.03-1.07x over L1; AVX2 + VNNI 0.99-1.04x), else into L1. */
-static inline __attribute__((always_inline)) gi group_panel(const int T, const uint8_t *g, int v, int64_t n, uint8_t *w,
-                                                            float *sc16, float *mn16, int *same32, int l2) {
+static inline __attribute__((always_inline)) gi group_panel(const int T, const uint8_t *g, int v, int64_t c0, int64_t c1,
+                                                            uint8_t *w, float *sc16, float *mn16, int *same32, int l2) {
     gi umax = gi_set1_8(0);
     *same32 = 1;
     if (T == L3_Q8_0 || T == L3_Q4_0) {
         const int Q8 = T == L3_Q8_0, blk = Q8 ? Q80_BLOCK(LANES) : Q40_BLOCK(LANES * G_VECS_Q4_0);
         const gf off = gf_set1(Q8 ? 128.0f : 8.0f);
-        for (int64_t b = 0; b < n / 32; b++, g += blk) {
+        g += c0 / 32 * blk;
+        for (int64_t b = c0 / 32; b < c1 / 32; b++, g += blk) {
             seq_prefetch_to(l2, g + AHEAD_BYTES, blk);
             const gf d = gf_h16(g + 2 * LANES * v), dm = gf_mul(off, d);
             gf_store(sc16 + 16 * (2 * b), d), gf_store(sc16 + 16 * (2 * b + 1), d);
@@ -43,7 +45,8 @@ static inline __attribute__((always_inline)) gi group_panel(const int T, const u
         }
     } else if (T == L3_Q4_K || T == L3_Q5_K) {
         const int Q5 = T == L3_Q5_K;
-        for (int64_t sb = 0; sb < n / 256; sb++, g += Q5 ? Q5K_BLOCK(LANES) : Q4K_BLOCK(LANES)) {
+        g += c0 / 256 * (Q5 ? Q5K_BLOCK(LANES) : Q4K_BLOCK(LANES));
+        for (int64_t sb = c0 / 256; sb < c1 / 256; sb++, g += Q5 ? Q5K_BLOCK(LANES) : Q4K_BLOCK(LANES)) {
             gf dsc[8], dmn[8];
             k45_group_scales(g, dsc, dmn);
             for (int i = 0; i < 8; i++) {
@@ -58,7 +61,8 @@ static inline __attribute__((always_inline)) gi group_panel(const int T, const u
         }
     } else {  /* Q6_K: a scale per sixteen, and 32 times it */
         const gf f32 = gf_set1(32.0f);
-        for (int64_t sb = 0; sb < n / 256; sb++, g += Q6K_BLOCK(LANES)) {
+        g += c0 / 256 * Q6K_BLOCK(LANES);
+        for (int64_t sb = c0 / 256; sb < c1 / 256; sb++, g += Q6K_BLOCK(LANES)) {
             const gf dw = gf_h16(g + 208 * LANES);
             gf prev = dw;
             for (int k = 0; k < 16; k++) {

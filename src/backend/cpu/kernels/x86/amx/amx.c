@@ -3,8 +3,8 @@
  * rows over a block's 32 (or 16) values, 8192 products, where the AVX-512 tile takes 128
  * vpdpbusd and their shuffles. The integers are the AVX-512 tile's (a block's exact dot), and
  * the float work after them is its, in the same order: the results are the AVX-512 set's bits.
- * Short prompts on Q8_0 row groups take B straight from the group (gemm_q8_group), signed, with
- * a second product adding what the panel's offset of 128 adds.
+ * On row groups the panel is made a piece at a time while the first activation rows' products
+ * run (gemm_q8_group), so that reading the weights overlaps them.
  *
  * Roles: A (signed bytes) is 16 activation rows of a block, read where quantize_q8 wrote
  * them; B (unsigned bytes) is the weight panel as panel_pack16 lays it out, [values / 4][16
@@ -47,7 +47,6 @@ static void configure(int m, int step) {
         c.rows[2 + t] = (uint8_t)m, c.colsb[2 + t] = (uint16_t)step;
         c.rows[4 + t] = (uint8_t)(step / 4), c.colsb[4 + t] = 64;
     }
-    c.rows[6] = (uint8_t)(step / 4), c.colsb[6] = 64;
     /* (GCC 12's _tile_loadconfig does not count as a read of c, and the stores filling it were dropped) */
     __asm__ volatile("ldtilecfg %0" : : "m"(c));
 }
@@ -69,39 +68,27 @@ static void configure(int m, int step) {
         }                                                                                               \
     }
 /* the product of the block at sixteen h into C tile C from A tile A and B tile B (literal tile
- * numbers: GCC's intrinsics paste them into the instruction's text). GROUP: B is the block's
- * signed bytes in a Q8_0 group of 16 rows (row_groups.h: the rows' scales, then 8 rows of B),
- * and tile 6 (128 in every byte) adds 128 x the activations' sums, so C is what the panel's
- * u = w + 128 gives. The group is prefetched into L2 Q80_AHEAD_L2 bytes ahead and into L1
- * Q80_AHEAD_L1 (a tile load from memory not in L1 waits for it: with neither, slower than
- * copying the panel; L1 alone, 8 blocks ahead, 0.92-0.96x of both at pp16-pp32, 2 threads) */
-#define Q80_AHEAD_L2 (32 * Q80_BLOCK(16))
-#define Q80_AHEAD_L1 (2 * Q80_BLOCK(16))
-#define PRODUCT(C, A, B, h)                                                                         \
-    {                                                                                               \
-        _tile_loadd(A, q + 16 * (h), n);                                                            \
-        _tile_zero(C);                                                                              \
-        if (GROUP) {                                                                                \
-            const uint8_t *bb = w + (h) / 2 * Q80_BLOCK(16);                                        \
-            for (int o = 0; o < Q80_BLOCK(16); o += 64) {                                           \
-                _mm_prefetch((const char *)bb + Q80_AHEAD_L2 + o, _MM_HINT_T1);                     \
-                _mm_prefetch((const char *)bb + Q80_AHEAD_L1 + o, _MM_HINT_T0);                     \
-            }                                                                                       \
-            _tile_loadd(B, bb + 2 * 16, 64);                                                        \
-            _tile_dpbssd(C, A, B);                                                                  \
-            _tile_dpbsud(C, A, 6);                                                                  \
-        } else {                                                                                    \
-            _tile_loadd(B, w + 256 * (h), 64);                                                      \
-            _tile_dpbsud(C, A, B);                                                                  \
-        }                                                                                           \
+ * numbers: GCC's intrinsics paste them into the instruction's text) */
+#define PRODUCT(C, A, B, h)                         \
+    {                                               \
+        _tile_loadd(A, q + 16 * (h), n);            \
+        _tile_loadd(B, w + 256 * (h), 64);          \
+        _tile_zero(C);                              \
+        _tile_dpbsud(C, A, B);                      \
     }
 
+#define FILL_COLS 256  /* columns of the panel made at a time while multiplying (FILL) */
+
 /* m <= 16 one-level activation rows (q + j*n; their d16, s16 with the rows padded to 16) by a
- * packed panel of 16 weight rows (GROUP: by a Q8_0 group of 16 rows, sc16 and mn16 its panel's); STEP values per scale (32, or 16 where each 16 has its own,
- * Q6_K). Blocks go in pairs, software-pipelined: a pair's products run in the tiles while the
- * previous pair's, stored, are scaled. */
-static inline __attribute__((always_inline)) void amx_rows16(const int STEP, const int GROUP, const uint8_t *w, const float *sc16,
-                                                             const float *mn16, int nw, const int8_t *q,
+ * packed panel of 16 weight rows; STEP values per scale (32, or 16 where each 16 has its own, Q6_K). Blocks go in pairs,
+ * software-pipelined: a pair's products run in the tiles while the previous pair's, stored, are
+ * scaled; with FILL (0, or with STEP 32 the type of group g, of which the panel is rows r0..) the
+ * panel is made from the
+ * group FILL_COLS columns ahead of the products (l3_avx512_panel_cols), so that reading the group
+ * overlaps them. */
+static inline __attribute__((always_inline)) void amx_rows16(const int STEP, const int FILL,
+                                                             const uint8_t *g, int r0, uint8_t *w, float *sc16,
+                                                             float *mn16, int nw, const int8_t *q,
                                                              const float *d16, const float *s16, int m, float *y,
                                                              int64_t ldy, int64_t n) {
     _Alignas(64) int32_t c[2][2][16][16] = { { { { 0 } } } };  /* [pair parity][block of the pair][row j][weight row] (rows >= m: zero) */
@@ -109,9 +96,13 @@ static inline __attribute__((always_inline)) void amx_rows16(const int STEP, con
     L3_UNROLL for (int j = 0; j < 16; j++) acc[j] = _mm512_setzero_ps();
     const int H = STEP / 16;  /* sixteens per block */
     const int64_t pairs = n / STEP / 2;
+    if (FILL) l3_avx512_panel_cols(FILL, g, r0, n, 0, n < FILL_COLS ? n : FILL_COLS, w);
     for (int64_t p = 0; p < pairs; p++) {
         PRODUCT(0, 2, 4, 2 * H * p)
         PRODUCT(1, 3, 5, 2 * H * p + H)
+        const int64_t next = 2 * STEP * p + FILL_COLS;  /* (a pair is 64 columns) */
+        if (FILL && next % FILL_COLS == 0 && next < n)
+            l3_avx512_panel_cols(FILL, g, r0, n, next, n - next < FILL_COLS ? n : next + FILL_COLS, w);
         if (p > 0) {
             SCALE_BLOCK(c[(p - 1) & 1][0], 2 * H * (p - 1))
             SCALE_BLOCK(c[(p - 1) & 1][1], 2 * H * (p - 1) + H)
@@ -152,47 +143,43 @@ static void gemm_q8_amx(const uint8_t *u, const float *sc, const float *mn, int 
         if (m != configured) configure(m, step), configured = m;
         const int8_t *qj = q + j * n;
         const float *dj = d + L3_ROWS16(j, 0, n / 32), *sj = s + L3_ROWS16(j, 0, n / 16);
-        if (same32) amx_rows16(32, 0, u, sc, mn, nw, qj, dj, sj, m, y + (int64_t)j * ldy, ldy, n);
-        else amx_rows16(16, 0, u, sc, mn, nw, qj, dj, sj, m, y + (int64_t)j * ldy, ldy, n);
+        if (same32) amx_rows16(32, 0, NULL, 0, (uint8_t *)u, (float *)sc, (float *)mn, nw, qj, dj, sj, m, y + (int64_t)j * ldy, ldy, n);
+        else amx_rows16(16, 0, NULL, 0, (uint8_t *)u, (float *)sc, (float *)mn, nw, qj, dj, sj, m, y + (int64_t)j * ldy, ldy, n);
     }
     _tile_release();
 }
 
-/* kernels.h gemm_q8_group for Q8_0 (groups of 16 rows), up to Q80_GROUP_NX activation rows:
- * B straight from the group (PRODUCT), the scales d and 128 d per lane written to work as the
- * panel has them. More rows take the panel: each block's second tile product costs more than
- * the copy it saves (2 threads, 1B: pp16 1.15-1.19x, pp32 1.08-1.10x, pp64 1.05x; pp128
- * 0.9-1.03x, pp512 0.91x). */
-#define Q80_GROUP_NX 64
-static void (*g_panel_group_q8_0)(const uint8_t *group, int r0, int64_t n, uint8_t *out);
-static void gemm_q8_group_q8_0(const uint8_t *group, int r0, uint8_t *work, const int8_t *q, const float *d,
-                               const float *s, int nx, float *y, int64_t ldy, int64_t n) {
+/* kernels.h gemm_q8_group for Q8_0, Q4_0, Q4_K and Q5_K (not Q6_K: whether its panel takes 16 or
+ * 32 values per scale is known only once it is made): the panel made a piece at a time during
+ * the first 16 activation rows' products (amx_rows16's FILL), the later rows on the finished
+ * panel. 2 threads, against making the panel first: pp16 Q4_0 1.14-1.23x, Q4_K_M 1.14-1.16x,
+ * pp32 1.02-1.12x, pp128 1.01-1.10x, pp512 1.00-1.08x; for Q8_0 as fast as loading B straight
+ * from the group with a second product for the panel's offset of 128 (0.98-1.08x). */
+static inline __attribute__((always_inline)) void gemm_group_fill(const int T, const uint8_t *group, int r0, uint8_t *work,
+                                                                  const int8_t *q, const float *d, const float *s, int nx,
+                                                                  float *y, int64_t ldy, int64_t n) {
     float *sc16 = (float *)(work + 16 * n), *mn16 = sc16 + n;
-    if (nx > Q80_GROUP_NX) {
-        g_panel_group_q8_0(group, r0, n, work);
-        gemm_q8_amx(work, sc16, mn16, 16, q, NULL, d, s, nx, y, ldy, n);
-        return;
-    }
-    const __m512 off = _mm512_set1_ps(128.0f);
-    for (int64_t b = 0; b < n / 32; b++) {
-        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(group + b * Q80_BLOCK(16))));
-        _mm512_storeu_ps(sc16 + 16 * (2 * b), dw), _mm512_storeu_ps(sc16 + 16 * (2 * b + 1), dw);
-        _mm512_storeu_ps(mn16 + 16 * (2 * b), _mm512_mul_ps(off, dw)), _mm512_storeu_ps(mn16 + 16 * (2 * b + 1), _mm512_mul_ps(off, dw));
-    }
-    _Alignas(64) uint8_t b128[8][64];
-    memset(b128, 128, sizeof b128);
     int configured = 0;
     for (int j = 0; j < nx; j += 16) {
         const int m = nx - j < 16 ? nx - j : 16;
-        if (m != configured) {
-            configure(m, 32), configured = m;
-            _tile_loadd(6, b128, 64);
-        }
-        amx_rows16(32, 1, group, sc16, mn16, 16, q + j * n, d + L3_ROWS16(j, 0, n / 32), s + L3_ROWS16(j, 0, n / 16), m,
-                   y + (int64_t)j * ldy, ldy, n);
+        if (m != configured) configure(m, 32), configured = m;
+        const int8_t *qj = q + j * n;
+        const float *dj = d + L3_ROWS16(j, 0, n / 32), *sj = s + L3_ROWS16(j, 0, n / 16);
+        if (j == 0) amx_rows16(32, T, group, r0, work, sc16, mn16, 16, qj, dj, sj, m, y, ldy, n);
+        else amx_rows16(32, 0, NULL, 0, work, sc16, mn16, 16, qj, dj, sj, m, y + (int64_t)j * ldy, ldy, n);
     }
     _tile_release();
 }
+#define GEMM_GROUP_FILL(name, T)                                                                                  \
+    static void gemm_q8_group_##name(const uint8_t *group, int r0, uint8_t *work, const int8_t *q, const float *d, \
+                                     const float *s, int nx, float *y, int64_t ldy, int64_t n) {                  \
+        gemm_group_fill(T, group, r0, work, q, d, s, nx, y, ldy, n);                                              \
+    }
+GEMM_GROUP_FILL(q4_0, L3_Q4_0)
+GEMM_GROUP_FILL(q4_K, L3_Q4_K)
+GEMM_GROUP_FILL(q5_K, L3_Q5_K)
+GEMM_GROUP_FILL(q8_0, L3_Q8_0)
+#undef GEMM_GROUP_FILL
 
 /* ---- batched decode on Q4_0 row groups ---- */
 
@@ -319,10 +306,11 @@ int l3_kernels_init_amx(l3_kernel_set *k) {
     g_gemm_q8_avx512 = k->gemm_q8;
     k->gemm_q8 = gemm_q8_amx;
     k->gemm_q8_rows16 = 1;
-    if (k->group_rows[L3_Q8_0] == 16 && k->panel_from_group[L3_Q8_0]) {
-        g_panel_group_q8_0 = k->panel_from_group[L3_Q8_0];
-        k->gemm_q8_group[L3_Q8_0] = gemm_q8_group_q8_0;
-    }
+    if (k->group_rows[L3_Q4_0] == Q40_GROUP_ROWS && k->panel_from_group[L3_Q4_0])
+        k->gemm_q8_group[L3_Q4_0] = gemm_q8_group_q4_0;
+    if (k->group_rows[L3_Q4_K] == 16 && k->panel_from_group[L3_Q4_K]) k->gemm_q8_group[L3_Q4_K] = gemm_q8_group_q4_K;
+    if (k->group_rows[L3_Q5_K] == 16 && k->panel_from_group[L3_Q5_K]) k->gemm_q8_group[L3_Q5_K] = gemm_q8_group_q5_K;
+    if (k->group_rows[L3_Q8_0] == 16 && k->panel_from_group[L3_Q8_0]) k->gemm_q8_group[L3_Q8_0] = gemm_q8_group_q8_0;
     if (k->group_rows[L3_Q4_0] == Q40_GROUP_ROWS && k->dotn_q8_groups[L3_Q4_0]) {
         g_groups_q4_0_avx512 = k->dotn_q8_groups[L3_Q4_0];
         k->dotn_q8_groups[L3_Q4_0] = dotn_groups_q4_0_amx;

@@ -295,7 +295,7 @@ static inline __attribute__((always_inline)) void panel_group8(const int T, cons
     const int l2 = l3_cpu()->intel;
     for (int half = 0; half < 2; half++) {
         int same;
-        umax = gi_max_u8(umax, group_panel(T, group + half * bytes, 0, n, out + half * 8 * n, sc16 + 8 * half, mn16 + 8 * half, &same, l2));
+        umax = gi_max_u8(umax, group_panel(T, group + half * bytes, 0, 0, n, out + half * 8 * n, sc16 + 8 * half, mn16 + 8 * half, &same, l2));
         same32 &= same;
     }
     panel8_flags(umax, (uint32_t)same32, n, sc16, mn16);

@@ -875,23 +875,35 @@ static void gemm_f32_packed(const float *panel, int nw, const float *x, int64_t 
 #include "backend/cpu/kernels/x86/avx512/group_lanes.h"
 
 /* kernels.h panel_from_group: 16 rows of a group (group_panel.h) are the packed panel; Q4_0's
- * groups of 32 rows hold two, vector r0 / 16 */
+ * groups of 32 rows hold two, vector r0 / 16. l3_avx512_panel_cols: columns c0..c1 of it (the
+ * amx set makes a panel a piece at a time while it multiplies), the flag after the mins' terms
+ * once c1 = n (for Q6_K, only right if c0..c1 covered every column) */
 static inline __attribute__((always_inline)) void panel_group16(const int T, const uint8_t *group, int r0, int64_t n,
-                                                                uint8_t *out) {
+                                                                int64_t c0, int64_t c1, uint8_t *out) {
     float *sc16 = (float *)(out + 16 * n), *mn16 = sc16 + n;
     int same;
-    group_panel(T, group, r0 / LANES, n, out, sc16, mn16, &same, l3_cpu()->intel);
+    group_panel(T, group, r0 / LANES, c0, c1, out, sc16, mn16, &same, l3_cpu()->intel);
     const uint32_t same32 = (uint32_t)same;
-    memcpy(mn16 + n, &same32, sizeof same32);
+    if (c1 == n) memcpy(mn16 + n, &same32, sizeof same32);
 }
 #define PANEL_GROUP(name, T) \
-    static void panel_group_##name(const uint8_t *group, int r0, int64_t n, uint8_t *out) { panel_group16(T, group, r0, n, out); }
+    static void panel_group_##name(const uint8_t *group, int r0, int64_t n, uint8_t *out) { panel_group16(T, group, r0, n, 0, n, out); }
 PANEL_GROUP(q8_0, L3_Q8_0)
 PANEL_GROUP(q4_0, L3_Q4_0)
 PANEL_GROUP(q4_K, L3_Q4_K)
 PANEL_GROUP(q5_K, L3_Q5_K)
 PANEL_GROUP(q6_K, L3_Q6_K)
 #undef PANEL_GROUP
+void l3_avx512_panel_cols(int t, const uint8_t *group, int r0, int64_t n, int64_t c0, int64_t c1, uint8_t *out) {
+    switch (t) {
+    case L3_Q8_0: panel_group16(L3_Q8_0, group, r0, n, c0, c1, out); break;
+    case L3_Q4_0: panel_group16(L3_Q4_0, group, r0, n, c0, c1, out); break;
+    case L3_Q4_K: panel_group16(L3_Q4_K, group, r0, n, c0, c1, out); break;
+    case L3_Q5_K: panel_group16(L3_Q5_K, group, r0, n, c0, c1, out); break;
+    case L3_Q6_K: panel_group16(L3_Q6_K, group, r0, n, c0, c1, out); break;
+    default: break;
+    }
+}
 
 int l3_kernels_init_avx512(l3_kernel_set *k) {
     const l3_cpu_features *cpu = l3_cpu();
