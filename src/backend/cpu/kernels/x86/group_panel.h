@@ -44,13 +44,13 @@ static inline __attribute__((always_inline)) gi group_panel(const int T, const u
             put_values(w + 4 * LANES * 8 * b, wv, &umax);
         }
     } else if (T == L3_Q4_K || T == L3_Q5_K) {
-        const int Q5 = T == L3_Q5_K;
-        g += c0 / 256 * (Q5 ? Q5K_BLOCK(LANES) : Q4K_BLOCK(LANES));
-        for (int64_t sb = c0 / 256; sb < c1 / 256; sb++, g += Q5 ? Q5K_BLOCK(LANES) : Q4K_BLOCK(LANES)) {
+        const int Q5 = T == L3_Q5_K, bytes = Q5 ? Q5K_BLOCK(LANES) : Q4K_BLOCK(LANES);
+        g += c0 / 256 * bytes;
+        for (int64_t sb = c0 / 256; sb < c1 / 256; sb++, g += bytes) {
             gf dsc[8], dmn[8];
             k45_group_scales(g, dsc, dmn);
             for (int i = 0; i < 8; i++) {
-                seq_prefetch_to(l2, g + AHEAD_BYTES + (Q5 ? Q5K_BLOCK(LANES) : Q4K_BLOCK(LANES)) / 8 * i, (Q5 ? Q5K_BLOCK(LANES) : Q4K_BLOCK(LANES)) / 8);
+                seq_prefetch_to(l2, g + AHEAD_BYTES + bytes / 8 * i, bytes / 8);
                 const int64_t h = 16 * sb + 2 * i;  /* the sub-block's two sixteens */
                 gf_store(sc16 + 16 * h, dsc[i]), gf_store(sc16 + 16 * (h + 1), dsc[i]);
                 gf_store(mn16 + 16 * h, dmn[i]), gf_store(mn16 + 16 * (h + 1), dmn[i]);
