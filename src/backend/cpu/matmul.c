@@ -193,13 +193,13 @@ static void matmul_tiles_q8(void *ctx, int64_t tile0, int64_t tile1, int thread)
         const int64_t r0 = tile * MM_ROWS;
         const int nw = (int)(rows - r0 < MM_ROWS ? rows - r0 : MM_ROWS);
         const int from_group = G && nw == 16 && k->panel_from_group[j->W->type];
-        if (from_group && rows16 && k->gemm_q8_group[j->W->type]) {  /* no panel at all */
-            k->gemm_q8_group[j->W->type](j->groups + r0 / G * G * j->row_bytes, (int)(r0 % G), pk, s->xq, xd, xs, j->T,
-                                         j->Y + r0, rows, cols);
-            continue;
-        }
         if (from_group) {  /* the set's layout straight from the group */
-            k->panel_from_group[j->W->type](j->groups + r0 / G * G * j->row_bytes, (int)(r0 % G), cols, pk);
+            const uint8_t *group = j->groups + r0 / G * G * j->row_bytes;
+            if (rows16 && k->gemm_q8_group[j->W->type]) {  /* the set makes it as it multiplies */
+                k->gemm_q8_group[j->W->type](group, (int)(r0 % G), pk, s->xq, xd, xs, j->T, j->Y + r0, rows, cols);
+                continue;
+            }
+            k->panel_from_group[j->W->type](group, (int)(r0 % G), cols, pk);
         } else if (!j->groups && k->panel_rows[j->W->type]) {  /* or from the file's rows in one pass */
             k->panel_rows[j->W->type](base + r0 * j->row_bytes, j->row_bytes, nw, cols, pk);
         } else {

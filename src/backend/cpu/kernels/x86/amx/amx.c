@@ -77,15 +77,15 @@ static void configure(int m, int step) {
         _tile_dpbsud(C, A, B);                      \
     }
 
-#define FILL_COLS 256  /* columns of the panel made at a time while multiplying (FILL) */
+#define FILL_COLS 256  /* columns of the panel made at a time while multiplying (amx_rows16's fill) */
 
 /* m <= 16 one-level activation rows (q + j*n; their d16, s16 with the rows padded to 16) by a
  * packed panel of 16 weight rows; STEP values per scale (32, or 16 where each 16 has its own,
  * Q6_K). Blocks go in pairs, software-pipelined: a pair's products run in the tiles while the
- * previous pair's, stored, are scaled. FILL (0, or the type of group g, STEP 32): the panel, in
+ * previous pair's, stored, are scaled. fill (0, or the type of group g, STEP 32): the panel, in
  * work, is made from rows r0.. of the group FILL_COLS columns ahead of the products
  * (l3_avx512_panel_cols), so that reading the group overlaps them. */
-static inline __attribute__((always_inline)) void amx_rows16(const int STEP, const int FILL, const uint8_t *g, int r0,
+static inline __attribute__((always_inline)) void amx_rows16(const int STEP, int fill, const uint8_t *g, int r0,
                                                              uint8_t *work, const uint8_t *w, const float *sc16,
                                                              const float *mn16, int nw, const int8_t *q,
                                                              const float *d16, const float *s16, int m, float *y,
@@ -95,13 +95,13 @@ static inline __attribute__((always_inline)) void amx_rows16(const int STEP, con
     L3_UNROLL for (int j = 0; j < 16; j++) acc[j] = _mm512_setzero_ps();
     const int H = STEP / 16;  /* sixteens per block */
     const int64_t pairs = n / STEP / 2;
-    if (FILL) l3_avx512_panel_cols(FILL, g, r0, n, 0, n < FILL_COLS ? n : FILL_COLS, work);
+    if (fill) l3_avx512_panel_cols(fill, g, r0, n, 0, n < FILL_COLS ? n : FILL_COLS, work);
     for (int64_t p = 0; p < pairs; p++) {
         PRODUCT(0, 2, 4, 2 * H * p)
         PRODUCT(1, 3, 5, 2 * H * p + H)
         const int64_t next = 2 * STEP * p + FILL_COLS;  /* (a pair is 2 STEP columns) */
-        if (FILL && next % FILL_COLS == 0 && next < n)
-            l3_avx512_panel_cols(FILL, g, r0, n, next, n - next < FILL_COLS ? n : next + FILL_COLS, work);
+        if (fill && next % FILL_COLS == 0 && next < n)
+            l3_avx512_panel_cols(fill, g, r0, n, next, n - next < FILL_COLS ? n : next + FILL_COLS, work);
         if (p > 0) {
             SCALE_BLOCK(c[(p - 1) & 1][0], 2 * H * (p - 1))
             SCALE_BLOCK(c[(p - 1) & 1][1], 2 * H * (p - 1) + H)
@@ -150,13 +150,12 @@ static void gemm_q8_amx(const uint8_t *u, const float *sc, const float *mn, int 
 
 /* kernels.h gemm_q8_group for Q8_0, Q4_0, Q4_K and Q5_K (not Q6_K: whether its panel takes 16 or
  * 32 values per scale is known only once it is made): the panel made a piece at a time during
- * the first 16 activation rows' products (amx_rows16's FILL), the later rows on the finished
+ * the first 16 activation rows' products (amx_rows16's fill), the later rows on the finished
  * panel. 2 threads, against making the panel first: pp16 Q4_0 1.14-1.23x, Q4_K_M 1.14-1.16x,
  * pp32 1.02-1.12x, pp128 1.01-1.10x, pp512 1.00-1.08x; for Q8_0 as fast as loading B straight
  * from the group with a second product for the panel's offset of 128 (0.98-1.08x). */
-static inline __attribute__((always_inline)) void gemm_group_fill(const int T, const uint8_t *group, int r0, uint8_t *work,
-                                                                  const int8_t *q, const float *d, const float *s, int nx,
-                                                                  float *y, int64_t ldy, int64_t n) {
+static void gemm_group_fill(int t, const uint8_t *group, int r0, uint8_t *work, const int8_t *q, const float *d,
+                            const float *s, int nx, float *y, int64_t ldy, int64_t n) {
     const float *sc16 = (const float *)(work + 16 * n), *mn16 = sc16 + n;
     int configured = 0;
     for (int j = 0; j < nx; j += 16) {
@@ -164,7 +163,7 @@ static inline __attribute__((always_inline)) void gemm_group_fill(const int T, c
         if (m != configured) configure(m, 32), configured = m;
         const int8_t *qj = q + j * n;
         const float *dj = d + L3_ROWS16(j, 0, n / 32), *sj = s + L3_ROWS16(j, 0, n / 16);
-        if (j == 0) amx_rows16(32, T, group, r0, work, work, sc16, mn16, 16, qj, dj, sj, m, y, ldy, n);
+        if (j == 0) amx_rows16(32, t, group, r0, work, work, sc16, mn16, 16, qj, dj, sj, m, y, ldy, n);
         else amx_rows16(32, 0, NULL, 0, NULL, work, sc16, mn16, 16, qj, dj, sj, m, y + (int64_t)j * ldy, ldy, n);
     }
     _tile_release();

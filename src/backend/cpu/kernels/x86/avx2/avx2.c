@@ -288,8 +288,7 @@ static void panel_rows_q8_0(const void *rows, size_t row_bytes, int nw, int64_t 
 /* kernels.h panel_from_group: the two halves of a panel are two groups of 8 rows (group_panel.h) */
 static inline __attribute__((always_inline)) void panel_group8(const int T, const uint8_t *group, int64_t n, uint8_t *out) {
     float *sc16 = (float *)(out + 16 * n), *mn16 = sc16 + n;
-    const size_t bytes = T == L3_Q4_0 ? (size_t)(n / 32) * Q40_BLOCK(8)
-                         : (size_t)(n / 256) * (T == L3_Q4_K ? Q4K_BLOCK(8) : T == L3_Q5_K ? Q5K_BLOCK(8) : Q6K_BLOCK(8));
+    const size_t bytes = 8 * l3_row_bytes(T, n);  /* a group of 8 rows */
     gi umax = _mm256_setzero_si256();
     int same32 = 1;
     const int l2 = l3_cpu()->intel;

@@ -886,14 +886,6 @@ static inline __attribute__((always_inline)) void panel_group16(const int T, con
     const uint32_t same32 = (uint32_t)same;
     if (c1 == n) memcpy(mn16 + n, &same32, sizeof same32);
 }
-#define PANEL_GROUP(name, T) \
-    static void panel_group_##name(const uint8_t *group, int r0, int64_t n, uint8_t *out) { panel_group16(T, group, r0, n, 0, n, out); }
-PANEL_GROUP(q8_0, L3_Q8_0)
-PANEL_GROUP(q4_0, L3_Q4_0)
-PANEL_GROUP(q4_K, L3_Q4_K)
-PANEL_GROUP(q5_K, L3_Q5_K)
-PANEL_GROUP(q6_K, L3_Q6_K)
-#undef PANEL_GROUP
 void l3_avx512_panel_cols(int t, const uint8_t *group, int r0, int64_t n, int64_t c0, int64_t c1, uint8_t *out) {
     switch (t) {
     case L3_Q8_0: panel_group16(L3_Q8_0, group, r0, n, c0, c1, out); break;
@@ -904,6 +896,14 @@ void l3_avx512_panel_cols(int t, const uint8_t *group, int r0, int64_t n, int64_
     default: break;
     }
 }
+#define PANEL_GROUP(name, T) \
+    static void panel_group_##name(const uint8_t *group, int r0, int64_t n, uint8_t *out) { l3_avx512_panel_cols(T, group, r0, n, 0, n, out); }
+PANEL_GROUP(q8_0, L3_Q8_0)
+PANEL_GROUP(q4_0, L3_Q4_0)
+PANEL_GROUP(q4_K, L3_Q4_K)
+PANEL_GROUP(q5_K, L3_Q5_K)
+PANEL_GROUP(q6_K, L3_Q6_K)
+#undef PANEL_GROUP
 
 int l3_kernels_init_avx512(l3_kernel_set *k) {
     const l3_cpu_features *cpu = l3_cpu();
