@@ -743,11 +743,6 @@ static void test_q8(void) {
 }
 
 
-/* Weight rows in the sets' groups (kernels.h group_rows, row_groups.h): the layout gives every
- * row back; dotn_q8_groups against the scalar dot_q8 on the same rows, each (row, activation
- * row) pair the same bits whatever nx and the group range, nothing written past the groups;
- * and l3_cpu_matmul on groups: decode close to the scalar set, a decoded row the bits it gets
- * alone, prefill (rows unpacked to panels) the bits it gets on the file's rows. */
 /* kernels.h panel_rows: the bytes to_panel and panel_pack make of the same rows (the flags
  * after the mins' terms included), for every row count of a tile, a NaN scale too */
 static void test_panel_rows(void) {
@@ -782,6 +777,12 @@ static void test_panel_rows(void) {
         }
 }
 
+/* Weight rows in the sets' groups (kernels.h group_rows, row_groups.h): the layout gives every
+ * row back; dotn_q8_groups against the scalar dot_q8 on the same rows, each (row, activation
+ * row) pair the same bits whatever nx and the group range, nothing written past the groups;
+ * and l3_cpu_matmul on groups: decode close to the scalar set, a decoded row the bits it gets
+ * alone, prefill (its panels made from the groups, or from rows unpacked from them) the bits it
+ * gets on the file's rows. */
 static void test_row_groups(l3_pool *pool) {
     static const uint32_t qtypes[] = { L3_Q8_0, L3_Q4_0, L3_Q4_K, L3_Q5_K, L3_Q6_K };
     static const int64_t ns[] = { 96, 2080 };  /* odd block counts (k-quants: 768, 1280) */
@@ -861,7 +862,7 @@ static void test_row_groups(l3_pool *pool) {
                 a.dim = a.hidden_dim = a.head_dim = (int)n;
                 a.n_heads = a.n_kv_heads = 1;
                 l3_scratch s;
-                enum { TMAX = 72 };  /* past the amx set's rows for Q8_0 B straight from the group */
+                enum { TMAX = 72 };  /* several 16-row passes (the amx set's later rows take the panel its first rows made) */
                 CHECK(l3_scratch_init(&s, &a, TMAX, 16, l3_pool_size(pool)) == 0, "scratch");
                 float *X = malloc((size_t)(TMAX * n) * 4), *Y0 = malloc((size_t)(TMAX * rows) * 4), *Y1 = malloc((size_t)(TMAX * rows) * 4);
                 float *Ya = malloc((size_t)rows * 4);
